@@ -1,0 +1,120 @@
+"""ONNX Runtime inference on raw inputs: the core of predict, serve, bench and the MLflow pyfunc.
+
+A model directory holds ``model.onnx`` (with ``task`` and ``arch`` in its metadata) and
+``encoder.json``. Raw rows are checked per row first; valid rows are encoded and scored,
+invalid ones come back as :class:`RowError` values. TensorFlow is never imported here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pipeline.errors import ModelError
+from pipeline.preprocess import Encoder, RowError, TextEncoder, load_encoder
+
+MODEL_FILE = "model.onnx"
+ENCODER_FILE = "encoder.json"
+
+
+def session_options(threads: int = 1) -> Any:
+    """Options chosen for CPU serving.
+
+    * one intra-op thread: these models are small, so at batch 1 thread hand-offs cost
+      more than they save, and concurrent requests already use the other cores;
+    * sequential execution and every graph optimisation (constant folding, fusions).
+    """
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3
+    return options
+
+
+@dataclass
+class ScoreResult:
+    probabilities: np.ndarray  # float64, NaN where the row was invalid
+    errors: list[RowError]
+
+    @property
+    def valid(self) -> np.ndarray:
+        return ~np.isnan(self.probabilities)
+
+
+class Predictor:
+    """One ONNX Runtime session and the encoder that turns raw inputs into its input."""
+
+    def __init__(self, model_path: Path, encoder: Encoder, threads: int = 1) -> None:
+        import onnxruntime as ort
+
+        if not Path(model_path).is_file():
+            raise ModelError(f"{model_path}: ONNX model not found")
+        self.model_path = Path(model_path)
+        self.encoder = encoder
+        self.session = ort.InferenceSession(
+            str(model_path), sess_options=session_options(threads), providers=["CPUExecutionProvider"]
+        )
+        self.input_name = self.session.get_inputs()[0].name
+        meta = self.session.get_modelmeta().custom_metadata_map
+        self.task = meta.get("task", "")
+        self.arch = meta.get("arch", "")
+
+    @property
+    def kind(self) -> str:
+        return self.encoder.kind
+
+    @classmethod
+    def from_dir(cls, model_dir: Path | str, threads: int = 1) -> Predictor:
+        model_dir = Path(model_dir)
+        return cls(model_dir / MODEL_FILE, load_encoder(model_dir / ENCODER_FILE), threads)
+
+    @classmethod
+    def load(cls, uri: str, threads: int = 1) -> Predictor:
+        """A local model directory, or an MLflow URI (``models:/churn@champion``, ``runs:/...``)."""
+        if "://" not in uri and not uri.startswith("models:/") and not uri.startswith("runs:/"):
+            return cls.from_dir(uri, threads)
+        return cls.from_dir(resolve_model_dir(uri), threads)
+
+    def predict_encoded(self, x: np.ndarray) -> np.ndarray:
+        dtype = np.int32 if isinstance(self.encoder, TextEncoder) else np.float32
+        out = self.session.run(None, {self.input_name: np.ascontiguousarray(x, dtype=dtype)})[0]
+        return np.asarray(out, dtype=np.float32).reshape(-1)
+
+    def score_frame(self, frame: pd.DataFrame) -> ScoreResult:
+        frame = frame.reset_index(drop=True)
+        errors = self.encoder.check(frame)
+        probabilities = np.full(len(frame), np.nan)
+        bad = {e.row for e in errors}
+        good = [i for i in range(len(frame)) if i not in bad]
+        if good:
+            x = self.encoder.transform(frame.iloc[good])
+            probabilities[good] = self.predict_encoded(x)
+        return ScoreResult(probabilities, errors)
+
+    def score_records(self, records: list[Any]) -> ScoreResult:
+        return self.score_frame(self.encoder.records_to_frame(records))
+
+
+def resolve_model_dir(uri: str) -> Path:
+    """Download an MLflow model and return the directory that holds model.onnx and encoder.json."""
+    import mlflow
+
+    from pipeline.paths import tracking_uri
+
+    mlflow.set_tracking_uri(tracking_uri())
+    try:
+        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri))
+    except Exception as exc:  # MLflow raises several types for unknown names/aliases
+        raise ModelError(f"cannot load {uri} from {tracking_uri()}: {exc}") from exc
+    found = sorted(p.parent for p in local.rglob(MODEL_FILE) if (p.parent / ENCODER_FILE).exists())
+    if not found:
+        raise ModelError(f"{uri}: no {MODEL_FILE} with {ENCODER_FILE} among its artifacts")
+    return found[0]

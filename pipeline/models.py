@@ -1,0 +1,141 @@
+"""Keras model builders and the one training loop that ``tune`` and ``train`` share.
+
+TensorFlow is imported here and in the stages that need it, never by the CLI,
+validation, predict or serving.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+from pipeline.config import AnnParams, RecurrentParams
+from pipeline.encode import Dataset
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")  # bit-for-bit repeatable CPU results
+
+import keras  # noqa: E402
+
+RECURRENT_LAYERS = {"rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}
+
+
+def seed_everything(seed: int) -> None:
+    """Python, NumPy and TensorFlow seeds plus deterministic ops: same params, same metrics."""
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+def build_ann(params: AnnParams, n_features: int) -> keras.Model:
+    regularizer = keras.regularizers.L2(params.l2) if params.l2 else None
+    inputs = keras.Input(shape=(n_features,), name="features", dtype="float32")
+    x = inputs
+    for i, units in enumerate(params.hidden_units):
+        x = keras.layers.Dense(
+            units,
+            activation=params.activation,
+            kernel_initializer=params.initializer,
+            kernel_regularizer=regularizer,
+            name=f"dense_{i}",
+        )(x)
+        if params.dropout:
+            x = keras.layers.Dropout(params.dropout, name=f"dropout_{i}")(x)
+    outputs = keras.layers.Dense(1, activation="sigmoid", name="probability")(x)
+    return keras.Model(inputs, outputs, name="ann")
+
+
+def build_recurrent(arch: str, params: RecurrentParams, vocab_size: int, sequence_length: int) -> keras.Model:
+    """Embedding -> ``layers`` recurrent layers (optionally bidirectional) -> sigmoid.
+
+    No masking: sequences are pre-padded with index 0 and the recurrent layers read
+    the padding like any token, exactly as the exported ONNX RNN/LSTM/GRU operators do.
+    """
+    layer_cls = getattr(keras.layers, RECURRENT_LAYERS[arch])
+    inputs = keras.Input(shape=(sequence_length,), name="tokens", dtype="int32")
+    x = keras.layers.Embedding(vocab_size, params.embedding_dim, name="embedding")(inputs)
+    for i in range(params.layers):
+        kwargs: dict[str, Any] = dict(
+            units=params.units,
+            activation=params.activation,
+            kernel_initializer=params.initializer,
+            dropout=params.dropout,
+            recurrent_dropout=params.recurrent_dropout,
+            return_sequences=i < params.layers - 1,
+            name=f"{arch}_{i}",
+        )
+        if arch == "gru":
+            kwargs["reset_after"] = True  # ONNX GRU with linear_before_reset=1
+        layer = layer_cls(**kwargs)
+        if params.bidirectional:
+            layer = keras.layers.Bidirectional(layer, name=f"bidirectional_{i}")
+        x = layer(x)
+    if params.dropout:
+        x = keras.layers.Dropout(params.dropout, name="dropout_out")(x)
+    outputs = keras.layers.Dense(1, activation="sigmoid", name="probability")(x)
+    return keras.Model(inputs, outputs, name=arch)
+
+
+def build_model(
+    arch: str, params: AnnParams | RecurrentParams, *, n_features: int = 0, vocab_size: int = 0, sequence_length: int = 0
+) -> keras.Model:
+    if isinstance(params, AnnParams):
+        model = build_ann(params, n_features)
+        optimizer = keras.optimizers.Adam(learning_rate=params.learning_rate)
+    else:
+        model = build_recurrent(arch, params, vocab_size, sequence_length)
+        optimizer = keras.optimizers.Adam(learning_rate=params.learning_rate, clipnorm=params.clipnorm)
+    model.compile(
+        optimizer=optimizer,
+        loss="binary_crossentropy",
+        metrics=["accuracy", keras.metrics.AUC(name="auc")],
+    )
+    return model
+
+
+def build_for(arch: str, params: AnnParams | RecurrentParams, data: Dataset) -> keras.Model:
+    """Build from the shapes of the encoded data."""
+    if isinstance(params, AnnParams):
+        return build_model(arch, params, n_features=data.train.x.shape[1])
+    return build_model(arch, params, vocab_size=data.vocab_size, sequence_length=data.train.x.shape[1])
+
+
+def class_weights(params: AnnParams | RecurrentParams, y: np.ndarray) -> dict[int, float] | None:
+    if not isinstance(params, AnnParams) or params.class_weight == "none":
+        return None
+    positives = float(y.mean())
+    return {0: 0.5 / (1 - positives), 1: 0.5 / positives}
+
+
+def fit(
+    model: keras.Model,
+    params: AnnParams | RecurrentParams,
+    data: Dataset,
+    *,
+    epochs: int | None = None,
+    callbacks: list[keras.callbacks.Callback] | None = None,
+    verbose: int = 0,
+) -> keras.callbacks.History:
+    """Fit with early stopping on validation loss, restoring the best weights."""
+    stop = keras.callbacks.EarlyStopping(
+        monitor="val_loss", patience=params.patience, restore_best_weights=True
+    )
+    return model.fit(
+        data.train.x,
+        data.train.y,
+        validation_data=(data.val.x, data.val.y),
+        epochs=epochs or params.epochs,
+        batch_size=params.batch_size,
+        shuffle=True,
+        class_weight=class_weights(params, data.train.y),
+        callbacks=[stop, *(callbacks or [])],
+        verbose=verbose,
+    )
+
+
+def predict_proba(model: keras.Model, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+    """Positive-class probabilities as a flat float32 array."""
+    return np.asarray(model.predict(x, batch_size=batch_size, verbose=0), dtype="float32").reshape(-1)

@@ -1,0 +1,89 @@
+"""File layout shared by the stages, dvc.yaml, tests and docs (see DESIGN.md).
+
+Every path a stage reads or writes is built here, so dvc.yaml and the code
+cannot drift apart silently.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def project_root() -> Path:
+    """The directory holding params.yaml: the working directory or one of its parents."""
+    here = Path.cwd().resolve()
+    for candidate in (here, *here.parents):
+        if (candidate / "params.yaml").is_file():
+            return candidate
+    return here
+
+
+def origin_root() -> Path:
+    """The user's checkout, also from inside a ``dvc exp run --temp/--queue`` copy.
+
+    DVC runs queued and temporary experiments in copies under ``<repo>/.dvc/tmp/exps``;
+    the MLflow store and the Optuna studies must still be the ones in the user's repo.
+    DVC names that repo in ``DVC_ROOT`` for every stage it runs.
+    """
+    if os.environ.get("DVC_ROOT"):
+        return Path(os.environ["DVC_ROOT"]).resolve()
+    root = project_root()
+    parts = root.parts
+    for i in range(len(parts) - 2):
+        if parts[i] == ".dvc" and parts[i + 1] == "tmp" and parts[i + 2] == "exps":
+            return Path(*parts[:i])
+    return root
+
+
+def tracking_uri() -> str:
+    """MLFLOW_TRACKING_URI, or a SQLite store in the repo root as an absolute path."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{origin_root() / 'mlflow.db'}"
+
+
+def artifact_root() -> Path:
+    return origin_root() / "mlartifacts"
+
+
+def raw_data(task: str) -> Path:
+    return project_root() / "data" / "raw" / f"{task}.parquet"
+
+
+def raw_meta(task: str) -> Path:
+    return project_root() / "data" / "raw" / f"{task}.source.json"
+
+
+def validation_dir(task: str) -> Path:
+    return project_root() / "reports" / "validation" / task
+
+
+def encoded_dir(task: str) -> Path:
+    return project_root() / "data" / "encoded" / task
+
+
+def best_params(task: str, arch: str) -> Path:
+    return project_root() / "params" / "best" / f"{task}-{arch}.yaml"
+
+
+def model_dir(task: str, arch: str) -> Path:
+    return project_root() / "models" / task / arch
+
+
+def train_report_dir(task: str, arch: str) -> Path:
+    return project_root() / "reports" / "train" / task / arch
+
+
+def eval_dir(task: str, arch: str) -> Path:
+    return project_root() / "reports" / "eval" / task / arch
+
+
+def metrics_file(task: str, model: str) -> Path:
+    return project_root() / "metrics" / task / f"{model}.json"
+
+
+def registry_report(task: str) -> Path:
+    return project_root() / "reports" / "registry" / f"{task}.json"
+
+
+def optuna_storage_default(task: str) -> str:
+    return f"sqlite:///{origin_root() / '.optuna' / f'{task}.db'}"

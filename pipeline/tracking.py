@@ -1,0 +1,69 @@
+"""MLflow set-up shared by the stages: tracking URI, experiments, run tags.
+
+One experiment per task; its artifacts live in ``mlartifacts/`` next to ``mlflow.db`` in the
+user's checkout (also when DVC runs the stage in a temporary copy), so every run and registered
+model stays readable after ``dvc exp run --temp``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from typing import Any
+
+from pipeline import paths
+
+
+def mlflow_client() -> Any:
+    import mlflow
+
+    mlflow.set_tracking_uri(paths.tracking_uri())
+    return mlflow.MlflowClient()
+
+
+def setup_experiment(task: str) -> str:
+    """Point MLflow at the store and make ``task`` the active experiment; return its id."""
+    import mlflow
+
+    mlflow.set_tracking_uri(paths.tracking_uri())
+    experiment = mlflow.get_experiment_by_name(task)
+    if experiment is None:
+        location = None
+        if paths.tracking_uri().startswith("sqlite:"):
+            location = (paths.artifact_root() / task).as_uri()
+        experiment_id = mlflow.create_experiment(task, artifact_location=location)
+    else:
+        experiment_id = experiment.experiment_id
+    mlflow.set_experiment(experiment_id=experiment_id)
+    return str(experiment_id)
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, cwd=paths.project_root()
+        )
+        return out.stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def run_tags(task: str, arch: str | None = None, **extra: str) -> dict[str, str]:
+    """Tags on every run: git commit, task, architecture and, under ``dvc exp run``, the experiment."""
+    tags = {"git_commit": git_commit(), "task": task, **extra}
+    if arch:
+        tags["arch"] = arch
+    exp_name = os.environ.get("DVC_EXP_NAME")
+    if exp_name:
+        tags["dvc_experiment"] = exp_name
+    return tags
+
+
+def flatten(prefix: str, value: Any) -> dict[str, Any]:
+    """Nested params as MLflow's flat ``a.b.c`` keys; lists as their string form."""
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            out.update(flatten(f"{prefix}.{key}" if prefix else str(key), item))
+        return out
+    return {prefix: value if isinstance(value, (int, float, str, bool)) else str(value)}
