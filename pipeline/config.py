@@ -43,7 +43,7 @@ class TabularSchema(Frozen):
     target: str
     drop: list[str] = []
     numeric: dict[str, NumericColumn]
-    categorical: dict[str, list[str]] = {}
+    categorical: dict[str, list[str | int]] = {}  # allowed values; integers too (one-hot codes)
     min_rows: int = 100
     max_rows: int = 10_000_000
 
@@ -218,8 +218,7 @@ class Params(Frozen):
         models = self.task(task).models
         if arch not in models:
             raise ConfigError(
-                f"unknown architecture {arch!r} for task {task!r}: "
-                f"params.yaml defines {', '.join(models)}"
+                f"unknown architecture {arch!r} for task {task!r}: params.yaml defines {', '.join(models)}"
             )
         return models[arch]  # type: ignore[index]
 
@@ -242,9 +241,7 @@ def load_params(path: Path | str | None = None) -> Params:
     try:
         return Params.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
+        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
         raise ConfigError(f"{path}: {problems}") from exc
 
 

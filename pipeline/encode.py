@@ -63,13 +63,19 @@ def assign_splits(frame: pd.DataFrame, label: str, config: TaskConfig, seed: int
         )
         split[test] = "test"
         pool = rest
-    val_share = config.split.val_fraction / (1 - (0 if "split" in frame.columns else config.split.test_fraction))
-    _, val = train_test_split(pool, test_size=val_share, random_state=seed + 1, stratify=frame.loc[pool, label])
+    val_share = config.split.val_fraction / (
+        1 - (0 if "split" in frame.columns else config.split.test_fraction)
+    )
+    _, val = train_test_split(
+        pool, test_size=val_share, random_state=seed + 1, stratify=frame.loc[pool, label]
+    )
     split[val] = "val"
     return split
 
 
-def encode_frame(frame: pd.DataFrame, config: TaskConfig, seed: int) -> tuple[Encoder, pd.DataFrame, dict[str, Split]]:
+def encode_frame(
+    frame: pd.DataFrame, config: TaskConfig, seed: int
+) -> tuple[Encoder, pd.DataFrame, dict[str, Split]]:
     """Pure core: returns the fitted encoder, the rows with their split, and the arrays."""
     if isinstance(config, ChurnConfig):
         label = config.schema_.target

@@ -80,7 +80,12 @@ def build_recurrent(arch: str, params: RecurrentParams, vocab_size: int, sequenc
 
 
 def build_model(
-    arch: str, params: AnnParams | RecurrentParams, *, n_features: int = 0, vocab_size: int = 0, sequence_length: int = 0
+    arch: str,
+    params: AnnParams | RecurrentParams,
+    *,
+    n_features: int = 0,
+    vocab_size: int = 0,
+    sequence_length: int = 0,
 ) -> keras.Model:
     if isinstance(params, AnnParams):
         model = build_ann(params, n_features)

@@ -53,6 +53,9 @@ class TabularEncoder:
     passthrough: list[str] = field(default_factory=list)  # id/target columns accepted but unused
     kind: str = "tabular"
 
+    def __post_init__(self) -> None:
+        self.categorical = {col: [category_key(v) for v in values] for col, values in self.categorical.items()}
+
     @classmethod
     def fit(cls, train: pd.DataFrame, schema: Any) -> TabularEncoder:
         """Fit on the training split only: means and standard deviations of numerics."""
@@ -116,7 +119,7 @@ class TabularEncoder:
             for i, value in enumerate(raw.tolist()):
                 if value is None or (isinstance(value, float) and math.isnan(value)):
                     errors.append(RowError(i, f"is missing; expected one of {allowed}", col))
-                elif str(value) not in allowed:
+                elif category_key(value) not in allowed:
                     errors.append(RowError(i, f"unknown category {value!r}; expected one of {allowed}", col))
         return sorted(errors, key=lambda e: e.row)
 
@@ -127,7 +130,7 @@ class TabularEncoder:
             values = pd.to_numeric(frame[col]).to_numpy(dtype="float64")
             columns.append((values - stats["mean"]) / stats["std"])
         for col, allowed in self.categorical.items():
-            values = frame[col].astype(str).to_numpy()
+            values = np.array([category_key(v) for v in frame[col].tolist()], dtype=object)
             levels = allowed[1:] if len(allowed) == 2 else allowed
             columns += [(values == level).astype("float64") for level in levels]
         if not columns:
@@ -149,6 +152,13 @@ class TabularEncoder:
 
     def records_to_frame(self, records: Sequence[dict[str, Any]]) -> pd.DataFrame:
         return pd.DataFrame.from_records(list(records), columns=_union_keys(records))
+
+
+def category_key(value: Any) -> str:
+    """A category as text; whole floats as integers (a CSV column with a gap reads 2 as 2.0)."""
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
 
 
 # --------------------------------------------------------------------------- text
@@ -227,13 +237,16 @@ class TextEncoder:
         col = self.text_column
         if col not in frame.columns:
             return [
-                RowError(i, f"missing column {col!r} (expected the review text)")
-                for i in range(len(frame))
+                RowError(i, f"missing column {col!r} (expected the review text)") for i in range(len(frame))
             ]
         errors = []
         for i, value in enumerate(frame[col].tolist()):
             if not isinstance(value, str):
-                kind = "null" if value is None or (isinstance(value, float) and math.isnan(value)) else type(value).__name__
+                kind = (
+                    "null"
+                    if value is None or (isinstance(value, float) and math.isnan(value))
+                    else type(value).__name__
+                )
                 errors.append(RowError(i, f"expected text, got {kind}", col))
             elif not value.strip():
                 errors.append(RowError(i, "text is empty", col))

@@ -1,0 +1,53 @@
+# Everyday commands. `make repro` and `make test` set everything up on a fresh clone
+# (virtualenv from pyproject.toml's pinned versions) and do nothing extra when nothing changed.
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(abspath $(VENV))/bin
+STAMP := $(VENV)/.installed
+export PATH := $(BIN):$(PATH)
+export MPLBACKEND := Agg
+export GX_ANALYTICS_ENABLED := false
+export TF_CPP_MIN_LOG_LEVEL := 2
+
+.PHONY: install repro test test-slow lint format bench ui serve-churn serve-sentiment clean-state
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@touch $(STAMP)
+
+repro: install
+	$(BIN)/dvc repro
+
+test: install
+	$(BIN)/python -m pytest -m "not slow"
+
+test-slow: install
+	$(BIN)/python -m pytest -m slow
+
+lint: install
+	$(BIN)/ruff check pipeline tests
+	$(BIN)/ruff format --check pipeline tests
+
+format: install
+	$(BIN)/ruff format pipeline tests
+	$(BIN)/ruff check --fix pipeline tests
+
+bench: install
+	$(BIN)/python -m pipeline bench
+
+ui: install
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(abspath mlflow.db) --port 5001
+
+serve-churn: install
+	$(BIN)/python -m pipeline serve churn
+
+serve-sentiment: install
+	$(BIN)/python -m pipeline serve sentiment
+
+# Forget local MLflow runs/registry and Optuna studies (DVC outputs stay).
+clean-state:
+	rm -rf mlflow.db mlartifacts .optuna

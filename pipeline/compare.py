@@ -1,0 +1,76 @@
+"""compare: one table (Markdown) and one plot table (CSV) of a task's models and baselines."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from pipeline import paths
+from pipeline.io import read_json, write_text
+
+COLUMNS = ("accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc")
+
+
+def collect(metrics_dir: Path) -> list[dict[str, Any]]:
+    """Rows of (model, kind, val/test metrics, ONNX parity) from ``metrics/<task>/*.json``."""
+    rows = []
+    for path in sorted(metrics_dir.glob("*.json")):
+        data = read_json(path)
+        if path.stem == "baselines":
+            for name, result in data.items():
+                rows.append({"model": name, "kind": "baseline", **_flat(result)})
+        else:
+            rows.append({"model": path.stem, "kind": "neural", **_flat(data)})
+    return sorted(rows, key=lambda r: -r.get("test_roc_auc", 0.0))
+
+
+def _flat(result: dict[str, Any]) -> dict[str, Any]:
+    row: dict[str, Any] = {}
+    for section in ("val", "test"):
+        for key in COLUMNS:
+            if key in result.get(section, {}):
+                row[f"{section}_{key}"] = result[section][key]
+    if "onnx_max_abs_diff" in result:
+        row["onnx_max_abs_diff"] = result["onnx_max_abs_diff"]
+    return row
+
+
+def markdown(task: str, rows: list[dict[str, Any]]) -> str:
+    head = [
+        "model",
+        "kind",
+        "val ROC AUC",
+        *[f"test {c.replace('_', ' ')}" for c in COLUMNS],
+        "ONNX max diff",
+    ]
+    lines = [f"# {task}: models and baselines on the same split", "", "| " + " | ".join(head) + " |"]
+    lines.append("|" + "---|" * len(head))
+    for r in rows:
+        cells = [r["model"], r["kind"], _fmt(r.get("val_roc_auc"))]
+        cells += [_fmt(r.get(f"test_{c}")) for c in COLUMNS]
+        diff = r.get("onnx_max_abs_diff")
+        cells.append(f"{diff:.1e}" if isinstance(diff, float) else "")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, (int, float)) else ""
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pipeline compare", description=__doc__)
+    parser.add_argument("task")
+    args = parser.parse_args(argv)
+    rows = collect(paths.project_root() / "metrics" / args.task)
+    out = paths.project_root() / "reports" / args.task
+    write_text(out / "comparison.md", markdown(args.task, rows))
+    lines = ["model,kind,test_roc_auc,test_accuracy,test_f1"]
+    lines += [
+        f"{r['model']},{r['kind']},{r.get('test_roc_auc', '')},{r.get('test_accuracy', '')},{r.get('test_f1', '')}"
+        for r in rows
+    ]
+    write_text(out / "comparison.csv", "\n".join(lines) + "\n")
+    print(markdown(args.task, rows))
+    return 0

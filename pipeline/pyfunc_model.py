@@ -1,0 +1,42 @@
+"""The registered MLflow model: raw rows or texts in, ONNX Runtime probabilities out.
+
+Logged with MLflow's "models from code" (this file is the model), so nothing is pickled. The
+model directory (``model.onnx`` + ``encoder.json``) travels as the artifact ``model_dir`` and the
+``pipeline`` package as code, so ``mlflow.pyfunc.load_model("models:/churn@champion")`` and
+``mlflow models serve`` need neither TensorFlow nor this repository.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import mlflow
+import pandas as pd
+from mlflow.pyfunc import PythonModel
+
+
+class OnnxPipelineModel(PythonModel):
+    def load_context(self, context: Any) -> None:
+        from pipeline.inference import Predictor
+
+        self.predictor = Predictor.from_dir(context.artifacts["model_dir"])
+
+    def predict(self, context, model_input, params=None):  # noqa: ANN001 (MLflow reads type hints as a schema)
+        from pipeline.errors import DataError
+        from pipeline.responses import format_predictions
+
+        if isinstance(model_input, pd.DataFrame):
+            frame = model_input
+        elif isinstance(model_input, (list, tuple)):
+            frame = self.predictor.encoder.records_to_frame(list(model_input))
+        else:
+            frame = pd.DataFrame(model_input)
+        result = self.predictor.score_frame(frame)
+        if result.errors:
+            shown = "; ".join(str(e) for e in result.errors[:20])
+            raise DataError(f"{len(result.errors)} invalid input row(s): {shown}")
+        band = (params or {}).get("neutral_band")
+        return pd.DataFrame(format_predictions(self.predictor.task, result.probabilities, band))
+
+
+mlflow.models.set_model(OnnxPipelineModel())

@@ -1,0 +1,133 @@
+"""register: one new version of the registered model ``<task>`` per architecture; alias ``challenger``.
+
+Each version is the ONNX pyfunc (``pipeline/pyfunc_model.py``) logged to the architecture's training
+run, tagged with its architecture, metrics and git commit. ``challenger`` goes to the version with
+the best validation ROC AUC; ``python -m pipeline promote`` then decides about ``champion``.
+Writes ``reports/registry/<task>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+from pathlib import Path
+from typing import Any
+
+from pipeline import paths
+from pipeline.config import params
+from pipeline.errors import ModelError
+from pipeline.io import read_json, write_json
+
+CHALLENGER, CHAMPION = "challenger", "champion"
+PYFUNC_REQUIREMENTS = [
+    "onnxruntime==1.32.0",
+    "numpy==2.4.6",
+    "pandas==3.1.1",
+    "pyarrow==25.0.1",
+    "pyyaml==6.0.3",
+]
+
+
+def sha256_file(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def pick_challenger(entries: list[dict[str, Any]]) -> dict[str, Any]:
+    """The entry with the best validation ROC AUC (ties: the earlier architecture in params.yaml)."""
+    return max(enumerate(entries), key=lambda ie: (ie[1]["val_roc_auc"], -ie[0]))[1]
+
+
+def input_example(task: str) -> Any:
+    import pandas as pd
+
+    from pipeline.encode import load_splits_frame
+
+    frame = load_splits_frame(task)
+    config = params().task(task)
+    if config.kind == "text":
+        return pd.DataFrame({config.schema_.text: frame[config.schema_.text].head(2).str.slice(0, 300)})
+    return frame[config.schema_.feature_columns].head(2)
+
+
+def register_task(task: str) -> dict[str, Any]:
+    import mlflow
+
+    from pipeline import tracking
+
+    config = params().task(task)
+    client = tracking.mlflow_client()
+    tracking.setup_experiment(task)
+    code = str(Path(__file__).resolve().parent)
+    example = input_example(task)
+    entries = []
+    for arch in config.models:
+        model_dir = paths.model_dir(task, arch)
+        metrics_path = paths.metrics_file(task, arch)
+        for needed in (
+            model_dir / "model.onnx",
+            model_dir / "encoder.json",
+            model_dir / "run.json",
+            metrics_path,
+        ):
+            if not needed.exists():
+                raise ModelError(f"{needed}: not found; run 'dvc repro export@{task}-{arch}' first")
+        metrics = read_json(metrics_path)
+        run_id = read_json(model_dir / "run.json")["run_id"]
+        with mlflow.start_run(run_id=run_id):
+            info = mlflow.pyfunc.log_model(
+                name="onnx_pyfunc",
+                python_model=str(Path(code) / "pyfunc_model.py"),
+                artifacts={"model_dir": str(model_dir)},
+                code_paths=[code],
+                pip_requirements=PYFUNC_REQUIREMENTS,
+                input_example=example,
+            )
+        version = mlflow.register_model(info.model_uri, task, tags={"arch": arch})
+        tags = {
+            "arch": arch,
+            "run_id": run_id,
+            "git_commit": tracking.git_commit(),
+            "val_roc_auc": f"{metrics['val']['roc_auc']:.6f}",
+            "test_roc_auc": f"{metrics['test']['roc_auc']:.6f}",
+            "test_accuracy": f"{metrics['test']['accuracy']:.6f}",
+            "onnx_max_abs_diff": f"{metrics.get('onnx_max_abs_diff', float('nan')):.3g}",
+            "onnx_sha256": sha256_file(model_dir / "model.onnx"),
+        }
+        for key, value in tags.items():
+            client.set_model_version_tag(task, version.version, key, value)
+        entries.append(
+            {
+                "arch": arch,
+                "version": int(version.version),
+                "run_id": run_id,
+                "val_roc_auc": metrics["val"]["roc_auc"],
+                "test_roc_auc": metrics["test"]["roc_auc"],
+                "onnx_sha256": tags["onnx_sha256"],
+            }
+        )
+    best = pick_challenger(entries)
+    client.set_registered_model_alias(task, CHALLENGER, str(best["version"]))
+    client.update_registered_model(
+        task, description=f"{task}: ONNX Runtime pyfunc over raw inputs; versions tagged by architecture."
+    )
+    return {
+        "registered_model": task,
+        "challenger": best["version"],
+        "challenger_arch": best["arch"],
+        "versions": entries,
+    }
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pipeline register", description=__doc__)
+    parser.add_argument("task")
+    args = parser.parse_args(argv)
+    params().task(args.task)
+    report = register_task(args.task)
+    write_json(paths.registry_report(args.task), report)
+    for entry in report["versions"]:
+        print(
+            f"register {args.task}: version {entry['version']} ({entry['arch']}), val ROC AUC {entry['val_roc_auc']:.4f}"
+        )
+    print(f"alias {CHALLENGER} -> version {report['challenger']} ({report['challenger_arch']})")
+    return 0

@@ -1,0 +1,115 @@
+"""train: fit a Keras model with the tuned (or params.yaml) hyperparameters and log it to MLflow.
+
+Outputs: ``models/<task>/<arch>/model.keras``, ``models/<task>/<arch>/run.json`` (the MLflow run and
+model ids that evaluate, export and register attach to) and ``reports/train/<task>/<arch>/history.csv``
+(per-epoch loss and metrics, a DVC plot). MLflow's Keras autolog is only tested up to Keras 3.13,
+so params, per-epoch metrics, tags and the model are logged explicitly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import time
+from pathlib import Path
+from typing import Any
+
+from pipeline import paths
+from pipeline.config import params
+from pipeline.io import atomic_path, write_json
+
+
+def history_rows(history: dict[str, list[float]]) -> list[dict[str, float]]:
+    """Keras' column-per-metric history as one row per epoch (1-based)."""
+    epochs = len(next(iter(history.values()))) if history else 0
+    return [{"epoch": i + 1, **{k: float(v[i]) for k, v in history.items()}} for i in range(epochs)]
+
+
+def write_history(path: Path, rows: list[dict[str, float]]) -> None:
+    with atomic_path(path) as tmp, tmp.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]) if rows else ["epoch"])
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pipeline train", description=__doc__)
+    parser.add_argument("task")
+    parser.add_argument("arch")
+    args = parser.parse_args(argv)
+    task, arch = args.task, args.arch
+    p = params()
+    p.model_params(task, arch)  # unknown task/arch fails here, before TensorFlow loads
+
+    import keras
+    import mlflow
+
+    from pipeline import models, tracking
+    from pipeline.encode import load_dataset
+    from pipeline.tune import load_best_params, merged_model_params
+
+    model_params = merged_model_params(task, arch)
+    tuned = bool(load_best_params(task, arch))
+    data = load_dataset(task)
+    models.seed_everything(p.seed)
+    model = models.build_for(arch, model_params, data)
+
+    class LogEpoch(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            mlflow.log_metrics({k: float(v) for k, v in (logs or {}).items()}, step=epoch + 1)
+
+    tracking.setup_experiment(task)
+    with mlflow.start_run(
+        run_name=f"{task}-{arch}", tags=tracking.run_tags(task, arch, stage="train")
+    ) as run:
+        mlflow.log_params(
+            {
+                **tracking.flatten("", model_params.model_dump()),
+                "seed": p.seed,
+                "tuned": tuned,
+                "n_train": len(data.train.y),
+                "n_val": len(data.val.y),
+                "n_test": len(data.test.y),
+                "input_shape": str(tuple(data.train.x.shape[1:])),
+                "n_parameters": model.count_params(),
+            }
+        )
+        started = time.perf_counter()
+        history = models.fit(model, model_params, data, callbacks=[LogEpoch()], verbose=2)
+        seconds = time.perf_counter() - started
+        rows = history_rows(history.history)
+        best_epoch = min(rows, key=lambda r: r["val_loss"])["epoch"] if rows else 0
+        mlflow.log_metrics(
+            {
+                "train_seconds": seconds,
+                "epochs_trained": len(rows),
+                "best_epoch": best_epoch,
+                "seconds_per_epoch": seconds / max(len(rows), 1),
+            }
+        )
+        out_dir = paths.model_dir(task, arch)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        keras_path = out_dir / "model.keras"
+        tmp_path = out_dir / ".model.tmp.keras"
+        model.save(tmp_path)
+        tmp_path.replace(keras_path)
+        mlflow.log_artifact(str(keras_path), artifact_path="keras")
+        write_history(paths.train_report_dir(task, arch) / "history.csv", rows)
+        mlflow.log_artifact(str(paths.train_report_dir(task, arch) / "history.csv"), artifact_path="plots")
+        write_json(
+            out_dir / "run.json",
+            {
+                "run_id": run.info.run_id,
+                "experiment_id": run.info.experiment_id,
+                "task": task,
+                "arch": arch,
+                "tuned": tuned,
+                "epochs_trained": len(rows),
+                "best_epoch": best_epoch,
+            },
+        )
+    print(
+        f"train {task}/{arch}: {len(rows)} epochs ({seconds / max(len(rows), 1):.1f} s/epoch), "
+        f"best epoch {best_epoch}, val_loss {min(r['val_loss'] for r in rows):.4f}; MLflow run {run.info.run_id}"
+    )
+    return 0

@@ -1,0 +1,86 @@
+"""register -> promote -> rollback against a real MLflow SQLite store and registry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipeline.__main__ import main as cli
+from pipeline.io import write_json
+from pipeline.promote import NOT_PROMOTED, decide
+from tests.tiny_models import churn_model_dir, churn_rows
+
+
+def _trained(project: Path, val_auc: float, test_auc: float) -> None:
+    """What train/evaluate/export leave for register: a model dir, run.json and metrics."""
+    import mlflow
+
+    from pipeline import tracking
+
+    model_dir = churn_model_dir(project)
+    tracking.setup_experiment("churn")
+    with mlflow.start_run(tags=tracking.run_tags("churn", "ann", stage="train")) as run:
+        pass
+    write_json(model_dir / "run.json", {"run_id": run.info.run_id})
+    metrics = {"val": {"roc_auc": val_auc, "accuracy": 0.8}, "test": {"roc_auc": test_auc, "accuracy": 0.8}}
+    write_json(project / "metrics" / "churn" / "ann.json", {**metrics, "onnx_max_abs_diff": 1e-7})
+    split = churn_rows(4).assign(split="train")
+    (project / "data" / "encoded" / "churn").mkdir(parents=True, exist_ok=True)
+    split.to_parquet(project / "data" / "encoded" / "churn" / "splits.parquet")
+
+
+def _aliases(name: str) -> dict[str, str]:
+    from pipeline import tracking
+
+    return {k: str(v) for k, v in tracking.mlflow_client().get_registered_model(name).aliases.items()}
+
+
+def test_promotion_gate_is_not_worse_and_first_promotion_is_free():
+    assert decide(0.80, None, "test_roc_auc").promote
+    assert decide(0.85, 0.85, "test_roc_auc").promote
+    assert not decide(0.84, 0.85, "test_roc_auc").promote
+
+
+def test_register_promote_rollback_round_trip(project: Path, capsys: pytest.CaptureFixture[str]):
+    import mlflow
+
+    _trained(project, val_auc=0.86, test_auc=0.85)
+    assert cli(["register", "churn"]) == 0
+    assert _aliases("churn") == {"challenger": "1"}
+    version = mlflow.MlflowClient().get_model_version("churn", "1")
+    assert version.tags["arch"] == "ann" and float(version.tags["test_roc_auc"]) == pytest.approx(0.85)
+
+    # the registered pyfunc takes raw customer rows, no encoding by the caller
+    model = mlflow.pyfunc.load_model("models:/churn@challenger")
+    out = model.predict(churn_rows(3))
+    assert list(out.columns) == ["probability", "prediction"] and out["probability"].between(0, 1).all()
+
+    assert cli(["promote", "churn"]) == 0
+    assert "first promotion" in capsys.readouterr().out
+    assert _aliases("churn")["champion"] == "1"
+
+    _trained(project, val_auc=0.87, test_auc=0.80)  # worse on test: refused
+    assert cli(["register", "churn"]) == 0
+    assert cli(["promote", "churn"]) == NOT_PROMOTED
+    assert "not promoted" in capsys.readouterr().out
+    assert _aliases("churn") == {"challenger": "2", "champion": "1"}
+
+    _trained(project, val_auc=0.88, test_auc=0.90)
+    assert cli(["register", "churn"]) == 0
+    assert cli(["promote", "churn"]) == 0
+    assert _aliases("churn")["champion"] == "3"
+
+    assert cli(["promote", "churn", "--rollback"]) == 0
+    assert "to version 1" in capsys.readouterr().out
+    assert _aliases("churn")["champion"] == "1"
+    assert cli(["promote", "churn", "--rollback"]) == 1  # nothing older than the first champion
+    assert "no earlier champion" in capsys.readouterr().err
+
+
+def test_promote_without_a_challenger_is_a_clear_error(project: Path, capsys: pytest.CaptureFixture[str]):
+    from pipeline import tracking
+
+    tracking.mlflow_client().create_registered_model("churn")
+    assert cli(["promote", "churn"]) == 1
+    assert "no 'challenger' alias" in capsys.readouterr().err
