@@ -1,0 +1,494 @@
+"""validate: check a task's raw data against a Great Expectations suite built from params.yaml.
+
+The suite is built in code from the task's schema (``<task>.schema``), so bringing a new CSV means
+editing params.yaml, never a JSON suite. ``validate_frame`` is the pure core: it runs the suite on
+a DataFrame and returns a ``ValidationSummary``; ``main`` reads ``data/raw/<task>.parquet`` and
+writes ``reports/validation/<task>/result.json`` (stable: no timestamps or run ids, so unchanged
+data gives an identical file) and the Data Docs site ``reports/validation/<task>/data_docs/``.
+
+Reports are written on failure too: they describe the data now in ``data/raw`` (the previous
+reports would describe data that no longer exists, and ``dvc repro`` deletes a stage's outputs
+before running it anyway), so the user can open Data Docs to see what is wrong. The stage then
+exits non-zero, so DVC records nothing and runs nothing downstream.
+
+Rows are 0-based positions in the raw data (the first data row of a CSV is row 0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from pipeline import paths
+from pipeline.config import TASKS, ChurnConfig, SentimentConfig, TaskConfig, params
+from pipeline.errors import DataError
+from pipeline.io import write_json
+from pipeline.preprocess import tokenize
+
+if TYPE_CHECKING:
+    import great_expectations as gx
+
+# Helper columns computed before validating, so that every bad value is counted by exactly one
+# expectation: the type check sees the raw values, range and whole-number checks see the numbers.
+AS_NUMBER = " (as number)"
+TOKENS = " (tokens)"
+WHOLE_NUMBER = r"^-?\d+(?:\.0*)?$"  # str() of an int or a whole float
+NUMBER_TYPES = [
+    "int", "float", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
+    "float16", "float32", "float64",
+]  # fmt: skip
+RESULT_FORMAT = {"result_format": "SUMMARY", "partial_unexpected_count": 5}
+EXAMPLES = 3  # rows/values quoted per failure in the error message
+MAX_VALUE_CHARS = 60
+HELPER_NOTE = "Runs on the column parsed as numbers; values that are not numbers fail the type check instead."
+
+
+def _gx() -> Any:
+    """Import Great Expectations only when validating (it takes seconds), with analytics off."""
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    import great_expectations as gx
+
+    return gx
+
+
+# ---------------------------------------------------------------------------------------- suite
+def build_suite(task_config: TaskConfig, name: str = "raw_data") -> gx.ExpectationSuite:
+    """The task's expectations, from its schema in params.yaml.
+
+    Each expectation's ``meta`` names the user's column (range, whole-number and mean checks run
+    on a helper column, see ``prepare_frame``) and, for aggregates, what is measured.
+    """
+    gx = _gx()
+    exp = gx.expectations
+    checks: list[Any] = []
+    if isinstance(task_config, ChurnConfig):
+        schema = task_config.schema_
+        helpers = [f"{c}{AS_NUMBER}" for c in _numeric_like(task_config)]
+        checks += [
+            exp.ExpectTableColumnsToMatchSet(column_set=[*schema.all_columns, *helpers], exact_match=True),
+            exp.ExpectTableRowCountToBeBetween(min_value=schema.min_rows, max_value=schema.max_rows),
+        ]
+        for col, spec in schema.numeric.items():
+            number, meta = f"{col}{AS_NUMBER}", _meta(col)
+            checks += [
+                exp.ExpectColumnValuesToBeInTypeList(column=col, type_list=NUMBER_TYPES, meta=meta),
+                exp.ExpectColumnValuesToNotBeNull(column=col, meta=meta),
+                exp.ExpectColumnValuesToBeBetween(
+                    column=number, min_value=spec.min, max_value=spec.max, meta=meta, notes=HELPER_NOTE
+                ),
+            ]
+            if spec.integer:
+                checks.append(
+                    exp.ExpectColumnValuesToMatchRegex(
+                        column=number, regex=WHOLE_NUMBER, meta=meta, notes=HELPER_NOTE
+                    )
+                )
+        for col, values in schema.categorical.items():
+            checks += [
+                exp.ExpectColumnValuesToNotBeNull(column=col, meta=_meta(col)),
+                exp.ExpectColumnValuesToBeInSet(column=col, value_set=list(values), meta=_meta(col)),
+            ]
+        target = schema.target
+        checks += [
+            exp.ExpectColumnValuesToNotBeNull(column=target, meta=_meta(target)),
+            exp.ExpectColumnValuesToBeInSet(column=target, value_set=[0, 1], meta=_meta(target)),
+        ]
+    elif isinstance(task_config, SentimentConfig):
+        s = task_config.schema_
+        text, label = _meta(s.text), _meta(s.label)
+        checks += [
+            exp.ExpectColumnToExist(column=s.text, meta=text),
+            exp.ExpectColumnToExist(column=s.label, meta=label),
+            exp.ExpectTableRowCountToBeBetween(min_value=s.min_rows, max_value=s.max_rows),
+            exp.ExpectColumnValuesToNotBeNull(column=s.text, meta=text),
+            exp.ExpectColumnValueLengthsToBeBetween(
+                column=s.text, min_value=s.min_chars, max_value=s.max_chars, meta=text
+            ),
+            exp.ExpectColumnValuesToNotBeNull(column=s.label, meta=label),
+            exp.ExpectColumnValuesToBeInSet(column=s.label, value_set=[0, 1], meta=label),
+            exp.ExpectColumnMeanToBeBetween(
+                column=f"{s.text}{TOKENS}",
+                min_value=s.min_mean_tokens,
+                max_value=s.max_mean_tokens,
+                meta=_meta(s.text, "mean tokens per text"),
+                notes="Tokens as the text encoder counts them (pipeline.preprocess.tokenize).",
+            ),
+            exp.ExpectColumnMeanToBeBetween(
+                column=f"{s.label}{AS_NUMBER}",
+                min_value=s.min_positive_fraction,
+                max_value=s.max_positive_fraction,
+                meta=_meta(s.label, "fraction of positive labels"),
+                notes="Class balance: the mean of the 0/1 label.",
+            ),
+        ]
+    else:  # pragma: no cover - the config types are closed
+        raise TypeError(f"no suite for {type(task_config).__name__}")
+    suite = gx.ExpectationSuite(name=name)
+    for check in checks:
+        suite.add_expectation(check)
+    return suite
+
+
+def _meta(column: str, measure: str | None = None) -> dict[str, str]:
+    return {"column": column, "measure": measure} if measure else {"column": column}
+
+
+def _numeric_like(task_config: TaskConfig) -> list[str]:
+    """Columns that get an ``(as number)`` helper."""
+    if isinstance(task_config, ChurnConfig):
+        return list(task_config.schema_.numeric)
+    return [task_config.schema_.label]
+
+
+# ---------------------------------------------------------------------------------------- frame
+def prepare_frame(frame: pd.DataFrame, task_config: TaskConfig) -> pd.DataFrame:
+    """The frame the suite runs on: positional index, numbers parsed, helper columns added.
+
+    A numeric column read as text (one non-numeric value makes pandas read the whole column as
+    strings) is turned into an object column holding numbers where a value parses and the
+    original string where it does not, so the type check counts only the bad values.
+    """
+    out = frame.reset_index(drop=True).copy()
+    numeric = _numeric_like(task_config)
+    if isinstance(task_config, ChurnConfig):
+        numeric = [*numeric, task_config.schema_.target]
+    for col in numeric:
+        if col in out.columns:
+            out[col] = _parse_numbers(out[col])
+    for col in _numeric_like(task_config):
+        if col in out.columns:
+            out[f"{col}{AS_NUMBER}"] = pd.to_numeric(out[col], errors="coerce").astype("float64")
+    if isinstance(task_config, SentimentConfig):
+        s = task_config.schema_
+        if s.text in out.columns:
+            lowercase = task_config.text.lowercase
+            counts = [len(tokenize(t, lowercase)) if isinstance(t, str) else np.nan for t in out[s.text]]
+            out[f"{s.text}{TOKENS}"] = np.asarray(counts, dtype="float64")
+    return out
+
+
+def _parse_numbers(column: pd.Series) -> pd.Series:
+    if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+        if pd.api.types.is_extension_array_dtype(column):  # nullable Int64/Float64: <NA> -> NaN
+            return column.astype("float64")
+        return column
+    parsed = pd.to_numeric(column, errors="coerce")
+    values = column.astype(object)
+    keep = parsed.isna().to_numpy()
+    numbers = parsed.astype(object).to_numpy()
+    return pd.Series(np.where(keep, values.to_numpy(), numbers), index=column.index, dtype=object)
+
+
+# -------------------------------------------------------------------------------------- summary
+@dataclass(frozen=True)
+class Outcome:
+    """One expectation's result, in the user's terms."""
+
+    expectation: str
+    column: str | None
+    success: bool
+    kwargs: dict[str, Any]
+    unexpected_count: int | None = None
+    unexpected_percent: float | None = None
+    observed_value: Any = None
+    unexpected_values: list[Any] = field(default_factory=list)
+    unexpected_rows: list[int] = field(default_factory=list)
+    missing_columns: list[str] = field(default_factory=list)
+    unexpected_columns: list[str] = field(default_factory=list)
+    measure: str | None = None
+    error: str | None = None
+    column_missing: bool = False  # not evaluated: a column check already reports the column
+
+    def as_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"type": self.expectation, "column": self.column, "success": self.success}
+        if self.kwargs:
+            data["kwargs"] = self.kwargs
+        if self.measure:
+            data["measure"] = self.measure
+        if self.unexpected_count is not None:
+            data["unexpected_count"] = self.unexpected_count
+            data["unexpected_percent"] = self.unexpected_percent
+            data["unexpected_values"] = self.unexpected_values
+            data["unexpected_rows"] = self.unexpected_rows
+        if self.observed_value is not None:
+            data["observed_value"] = self.observed_value
+        if self.missing_columns or self.unexpected_columns:
+            data["missing_columns"] = self.missing_columns
+            data["unexpected_columns"] = self.unexpected_columns
+        if self.column_missing:
+            data["error"] = "column missing"
+        elif self.error:
+            data["error"] = self.error
+        return data
+
+    def describe(self) -> str:
+        """``column 'Age': expect_...: 3 row(s) out of [18, 100] (rows 4, 17; values 1, 250)``."""
+        where = f"column {self.column!r}" if self.column else "table"
+        return f"{where}: {self.expectation}: {self._problem()}"
+
+    def _problem(self) -> str:
+        kw = self.kwargs
+        if self.error:
+            return f"could not be evaluated: {self.error}"
+        if self.missing_columns or self.unexpected_columns:
+            parts = []
+            if self.missing_columns:
+                parts.append(f"missing column(s) {', '.join(map(repr, self.missing_columns))}")
+            if self.unexpected_columns:
+                parts.append(f"unexpected column(s) {', '.join(map(repr, self.unexpected_columns))}")
+            return "; ".join(parts)
+        if self.expectation == "expect_column_to_exist":
+            return "column missing"
+        if self.unexpected_count is None:  # an aggregate: row count, mean, column dtype
+            observed = _fmt(self.observed_value)
+            if "min_value" in kw:
+                what = self.measure or ("row count" if "row_count" in self.expectation else "value")
+                return f"{what} {observed}, expected in [{_fmt(kw['min_value'])}, {_fmt(kw['max_value'])}]"
+            return f"observed {observed}"
+        problem = {
+            "expect_column_values_to_be_in_type_list": "not numbers",
+            "expect_column_values_to_not_be_null": "null",
+            "expect_column_values_to_match_regex": "not whole numbers",
+        }.get(self.expectation)
+        if problem is None and "value_set" in kw:
+            problem = f"not in {{{', '.join(_fmt(v) for v in kw['value_set'])}}}"
+        if problem is None and "min_value" in kw:
+            unit = " characters long" if "lengths" in self.expectation else ""
+            problem = f"out of [{_fmt(kw['min_value'])}, {_fmt(kw['max_value'])}]{unit}"
+        text = f"{self.unexpected_count} row(s) {problem or 'unexpected'}"
+        examples = []
+        if self.unexpected_rows:
+            examples.append("rows " + ", ".join(str(r) for r in self.unexpected_rows[:EXAMPLES]))
+        shown = [v for v in self.unexpected_values[:EXAMPLES] if v is not None]
+        if shown:
+            examples.append("values " + ", ".join(_fmt(v) for v in shown))
+        return f"{text} ({'; '.join(examples)})" if examples else text
+
+
+@dataclass(frozen=True)
+class ValidationSummary:
+    """The suite's verdict on one frame: ``failures`` are what the user must fix."""
+
+    success: bool
+    rows: int
+    outcomes: list[Outcome]
+
+    @property
+    def failures(self) -> list[Outcome]:
+        return [o for o in self.outcomes if not o.success and not o.column_missing]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "success": self.success,
+            "rows": self.rows,
+            "evaluated_expectations": len(self.outcomes),
+            "failed_expectations": sum(not o.success for o in self.outcomes),
+            "expectations": [o.as_dict() for o in self.outcomes],
+        }
+
+    def message(self, source: str) -> str:
+        failures = self.failures
+        lines = "".join(f"\n  - {f.describe()}" for f in failures)
+        return f"{source} failed {len(failures)} expectation(s):{lines}"
+
+
+def _summarise(result: Any, suite: Any, frame: pd.DataFrame) -> ValidationSummary:
+    order = {e.id: i for i, e in enumerate(suite.expectations)}
+    results = sorted(result.results, key=lambda r: order.get(r.expectation_config.id, len(order)))
+    outcomes = [_outcome(r, frame) for r in results]
+    return ValidationSummary(success=bool(result.success), rows=len(frame), outcomes=outcomes)
+
+
+def _outcome(r: Any, frame: pd.DataFrame) -> Outcome:
+    config = r.expectation_config
+    meta = config.meta or {}
+    column = meta.get("column")
+    skip = {"column", "batch_id", "type_list"}  # type_list: always NUMBER_TYPES, long
+    kwargs = {k: _plain(v) for k, v in config.kwargs.items() if k not in skip}
+    if "column_set" in kwargs:  # helper columns are not the user's business
+        kwargs["column_set"] = [c for c in kwargs["column_set"] if not _is_helper(c)]
+    res = r.result or {}
+    error = _exception_message(r.exception_info)
+    missing = bool(column) and column not in frame.columns and config.type != "expect_column_to_exist"
+    mismatched = (res.get("details") or {}).get("mismatched") or {}
+    count = res.get("unexpected_count")
+    observed = res.get("observed_value")
+    if config.type == "expect_table_columns_to_match_set":
+        observed = None  # the columns are listed as missing/unexpected instead
+    return Outcome(
+        expectation=config.type,
+        column=column,
+        success=bool(r.success),
+        kwargs=kwargs,
+        unexpected_count=None if count is None else int(count),
+        unexpected_percent=None if count is None else round(float(res.get("unexpected_percent") or 0.0), 4),
+        observed_value=_plain(observed),
+        unexpected_values=[_plain(v) for v in res.get("partial_unexpected_list") or []],
+        unexpected_rows=[int(i) for i in res.get("partial_unexpected_index_list") or []],
+        # sorted: GX builds these from sets, whose order changes between processes
+        missing_columns=sorted(c for c in mismatched.get("missing") or [] if not _is_helper(c)),
+        unexpected_columns=sorted(mismatched.get("unexpected") or []),
+        measure=meta.get("measure"),
+        error=None if missing or r.success else error,
+        column_missing=missing and not r.success,
+    )
+
+
+def _is_helper(column: str) -> bool:
+    return column.endswith((AS_NUMBER, TOKENS))
+
+
+def _exception_message(info: dict[str, Any] | None) -> str | None:
+    """GX nests exceptions per metric; return the first message."""
+    if not info:
+        return None
+    if "exception_message" in info:
+        return info["exception_message"] if str(info.get("raised_exception")) == "True" else None
+    for value in info.values():
+        if isinstance(value, dict) and value.get("exception_message"):
+            return str(value["exception_message"])
+    return None
+
+
+def _plain(value: Any) -> Any:
+    """A JSON value that compares equal across runs (NaN -> None, long texts cut)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float):
+        if math.isnan(value) or math.isinf(value):
+            return None
+        return int(value) if value.is_integer() and abs(value) < 2**53 else round(value, 6)
+    if isinstance(value, str) and len(value) > MAX_VALUE_CHARS:
+        return value[: MAX_VALUE_CHARS - 3] + "..."
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    return str(value)
+
+
+def _fmt(value: Any) -> str:
+    value = _plain(value)
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+# ------------------------------------------------------------------------------------- validate
+def validate_frame(
+    frame: pd.DataFrame, task_config: TaskConfig, docs_dir: Path | None = None, name: str = "raw_data"
+) -> ValidationSummary:
+    """Run the task's suite on ``frame``; with ``docs_dir``, also build the Data Docs site there.
+
+    ``docs_dir`` must not exist yet: the site is built by a file-mode GX project in a temporary
+    directory and copied there.
+    """
+    gx = _gx()
+    data = prepare_frame(frame, task_config)
+    with _context(gx, docs=docs_dir is not None) as (context, root):
+        suite = context.suites.add(build_suite(task_config, name=name))
+        asset = context.data_sources.add_pandas(name).add_dataframe_asset(name)
+        batch = asset.add_batch_definition_whole_dataframe(name)
+        definition = context.validation_definitions.add(
+            gx.ValidationDefinition(name=name, data=batch, suite=suite)
+        )
+        if docs_dir is None:
+            result = definition.run(batch_parameters={"dataframe": data}, result_format=RESULT_FORMAT)
+        else:
+            checkpoint = context.checkpoints.add(
+                gx.Checkpoint(
+                    name=name,
+                    validation_definitions=[definition],
+                    actions=[gx.checkpoint.UpdateDataDocsAction(name="data_docs")],
+                    result_format=RESULT_FORMAT,
+                )
+            )
+            run = checkpoint.run(batch_parameters={"dataframe": data})
+            (result,) = run.run_results.values()
+            site = root / "gx" / "uncommitted" / "data_docs" / "local_site"
+            if not (site / "index.html").is_file():
+                raise DataError(f"Great Expectations built no Data Docs in {site}")
+            shutil.copytree(site, docs_dir)
+    return _summarise(result, suite, data)
+
+
+@contextmanager
+def _context(gx: Any, docs: bool) -> Iterator[tuple[Any, Path]]:
+    """An ephemeral context, or a file one in a temporary project when Data Docs are wanted."""
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    with tempfile.TemporaryDirectory(prefix="gx-") as tmp:
+        context = (
+            gx.get_context(mode="file", project_root_dir=tmp) if docs else gx.get_context(mode="ephemeral")
+        )
+        context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+        yield context, Path(tmp)
+
+
+# ------------------------------------------------------------------------------------------ cli
+def read_raw(path: Path) -> pd.DataFrame:
+    if not path.is_file():
+        raise DataError(f"{path}: not found; run 'python -m pipeline ingest <task>' (or 'dvc repro') first")
+    try:
+        return pd.read_parquet(path)
+    except Exception as exc:  # pyarrow raises several types for a damaged file
+        raise DataError(f"{path}: not a readable parquet file: {exc}") from exc
+
+
+def publish(summary: ValidationSummary, staged_docs: Path, out_dir: Path, source: str) -> None:
+    """Swap the new Data Docs in and write result.json atomically."""
+    target = out_dir / "data_docs"
+    old = out_dir / f".data_docs.old-{os.getpid()}"
+    if target.exists():
+        os.replace(target, old)
+    os.replace(staged_docs, target)
+    shutil.rmtree(old, ignore_errors=True)
+    write_json(out_dir / "result.json", {"data": source, **summary.as_dict()})
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m pipeline validate",
+        description="Validate data/raw/<task>.parquet against the task's Great Expectations suite "
+        "(built from <task>.schema in params.yaml); write result.json and Data Docs under "
+        "reports/validation/<task>/ (on failure too), and exit 1 if an expectation fails.",
+    )
+    parser.add_argument("task", choices=TASKS)
+    args = parser.parse_args(argv)
+    config = params().task(args.task)
+    path = paths.raw_data(args.task)
+    source = _relative(path)
+    frame = read_raw(path)
+    out_dir = paths.validation_dir(args.task)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out_dir))
+    try:
+        summary = validate_frame(frame, config, docs_dir=staging / "data_docs", name=args.task)
+        publish(summary, staging / "data_docs", out_dir, source)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    report = _relative(out_dir)
+    if not summary.success:
+        raise DataError(
+            f"{summary.message(source)}\nreports: {report}/result.json, {report}/data_docs/index.html"
+        )
+    print(f"{source}: {len(frame)} rows passed {len(summary.outcomes)} expectations -> {report}/")
+    return 0
+
+
+def _relative(path: Path) -> str:
+    try:
+        return path.relative_to(paths.project_root()).as_posix()
+    except ValueError:
+        return str(path)
