@@ -1,0 +1,264 @@
+"""export: convert a trained Keras model to ONNX and prove ONNX Runtime computes the same probabilities.
+
+Converters: the churn ANN goes through tf2onnx (a ``tf.function`` with an input signature, the
+route that works with Keras 3); the sentiment models go through :mod:`pipeline.onnx_builder`, which
+emits ONNX's native RNN/LSTM/GRU operators where tf2onnx would emit a slow ``Loop``.
+
+The exported graph is checked (``onnx.checker``), tagged with ``task``/``arch`` metadata (read by
+:class:`pipeline.inference.Predictor`) and scored by ONNX Runtime on the whole test split; if any
+probability differs from Keras by more than ``export.max_abs_diff`` the stage fails and writes
+nothing. Outputs: ``models/<task>/<arch>/model.onnx``, ``models/<task>/<arch>/encoder.json`` (a copy
+of the task's encoder, so the directory is self-contained) and ``metrics/<task>/<arch>.json`` (the
+evaluate stage's metrics plus ``onnx_max_abs_diff`` and ``onnx_operators``). The parity is also
+logged to the model's MLflow training run named in ``models/<task>/<arch>/run.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline import paths
+from pipeline.config import params
+from pipeline.errors import ModelError
+from pipeline.io import atomic_path, read_json, write_json, write_text
+
+CONVERTERS = ("auto", "builder", "tf2onnx")
+MODEL_FILE = "model.onnx"
+ENCODER_FILE = "encoder.json"
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    model_path: Path
+    max_abs_diff: float
+    operators: list[str]
+    size_bytes: int
+    n_rows: int
+    converter: str
+
+
+# --------------------------------------------------------------------------- pure core
+def tf2onnx_convert(model: Any, opset: int) -> Any:
+    """tf2onnx via a ``tf.function``: ``from_keras`` breaks on Keras 3 models."""
+    import tensorflow as tf
+    import tf2onnx
+
+    from pipeline.onnx_builder import FEATURES_INPUT, OUTPUT, TOKENS_INPUT
+
+    logging.getLogger("tf2onnx").setLevel(logging.ERROR)
+    spec = model.inputs[0]
+    dtype = tf.as_dtype(str(spec.dtype))
+    name = TOKENS_INPUT if dtype.is_integer else FEATURES_INPUT
+    signature = (tf.TensorSpec((None, *spec.shape[1:]), dtype, name=name),)
+
+    @tf.function(input_signature=signature)
+    def serve(x: Any) -> dict[str, Any]:
+        return {OUTPUT: model(x, training=False)}
+
+    proto, _ = tf2onnx.convert.from_function(serve, input_signature=signature, opset=opset)
+    return proto
+
+
+def convert(model: Any, task: str, arch: str, *, opset: int, converter: str = "auto") -> tuple[Any, str]:
+    """The checked ONNX model with its metadata, and the converter that produced it.
+
+    ``auto``: tf2onnx for the tabular ANN (falling back to our builder if tf2onnx fails),
+    our builder for the recurrent models.
+    """
+    import onnx
+
+    from pipeline.onnx_builder import build_onnx
+
+    if converter not in CONVERTERS:
+        raise ModelError(f"unknown converter {converter!r}: expected one of {', '.join(CONVERTERS)}")
+    is_text = "int" in str(model.inputs[0].dtype)
+    if converter == "auto":
+        converter = "builder" if is_text else "tf2onnx"
+        fallback = not is_text
+    else:
+        fallback = False
+    if converter == "tf2onnx":
+        try:
+            proto = tf2onnx_convert(model, opset)
+        except Exception as exc:  # tf2onnx raises many types; the builder is the plan B
+            if not fallback:
+                raise ModelError(f"tf2onnx could not convert {task}/{arch}: {exc}") from exc
+            print(f"export {task}/{arch}: tf2onnx failed ({exc}); using pipeline.onnx_builder instead")
+            converter = "builder"
+    if converter == "builder":
+        proto = build_onnx(model, opset)
+    versions = {name: _version(name) for name in ("keras", "tensorflow", "tf2onnx", "onnx")}
+    onnx.helper.set_model_props(
+        proto,
+        {
+            "task": task,
+            "arch": arch,
+            "converter": "pipeline.onnx_builder"
+            if converter == "builder"
+            else f"tf2onnx {versions['tf2onnx']}",
+            "exported_by": "pipeline.export",
+            "keras_version": versions["keras"],
+            "tensorflow_version": versions["tensorflow"],
+            "onnx_version": versions["onnx"],
+        },
+    )
+    try:
+        onnx.checker.check_model(proto, full_check=True)
+    except Exception as exc:  # onnx.checker.ValidationError and shape inference errors
+        raise ModelError(f"the ONNX graph for {task}/{arch} is invalid: {exc}") from exc
+    return proto, converter
+
+
+def _version(package: str) -> str:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def max_abs_diff(expected: np.ndarray, actual: np.ndarray) -> float:
+    """Largest absolute difference; infinite when shapes differ or either side is not finite."""
+    expected, actual = np.asarray(expected, "float64").reshape(-1), np.asarray(actual, "float64").reshape(-1)
+    if expected.shape != actual.shape or not (np.isfinite(expected).all() and np.isfinite(actual).all()):
+        return float("inf")
+    return float(np.max(np.abs(expected - actual))) if expected.size else 0.0
+
+
+def onnx_probabilities(predictor: Any, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+    parts = [predictor.predict_encoded(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
+    return np.concatenate(parts) if parts else np.zeros(0, "float32")
+
+
+# ----------------------------------------------------------------------------------- I/O
+def _require(path: Path, hint: str) -> Path:
+    if not path.exists():
+        raise ModelError(f"{path}: not found; {hint}")
+    return path
+
+
+def load_test_split(task: str) -> tuple[np.ndarray, np.ndarray]:
+    path = _require(paths.encoded_dir(task) / "test.npz", f"run 'dvc repro encode@{task}' first")
+    with np.load(path, allow_pickle=False) as npz:
+        return npz["x"], npz["y"]
+
+
+def export(
+    task: str,
+    arch: str,
+    *,
+    opset: int,
+    bound: float,
+    converter: str = "auto",
+) -> ExportResult:
+    """Convert, check parity on the test split, log to MLflow, then write the three outputs.
+
+    Every check runs before anything is written; ``model.onnx`` is moved into place only after
+    parity passed, so a failure leaves the previous export untouched.
+    """
+    model_dir = paths.model_dir(task, arch)
+    keras_path = _require(model_dir / "model.keras", f"run 'dvc repro train@{task}-{arch}' first")
+    encoder_path = _require(paths.encoded_dir(task) / ENCODER_FILE, f"run 'dvc repro encode@{task}' first")
+    eval_path = _require(
+        paths.eval_dir(task, arch) / "metrics.json", f"run 'dvc repro evaluate@{task}-{arch}' first"
+    )
+    evaluation = read_json(eval_path)
+    if not isinstance(evaluation, dict) or "test" not in evaluation:
+        raise ModelError(f"{eval_path}: expected a JSON object with a 'test' section")
+    x, _ = load_test_split(task)
+    if len(x) == 0:
+        raise ModelError(
+            f"{paths.encoded_dir(task) / 'test.npz'}: the test split is empty; parity needs rows"
+        )
+
+    from pipeline.inference import Predictor
+    from pipeline.models import keras, predict_proba  # pipeline.models sets TF's env before keras loads
+    from pipeline.onnx_builder import operator_types
+    from pipeline.preprocess import load_encoder
+
+    encoder = load_encoder(encoder_path)
+    try:
+        model = keras.saving.load_model(keras_path, compile=False)
+    except Exception as exc:  # Keras raises ValueError, OSError, zipfile errors...
+        raise ModelError(f"{keras_path}: cannot load the Keras model: {exc}") from exc
+    expected_width = model.inputs[0].shape[1]
+    if expected_width is not None and x.shape[1] != expected_width:
+        raise ModelError(
+            f"{paths.encoded_dir(task) / 'test.npz'}: rows have {x.shape[1]} columns but {keras_path} "
+            f"expects {expected_width}; re-run train after encode"
+        )
+    proto, used = convert(model, task, arch, opset=opset, converter=converter)
+    operators = operator_types(proto)
+    keras_p = predict_proba(model, x)
+    out_path = model_dir / MODEL_FILE
+    with atomic_path(out_path) as tmp:
+        tmp.write_bytes(proto.SerializeToString())
+        onnx_p = onnx_probabilities(Predictor(tmp, encoder, threads=0), x)
+        diff = max_abs_diff(keras_p, onnx_p)
+        if not diff <= bound:
+            raise ModelError(
+                f"{out_path}: ONNX Runtime and Keras ({keras_path}) disagree by {diff:.3g} on the test split "
+                f"(bound export.max_abs_diff = {bound:g}); nothing was written"
+            )
+        size = tmp.stat().st_size
+        _log_to_mlflow(task, arch, model_dir / "run.json", diff, operators, size, used)
+    write_text(model_dir / ENCODER_FILE, encoder_path.read_text(encoding="utf-8"))
+    write_json(
+        paths.metrics_file(task, arch), {**evaluation, "onnx_max_abs_diff": diff, "onnx_operators": operators}
+    )
+    return ExportResult(out_path, diff, operators, size, len(x), used)
+
+
+def _log_to_mlflow(
+    task: str, arch: str, run_file: Path, diff: float, operators: list[str], size: int, converter: str
+) -> None:
+    """Attach the parity to the training run (skipped when train wrote no run.json)."""
+    if not run_file.exists():
+        return
+    run_id = read_json(run_file).get("run_id")
+    if not run_id:
+        raise ModelError(f"{run_file}: no 'run_id'")
+    import mlflow
+
+    from pipeline import tracking
+
+    tracking.setup_experiment(task)
+    try:
+        with mlflow.start_run(run_id=run_id):
+            mlflow.log_metrics({"onnx_max_abs_diff": diff, "onnx_size_bytes": float(size)})
+            mlflow.set_tags({"onnx_operators": ",".join(operators), "onnx_converter": converter})
+    except mlflow.exceptions.MlflowException as exc:
+        raise ModelError(
+            f"{run_file}: cannot log to MLflow run {run_id} at {paths.tracking_uri()}: {exc}"
+        ) from exc
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pipeline export", description=__doc__)
+    parser.add_argument("task")
+    parser.add_argument("arch")
+    parser.add_argument(
+        "--converter",
+        choices=CONVERTERS,
+        default="auto",
+        help="auto: tf2onnx for the churn ANN, the native-operator builder for recurrent models",
+    )
+    args = parser.parse_args(argv)
+    p = params()
+    p.model_params(args.task, args.arch)  # unknown task/arch fails here, before TensorFlow loads
+    result = export(
+        args.task, args.arch, opset=p.export.opset, bound=p.export.max_abs_diff, converter=args.converter
+    )
+    print(
+        f"export {args.task}/{args.arch}: {result.model_path} ({result.size_bytes / 1024:.1f} KiB, "
+        f"{result.converter}), operators {', '.join(result.operators)}; "
+        f"max |Keras - ONNX Runtime| = {result.max_abs_diff:.3g} over {result.n_rows} test rows "
+        f"(bound {p.export.max_abs_diff:g})"
+    )
+    return 0

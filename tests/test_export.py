@@ -1,0 +1,261 @@
+"""ONNX export: native RNN/LSTM/GRU operators, parity with Keras, the export stage's files and failures.
+
+Real Keras models (tiny, random non-trivial weights), real tf2onnx, real ONNX Runtime, a real
+MLflow SQLite store. The full recurrent matrix (3 architectures x 1/2 layers x uni/bidirectional
+x tanh/relu) runs with ``-m slow``; the default run covers each dimension at least once per
+architecture.
+"""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("tensorflow")
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+
+from pipeline.config import AnnParams, RecurrentParams, params  # noqa: E402
+from pipeline.errors import ModelError  # noqa: E402
+from pipeline.io import read_json, write_json  # noqa: E402
+from pipeline.preprocess import OOV, PAD, TextEncoder  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+BOUND = 1e-5
+VOCAB, SEQ = 30, 10
+NATIVE = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}
+
+DEFAULT = {
+    ("rnn", 1, False, "tanh"),
+    ("rnn", 2, True, "relu"),
+    ("lstm", 1, True, "relu"),
+    ("lstm", 2, False, "tanh"),
+    ("gru", 1, False, "relu"),
+    ("gru", 2, True, "tanh"),
+}
+MATRIX = [
+    pytest.param(*combo, marks=() if combo in DEFAULT else pytest.mark.slow, id="-".join(map(str, combo)))
+    for combo in itertools.product(["rnn", "lstm", "gru"], [1, 2], [False, True], ["tanh", "relu"])
+]
+
+
+def recurrent_model(
+    arch: str, layers: int = 1, bidirectional: bool = False, activation: str = "tanh", seed=0
+):
+    from pipeline.models import build_model
+
+    config = RecurrentParams(
+        embedding_dim=5,
+        units=4,
+        layers=layers,
+        bidirectional=bidirectional,
+        activation=activation,
+        dropout=0.2,
+    )
+    model = build_model(arch, config, vocab_size=VOCAB, sequence_length=SEQ)
+    return randomize(model, seed, token_batch(16, seed + 100))
+
+
+def randomize(model, seed: int, x: np.ndarray):
+    """Random non-zero weights and biases everywhere, then an output layer rescaled so that the logits
+    on ``x`` spread over about +-3: a wrong gate, bias or direction mapping then moves probabilities
+    by far more than the parity bound instead of vanishing in a saturated or constant sigmoid."""
+    import keras
+
+    rng = np.random.default_rng(seed)
+    model.set_weights([rng.normal(0.0, 0.5, w.shape).astype("float32") for w in model.get_weights()])
+    features = np.asarray(keras.Model(model.inputs[0], model.layers[-2].output)(x, training=False))
+    kernel = model.layers[-1].get_weights()[0]
+    logits = features @ kernel
+    scale = 1.5 / max(float(logits.std()), 1e-6)
+    model.layers[-1].set_weights([kernel * scale, np.array([-float(logits.mean()) * scale], "float32")])
+    return model
+
+
+def token_batch(n: int, seed: int = 1) -> np.ndarray:
+    """Random tokens, pre-padded with zeros as the encoder does: row 0 is all padding, row i has
+    ``SEQ - 2 i`` leading zeros, the last rows none."""
+    rng = np.random.default_rng(seed)
+    x = rng.integers(1, VOCAB, size=(n, SEQ)).astype("int32")
+    for i in range(n):
+        x[i, : max(SEQ - 2 * i, 0)] = 0
+    return x
+
+
+def keras_probability(model, x: np.ndarray) -> np.ndarray:
+    return np.asarray(model(x, training=False), dtype="float32")
+
+
+def session(proto):
+    return ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+
+
+@pytest.mark.parametrize(("arch", "layers", "bidirectional", "activation"), MATRIX)
+def test_recurrent_model_exports_native_operator_with_parity(arch, layers, bidirectional, activation):
+    from pipeline.onnx_builder import build_onnx, operator_types
+
+    model = recurrent_model(arch, layers, bidirectional, activation)
+    proto = build_onnx(model, opset=params().export.opset)
+    ops = operator_types(proto)
+    assert NATIVE[arch] in ops
+    assert not {"Loop", "Scan"} & set(ops)
+    assert sum(n.op_type == NATIVE[arch] for n in proto.graph.node) == layers
+
+    (inp,), (out,) = proto.graph.input, proto.graph.output
+    assert (inp.name, out.name) == ("tokens", "probability")
+    assert inp.type.tensor_type.elem_type == onnx.TensorProto.INT32
+    assert inp.type.tensor_type.shape.dim[0].dim_param  # dynamic batch
+
+    sess = session(proto)
+    x = token_batch(7)
+    expected = keras_probability(model, x)
+    assert expected.std() > 0.05, "outputs too uniform for the parity check to mean anything"
+    got = sess.run(None, {"tokens": x})[0]
+    assert got.shape == (7, 1)
+    assert np.abs(got - expected).max() <= BOUND
+    single = sess.run(None, {"tokens": x[3:4]})[0]
+    assert single.shape == (1, 1)
+    assert np.abs(single - expected[3:4]).max() <= BOUND
+
+
+def test_builder_refuses_what_it_cannot_reproduce():
+    from pipeline.onnx_builder import build_onnx
+
+    model = recurrent_model("gru", activation="softsign")
+    with pytest.raises(ModelError, match=r"gru_0.*softsign"):
+        build_onnx(model)
+
+
+def ann_model(seed: int = 0):
+    from pipeline.models import build_model
+
+    model = build_model("ann", AnnParams(hidden_units=[8, 4], dropout=0.3), n_features=6)
+    return randomize(model, seed, np.random.default_rng(seed + 100).normal(size=(16, 6)).astype("float32"))
+
+
+@pytest.mark.parametrize("converter", ["tf2onnx", "builder"])
+def test_churn_ann_exports_with_parity(converter):
+    from pipeline.export import convert
+
+    model = ann_model()
+    proto, used = convert(model, "churn", "ann", opset=params().export.opset, converter=converter)
+    assert used == converter
+    meta = {p.key: p.value for p in proto.metadata_props}
+    assert (meta["task"], meta["arch"]) == ("churn", "ann")
+    assert [i.name for i in proto.graph.input] == ["features"]
+    assert [o.name for o in proto.graph.output] == ["probability"]
+    x = np.random.default_rng(2).normal(0, 1.5, size=(9, 6)).astype("float32")
+    expected = keras_probability(model, x)
+    assert expected.std() > 0.05
+    sess = session(proto)
+    for batch in (x, x[:1]):
+        got = sess.run(None, {"features": batch})[0]
+        assert got.shape == (len(batch), 1)
+        assert np.abs(got - expected[: len(batch)]).max() <= BOUND
+
+
+# ------------------------------------------------------------------------- the export stage
+@pytest.fixture(scope="module")
+def saved_gru(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("keras") / "model.keras"
+    recurrent_model("gru", layers=1, bidirectional=True, seed=3).save(path)
+    return path
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch, saved_gru) -> Path:
+    """A repo-shaped folder with what export reads: encoded test split, encoder, Keras model, eval metrics."""
+    shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.delenv("DVC_ROOT", raising=False)
+    params.cache_clear()
+    words = [f"w{i}" for i in range(VOCAB - 2)]
+    encoder = TextEncoder([PAD, OOV, *words], SEQ)
+    rng = np.random.default_rng(4)
+    texts = [" ".join(rng.choice([*words, "unseen"], size=rng.integers(1, 15))) for _ in range(40)]
+    encoded = tmp_path / "data" / "encoded" / "sentiment"
+    encoded.mkdir(parents=True)
+    np.savez(
+        encoded / "test.npz", x=encoder.transform_texts(texts), y=rng.integers(0, 2, 40).astype("float32")
+    )
+    write_json(encoded / "encoder.json", encoder.to_dict())
+    model_dir = tmp_path / "models" / "sentiment" / "gru"
+    model_dir.mkdir(parents=True)
+    shutil.copy(saved_gru, model_dir / "model.keras")
+    write_json(
+        tmp_path / "reports" / "eval" / "sentiment" / "gru" / "metrics.json",
+        {"val": {"accuracy": 0.61, "roc_auc": 0.66}, "test": {"accuracy": 0.6, "roc_auc": 0.65}},
+    )
+    yield tmp_path
+    params.cache_clear()
+
+
+def test_export_stage_writes_self_contained_model_and_logs_parity(project, capsys):
+    import mlflow
+
+    from pipeline import tracking
+    from pipeline.export import main
+    from pipeline.inference import Predictor
+
+    tracking.setup_experiment("sentiment")
+    with mlflow.start_run() as run:
+        pass
+    model_dir = project / "models" / "sentiment" / "gru"
+    write_json(model_dir / "run.json", {"run_id": run.info.run_id, "task": "sentiment", "arch": "gru"})
+
+    assert main(["sentiment", "gru"]) == 0
+
+    printed = capsys.readouterr().out
+    assert "GRU" in printed and "max |Keras - ONNX Runtime|" in printed and "KiB" in printed
+    metrics = read_json(project / "metrics" / "sentiment" / "gru.json")
+    assert metrics["test"] == {"accuracy": 0.6, "roc_auc": 0.65} and "val" in metrics
+    assert 0 <= metrics["onnx_max_abs_diff"] <= BOUND
+    assert "GRU" in metrics["onnx_operators"] and "Loop" not in metrics["onnx_operators"]
+    assert metrics["onnx_operators"] == sorted(metrics["onnx_operators"])
+    logged = tracking.mlflow_client().get_run(run.info.run_id).data.metrics
+    assert logged["onnx_max_abs_diff"] == pytest.approx(metrics["onnx_max_abs_diff"])
+
+    predictor = Predictor.from_dir(model_dir)  # model.onnx + the copied encoder.json suffice
+    assert (predictor.task, predictor.arch) == ("sentiment", "gru")
+    result = predictor.score_records(["w1 w2 w3 not here", ""])
+    assert 0 <= result.probabilities[0] <= 1 and np.isnan(result.probabilities[1])
+    assert [e.row for e in result.errors] == [1]
+
+
+def test_parity_failure_raises_and_keeps_previous_export(project, monkeypatch):
+    from pipeline import export as export_module
+    from pipeline import onnx_builder
+
+    model_dir = project / "models" / "sentiment" / "gru"
+    assert export_module.main(["sentiment", "gru"]) == 0  # no run.json: MLflow logging is skipped
+    assert not (project / "mlflow.db").exists()
+    before = {p: p.read_bytes() for p in [model_dir / "model.onnx", project / "metrics/sentiment/gru.json"]}
+
+    real = onnx_builder.build_onnx
+
+    def off_by_a_bias(model, opset=17):
+        proto = real(model, opset)
+        (bias,) = [t for t in proto.graph.initializer if t.name.startswith("probability_bias")]
+        bias.CopyFrom(onnx.numpy_helper.from_array(onnx.numpy_helper.to_array(bias) + 0.05, bias.name))
+        return proto
+
+    monkeypatch.setattr(onnx_builder, "build_onnx", off_by_a_bias)
+    with pytest.raises(ModelError, match=r"model\.onnx.*disagree by .*bound"):
+        export_module.main(["sentiment", "gru"])
+    assert {p: p.read_bytes() for p in before} == before
+    assert sorted(p.name for p in model_dir.iterdir()) == ["encoder.json", "model.keras", "model.onnx"]
+
+
+def test_export_without_evaluation_fails_before_writing(project):
+    from pipeline.export import main
+
+    (project / "reports" / "eval" / "sentiment" / "gru" / "metrics.json").unlink()
+    with pytest.raises(ModelError, match=r"metrics\.json: not found; run 'dvc repro evaluate@sentiment-gru'"):
+        main(["sentiment", "gru"])
+    assert not (project / "models" / "sentiment" / "gru" / "model.onnx").exists()
+    assert not (project / "metrics").exists()
