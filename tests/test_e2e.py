@@ -1,0 +1,157 @@
+"""End to end: a real `dvc repro` of both tasks in a temporary git repository, with tiny params.
+
+One pipeline run serves several checks, in the order a user meets them: everything is built and
+registered; a second `dvc repro` does nothing; a param change marks only what depends on it;
+promote and predict work on what was registered; a broken CSV stops the pipeline at validation
+and leaves every model and metric built before untouched.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, edit_params
+
+pytestmark = pytest.mark.e2e
+
+TINY = {
+    "churn": {
+        "data": {"synthetic_rows": 800},
+        "models": {"ann": {"epochs": 3, "patience": 2}},
+        "tune": {"ann": {"n_trials": 2, "epochs_per_trial": 2, "timeout_s": 60}},
+    },
+    "sentiment": {
+        "data": {"synthetic_rows": 500},
+        "text": {"max_tokens": 300, "sequence_length": 16},
+        "models": {
+            arch: {"embedding_dim": 8, "units": 8, "epochs": 2, "patience": 1} for arch in ("rnn", "lstm", "gru")
+        },
+        "tune": {
+            arch: {"n_trials": 1, "epochs_per_trial": 1, "timeout_s": 60} for arch in ("rnn", "lstm", "gru")
+        },
+    },
+}
+
+
+def run(cmd: list[str], cwd: Path, env: dict[str, str], check: bool = True) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} exited {proc.returncode}\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+    return proc
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    root = tmp_path_factory.mktemp("e2e")
+    shutil.copytree(REPO / "pipeline", root / "pipeline", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("dvc.yaml", "params.yaml", ".gitignore", ".dvcignore"):
+        shutil.copy(REPO / name, root / name)
+    edit_params(root / "params.yaml", **TINY)
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "PYTHONPATH": str(root),
+        "GX_ANALYTICS_ENABLED": "false",
+        "MPLBACKEND": "Agg",
+    }
+    env.pop("MLFLOW_TRACKING_URI", None)  # the default: sqlite:///<repo>/mlflow.db
+    env.pop("DVC_ROOT", None)
+    run(["git", "init", "-q", "-b", "main"], root, env)
+    run(["git", "config", "user.email", "ci@example.com"], root, env)
+    run(["git", "config", "user.name", "CI"], root, env)
+    run(["dvc", "init", "-q"], root, env)
+    run(["dvc", "config", "core.analytics", "false"], root, env)
+    run(["git", "add", "-A"], root, env)
+    run(["git", "commit", "-qm", "tiny project"], root, env)
+    run(["dvc", "repro"], root, env)
+    return root, env
+
+
+def test_repro_builds_metrics_models_and_registry(repo: tuple[Path, dict[str, str]]):
+    root, _ = repo
+    for task, archs in {"churn": ["ann"], "sentiment": ["rnn", "lstm", "gru"]}.items():
+        for arch in archs:
+            metrics = json.loads((root / "metrics" / task / f"{arch}.json").read_text())
+            for section in ("val", "test"):
+                assert {"accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc"} <= set(metrics[section])
+            assert metrics["onnx_max_abs_diff"] <= 1e-5
+            assert (root / "models" / task / arch / "model.onnx").stat().st_size > 0
+            assert (root / "models" / task / arch / "encoder.json").exists()
+            best = root / "params" / "best" / f"{task}-{arch}.yaml"
+            assert best.exists()
+        assert (root / "reports" / "validation" / task / "data_docs" / "index.html").exists()
+        registry = json.loads((root / "reports" / "registry" / f"{task}.json").read_text())
+        assert len(registry["versions"]) == len(archs)
+    baselines = json.loads((root / "metrics" / "churn" / "baselines.json").read_text())
+    assert set(baselines) == {"logistic_regression", "hist_gradient_boosting"}
+    assert "tfidf_logreg" in json.loads((root / "metrics" / "sentiment" / "baselines.json").read_text())
+    assert (root / "mlflow.db").exists()
+
+
+def test_second_repro_does_nothing(repo: tuple[Path, dict[str, str]]):
+    root, env = repo
+    out = run(["dvc", "repro"], root, env).stdout
+    assert "Running stage" not in out
+    assert json.loads(run(["dvc", "status", "--json"], root, env).stdout) == {}
+
+
+def test_a_param_change_marks_only_its_dependants(repo: tuple[Path, dict[str, str]]):
+    root, env = repo
+    original = (root / "params.yaml").read_text()
+    try:
+        edit_params(root / "params.yaml", sentiment={"models": {"gru": {"learning_rate": 0.002}}})
+        stale = set(json.loads(run(["dvc", "status", "--json"], root, env).stdout))
+        assert {"tune@sentiment-gru", "train@sentiment-gru"} <= stale
+        assert not any("churn" in s or "lstm" in s or "rnn" in s for s in stale), stale
+        assert not any(s.split("@")[0] in {"ingest", "validate", "encode", "baselines"} for s in stale), stale
+    finally:
+        (root / "params.yaml").write_text(original)
+
+
+def test_promote_then_predict_with_the_champion(repo: tuple[Path, dict[str, str]], tmp_path: Path):
+    root, env = repo
+    assert "promoted" in run([sys.executable, "-m", "pipeline", "promote", "churn"], root, env).stdout
+    rows = root / "data" / "raw" / "churn.parquet"
+    import pandas as pd
+
+    sample = pd.read_parquet(rows).head(5).astype({"Geography": object})
+    sample.loc[2, "Geography"] = "Atlantis"
+    sample.to_csv(tmp_path / "rows.csv", index=False)
+    proc = run(
+        [sys.executable, "-m", "pipeline", "predict", "churn", "--input", str(tmp_path / "rows.csv"),
+         "--output", str(tmp_path / "preds.csv")],
+        root, env, check=False,
+    )
+    assert proc.returncode == 3, proc.stderr  # some rows invalid, the others scored
+    assert "Atlantis" in proc.stderr
+    preds = pd.read_csv(tmp_path / "preds.csv")
+    assert preds["probability"].notna().sum() == 4 and preds["probability"].isna().sum() == 1
+
+    proc = run([sys.executable, "-m", "pipeline", "promote", "sentiment"], root, env)
+    out = run([sys.executable, "-m", "pipeline", "predict", "sentiment", "--text", "a great film"], root, env).stdout
+    assert any(label in out for label in ("Positive", "Negative", "Neutral"))
+
+
+def test_bad_csv_stops_at_validation_and_keeps_what_was_built(repo: tuple[Path, dict[str, str]]):
+    root, env = repo
+    import pandas as pd
+
+    built = {p: p.read_bytes() for p in [*root.glob("models/churn/ann/*"), *root.glob("metrics/churn/*.json")]}
+    bad = pd.read_parquet(root / "data" / "raw" / "churn.parquet").drop(columns=["Age"])
+    bad.to_csv(root / "bad.csv", index=False)
+    original = (root / "params.yaml").read_text()
+    try:
+        edit_params(root / "params.yaml", churn={"data": {"source": "bad.csv"}})
+        proc = run(["dvc", "repro"], root, env, check=False)
+        assert proc.returncode != 0
+        assert "Age" in proc.stdout + proc.stderr
+        assert {p: p.read_bytes() for p in built} == built
+    finally:
+        (root / "params.yaml").write_text(original)
