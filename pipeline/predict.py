@@ -1,0 +1,356 @@
+"""predict: score raw customer rows or review texts with ONNX Runtime (never TensorFlow).
+
+    python -m pipeline predict churn --input customers.csv --output scored.csv
+    python -m pipeline predict sentiment --text "A fine film." --text "Dull and far too long."
+    python -m pipeline predict sentiment --model models/sentiment/lstm --input reviews.txt
+
+The model is ``models:/<task>@champion`` from the MLflow registry unless ``--model`` names another
+MLflow URI or a local model directory (``model.onnx`` + ``encoder.json``).
+
+Inputs. churn: a CSV of raw rows in the training schema (id and target columns may be present and
+are carried through). sentiment: repeated ``--text``, or ``--input`` with a ``.csv`` holding the
+text column (``text`` by default) or any other file with one review per line.
+
+Outputs. A table on stdout, or ``--output FILE`` as CSV (``.json``: a JSON list of records). Every
+input row is kept, in order, with the input columns plus ``probability``, ``prediction`` (churn:
+1 when p >= 0.5) or ``label`` (sentiment: Positive / Negative, Neutral when ``|p - 0.5|`` is below
+the neutral band) and ``error`` (empty for valid rows; for an invalid row the reason, and empty
+probability and prediction).
+
+Invalid rows are listed on stderr (at most 100 lines, then a count). Row numbers are 1-based:
+for a CSV, the data row (the header is not counted, so data row N is on line N + 1 of a file
+without quoted line breaks); for a text file, the line; for ``--text``, the option's position.
+
+Exit status: 0 every row scored; 3 some rows invalid, the others scored and written; 1 the file
+is unreadable or empty, or no row is valid (then no output file is written); 2 bad arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pipeline.config import TASKS, ChurnConfig, SentimentConfig
+from pipeline.errors import DataError, ModelError
+from pipeline.io import write_text
+from pipeline.preprocess import RowError, TextEncoder
+
+EXIT_OK, EXIT_FAILED, EXIT_PARTIAL = 0, 1, 3
+KIND = {
+    "churn": ChurnConfig.model_fields["kind"].default,
+    "sentiment": SentimentConfig.model_fields["kind"].default,
+}
+CHUNK_ROWS = 8192  # rows per ONNX Runtime call: bounded memory on big files
+MAX_ERROR_LINES = 100
+
+
+@dataclass
+class Scored:
+    """The input rows with ``probability``, ``prediction``/``label`` and ``error`` columns."""
+
+    frame: pd.DataFrame
+    errors: list[RowError]  # 0-based rows
+    unit: str  # how a row is called to the user: "row", "line" or "text"
+
+    @property
+    def n_invalid(self) -> int:
+        return len({e.row for e in self.errors})
+
+    @property
+    def n_valid(self) -> int:
+        return len(self.frame) - self.n_invalid
+
+
+# ------------------------------------------------------------------------ reading inputs
+def read_csv(path: Path, text_column: str | None = None) -> pd.DataFrame:
+    """A user's CSV; every reading problem becomes a :class:`DataError` naming the file.
+
+    Empty cells are missing values, except in ``text_column``: there they stay ``""`` (reported
+    as "text is empty") and words such as "NA" or "null" stay text.
+    """
+    if not path.is_file():
+        raise DataError(f"{path}: not found")
+    try:
+        frame = pd.read_csv(path, encoding="utf-8-sig")
+        if text_column is not None and text_column in frame.columns:
+            raw = pd.read_csv(
+                path, encoding="utf-8-sig", usecols=[text_column], dtype=str, keep_default_na=False
+            )
+            frame[text_column] = raw[text_column]
+    except pd.errors.EmptyDataError as exc:
+        raise DataError(f"{path}: the file is empty; expected a header line and data rows") from exc
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason})") from exc
+    except (pd.errors.ParserError, ValueError, OSError) as exc:
+        raise DataError(f"{path}: not a readable CSV: {exc}") from exc
+    if frame.empty:
+        raise DataError(f"{path}: no data rows (only a header)")
+    return frame
+
+
+def restore_integers(frame: pd.DataFrame) -> pd.DataFrame:
+    """Integer columns that pandas read as float because of an empty cell, back as integers.
+
+    For the output only: it echoes ``Age`` as ``42``, not ``42.0``, next to the row whose age
+    is missing.
+    """
+    out = frame.copy()
+    for col in out.columns:
+        values = out[col]
+        if values.dtype.kind == "f" and values.isna().any() and values.notna().any():
+            present = values.dropna()
+            if (present == present.round()).all() and present.abs().max() < 2**53:
+                out[col] = values.astype("Int64")
+    return out
+
+
+def read_lines(path: Path, column: str) -> pd.DataFrame:
+    """One review per line; blank lines are kept (and reported) so line numbers stay true."""
+    if not path.is_file():
+        raise DataError(f"{path}: not found")
+    try:
+        content = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason})") from exc
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read: {exc}") from exc
+    lines = content.splitlines()
+    if not lines:
+        raise DataError(f"{path}: the file is empty; expected one review per line")
+    return pd.DataFrame({column: lines})
+
+
+# ----------------------------------------------------------------------------- scoring
+def score(predictor: Any, frame: pd.DataFrame, *, neutral_band: float, unit: str = "row") -> Scored:
+    """Pure core: score every valid row of ``frame``; keep invalid ones with their reasons."""
+    from pipeline.responses import check_neutral_band, churn_prediction, sentiment_label
+
+    band = check_neutral_band(neutral_band)
+    frame = frame.reset_index(drop=True)
+    probabilities = np.full(len(frame), np.nan)
+    errors: list[RowError] = []
+    for start in range(0, len(frame), CHUNK_ROWS):
+        result = predictor.score_frame(frame.iloc[start : start + CHUNK_ROWS])
+        probabilities[start : start + len(result.probabilities)] = result.probabilities
+        errors += [RowError(e.row + start, e.message, e.column) for e in result.errors]
+    by_row: dict[int, list[str]] = {}
+    for e in errors:
+        by_row.setdefault(e.row, []).append(f"column {e.column!r}: {e.message}" if e.column else e.message)
+    out = restore_integers(frame)  # the echo only; the encoder saw the values as read
+    out["probability"] = probabilities
+    valid = ~np.isnan(probabilities)
+    if isinstance(predictor.encoder, TextEncoder):
+        out["label"] = [
+            sentiment_label(p, band) if ok else None for p, ok in zip(probabilities, valid, strict=True)
+        ]
+    else:
+        out["prediction"] = pd.array(
+            [churn_prediction(p) if ok else None for p, ok in zip(probabilities, valid, strict=True)],
+            dtype="Int64",
+        )
+    out["error"] = ["; ".join(by_row[i]) if i in by_row else "" for i in range(len(out))]
+    return Scored(out, errors, unit)
+
+
+def exit_status(scored: Scored) -> int:
+    if scored.n_invalid == 0:
+        return EXIT_OK
+    return EXIT_PARTIAL if scored.n_valid else EXIT_FAILED
+
+
+def error_lines(scored: Scored, limit: int = MAX_ERROR_LINES) -> list[str]:
+    """``<unit> N: reason`` per invalid row (1-based N), at most ``limit`` lines then a count."""
+    rows = sorted({e.row for e in scored.errors})
+    reasons = scored.frame["error"]
+    lines = [f"{scored.unit} {i + 1}: {reasons.iloc[i]}" for i in rows[:limit]]
+    if len(rows) > limit:
+        lines.append(f"... and {len(rows) - limit} more invalid {scored.unit}s")
+    return lines
+
+
+def file_level_problem(scored: Scored) -> str | None:
+    """The message when every row fails for the same column-level reason (e.g. a missing column)."""
+    if scored.n_valid or not scored.errors:
+        return None
+    messages = {e.message for e in scored.errors if e.column is None}
+    if len(messages) == 1 and all(e.column is None for e in scored.errors):
+        return messages.pop()
+    return None
+
+
+# ----------------------------------------------------------------------------- output
+def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """JSON-ready records: NaN/NA become null, NumPy scalars plain numbers."""
+    out = []
+    for row in frame.to_dict(orient="records"):
+        clean = {}
+        for key, value in row.items():
+            if value is None or (not isinstance(value, (list, dict)) and pd.isna(value)):
+                clean[str(key)] = None
+            elif isinstance(value, np.generic):
+                clean[str(key)] = value.item()
+            else:
+                clean[str(key)] = value
+        out.append(clean)
+    return out
+
+
+def rounded(frame: pd.DataFrame, digits: int = 6) -> pd.DataFrame:
+    """Probabilities to ``digits`` decimals for files (float32 carries about 7 digits)."""
+    return frame.assign(probability=frame["probability"].round(digits))
+
+
+def to_csv(scored: Scored) -> str:
+    return rounded(scored.frame).to_csv(index=False)
+
+
+def to_json(scored: Scored) -> str:
+    return json.dumps(records(rounded(scored.frame)), indent=2, allow_nan=False) + "\n"
+
+
+def write_output(scored: Scored, path: Path) -> None:
+    """CSV, or JSON when the name ends in ``.json``; written atomically."""
+    write_text(path, to_json(scored) if path.suffix.lower() == ".json" else to_csv(scored))
+
+
+def _cell(value: Any) -> str:
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4f}" if not math.isnan(value) else ""
+    return str(value)
+
+
+def render_table(
+    scored: Scored, id_columns: list[str], text_column: str | None = None, width: int = 60
+) -> str:
+    """A fixed-width table: row number, id columns, probability, prediction/label, text, error."""
+    frame = scored.frame
+    outcome = "label" if "label" in frame.columns else "prediction"
+    columns = [*id_columns, "probability", outcome]
+    headers = [scored.unit, *columns]
+    body = []
+    for i in range(len(frame)):
+        cells = [str(i + 1), *(_cell(frame[c].iloc[i]) for c in columns)]
+        body.append(cells)
+    if text_column is not None:
+        headers.append("text")
+        for cells, value in zip(body, frame[text_column].tolist(), strict=True):
+            text = _cell(value).replace("\n", " ")
+            cells.append(text if len(text) <= width else text[: width - 3] + "...")
+    headers.append("error")
+    for cells, reason in zip(body, frame["error"].tolist(), strict=True):
+        cells.append(reason)
+    widths = [max(len(h), *(len(r[j]) for r in body)) for j, h in enumerate(headers)]
+    numeric = {0, *(j + 1 for j, c in enumerate(columns) if c in {"probability", "prediction"})}
+
+    def line(cells: list[str]) -> str:
+        parts = [
+            c.rjust(w) if j in numeric else c.ljust(w)
+            for j, (c, w) in enumerate(zip(cells, widths, strict=True))
+        ]
+        return "  ".join(parts).rstrip()
+
+    return "\n".join([line(headers), line(["-" * w for w in widths]), *(line(r) for r in body)])
+
+
+# --------------------------------------------------------------------------------- CLI
+def check_model(predictor: Any, task: str, source: str) -> None:
+    """Refuse a model of another task: its probabilities would be meaningless here."""
+    if predictor.task and predictor.task != task:
+        raise ModelError(f"{source} is a {predictor.task!r} model, not a {task!r} one")
+    if predictor.kind != KIND[task]:
+        raise ModelError(f"{source} expects {predictor.kind} input; task {task!r} needs {KIND[task]} input")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m pipeline predict",
+        description="Score raw rows or texts with ONNX Runtime.",
+        epilog="Invalid rows are listed on stderr as 1-based data rows (a CSV's header is not counted; "
+        "for a text file, the line). Exit status: 0 all rows scored, 3 some rows invalid (the others "
+        "scored and written), 1 nothing scored (unreadable or empty file, or no valid row).",
+    )
+    parser.add_argument("task", choices=TASKS)
+    parser.add_argument(
+        "--model", help="a model directory or an MLflow URI (default: models:/<task>@champion)"
+    )
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--input", type=Path, help="churn: a CSV; sentiment: a CSV or one review per line")
+    source.add_argument("--text", action="append", help="a review to score (sentiment; repeatable)")
+    parser.add_argument("--output", type=Path, help="write CSV (or JSON for *.json) instead of a table")
+    parser.add_argument(
+        "--format", choices=("table", "csv", "json"), default="table", help="stdout format without --output"
+    )
+    parser.add_argument(
+        "--neutral-band",
+        type=float,
+        help="sentiment: Neutral when |p - 0.5| < band (default: sentiment.predict.neutral_band)",
+    )
+    parser.add_argument(
+        "--threads", type=int, default=0, help="ONNX Runtime intra-op threads (0: one per core)"
+    )
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    from pipeline.inference import Predictor
+    from pipeline.responses import check_neutral_band, default_neutral_band
+
+    if args.text is not None and args.task != "sentiment":
+        raise DataError("--text is for the sentiment task; churn reads rows from --input FILE.csv")
+    band = default_neutral_band() if args.neutral_band is None else args.neutral_band
+    try:
+        band = check_neutral_band(band)
+    except ValueError as exc:
+        raise DataError(f"--neutral-band: {exc}") from exc
+
+    uri = args.model or f"models:/{args.task}@champion"
+    predictor = Predictor.load(uri, threads=args.threads)
+    check_model(predictor, args.task, uri)
+    encoder = predictor.encoder
+
+    if args.text is not None:
+        frame, unit, source = pd.DataFrame({encoder.text_column: args.text}), "text", "--text"
+    elif isinstance(encoder, TextEncoder) and args.input.suffix.lower() != ".csv":
+        frame, unit, source = read_lines(args.input, encoder.text_column), "line", str(args.input)
+    else:
+        text_column = encoder.text_column if isinstance(encoder, TextEncoder) else None
+        frame, unit, source = read_csv(args.input, text_column), "row", str(args.input)
+
+    scored = score(predictor, frame, neutral_band=band, unit=unit)
+    problem = file_level_problem(scored)
+    if problem:
+        raise DataError(f"{source}: {problem}")
+    for line in error_lines(scored):
+        print(line, file=sys.stderr)
+    status = exit_status(scored)
+    if status == EXIT_FAILED:
+        raise DataError(f"{source}: no valid {unit} among {len(frame)}; nothing was scored")
+
+    if args.output:
+        write_output(scored, args.output)
+    elif args.format == "csv":
+        sys.stdout.write(to_csv(scored))
+    elif args.format == "json":
+        sys.stdout.write(to_json(scored))
+    else:
+        ids = [c for c in getattr(encoder, "passthrough", []) if c in frame.columns]
+        text_column = encoder.text_column if isinstance(encoder, TextEncoder) else None
+        print(render_table(scored, ids, text_column))
+    summary = f"predict {args.task}: {scored.n_valid} of {len(frame)} {unit}s scored with {uri}"
+    if scored.n_invalid:
+        summary += f"; {scored.n_invalid} invalid"
+    if args.output:
+        summary += f"; wrote {args.output}"
+    print(summary, file=sys.stderr)
+    return status

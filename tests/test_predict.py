@@ -1,0 +1,244 @@
+"""predict: raw CSV rows and texts in, probabilities out; bad rows named, exit codes, no TensorFlow.
+
+Real ONNX Runtime on tiny models built with onnx.helper (tests/tiny_models.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytest.importorskip("onnxruntime")
+
+from tiny_models import REPO, churn_model_dir, churn_rows, sentiment_model_dir
+
+from pipeline import predict
+from pipeline.__main__ import main as cli
+from pipeline.errors import DataError, ModelError
+from pipeline.inference import Predictor
+from pipeline.responses import format_predictions, sentiment_label
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("models")
+    return {"churn": churn_model_dir(root), "sentiment": sentiment_model_dir(root)}
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def mixed_rows() -> pd.DataFrame:
+    """Rows 1 and 5 valid; 2: NaN Age; 3: non-numeric CreditScore; 4: unknown Geography."""
+    frame = churn_rows(5).astype(object)
+    frame.loc[1, "Age"] = None
+    frame.loc[2, "CreditScore"] = "six hundred"
+    frame.loc[3, "Geography"] = "Atlantis"
+    return frame
+
+
+def test_churn_csv_scores_valid_rows_and_names_bad_ones(models, workdir, capsys):
+    mixed_rows().to_csv(workdir / "in.csv", index=False)
+
+    status = predict.main(
+        ["churn", "--model", str(models["churn"]), "--input", "in.csv", "--output", "out.csv"]
+    )
+
+    assert status == predict.EXIT_PARTIAL == 3
+    out = pd.read_csv(workdir / "out.csv", keep_default_na=False, na_values=[""])
+    assert list(out.columns) == [*churn_rows(1).columns, "probability", "prediction", "error"]
+    assert out["CustomerId"].tolist() == churn_rows(5)["CustomerId"].tolist()  # every row, in order
+    expected = Predictor.from_dir(models["churn"]).score_frame(churn_rows(5).iloc[[0, 4]]).probabilities
+    np.testing.assert_allclose(out.loc[[0, 4], "probability"], expected, atol=1e-6)
+    assert out.loc[[0, 4], "prediction"].tolist() == [int(p >= 0.5) for p in expected]
+    assert out.loc[[1, 2, 3], "probability"].isna().all() and out.loc[[1, 2, 3], "prediction"].isna().all()
+    assert out["error"].isna().tolist() == [True, False, False, False, True]
+    assert "Age" in out.loc[1, "error"] and "'six hundred' is not a number" in out.loc[2, "error"]
+    assert "Atlantis" in out.loc[3, "error"]
+    err = capsys.readouterr().err
+    for line in ("row 2: column 'Age'", "row 3: column 'CreditScore'", "row 4: column 'Geography'"):
+        assert line in err  # 1-based data rows, header not counted
+    assert "row 1:" not in err and "row 5:" not in err
+
+
+def test_all_valid_rows_exit_0_and_json_output(models, workdir):
+    churn_rows(4).to_csv(workdir / "in.csv", index=False)
+
+    status = predict.main(
+        ["churn", "--model", str(models["churn"]), "--input", "in.csv", "--output", "o.json"]
+    )
+
+    assert status == 0
+    records = json.loads((workdir / "o.json").read_text())
+    assert len(records) == 4
+    assert all(r["error"] == "" and r["prediction"] in (0, 1) and 0 < r["probability"] < 1 for r in records)
+    assert records[0]["Age"] == churn_rows(4)["Age"][0]  # numbers stay numbers
+
+
+def test_table_on_stdout_lists_rows_with_ids(models, workdir, capsys):
+    churn_rows(3).to_csv(workdir / "in.csv", index=False)
+
+    assert predict.main(["churn", "--model", str(models["churn"]), "--input", "in.csv"]) == 0
+
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:3] == ["row", "RowNumber", "CustomerId"] and "probability" in lines[0]
+    assert len(lines) == 2 + 3 and "15600002" in lines[-1]
+
+
+def test_missing_column_fails_the_whole_file_without_output(models, workdir, capsys):
+    churn_rows(3).drop(columns=["Geography"]).to_csv(workdir / "in.csv", index=False)
+
+    status = cli(
+        ["predict", "churn", "--model", str(models["churn"]), "--input", "in.csv", "--output", "o.csv"]
+    )
+
+    assert status == 1
+    assert "missing column(s) Geography" in capsys.readouterr().err
+    assert not (workdir / "o.csv").exists()
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "the file is empty"),
+        (b"CreditScore,Geography\n", "no data rows"),
+        (b"\xff\xfe\x00bad", "not UTF-8"),
+    ],
+    ids=["empty", "header-only", "binary"],
+)
+def test_unreadable_files_exit_1(models, workdir, capsys, content, message):
+    (workdir / "in.csv").write_bytes(content)
+
+    assert cli(["predict", "churn", "--model", str(models["churn"]), "--input", "in.csv"]) == 1
+    assert message in capsys.readouterr().err
+
+
+def test_missing_input_file(models, workdir):
+    with pytest.raises(DataError, match=r"nothing\.csv: not found"):
+        predict.main(["churn", "--model", str(models["churn"]), "--input", "nothing.csv"])
+
+
+def test_every_row_invalid_exits_1(models, workdir, capsys):
+    frame = churn_rows(2).astype(object)
+    frame["Age"] = ["old", None]
+    frame.to_csv(workdir / "in.csv", index=False)
+
+    assert cli(["predict", "churn", "--model", str(models["churn"]), "--input", "in.csv"]) == 1
+    err = capsys.readouterr().err
+    assert "row 1: column 'Age'" in err and "row 2: column 'Age'" in err and "no valid row" in err
+
+
+def test_sentiment_texts_with_an_empty_one(models, workdir, capsys):
+    args = ["sentiment", "--model", str(models["sentiment"]), "--text", "a great movie", "--text", " "]
+    status = predict.main([*args, "--text", "awful awful plot"])
+
+    assert status == 3
+    captured = capsys.readouterr()
+    rows = [line.split() for line in captured.out.splitlines()[2:]]
+    assert rows[0][:3] == ["1", "0.8808", "Positive"]
+    assert rows[1] == ["2", "column", "'text':", "text", "is", "empty"]
+    assert rows[2][2] == "Negative"
+    assert "text 2: column 'text': text is empty" in captured.err
+
+
+def test_neutral_band_from_params_and_option(models, workdir, capsys):
+    model = str(models["sentiment"])
+    # "fine" alone: p = sigmoid(4 * 1/6) = 0.661, 0.161 from 0.5
+    assert predict.main(["sentiment", "--model", model, "--text", "fine", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["label"] == "Positive"  # params.yaml band 0.1
+    args = ["sentiment", "--model", model, "--text", "fine", "--format", "json", "--neutral-band", "0.2"]
+    assert predict.main(args) == 0
+    assert json.loads(capsys.readouterr().out)[0]["label"] == "Neutral"
+    with pytest.raises(DataError, match="neutral-band"):
+        predict.main([*args[:-1], "0.5"])
+
+
+def test_labels_at_the_band_edges():
+    assert [sentiment_label(p, 0.1) for p in (0.61, 0.6, 0.59, 0.5, 0.41, 0.4, 0.39)] == [
+        "Positive",
+        "Positive",
+        "Neutral",
+        "Neutral",
+        "Neutral",
+        "Negative",
+        "Negative",
+    ]
+    assert sentiment_label(0.5, 0.0) == "Positive"
+    assert format_predictions("sentiment", [0.9, np.nan], 0.1) == [
+        {"probability": 0.9, "label": "Positive"},
+        {"probability": None, "label": None},
+    ]
+    assert format_predictions("churn", np.array([0.5, 0.25], np.float32)) == [
+        {"probability": 0.5, "prediction": 1},
+        {"probability": 0.25, "prediction": 0},
+    ]
+
+
+def test_sentiment_text_file_and_csv(models, workdir, capsys):
+    (workdir / "reviews.txt").write_text("great movie\n\nbad plot\n", encoding="utf-8")
+    pd.DataFrame({"id": [7, 8], "text": ["good", ""]}).to_csv(workdir / "reviews.csv", index=False)
+    model = str(models["sentiment"])
+
+    assert predict.main(["sentiment", "--model", model, "--input", "reviews.txt", "--output", "t.csv"]) == 3
+    out = pd.read_csv(workdir / "t.csv", keep_default_na=False)
+    assert out["label"].tolist() == ["Positive", "", "Negative"]
+    assert "line 2: column 'text': text is empty" in capsys.readouterr().err
+
+    assert predict.main(["sentiment", "--model", model, "--input", "reviews.csv", "--output", "c.json"]) == 3
+    records = json.loads((workdir / "c.json").read_text())
+    assert [r["id"] for r in records] == [7, 8] and records[0]["label"] == "Positive"
+    assert records[1]["probability"] is None and "text is empty" in records[1]["error"]
+
+
+def test_model_of_another_task_is_refused(models, workdir):
+    with pytest.raises(ModelError, match="is a 'churn' model"):
+        predict.main(["sentiment", "--model", str(models["churn"]), "--text", "good"])
+    with pytest.raises(DataError, match="--text is for the sentiment task"):
+        predict.main(["churn", "--model", str(models["churn"]), "--text", "good"])
+
+
+def test_predict_never_imports_tensorflow(models, workdir):
+    churn_rows(3).to_csv(workdir / "in.csv", index=False)
+    code = (
+        "import sys\n"
+        "from pipeline.__main__ import main\n"
+        f"rc = main(['predict', 'churn', '--model', {str(models['churn'])!r}, '--input', 'in.csv'])\n"
+        "names = ('tensorflow', 'keras', 'mlflow', 'great_expectations')\n"
+        "heavy = sorted(m for m in names if m in sys.modules)\n"
+        "print('RC', rc, 'HEAVY', heavy, 'ORT', 'onnxruntime' in sys.modules)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run([sys.executable, "-c", code], cwd=workdir, env=env, capture_output=True, text=True)
+
+    assert done.returncode == 0, done.stderr
+    assert "RC 0 HEAVY [] ORT True" in done.stdout
+
+
+def test_integer_columns_with_a_gap_are_checked_as_read_and_echoed_as_integers(models, workdir):
+    frame = churn_rows(3).astype(object)
+    frame.loc[1, "NumOfProducts"] = None  # pandas reads the column as 1.0, NaN, 3.0
+    frame.loc[2, "Age"] = None
+    frame.to_csv(workdir / "in.csv", index=False)
+
+    status = predict.main(
+        ["churn", "--model", str(models["churn"]), "--input", "in.csv", "--output", "o.csv"]
+    )
+
+    assert status == 3
+    text = (workdir / "o.csv").read_text().splitlines()
+    assert f",{churn_rows(3)['Age'][0]}," in text[1] and ".0," not in text[1]
+    out = pd.read_csv(workdir / "o.csv")
+    assert "NumOfProducts" in out.loc[1, "error"] and "missing" in out.loc[1, "error"]
+    assert "Age" in out.loc[2, "error"]

@@ -1,0 +1,366 @@
+"""serve: MLflow's scoring protocol over real HTTP on 127.0.0.1, on real ONNX Runtime.
+
+Most tests run the server in a thread of the test process (fast); one starts
+``python -m pipeline serve`` as a subprocess for the start-up line, the absence of TensorFlow
+in the process, its memory, and a real SIGTERM shutdown that lets an in-flight request finish.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+pytest.importorskip("onnxruntime")
+
+from tiny_models import REPO, churn_encoder, churn_model_dir, churn_rows, sentiment_model_dir
+
+from pipeline.inference import Predictor
+from pipeline.responses import format_predictions
+from pipeline.serve import ScoringServer, ScoringService, make_server
+
+FEATURES = churn_encoder().input_columns  # the order of value lists in "instances"
+
+
+class Client:
+    """One keep-alive connection; returns (status, parsed JSON body, headers)."""
+
+    def __init__(self, server: ScoringServer | str) -> None:
+        url = server if isinstance(server, str) else server.url
+        host, port = url.removeprefix("http://").split(":")
+        self.conn = http.client.HTTPConnection(host, int(port), timeout=10)
+
+    def request(self, method: str, path: str, body: Any = None, content_type: str = "application/json"):
+        if body is not None and not isinstance(body, (bytes, str)):
+            body = json.dumps(body)
+        headers = {"Content-Type": content_type} if body is not None else {}
+        self.conn.request(method, path, body=body, headers=headers)
+        response = self.conn.getresponse()
+        raw = response.read()
+        return response.status, json.loads(raw), response
+
+    def post(self, body: Any, content_type: str = "application/json"):
+        status, data, _ = self.request("POST", "/invocations", body, content_type)
+        return status, data
+
+
+@pytest.fixture(scope="module")
+def model_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("serve")
+    return {"churn": churn_model_dir(root), "sentiment": sentiment_model_dir(root)}
+
+
+def start(service: ScoringService) -> tuple[ScoringServer, threading.Thread]:
+    server = make_server(service, "127.0.0.1", 0)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    return server, thread
+
+
+@pytest.fixture(scope="module")
+def servers(model_dirs) -> Iterator[dict[str, ScoringServer]]:
+    running = {}
+    for task, directory in model_dirs.items():
+        service = ScoringService(
+            Predictor.from_dir(directory), str(directory), 0.1, max_rows=50, max_body_bytes=20_000
+        )
+        running[task] = start(service)
+    yield {task: server for task, (server, _) in running.items()}
+    for server, thread in running.values():
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+def expected(directory: Path, frame: pd.DataFrame, band: float = 0.1) -> list[dict]:
+    predictor = Predictor.from_dir(directory)
+    result = predictor.score_frame(frame)
+    assert not result.errors
+    return format_predictions(predictor.task, result.probabilities, band)
+
+
+# ------------------------------------------------------------------------------ formats
+def test_every_payload_format_gives_the_predictors_answer(servers, model_dirs):
+    rows = churn_rows(4)
+    features = rows[FEATURES]
+    want = expected(model_dirs["churn"], rows)
+    client = Client(servers["churn"])
+    payloads = {
+        "split": {"dataframe_split": json.loads(rows.to_json(orient="split", index=False))},
+        "records": {"dataframe_records": json.loads(rows.to_json(orient="records"))},
+        "instances-records": {"instances": json.loads(features.to_json(orient="records"))},
+        "instances-lists": {"instances": features.to_numpy().tolist()},
+        "inputs-columns": {"inputs": {c: features[c].tolist() for c in features}},
+    }
+    for name, payload in payloads.items():
+        assert client.post(payload) == (200, {"predictions": want}), name
+    assert client.post(rows.to_csv(index=False), "text/csv") == (200, {"predictions": want})
+    assert client.post({"dataframe_records": []}) == (200, {"predictions": []})
+    assert {p["prediction"] for p in want} <= {0, 1}
+
+
+def test_sentiment_formats_labels_and_neutral_band_param(servers, model_dirs):
+    texts = ["a great movie", "awful awful plot", "the movie", "fine"]
+    want = expected(model_dirs["sentiment"], pd.DataFrame({"text": texts}))
+    client = Client(servers["sentiment"])
+
+    assert [p["label"] for p in want] == ["Positive", "Negative", "Neutral", "Positive"]
+    assert client.post({"instances": texts}) == (200, {"predictions": want})
+    assert client.post({"inputs": {"text": texts}}) == (200, {"predictions": want})
+    assert client.post({"dataframe_records": [{"text": t} for t in texts]}) == (200, {"predictions": want})
+    assert client.post({"dataframe_split": {"columns": ["text"], "data": [[t] for t in texts]}})[1] == {
+        "predictions": want
+    }
+    assert client.post({"inputs": "a great movie"}) == (200, {"predictions": want[:1]})
+    status, body = client.post({"instances": ["fine"], "params": {"neutral_band": 0.2}})
+    assert (status, body["predictions"][0]["label"]) == (200, "Neutral")
+    assert client.post({"instances": ["fine"], "params": {"neutral_band": 0.7}})[0] == 400
+
+
+def test_health_ping_version_and_keep_alive(servers, model_dirs):
+    client = Client(servers["churn"])
+    status, body, _ = client.request("GET", "/health")
+    assert (status, body) == (
+        200,
+        {"status": "ok", "task": "churn", "arch": "ann", "model": str(model_dirs["churn"])},
+    )
+    sock = client.conn.sock
+    assert client.request("GET", "/ping")[0] == 200
+    status, body, _ = client.request("GET", "/version")
+    assert status == 200 and body["onnxruntime"] and body["task"] == "churn"
+    assert client.conn.sock is sock  # the same TCP connection served all three
+
+
+# ------------------------------------------------------------------------------- errors
+BAD_ROWS = churn_rows(4).astype(object)
+BAD_ROWS.loc[1, "Age"] = "forty"
+BAD_ROWS.loc[3, "Geography"] = "Atlantis"
+BAD_ROWS.loc[3, "Tenure"] = None
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("{not json", "not valid JSON"),
+        ([1, 2], "must be a JSON object"),
+        ({"rows": []}, "exactly one of"),
+        ({"instances": [], "inputs": []}, "exactly one of"),
+        ({"dataframe_split": {"columns": ["Age"]}}, "missing the field 'data'"),
+        ({"dataframe_split": {"columns": "Age", "data": []}}, "list of column names"),
+        ({"dataframe_records": {"Age": 3}}, "must be a list of objects"),
+        ({"inputs": {"Age": [1, 2], "Tenure": [1]}}, "same length"),
+        ({"instances": [], "params": {"threshold": 0.3}}, "unknown param(s) threshold"),
+    ],
+    ids=["json", "list", "no-format", "two-formats", "no-data", "columns", "records-type", "ragged", "param"],
+)
+def test_malformed_requests_get_400_json(servers, body, message):
+    status, data = Client(servers["churn"]).post(body)
+    assert status == 400
+    assert data["error_code"] == "BAD_REQUEST" and message in data["message"]
+
+
+def test_invalid_rows_refuse_the_request_and_list_every_bad_row(servers):
+    status, data = Client(servers["churn"]).post(
+        {"dataframe_records": json.loads(BAD_ROWS.to_json(orient="records"))}
+    )
+
+    assert status == 400 and data["message"].startswith("2 of 4 rows are invalid")
+    found = {(e["row"], e.get("column")) for e in data["errors"]}
+    assert found == {(1, "Age"), (3, "Geography"), (3, "Tenure")}
+    assert all(e["message"] for e in data["errors"])
+
+
+def test_structural_and_value_errors_are_reported_together(servers):
+    rows = churn_rows(3)[FEATURES].to_numpy().tolist()
+    rows[0] = rows[0][:-1]  # one value short
+    rows[2][FEATURES.index("Geography")] = "Atlantis"
+    status, data = Client(servers["churn"]).post({"instances": rows})
+
+    assert status == 400
+    assert [(e["row"], e.get("column")) for e in data["errors"]] == [(0, None), (2, "Geography")]
+    assert f"list of {len(FEATURES)} values" in data["errors"][0]["message"]
+
+
+def test_missing_column_marks_every_row(servers):
+    records = json.loads(churn_rows(2).drop(columns=["Gender"]).to_json(orient="records"))
+    status, data = Client(servers["churn"]).post({"dataframe_records": records})
+
+    assert status == 400
+    assert [e["row"] for e in data["errors"]] == [0, 1]
+    assert "missing column(s) Gender" in data["errors"][0]["message"]
+
+
+def test_sentiment_wrong_types_and_empty_texts(servers):
+    status, data = Client(servers["sentiment"]).post({"instances": ["good", "", 42, None, {"review": "x"}]})
+
+    assert status == 400
+    messages = {e["row"]: e["message"] for e in data["errors"]}
+    assert set(messages) == {1, 2, 3, 4}
+    assert "empty" in messages[1] and "got int" in messages[2] and "got null" in messages[3]
+    assert "got null" in messages[4]  # a record without "text"
+
+
+def test_limits_and_protocol_errors(servers):
+    client = Client(servers["sentiment"])  # max_rows 50, max_body_bytes 20 000
+    status, data = client.post({"instances": ["good"] * 51})
+    assert status == 413 and "serve.max_rows" in data["message"]
+    status, data = client.post({"instances": ["good " * 5000]})
+    assert status == 413 and "serve.max_body_bytes" in data["message"]
+    assert client.post({"instances": ["good"]})[0] == 200  # the connection still works after a 413
+    status, data = client.post("good", "text/plain")
+    assert status == 415 and data["error_code"] == "BAD_REQUEST"
+    assert client.post({"instances": ["good"]}, "application/json; charset=latin-1")[0] == 415
+    assert client.post("text\ngood\n", "text/csv")[0] == 200
+    assert client.request("GET", "/nothing")[0] == 404
+    assert client.request("GET", "/invocations")[0] == 405
+    assert client.post(b"\xff\xfe{}")[0] == 400
+
+
+def raw_exchange(server: ScoringServer, request: bytes) -> str:
+    with socket.create_connection(server.server_address[:2], timeout=5) as sock:
+        sock.sendall(request)
+        reply = b""
+        while chunk := sock.recv(65536):
+            reply += chunk
+    return reply.decode()
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        (b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\r\n", "411"),
+        (b"GET /health HTTP/1.x\r\n\r\n", "400"),
+        (b"BREW /invocations HTTP/1.1\r\nHost: x\r\n\r\n", "501"),
+    ],
+    ids=["no-content-length", "bad-version", "unknown-method"],
+)
+def test_protocol_errors_are_json_too(servers, request_bytes, status):
+    reply = raw_exchange(servers["churn"], request_bytes)
+    head, _, body = reply.partition("\r\n\r\n")
+    assert head.startswith(f"HTTP/1.1 {status}") or head.startswith(f"HTTP/1.0 {status}")
+    assert "Content-Type: application/json" in head and json.loads(body)["error_code"] == "BAD_REQUEST"
+
+
+def test_an_internal_fault_is_a_500_and_the_server_keeps_serving(model_dirs):
+    predictor = Predictor.from_dir(model_dirs["churn"])
+    server, thread = start(ScoringService(predictor, "x", 0.1))
+    real = predictor.score_frame
+    calls = []
+
+    def broken(frame):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("disk on fire")
+        return real(frame)
+
+    predictor.score_frame = broken  # type: ignore[method-assign]
+    try:
+        payload = {"dataframe_records": json.loads(churn_rows(1).to_json(orient="records"))}
+        status, data = Client(server).post(payload)
+        assert status == 500 and data["error_code"] == "INTERNAL_ERROR" and "disk on fire" in data["message"]
+        assert Client(server).post(payload)[0] == 200
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+# ------------------------------------------------------------------------- subprocess
+def test_cli_server_process_no_tensorflow_and_graceful_sigterm(model_dirs, tmp_path):
+    shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    cmd = [
+        sys.executable,
+        "-m",
+        "pipeline",
+        "serve",
+        "churn",
+        "--model",
+        str(model_dirs["churn"]),
+        "--port",
+        "0",
+    ]
+    proc = subprocess.Popen(
+        cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        line = proc.stdout.readline()  # printed (and flushed) once the socket listens
+        assert " on http://127.0.0.1:" in line, proc.stderr.read() if proc.poll() is not None else line
+        url = line.split(" on ")[1].split()[0]
+        client = Client(url)
+        assert client.request("GET", "/health")[1]["task"] == "churn"
+        payload = json.dumps({"dataframe_records": json.loads(churn_rows(3).to_json(orient="records"))})
+        assert client.post(payload)[0] == 200
+
+        maps = Path(f"/proc/{proc.pid}/maps")
+        if maps.exists():
+            mapped = maps.read_text()
+            assert "onnxruntime" in mapped  # the check can see native libraries...
+            assert "tensorflow" not in mapped  # ...and TensorFlow's are not there
+        psutil = pytest.importorskip("psutil")
+        rss_mb = psutil.Process(proc.pid).memory_info().rss / 2**20
+        print(f"server RSS {rss_mb:.0f} MiB")
+        assert rss_mb < 400
+
+        # an in-flight request: headers and half the body sent before SIGTERM
+        host, port = url.removeprefix("http://").split(":")
+        body = payload.encode()
+        sock = socket.create_connection((host, int(port)), timeout=10)
+        head = "POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        head += f"Content-Length: {len(body)}\r\n\r\n"
+        sock.sendall(head.encode() + body[:10])
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGTERM)
+        time.sleep(1.0)
+        assert proc.poll() is None  # waiting for the in-flight request
+        sock.sendall(body[10:])
+        reply = b""
+        while b'"predictions"' not in reply:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            reply += chunk
+        sock.close()
+        assert reply.startswith(b"HTTP/1.1 200") and b"Connection: close" in reply
+        assert proc.wait(timeout=15) == 0
+        assert "stopped" in proc.stderr.read()
+        with pytest.raises(OSError):
+            socket.create_connection((host, int(port)), timeout=2).close()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_serving_imports_neither_tensorflow_nor_mlflow_for_a_directory(model_dirs, tmp_path):
+    body = json.dumps({"dataframe_records": json.loads(churn_rows(2).to_json(orient="records"))})
+    code = (
+        "import sys\n"
+        "from pipeline import serve\n"
+        "from pipeline.inference import Predictor\n"
+        "from pipeline.predict import check_model\n"
+        f"predictor = Predictor.load({str(model_dirs['churn'])!r})\n"
+        "check_model(predictor, 'churn', 'x')\n"
+        "service = serve.ScoringService(predictor, 'x', 0.1)\n"
+        f"assert len(service.invocations({body!r}.encode(), 'application/json')['predictions']) == 2\n"
+        "names = ('tensorflow', 'keras', 'mlflow', 'great_expectations', 'sklearn')\n"
+        "print('HEAVY', sorted(m for m in names if m in sys.modules))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True)
+
+    assert done.returncode == 0, done.stderr
+    assert "HEAVY []" in done.stdout

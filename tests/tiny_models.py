@@ -1,0 +1,135 @@
+"""Tiny model directories for the predict, serve and bench tests, built with ``onnx.helper``.
+
+No TensorFlow and no dependency on the export stage: churn is a logistic regression
+(MatMul + Add + Sigmoid) over the real churn encoder's 12 features; sentiment is the mean of
+one learned score per token (Gather + ReduceMean + MatMul + Add + Sigmoid), so "great" reads
+positive, "awful" negative and "movie" neutral.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pandas as pd
+from onnx import TensorProto, helper, numpy_helper
+
+from pipeline.config import load_params
+from pipeline.io import write_json
+from pipeline.preprocess import OOV, PAD, TabularEncoder, TextEncoder
+
+REPO = Path(__file__).resolve().parents[1]
+SCHEMA = load_params(REPO / "params.yaml").churn.schema_
+WORDS = {"great": 3.0, "good": 2.0, "fine": 1.0, "movie": 0.0, "plot": 0.0, "bad": -2.0, "awful": -3.0}
+SEQUENCE_LENGTH = 6
+
+
+def churn_encoder() -> TabularEncoder:
+    numeric = {
+        col: {"mean": (s.min + s.max) / 2, "std": (s.max - s.min) / 4, "min": s.min, "max": s.max}
+        for col, s in SCHEMA.numeric.items()
+    }
+    categorical = {col: list(values) for col, values in SCHEMA.categorical.items()}
+    return TabularEncoder(numeric, categorical, passthrough=[*SCHEMA.drop, SCHEMA.target])
+
+
+def text_encoder() -> TextEncoder:
+    return TextEncoder([PAD, OOV, *WORDS], SEQUENCE_LENGTH)
+
+
+def churn_weights(encoder: TabularEncoder) -> tuple[np.ndarray, np.ndarray]:
+    """Older, inactive, German customers with a balance leave: a readable, non-trivial signal."""
+    signal = {
+        "Age": 1.2,
+        "IsActiveMember": -0.8,
+        "Balance": 0.5,
+        "Geography=Germany": 0.9,
+        "Gender=Male": -0.3,
+    }
+    w = np.array([[signal.get(name, 0.05)] for name in encoder.feature_names], dtype=np.float32)
+    return w, np.array([-0.4], dtype=np.float32)
+
+
+def _save(graph: onnx.GraphProto, path: Path, task: str, arch: str) -> None:
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    helper.set_model_props(model, {"task": task, "arch": arch})
+    onnx.checker.check_model(model, full_check=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(model.SerializeToString())
+
+
+def churn_onnx(path: Path, w: np.ndarray, b: np.ndarray, arch: str = "ann") -> None:
+    graph = helper.make_graph(
+        [
+            helper.make_node("MatMul", ["features", "W"], ["logits_mm"]),
+            helper.make_node("Add", ["logits_mm", "B"], ["logits"]),
+            helper.make_node("Sigmoid", ["logits"], ["probability"]),
+        ],
+        "churn_logreg",
+        [helper.make_tensor_value_info("features", TensorProto.FLOAT, ["batch", w.shape[0]])],
+        [helper.make_tensor_value_info("probability", TensorProto.FLOAT, ["batch", 1])],
+        initializer=[numpy_helper.from_array(w, "W"), numpy_helper.from_array(b, "B")],
+    )
+    _save(graph, path, "churn", arch)
+
+
+def sentiment_onnx(path: Path, encoder: TextEncoder, arch: str = "lstm") -> None:
+    table = np.array([[0.0], [0.0], *([v] for v in WORDS.values())], dtype=np.float32)
+    graph = helper.make_graph(
+        [
+            helper.make_node("Gather", ["E", "tokens"], ["embedded"], axis=0),
+            helper.make_node("ReduceMean", ["embedded"], ["pooled"], axes=[1], keepdims=0),
+            helper.make_node("MatMul", ["pooled", "W"], ["mm"]),
+            helper.make_node("Add", ["mm", "B"], ["logits"]),
+            helper.make_node("Sigmoid", ["logits"], ["probability"]),
+        ],
+        "sentiment_bag",
+        [helper.make_tensor_value_info("tokens", TensorProto.INT32, ["batch", encoder.sequence_length])],
+        [helper.make_tensor_value_info("probability", TensorProto.FLOAT, ["batch", 1])],
+        initializer=[
+            numpy_helper.from_array(table, "E"),
+            numpy_helper.from_array(np.array([[4.0]], np.float32), "W"),
+            numpy_helper.from_array(np.array([0.0], np.float32), "B"),
+        ],
+    )
+    _save(graph, path, "sentiment", arch)
+
+
+def churn_model_dir(root: Path, arch: str = "ann") -> Path:
+    directory = root / "models" / "churn" / arch
+    encoder = churn_encoder()
+    churn_onnx(directory / "model.onnx", *churn_weights(encoder), arch=arch)
+    write_json(directory / "encoder.json", encoder.to_dict())
+    return directory
+
+
+def sentiment_model_dir(root: Path, arch: str = "lstm") -> Path:
+    directory = root / "models" / "sentiment" / arch
+    encoder = text_encoder()
+    sentiment_onnx(directory / "model.onnx", encoder, arch=arch)
+    write_json(directory / "encoder.json", encoder.to_dict())
+    return directory
+
+
+def churn_rows(n: int, seed: int = 0) -> pd.DataFrame:
+    """Raw, valid customer rows in Churn_Modelling.csv's layout (ids and target included)."""
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {
+            "RowNumber": np.arange(1, n + 1),
+            "CustomerId": 15_600_000 + np.arange(n),
+            "Surname": [f"Name{i}" for i in range(n)],
+            "CreditScore": rng.integers(350, 850, n),
+            "Geography": rng.choice(["France", "Germany", "Spain"], n),
+            "Gender": rng.choice(["Female", "Male"], n),
+            "Age": rng.integers(18, 92, n),
+            "Tenure": rng.integers(0, 11, n),
+            "Balance": np.round(rng.uniform(0, 250_000, n), 2),
+            "NumOfProducts": rng.integers(1, 5, n),
+            "HasCrCard": rng.integers(0, 2, n),
+            "IsActiveMember": rng.integers(0, 2, n),
+            "EstimatedSalary": np.round(rng.uniform(10, 200_000, n), 2),
+            "Exited": rng.integers(0, 2, n),
+        }
+    )
