@@ -55,6 +55,31 @@ def markdown(task: str, rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def tuning_markdown(best_files: list[Path]) -> str:
+    """Tuned against untuned (the study's first trial is params.yaml's own point) per architecture."""
+    from pipeline.io import read_yaml
+
+    lines = [
+        "## Tuning: validation ROC AUC within the search budget",
+        "",
+        "| model | untuned (params.yaml) | tuned | trials (pruned) | tuned values | importance |",
+        "|---|---|---|---|---|---|",
+    ]
+    for path in best_files:
+        best = read_yaml(path) or {}
+        name = path.stem.split("-", 1)[-1]
+        if not best.get("tuned"):
+            lines.append(f"| {name} | tuning off | | | | |")
+            continue
+        values = ", ".join(f"{k}={v}" for k, v in best.get("params", {}).items())
+        importance = ", ".join(f"{k} {v:.2f}" for k, v in best.get("importance", {}).items())
+        lines.append(
+            f"| {name} | {_fmt(best.get('untuned_value'))} | {_fmt(best.get('best_value'))} | "
+            f"{best.get('n_trials', '')} ({best.get('n_pruned', 0)}) | {values} | {importance} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def _fmt(value: Any) -> str:
     return f"{value:.4f}" if isinstance(value, (int, float)) else ""
 
@@ -65,12 +90,11 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     rows = collect(paths.project_root() / "metrics" / args.task)
     out = paths.project_root() / "reports" / args.task
-    write_text(out / "comparison.md", markdown(args.task, rows))
+    best_files = sorted((paths.project_root() / "params" / "best").glob(f"{args.task}-*.yaml"))
+    write_text(out / "comparison.md", markdown(args.task, rows) + "\n" + tuning_markdown(best_files))
     lines = ["model,kind,test_roc_auc,test_accuracy,test_f1"]
-    lines += [
-        f"{r['model']},{r['kind']},{r.get('test_roc_auc', '')},{r.get('test_accuracy', '')},{r.get('test_f1', '')}"
-        for r in rows
-    ]
+    keys = ("test_roc_auc", "test_accuracy", "test_f1")
+    lines += [",".join([r["model"], r["kind"], *(str(r.get(k, "")) for k in keys)]) for r in rows]
     write_text(out / "comparison.csv", "\n".join(lines) + "\n")
     print(markdown(args.task, rows))
     return 0

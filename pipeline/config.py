@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -138,7 +138,7 @@ class CategoricalDim(Frozen):
     choices: list[Any]
 
 
-SearchDim = Annotated[Union[FloatDim, IntDim, CategoricalDim], Field(discriminator="type")]
+SearchDim = Annotated[FloatDim | IntDim | CategoricalDim, Field(discriminator="type")]
 
 
 class TuneConfig(Frozen):
@@ -186,7 +186,7 @@ class SentimentConfig(Frozen):
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
 
-TaskConfig = Union[ChurnConfig, SentimentConfig]
+TaskConfig = ChurnConfig | SentimentConfig
 
 
 class ServeConfig(Frozen):

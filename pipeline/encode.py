@@ -77,10 +77,7 @@ def encode_frame(
     frame: pd.DataFrame, config: TaskConfig, seed: int
 ) -> tuple[Encoder, pd.DataFrame, dict[str, Split]]:
     """Pure core: returns the fitted encoder, the rows with their split, and the arrays."""
-    if isinstance(config, ChurnConfig):
-        label = config.schema_.target
-    else:
-        label = config.schema_.label
+    label = config.schema_.target if isinstance(config, ChurnConfig) else config.schema_.label
     frame = frame.reset_index(drop=True)
     frame = frame.assign(split=assign_splits(frame, label, config, seed))
     train = frame[frame["split"] == "train"]

@@ -31,7 +31,7 @@ def evaluation(
         "test": binary_metrics(y_test, p_test),
         "test_confusion_matrix": confusion(y_test, p_test),
         "threshold": 0.5,
-        "n": {"val": int(len(y_val)), "test": int(len(y_test))},
+        "n": {"val": len(y_val), "test": len(y_test)},
     }
 
 

@@ -100,7 +100,16 @@ class Predictor:
         return ScoreResult(probabilities, errors)
 
     def score_records(self, records: list[Any]) -> ScoreResult:
-        return self.score_frame(self.encoder.records_to_frame(records))
+        """Score JSON records (dicts, or plain strings for text) without building a DataFrame:
+        at serving's batch sizes pandas would cost far more than the model."""
+        errors = self.encoder.check_records(records)
+        probabilities = np.full(len(records), np.nan)
+        bad = {e.row for e in errors}
+        good = [i for i in range(len(records)) if i not in bad]
+        if good:
+            x = self.encoder.transform_records([records[i] for i in good])
+            probabilities[good] = self.predict_encoded(x)
+        return ScoreResult(probabilities, errors)
 
 
 def resolve_model_dir(uri: str) -> Path:

@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -23,6 +23,7 @@ import pandas as pd
 from pipeline.errors import DataError, ModelError
 
 PAD, OOV = "<pad>", "<oov>"
+_MISSING = object()
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,9 @@ class TabularEncoder:
     kind: str = "tabular"
 
     def __post_init__(self) -> None:
-        self.categorical = {col: [category_key(v) for v in values] for col, values in self.categorical.items()}
+        self.categorical = {
+            col: [category_key(v) for v in values] for col, values in self.categorical.items()
+        }
 
     @classmethod
     def fit(cls, train: pd.DataFrame, schema: Any) -> TabularEncoder:
@@ -136,6 +139,61 @@ class TabularEncoder:
         if not columns:
             return np.zeros((len(frame), 0), dtype="float32")
         return np.stack(columns, axis=1).astype("float32")
+
+    def check_records(self, records: Sequence[dict[str, Any]]) -> list[RowError]:
+        """:meth:`check` for a few JSON records without pandas (the serving fast path)."""
+        errors: list[RowError] = []
+        known = {*self.input_columns, *self.passthrough}
+        for i, record in enumerate(records):
+            missing = [c for c in self.input_columns if c not in record]
+            unknown = [str(c) for c in record if c not in known]
+            if missing or unknown:
+                parts = []
+                if missing:
+                    parts.append(f"missing column(s) {', '.join(missing)}")
+                if unknown:
+                    parts.append(f"unexpected column(s) {', '.join(unknown)}")
+                errors.append(RowError(i, f"{'; '.join(parts)} (expected {', '.join(self.input_columns)})"))
+                continue
+            for col, spec in self.numeric.items():
+                value = record[col]
+                if value is None or (isinstance(value, float) and math.isnan(value)):
+                    errors.append(RowError(i, "is missing (NaN/null); expected a number", col))
+                    continue
+                try:
+                    number = float(value)
+                except (TypeError, ValueError):
+                    errors.append(RowError(i, f"{value!r} is not a number", col))
+                    continue
+                if math.isnan(number):
+                    errors.append(RowError(i, "is missing (NaN/null); expected a number", col))
+                elif not spec["min"] <= number <= spec["max"]:
+                    errors.append(
+                        RowError(
+                            i,
+                            f"{number:g} is outside the expected range [{spec['min']:g}, {spec['max']:g}]",
+                            col,
+                        )
+                    )
+            for col, allowed in self.categorical.items():
+                value = record[col]
+                if value is None or (isinstance(value, float) and math.isnan(value)):
+                    errors.append(RowError(i, f"is missing; expected one of {allowed}", col))
+                elif category_key(value) not in allowed:
+                    errors.append(RowError(i, f"unknown category {value!r}; expected one of {allowed}", col))
+        return errors
+
+    def transform_records(self, records: Sequence[dict[str, Any]]) -> np.ndarray:
+        """:meth:`transform` for records that passed :meth:`check_records`."""
+        rows = []
+        for record in records:
+            row = [(float(record[c]) - s["mean"]) / s["std"] for c, s in self.numeric.items()]
+            for col, allowed in self.categorical.items():
+                key = category_key(record[col])
+                levels = allowed[1:] if len(allowed) == 2 else allowed
+                row += [1.0 if key == level else 0.0 for level in levels]
+            rows.append(row)
+        return np.asarray(rows, dtype="float32").reshape(len(rows), len(self.feature_names))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -255,6 +313,30 @@ class TextEncoder:
     def transform(self, frame: pd.DataFrame) -> np.ndarray:
         return self.transform_texts(frame[self.text_column].tolist())
 
+    def _texts(self, records: Sequence[Any]) -> list[Any]:
+        col = self.text_column
+        return [r.get(col, _MISSING) if isinstance(r, dict) else r for r in records]
+
+    def check_records(self, records: Sequence[Any]) -> list[RowError]:
+        """:meth:`check` for plain strings or ``{"text": ...}`` records, without pandas."""
+        errors = []
+        for i, value in enumerate(self._texts(records)):
+            if value is _MISSING:
+                errors.append(RowError(i, f"missing column {self.text_column!r} (expected the review text)"))
+            elif not isinstance(value, str):
+                kind = (
+                    "null"
+                    if value is None or (isinstance(value, float) and math.isnan(value))
+                    else type(value).__name__
+                )
+                errors.append(RowError(i, f"expected text, got {kind}", self.text_column))
+            elif not value.strip():
+                errors.append(RowError(i, "text is empty", self.text_column))
+        return errors
+
+    def transform_records(self, records: Sequence[Any]) -> np.ndarray:
+        return self.transform_texts(self._texts(records))
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "kind": self.kind,
@@ -284,7 +366,7 @@ class TextEncoder:
         return pd.DataFrame.from_records(list(records), columns=_union_keys(records))
 
 
-Encoder = Union[TabularEncoder, TextEncoder]
+Encoder = TabularEncoder | TextEncoder
 
 
 def encoder_from_dict(data: dict[str, Any]) -> Encoder:

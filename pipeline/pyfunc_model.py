@@ -21,13 +21,14 @@ class OnnxPipelineModel(PythonModel):
 
         self.predictor = Predictor.from_dir(context.artifacts["model_dir"])
 
-    def predict(self, context, model_input, params=None):  # noqa: ANN001 (MLflow reads type hints as a schema)
+    def predict(self, context, model_input, params=None):
         from pipeline.errors import DataError
         from pipeline.responses import format_predictions
 
         if isinstance(model_input, pd.DataFrame):
             frame = model_input
-        elif isinstance(model_input, (list, tuple)):
+        elif isinstance(model_input, (list, tuple, pd.Series)) or getattr(model_input, "ndim", 2) == 1:
+            # a 1-D input (e.g. {"instances": ["a review", ...]} from `mlflow models serve`)
             frame = self.predictor.encoder.records_to_frame(list(model_input))
         else:
             frame = pd.DataFrame(model_input)

@@ -127,7 +127,8 @@ def main(argv: list[str]) -> int:
     write_json(paths.registry_report(args.task), report)
     for entry in report["versions"]:
         print(
-            f"register {args.task}: version {entry['version']} ({entry['arch']}), val ROC AUC {entry['val_roc_auc']:.4f}"
+            f"register {args.task}: version {entry['version']} ({entry['arch']}), "
+            f"val ROC AUC {entry['val_roc_auc']:.4f}"
         )
     print(f"alias {CHALLENGER} -> version {report['challenger']} ({report['challenger_arch']})")
     return 0

@@ -305,13 +305,14 @@ class ScoringService:
             rows, errors = rows_from_json(doc, encoder, self.max_rows)
             bad = {e.row for e in errors}
             index, n_rows = [i for i in range(len(rows)) if i not in bad], len(rows)
-            keys: dict[str, None] = {}
-            for i in index:
-                keys.update(dict.fromkeys(map(str, rows[i])))
-            frame = pd.DataFrame.from_records([rows[i] for i in index], columns=list(keys))
+            frame = None
         if n_rows == 0:
             return {"predictions": []}
-        result = self.predictor.score_frame(frame) if len(frame) else None
+        if frame is None:
+            valid_rows = [rows[i] for i in index]
+            result = self.predictor.score_records(valid_rows) if valid_rows else None
+        else:
+            result = self.predictor.score_frame(frame) if len(frame) else None
         if result is not None:  # encoder rows -> request rows
             errors += [RowError(index[e.row], e.message, e.column) for e in result.errors]
         if errors or result is None:

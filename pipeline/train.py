@@ -110,6 +110,7 @@ def main(argv: list[str]) -> int:
         )
     print(
         f"train {task}/{arch}: {len(rows)} epochs ({seconds / max(len(rows), 1):.1f} s/epoch), "
-        f"best epoch {best_epoch}, val_loss {min(r['val_loss'] for r in rows):.4f}; MLflow run {run.info.run_id}"
+        f"best epoch {best_epoch}, val_loss {min(r['val_loss'] for r in rows):.4f}; "
+        f"MLflow run {run.info.run_id}"
     )
     return 0

@@ -106,6 +106,25 @@ def decode_choice(dim: CategoricalDim, value: Any) -> Any:
     raise ConfigError(f"{value!r} is not one of the search space's choices {dim.choices}")
 
 
+def untuned_point(base: ModelParams, space: dict[str, SearchDim]) -> dict[str, Any]:
+    """params.yaml's own values for the searched keys that lie inside the space.
+
+    Enqueued as the study's first trial, so the search always measures the untuned settings
+    under the same budget and the best it reports is never worse than them on validation.
+    """
+    point: dict[str, Any] = {}
+    values = base.model_dump()
+    for key, dim in space.items():
+        value = values.get(key)
+        if isinstance(dim, CategoricalDim):
+            encoded = encode_choice(value)
+            if encoded in [encode_choice(c) for c in dim.choices]:
+                point[key] = encoded
+        elif isinstance(value, (int, float)) and dim.low <= value <= dim.high:
+            point[key] = value
+    return point
+
+
 def apply_params(base: ModelParams, values: dict[str, Any], where: str) -> ModelParams:
     """``base`` updated with ``values``, re-validated by its model class (bad values fail here)."""
     try:
@@ -318,12 +337,14 @@ class TuneResult:
     ran_here: int  # trials this worker ran
     seconds: float
     importance: dict[str, float] = field(default_factory=dict)
+    untuned_value: float | None = None  # the enqueued params.yaml point, when it completed
 
     def as_yaml(self) -> dict[str, Any]:
         return {
             "tuned": True,
             "study": self.study,
             "best_value": round(self.best_value, 6),
+            "untuned_value": None if self.untuned_value is None else round(self.untuned_value, 6),
             "best_trial": self.best_trial,
             "n_trials": self.n_trials,
             "n_pruned": self.n_pruned,
@@ -525,6 +546,8 @@ def tune(
     study = open_study(name, open_storage(storage_url), seed, total)
     for key, val in {"task": task, "arch": arch, "epochs_per_trial": cfg.epochs_per_trial}.items():
         study.set_user_attr(key, val)
+    if not study.get_trials(deepcopy=False):
+        study.enqueue_trial(untuned_point(base, cfg.space), user_attrs={"untuned": True}, skip_if_exists=True)
 
     limit = n_trials if n_trials is not None else total
     timeout = timeout_s if timeout_s is not None else cfg.timeout_s
@@ -610,6 +633,9 @@ def _result(study: optuna.Study, cfg: TuneConfig, storage: str, ran: int, second
             f"{count[optuna.trial.TrialState.FAIL]} failed); raise n_trials or timeout_s"
         )
     best = study.best_trial
+    untuned = [
+        t.value for t in trials if t.user_attrs.get("untuned") and t.state == optuna.trial.TrialState.COMPLETE
+    ]
     return TuneResult(
         study=study.study_name,
         storage=storage,
@@ -622,6 +648,7 @@ def _result(study: optuna.Study, cfg: TuneConfig, storage: str, ran: int, second
         ran_here=ran,
         seconds=seconds,
         importance=importances(study),
+        untuned_value=float(untuned[0]) if untuned else None,
     )
 
 

@@ -31,7 +31,8 @@ TINY = {
         "data": {"synthetic_rows": 500},
         "text": {"max_tokens": 300, "sequence_length": 16},
         "models": {
-            arch: {"embedding_dim": 8, "units": 8, "epochs": 2, "patience": 1} for arch in ("rnn", "lstm", "gru")
+            arch: {"embedding_dim": 8, "units": 8, "epochs": 2, "patience": 1}
+            for arch in ("rnn", "lstm", "gru")
         },
         "tune": {
             arch: {"n_trials": 1, "epochs_per_trial": 1, "timeout_s": 60} for arch in ("rnn", "lstm", "gru")
@@ -40,10 +41,14 @@ TINY = {
 }
 
 
-def run(cmd: list[str], cwd: Path, env: dict[str, str], check: bool = True) -> subprocess.CompletedProcess[str]:
+def run(
+    cmd: list[str], cwd: Path, env: dict[str, str], check: bool = True
+) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
     if check and proc.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} exited {proc.returncode}\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+        raise AssertionError(
+            f"{' '.join(cmd)} exited {proc.returncode}\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+        )
     return proc
 
 
@@ -125,9 +130,20 @@ def test_promote_then_predict_with_the_champion(repo: tuple[Path, dict[str, str]
     sample.loc[2, "Geography"] = "Atlantis"
     sample.to_csv(tmp_path / "rows.csv", index=False)
     proc = run(
-        [sys.executable, "-m", "pipeline", "predict", "churn", "--input", str(tmp_path / "rows.csv"),
-         "--output", str(tmp_path / "preds.csv")],
-        root, env, check=False,
+        [
+            sys.executable,
+            "-m",
+            "pipeline",
+            "predict",
+            "churn",
+            "--input",
+            str(tmp_path / "rows.csv"),
+            "--output",
+            str(tmp_path / "preds.csv"),
+        ],
+        root,
+        env,
+        check=False,
     )
     assert proc.returncode == 3, proc.stderr  # some rows invalid, the others scored
     assert "Atlantis" in proc.stderr
@@ -135,7 +151,9 @@ def test_promote_then_predict_with_the_champion(repo: tuple[Path, dict[str, str]
     assert preds["probability"].notna().sum() == 4 and preds["probability"].isna().sum() == 1
 
     proc = run([sys.executable, "-m", "pipeline", "promote", "sentiment"], root, env)
-    out = run([sys.executable, "-m", "pipeline", "predict", "sentiment", "--text", "a great film"], root, env).stdout
+    out = run(
+        [sys.executable, "-m", "pipeline", "predict", "sentiment", "--text", "a great film"], root, env
+    ).stdout
     assert any(label in out for label in ("Positive", "Negative", "Neutral"))
 
 
@@ -143,7 +161,9 @@ def test_bad_csv_stops_at_validation_and_keeps_what_was_built(repo: tuple[Path, 
     root, env = repo
     import pandas as pd
 
-    built = {p: p.read_bytes() for p in [*root.glob("models/churn/ann/*"), *root.glob("metrics/churn/*.json")]}
+    built = {
+        p: p.read_bytes() for p in [*root.glob("models/churn/ann/*"), *root.glob("metrics/churn/*.json")]
+    }
     bad = pd.read_parquet(root / "data" / "raw" / "churn.parquet").drop(columns=["Age"])
     bad.to_csv(root / "bad.csv", index=False)
     original = (root / "params.yaml").read_text()

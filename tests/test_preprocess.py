@@ -79,17 +79,47 @@ def test_tokenize_keeps_negations_and_strips_html():
 
 
 def test_text_encoder_vocabulary_padding_and_truncation():
-    cfg = load_params(REPO / "params.yaml").sentiment.text.model_copy(update={"max_tokens": 5, "sequence_length": 4})
+    cfg = load_params(REPO / "params.yaml").sentiment.text.model_copy(
+        update={"max_tokens": 5, "sequence_length": 4}
+    )
     enc = TextEncoder.fit(["good good film", "bad film", "good"], cfg)
     assert enc.vocabulary == ["<pad>", "<oov>", "good", "film", "bad"]
     x = enc.transform_texts(["good", "a b c d good film"])
     assert x.tolist() == [[0, 0, 0, 2], [1, 1, 2, 3]]  # pre-padding; pre-truncation keeps the end
     post = TextEncoder.fit(["good film"], cfg.model_copy(update={"padding": "post", "truncation": "post"}))
-    assert post.transform_texts(["good", "good film x y z"]).tolist() == [[3, 0, 0, 0], [3, 2, 1, 1]]  # tie: "film" < "good"
+    assert post.transform_texts(["good", "good film x y z"]).tolist() == [
+        [3, 0, 0, 0],
+        [3, 2, 1, 1],
+    ]  # tie: "film" < "good"
 
 
-@pytest.mark.parametrize("bad, expected", [("", "text is empty"), ("   ", "text is empty"), (None, "got null"), (3, "got int")])
+@pytest.mark.parametrize(
+    "bad, expected", [("", "text is empty"), ("   ", "text is empty"), (None, "got null"), (3, "got int")]
+)
 def test_text_check_refuses_empty_and_non_text(bad, expected):
     enc = TextEncoder(["<pad>", "<oov>", "good"], 4)
     errors = enc.check(pd.DataFrame({"text": ["good", bad]}))
     assert [(e.row, e.column) for e in errors] == [(1, "text")] and expected in errors[0].message
+
+
+def test_record_fast_path_agrees_with_the_dataframe_path():
+    enc = TabularEncoder.fit(customers(), SCHEMA)
+    rows = customers().astype({"CreditScore": object, "Age": float, "NumOfProducts": float})
+    rows.loc[1, "CreditScore"] = "abc"
+    rows.loc[2, "Age"] = np.nan
+    rows.loc[3, "Geography"] = "Italy"
+    rows.loc[4, "Age"] = 150
+    records = rows.to_dict(orient="records")
+    assert [str(e) for e in enc.check_records(records)] == [str(e) for e in enc.check(rows)]
+    good = [0, 5]
+    np.testing.assert_allclose(
+        enc.transform_records([records[i] for i in good]), enc.transform(rows.iloc[good]), rtol=1e-6
+    )
+    assert "missing column(s) Age" in str(enc.check_records([{"CreditScore": 600}])[0])
+
+
+def test_text_record_fast_path_accepts_strings_and_objects():
+    enc = TextEncoder(["<pad>", "<oov>", "good"], 3)
+    assert enc.check_records(["good", {"text": "good"}]) == []
+    assert enc.transform_records(["good", {"text": "good good"}]).tolist() == [[0, 0, 2], [0, 2, 2]]
+    assert "missing column 'text'" in enc.check_records([{"review": "x"}])[0].message

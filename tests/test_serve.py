@@ -210,7 +210,7 @@ def test_sentiment_wrong_types_and_empty_texts(servers):
     messages = {e["row"]: e["message"] for e in data["errors"]}
     assert set(messages) == {1, 2, 3, 4}
     assert "empty" in messages[1] and "got int" in messages[2] and "got null" in messages[3]
-    assert "got null" in messages[4]  # a record without "text"
+    assert "missing column 'text'" in messages[4]  # a record without "text"
 
 
 def test_limits_and_protocol_errors(servers):
@@ -257,16 +257,16 @@ def test_protocol_errors_are_json_too(servers, request_bytes, status):
 def test_an_internal_fault_is_a_500_and_the_server_keeps_serving(model_dirs):
     predictor = Predictor.from_dir(model_dirs["churn"])
     server, thread = start(ScoringService(predictor, "x", 0.1))
-    real = predictor.score_frame
+    real = predictor.score_records
     calls = []
 
-    def broken(frame):
+    def broken(records):
         calls.append(1)
         if len(calls) == 1:
             raise RuntimeError("disk on fire")
-        return real(frame)
+        return real(records)
 
-    predictor.score_frame = broken  # type: ignore[method-assign]
+    predictor.score_records = broken  # type: ignore[method-assign]
     try:
         payload = {"dataframe_records": json.loads(churn_rows(1).to_json(orient="records"))}
         status, data = Client(server).post(payload)
