@@ -71,7 +71,9 @@ def tuning_markdown(best_files: list[Path]) -> str:
         if not best.get("tuned"):
             lines.append(f"| {name} | tuning off | | | | |")
             continue
-        values = ", ".join(f"{k}={v}" for k, v in best.get("params", {}).items())
+        values = ", ".join(
+            f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in best.get("params", {}).items()
+        )
         importance = ", ".join(f"{k} {v:.2f}" for k, v in best.get("importance", {}).items())
         lines.append(
             f"| {name} | {_fmt(best.get('untuned_value'))} | {_fmt(best.get('best_value'))} | "
