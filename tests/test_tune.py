@@ -281,6 +281,7 @@ def test_the_epoch_callback_prunes_a_trial_whose_val_loss_is_worse_than_the_medi
         stop_training = False
 
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    mlflow.set_experiment("pruning")  # not whatever experiment an earlier test left active
     with mlflow.start_run() as run:
         good, bad, diverged = (_epoch_callback(study.ask()) for _ in range(3))
         for callback in (good, bad, diverged):
