@@ -92,13 +92,8 @@ class TabularEncoder:
         missing = [c for c in self.input_columns if c not in frame.columns]
         unknown = [c for c in frame.columns if c not in self.input_columns and c not in self.passthrough]
         if missing or unknown:
-            parts = []
-            if missing:
-                parts.append(f"missing column(s) {', '.join(missing)}")
-            if unknown:
-                parts.append(f"unexpected column(s) {', '.join(map(str, unknown))}")
-            expected = ", ".join(self.input_columns)
-            return [RowError(i, f"{'; '.join(parts)} (expected {expected})") for i in range(len(frame))]
+            message = self._columns_message(missing, [str(c) for c in unknown])
+            return [RowError(i, message) for i in range(len(frame))]
         for col, spec in self.numeric.items():
             raw = frame[col]
             values = pd.to_numeric(raw, errors="coerce")
@@ -140,6 +135,14 @@ class TabularEncoder:
             return np.zeros((len(frame), 0), dtype="float32")
         return np.stack(columns, axis=1).astype("float32")
 
+    def _columns_message(self, missing: list[str], unknown: list[str]) -> str:
+        parts = []
+        if missing:
+            parts.append(f"missing column(s) {', '.join(missing)}")
+        if unknown:
+            parts.append(f"unexpected column(s) {', '.join(unknown)}")
+        return f"{'; '.join(parts)} (expected {', '.join(self.input_columns)})"
+
     def check_records(self, records: Sequence[dict[str, Any]]) -> list[RowError]:
         """:meth:`check` for a few JSON records without pandas (the serving fast path)."""
         errors: list[RowError] = []
@@ -148,12 +151,7 @@ class TabularEncoder:
             missing = [c for c in self.input_columns if c not in record]
             unknown = [str(c) for c in record if c not in known]
             if missing or unknown:
-                parts = []
-                if missing:
-                    parts.append(f"missing column(s) {', '.join(missing)}")
-                if unknown:
-                    parts.append(f"unexpected column(s) {', '.join(unknown)}")
-                errors.append(RowError(i, f"{'; '.join(parts)} (expected {', '.join(self.input_columns)})"))
+                errors.append(RowError(i, self._columns_message(missing, unknown)))
                 continue
             for col, spec in self.numeric.items():
                 value = record[col]
