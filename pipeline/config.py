@@ -249,7 +249,3 @@ def load_params(path: Path | str | None = None) -> Params:
 def params() -> Params:
     """The project's params.yaml, loaded once per process."""
     return load_params()
-
-
-def model_names(task: TaskConfig) -> list[str]:
-    return list(task.models)
