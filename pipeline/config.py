@@ -107,6 +107,9 @@ class RecurrentParams(Frozen):
     units: int = Field(64, ge=1)
     layers: int = Field(1, ge=1, le=4)
     bidirectional: bool = False
+    # What the classifier reads: the last state ("last", the course's models) or the max/mean of
+    # the last layer's outputs over all time steps (a direct path from every token to the output).
+    pooling: Literal["last", "max", "mean"] = "last"
     dropout: float = Field(0.0, ge=0, lt=1)
     recurrent_dropout: float = Field(0.0, ge=0, lt=1)
     activation: str = "tanh"

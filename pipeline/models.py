@@ -49,7 +49,7 @@ def build_ann(params: AnnParams, n_features: int) -> keras.Model:
 
 
 def build_recurrent(arch: str, params: RecurrentParams, vocab_size: int, sequence_length: int) -> keras.Model:
-    """Embedding -> ``layers`` recurrent layers (optionally bidirectional) -> sigmoid.
+    """Embedding -> ``layers`` recurrent layers (optionally bidirectional) -> pooling -> sigmoid.
 
     No masking: sequences are pre-padded with index 0 and the recurrent layers read
     the padding like any token, exactly as the exported ONNX RNN/LSTM/GRU operators do.
@@ -64,7 +64,7 @@ def build_recurrent(arch: str, params: RecurrentParams, vocab_size: int, sequenc
             kernel_initializer=params.initializer,
             dropout=params.dropout,
             recurrent_dropout=params.recurrent_dropout,
-            return_sequences=i < params.layers - 1,
+            return_sequences=i < params.layers - 1 or params.pooling != "last",
             name=f"{arch}_{i}",
         )
         if arch == "gru":
@@ -73,6 +73,10 @@ def build_recurrent(arch: str, params: RecurrentParams, vocab_size: int, sequenc
         if params.bidirectional:
             layer = keras.layers.Bidirectional(layer, name=f"bidirectional_{i}")
         x = layer(x)
+    if params.pooling == "max":
+        x = keras.layers.GlobalMaxPooling1D(name="max_over_time")(x)
+    elif params.pooling == "mean":
+        x = keras.layers.GlobalAveragePooling1D(name="mean_over_time")(x)
     if params.dropout:
         x = keras.layers.Dropout(params.dropout, name="dropout_out")(x)
     outputs = keras.layers.Dense(1, activation="sigmoid", name="probability")(x)

@@ -8,7 +8,8 @@ three sentiment models serve at comparable speed. It also converts the churn ANN
 as a fallback for when tf2onnx, the primary path for that model, fails.
 
 Supported: one int input -> ``Embedding`` -> ``SimpleRNN``/``LSTM``/``GRU`` layers (optionally
-``Bidirectional`` with ``merge_mode="concat"``) -> ``Dense`` layers; or one float input ->
+``Bidirectional`` with ``merge_mode="concat"``) -> optional ``GlobalMaxPooling1D`` or
+``GlobalAveragePooling1D`` -> ``Dense`` layers; or one float input ->
 ``Dense`` layers. ``Dropout`` is skipped (inference). Anything else raises :class:`ModelError`
 naming the layer, instead of exporting a graph that computes something different.
 
@@ -23,6 +24,7 @@ Mapping (Keras -> ONNX, time-major ``[seq, batch, features]`` between recurrent 
 * A recurrent layer that returns sequences feeds ``Y`` reshaped to ``[seq, batch, dirs*units]``;
   the last one feeds ``Y_h`` reshaped to ``[batch, dirs*units]`` (forward then backward, like
   Keras' concat).
+* ``GlobalMaxPooling1D``/``GlobalAveragePooling1D``: ``ReduceMax``/``ReduceMean`` over the time axis.
 * ``Dense``: ``MatMul`` + ``Add`` + its activation.
 """
 
@@ -74,6 +76,7 @@ def _array(variable: Any) -> np.ndarray:
 class _Graph:
     """Nodes and initializers collected while walking the layers."""
 
+    opset: int = 17
     nodes: list[onnx.NodeProto] = field(default_factory=list)
     initializers: list[onnx.TensorProto] = field(default_factory=list)
     _count: int = 0
@@ -214,6 +217,23 @@ def _recurrent(graph: _Graph, layer: Any, x: _Tensor) -> _Tensor:
 
 
 # ------------------------------------------------------------------------ other layers
+POOLING_OPS = {"GlobalMaxPooling1D": "ReduceMax", "GlobalAveragePooling1D": "ReduceMean"}
+
+
+def _pooling(graph: _Graph, layer: Any, x: _Tensor) -> _Tensor:
+    """Max or mean over time: a reduction over axis 0 of the time-major sequence."""
+    if x.kind != "seq":
+        raise ModelError(f"layer {layer.name!r}: pooling over time needs a sequence (return_sequences=True)")
+    if getattr(layer, "data_format", "channels_last") != "channels_last" or getattr(layer, "keepdims", False):
+        raise ModelError(f"layer {layer.name!r}: only channels_last without keepdims is supported")
+    op = POOLING_OPS[type(layer).__name__]
+    if graph.opset >= 18:  # axes became an input in opset 18
+        out = graph.add(op, [x.name, graph.const("axis0", np.array([0], "int64"))], keepdims=0)[0]
+    else:
+        out = graph.add(op, [x.name], axes=[0], keepdims=0)[0]
+    return _Tensor(out, "flat", x.dim)
+
+
 def _embedding(graph: _Graph, layer: Any, x: _Tensor) -> _Tensor:
     if x.kind != "ids":
         raise ModelError(f"layer {layer.name!r}: Embedding must read the integer token input")
@@ -301,7 +321,7 @@ def build_onnx(model: Any, opset: int = 17) -> onnx.ModelProto:
     else:
         name, elem, kind = FEATURES_INPUT, TensorProto.FLOAT, "flat"
     second = shape[1] if shape[1] is not None else ("sequence" if kind == "ids" else "features")
-    graph = _Graph()
+    graph = _Graph(opset=opset)
     x = _Tensor(name, kind, int(shape[1] or 0))
     for layer in layers:
         layer_type = type(layer).__name__
@@ -311,6 +331,8 @@ def build_onnx(model: Any, opset: int = 17) -> onnx.ModelProto:
             x = _embedding(graph, layer, x)
         elif layer_type in RECURRENT_OPS or layer_type == "Bidirectional":
             x = _recurrent(graph, layer, x)
+        elif layer_type in POOLING_OPS:
+            x = _pooling(graph, layer, x)
         elif layer_type == "Dense":
             x = _dense(graph, layer, x)
         else:

@@ -44,7 +44,12 @@ MATRIX = [
 
 
 def recurrent_model(
-    arch: str, layers: int = 1, bidirectional: bool = False, activation: str = "tanh", seed=0
+    arch: str,
+    layers: int = 1,
+    bidirectional: bool = False,
+    activation: str = "tanh",
+    seed=0,
+    pooling: str = "last",
 ):
     from pipeline.models import build_model
 
@@ -55,6 +60,7 @@ def recurrent_model(
         bidirectional=bidirectional,
         activation=activation,
         dropout=0.2,
+        pooling=pooling,
     )
     model = build_model(arch, config, vocab_size=VOCAB, sequence_length=SEQ)
     return randomize(model, seed, token_batch(16, seed + 100))
@@ -120,6 +126,27 @@ def test_recurrent_model_exports_native_operator_with_parity(arch, layers, bidir
     single = sess.run(None, {"tokens": x[3:4]})[0]
     assert single.shape == (1, 1)
     assert np.abs(single - expected[3:4]).max() <= BOUND
+
+
+@pytest.mark.parametrize("pooling", ["max", "mean"])
+@pytest.mark.parametrize(("arch", "bidirectional"), [("rnn", False), ("lstm", True), ("gru", False)])
+def test_pooled_recurrent_model_exports_with_parity(arch, bidirectional, pooling):
+    """Max/mean over time of every step's output, as a reduction after the native operator."""
+    from pipeline.onnx_builder import build_onnx, operator_types
+
+    model = recurrent_model(arch, bidirectional=bidirectional, pooling=pooling, seed=5)
+    proto = build_onnx(model, opset=params().export.opset)
+    ops = operator_types(proto)
+    assert NATIVE[arch] in ops and {"max": "ReduceMax", "mean": "ReduceMean"}[pooling] in ops
+    assert not {"Loop", "Scan"} & set(ops)
+    x = token_batch(7)
+    expected = keras_probability(model, x)
+    assert expected.std() > 0.05, "outputs too uniform for the parity check to mean anything"
+    got = session(proto).run(None, {"tokens": x})[0]
+    assert np.abs(got - expected).max() <= BOUND
+    # opset 18 moved the reduction axes from an attribute to an input
+    got18 = session(build_onnx(model, opset=18)).run(None, {"tokens": x})[0]
+    assert np.abs(got18 - expected).max() <= BOUND
 
 
 def test_builder_refuses_what_it_cannot_reproduce():
