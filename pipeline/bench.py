@@ -42,7 +42,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -233,44 +232,12 @@ def wait_healthy(url: str, timeout_s: float = 30) -> None:
 def hammer(
     url: str, bodies: list[bytes], *, clients: int, requests: int, duration_s: float
 ) -> tuple[list[int], float, int]:
-    """``clients`` threads, each on one keep-alive connection, send single-row requests.
+    """Closed-loop load from ``clients`` processes (:mod:`pipeline.loadgen`); latencies (ns),
+    wall time and failed requests."""
+    from pipeline import loadgen
 
-    Returns per-request latencies (ns), the wall time and the number of failed requests.
-    """
     host, port = url.removeprefix("http://").split(":")
-    latencies: list[list[int]] = [[] for _ in range(clients)]
-    failures = [0] * clients
-    started: list[int] = []  # set once every client is connected and warm
-    barrier = threading.Barrier(clients, action=lambda: started.append(time.perf_counter_ns()))
-    headers = {"Content-Type": "application/json"}
-
-    def client(k: int) -> None:
-        conn = http.client.HTTPConnection(host, int(port), timeout=30)
-        for _ in range(3):  # connect and warm up before the clock starts
-            conn.request("POST", "/invocations", body=bodies[k % len(bodies)], headers=headers)
-            conn.getresponse().read()
-        barrier.wait()
-        stop_at = started[0] + int(duration_s * 1e9)
-        for i in range(requests):
-            body = bodies[(k * requests + i) % len(bodies)]
-            start = time.perf_counter_ns()
-            conn.request("POST", "/invocations", body=body, headers=headers)
-            response = conn.getresponse()
-            response.read()
-            end = time.perf_counter_ns()
-            latencies[k].append(end - start)
-            failures[k] += response.status != 200
-            if end >= stop_at:
-                break
-        conn.close()
-
-    threads = [threading.Thread(target=client, args=(k,), daemon=True) for k in range(clients)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    wall = (time.perf_counter_ns() - started[0]) / 1e9 if started else float("nan")
-    return [v for lat in latencies for v in lat], wall, sum(failures)
+    return loadgen.run(host, int(port), bodies, clients=clients, requests=requests, duration_s=duration_s)
 
 
 def bench_server(
@@ -333,7 +300,7 @@ class Settings:
     duration_s: float = 1.0
     int8: bool = False
     server: bool = True
-    server_requests: int = 500
+    server_requests: int = 5000
     server_duration_s: float = 5.0
 
 

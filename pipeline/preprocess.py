@@ -146,9 +146,10 @@ class TabularEncoder:
     def check_records(self, records: Sequence[dict[str, Any]]) -> list[RowError]:
         """:meth:`check` for a few JSON records without pandas (the serving fast path)."""
         errors: list[RowError] = []
-        known = {*self.input_columns, *self.passthrough}
+        columns = self.input_columns
+        known = {*columns, *self.passthrough}
         for i, record in enumerate(records):
-            missing = [c for c in self.input_columns if c not in record]
+            missing = [c for c in columns if c not in record]
             unknown = [str(c) for c in record if c not in known]
             if missing or unknown:
                 errors.append(RowError(i, self._columns_message(missing, unknown)))
@@ -191,7 +192,9 @@ class TabularEncoder:
                 levels = allowed[1:] if len(allowed) == 2 else allowed
                 row += [1.0 if key == level else 0.0 for level in levels]
             rows.append(row)
-        return np.asarray(rows, dtype="float32").reshape(len(rows), len(self.feature_names))
+        if not rows:
+            return np.zeros((0, len(self.feature_names)), dtype="float32")
+        return np.asarray(rows, dtype="float32")
 
     def to_dict(self) -> dict[str, Any]:
         return {

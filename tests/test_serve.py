@@ -30,7 +30,7 @@ from tiny_models import REPO, churn_encoder, churn_model_dir, churn_rows, sentim
 
 from pipeline.inference import Predictor
 from pipeline.responses import format_predictions
-from pipeline.serve import ScoringServer, ScoringService, make_server
+from pipeline.serve import Listener, ScoringService, make_server
 
 FEATURES = churn_encoder().input_columns  # the order of value lists in "instances"
 
@@ -38,7 +38,7 @@ FEATURES = churn_encoder().input_columns  # the order of value lists in "instanc
 class Client:
     """One keep-alive connection; returns (status, parsed JSON body, headers)."""
 
-    def __init__(self, server: ScoringServer | str) -> None:
+    def __init__(self, server: Listener | str) -> None:
         url = server if isinstance(server, str) else server.url
         host, port = url.removeprefix("http://").split(":")
         self.conn = http.client.HTTPConnection(host, int(port), timeout=10)
@@ -63,15 +63,13 @@ def model_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {"churn": churn_model_dir(root), "sentiment": sentiment_model_dir(root)}
 
 
-def start(service: ScoringService) -> tuple[ScoringServer, threading.Thread]:
+def start(service: ScoringService) -> tuple[Listener, threading.Thread]:
     server = make_server(service, "127.0.0.1", 0)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    return server, thread
+    return server, server.start_in_thread()
 
 
 @pytest.fixture(scope="module")
-def servers(model_dirs) -> Iterator[dict[str, ScoringServer]]:
+def servers(model_dirs) -> Iterator[dict[str, Listener]]:
     running = {}
     for task, directory in model_dirs.items():
         service = ScoringService(
@@ -80,9 +78,7 @@ def servers(model_dirs) -> Iterator[dict[str, ScoringServer]]:
         running[task] = start(service)
     yield {task: server for task, (server, _) in running.items()}
     for server, thread in running.values():
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+        server.stop(thread)
 
 
 def expected(directory: Path, frame: pd.DataFrame, band: float = 0.1) -> list[dict]:
@@ -229,8 +225,19 @@ def test_limits_and_protocol_errors(servers):
     assert client.post(b"\xff\xfe{}")[0] == 400
 
 
-def raw_exchange(server: ScoringServer, request: bytes) -> str:
-    with socket.create_connection(server.server_address[:2], timeout=5) as sock:
+def test_a_large_body_is_scored_off_the_event_loop_with_the_same_answer(servers, model_dirs):
+    from pipeline.serve import OFFLOAD_BYTES
+
+    texts = [f"review {i}: " + "a wonderful film, but the ending was awful " * 9 for i in range(45)]
+    body = json.dumps({"instances": texts})
+    assert OFFLOAD_BYTES < len(body) < 20_000  # past the offload size, within this server's limit
+    status, data = Client(servers["sentiment"]).post(body)
+    assert status == 200
+    assert data["predictions"] == expected(model_dirs["sentiment"], pd.DataFrame({"text": texts}))
+
+
+def raw_exchange(server: Listener, request: bytes) -> str:
+    with socket.create_connection(server.sock.getsockname()[:2], timeout=5) as sock:
         sock.sendall(request)
         reply = b""
         while chunk := sock.recv(65536):
@@ -243,7 +250,7 @@ def raw_exchange(server: ScoringServer, request: bytes) -> str:
     [
         (b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\r\n", "411"),
         (b"GET /health HTTP/1.x\r\n\r\n", "400"),
-        (b"BREW /invocations HTTP/1.1\r\nHost: x\r\n\r\n", "501"),
+        (b"BREW /invocations HTTP/1.1\r\nHost: x\r\n\r\n", "400"),
     ],
     ids=["no-content-length", "bad-version", "unknown-method"],
 )
@@ -251,7 +258,10 @@ def test_protocol_errors_are_json_too(servers, request_bytes, status):
     reply = raw_exchange(servers["churn"], request_bytes)
     head, _, body = reply.partition("\r\n\r\n")
     assert head.startswith(f"HTTP/1.1 {status}") or head.startswith(f"HTTP/1.0 {status}")
-    assert "Content-Type: application/json" in head and json.loads(body)["error_code"] == "BAD_REQUEST"
+    assert (
+        "content-type: application/json" in head.lower() and json.loads(body)["error_code"] == "BAD_REQUEST"
+    )
+    assert Client(servers["churn"]).request("GET", "/health")[0] == 200  # and the server goes on
 
 
 def test_an_internal_fault_is_a_500_and_the_server_keeps_serving(model_dirs):
@@ -273,9 +283,7 @@ def test_an_internal_fault_is_a_500_and_the_server_keeps_serving(model_dirs):
         assert status == 500 and data["error_code"] == "INTERNAL_ERROR" and "disk on fire" in data["message"]
         assert Client(server).post(payload)[0] == 200
     finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+        server.stop(thread)
 
 
 # ------------------------------------------------------------------------- subprocess
@@ -334,7 +342,7 @@ def test_cli_server_process_no_tensorflow_and_graceful_sigterm(model_dirs, tmp_p
                 break
             reply += chunk
         sock.close()
-        assert reply.startswith(b"HTTP/1.1 200") and b"Connection: close" in reply
+        assert reply.startswith(b"HTTP/1.1 200") and b"connection: close" in reply.lower()
         assert proc.wait(timeout=15) == 0
         assert "stopped" in proc.stderr.read()
         with pytest.raises(OSError):

@@ -1,0 +1,99 @@
+"""A small closed-loop HTTP load generator for ``bench``: N client processes, one keep-alive
+connection each, a new request as soon as the previous answer is in.
+
+Processes with raw sockets and pre-built requests, in the manner of ``wrk``: the clients share
+the machine's cores with the server under test, so they must cost little and never queue for
+their own GIL, or their overhead would be counted as the server's latency. Standard library only,
+so that each spawned client starts in milliseconds.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import socket
+import time
+from typing import Any
+
+
+def request_bytes(host: str, port: int, body: bytes, path: str = "/invocations") -> bytes:
+    head = f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+    return head.encode() + f"Content-Length: {len(body)}\r\n\r\n".encode() + body
+
+
+def read_response(sock: socket.socket, pending: bytes) -> tuple[int, bytes]:
+    """Read one HTTP response that has a Content-Length; its status and the bytes after it."""
+    while (end := pending.find(b"\r\n\r\n")) < 0:
+        pending += _recv(sock)
+    head = pending[:end].decode("latin-1").split("\r\n")
+    fields = (line.partition(":") for line in head[1:])
+    length = next((int(v) for k, _, v in fields if k.strip().lower() == "content-length"), 0)
+    total = end + 4 + length
+    while len(pending) < total:
+        pending += _recv(sock)
+    return int(head[0].split()[1]), pending[total:]
+
+
+def _recv(sock: socket.socket) -> bytes:
+    chunk = sock.recv(65536)
+    if not chunk:
+        raise ConnectionError("the server closed the connection")
+    return chunk
+
+
+def _client(
+    address: tuple[str, int],
+    requests: list[bytes],
+    first: int,
+    limit: int,
+    duration_s: float,
+    ready: Any,
+    results: Any,
+) -> None:
+    sock = socket.create_connection(address, timeout=30)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    pending = b""
+    for request in requests[:3]:  # connect and warm up before the clock starts
+        sock.sendall(request)
+        _, pending = read_response(sock, pending)
+    ready.wait()
+    stop_at = time.perf_counter() + duration_s
+    latencies, failed = [], 0
+    for i in range(first, first + limit):
+        start = time.perf_counter_ns()
+        sock.sendall(requests[i % len(requests)])
+        status, pending = read_response(sock, pending)
+        latencies.append(time.perf_counter_ns() - start)
+        failed += status != 200
+        if time.perf_counter() >= stop_at:
+            break
+    sock.close()
+    results.put((latencies, failed))
+
+
+def run(
+    host: str, port: int, bodies: list[bytes], *, clients: int, requests: int, duration_s: float
+) -> tuple[list[int], float, int]:
+    """``clients`` processes send POST requests with ``bodies`` in turn, each up to ``requests``
+    times or for ``duration_s`` seconds. Returns every latency (ns), the wall time of the timed
+    part and the number of answers other than 200."""
+    prepared = [request_bytes(host, port, body) for body in bodies]
+    context = multiprocessing.get_context("spawn")  # no fork of a process that may hold TF threads
+    ready = context.Barrier(clients + 1)  # every client connected and warm before the clock starts
+    results = context.Queue()
+    procs = [
+        context.Process(
+            target=_client,
+            args=((host, port), prepared, k * requests, requests, duration_s, ready, results),
+            daemon=True,
+        )
+        for k in range(clients)
+    ]
+    for proc in procs:
+        proc.start()
+    ready.wait(timeout=120)
+    start = time.perf_counter()
+    collected = [results.get(timeout=duration_s + 60) for _ in procs]
+    wall = time.perf_counter() - start
+    for proc in procs:
+        proc.join(10)
+    return [v for lat, _ in collected for v in lat], wall, sum(f for _, f in collected)
