@@ -8,7 +8,8 @@ For each model directory ``models/<task>/<arch>/`` holding ``model.keras``, ``mo
 than a batch), at batch sizes 1, 32 and 256:
 
 * ``onnxruntime``: :class:`pipeline.inference.Predictor` with :func:`pipeline.inference.session_options`,
-  one intra-op thread; at batch 256 two threads are tried as well and the faster is kept (``note``);
+  one intra-op thread; at batch 256 also two intra-op threads, and the batch split into one chunk
+  per core run at once (``Predictor(parallel=...)``); the fastest is kept and named in ``note``;
 * ``keras_predict``: ``model.predict(x, batch_size=len(x))``;
 * ``keras_call``: eager ``model(x, training=False)``;
 * ``keras_function``: the faster of a ``tf.function`` (``jit_compile=False``, ``reduce_retracing``,
@@ -23,7 +24,8 @@ array, so conversions are timed too. TensorFlow keeps its own thread pools (all 
 Also: ONNX/Keras parity on the whole test split; with ``--int8`` a dynamically quantised
 ``model.int8.onnx`` next to ``model.onnx`` (accuracy change and speed-up); and, unless
 ``--no-server``, ``python -m pipeline serve`` in a subprocess hammered by 8 keep-alive clients
-sending single-row requests (p50/p99, requests/s and the server's RSS).
+sending single-row requests (p50/p99, requests/s and the server's RSS). The clients are separate
+processes on raw sockets (:mod:`pipeline.loadgen`) sharing the same cores as the server.
 
 Outputs: ``reports/bench.json``, a list of ``{"model", "backend", "batch", "p50_ms", "p99_ms",
 "rows_per_s", "calls", "note"}`` rows (``onnxruntime_int8`` and ``server_8_clients`` rows
@@ -108,10 +110,10 @@ def tile(x: np.ndarray, n: int) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- backends
-def onnx_runner(model_path: Path, encoder: Encoder, threads: int) -> Fn:
+def onnx_runner(model_path: Path, encoder: Encoder, threads: int, parallel: int = 1) -> Fn:
     from pipeline.inference import Predictor
 
-    return Predictor(model_path, encoder, threads=threads).predict_encoded
+    return Predictor(model_path, encoder, threads=threads, parallel=parallel).predict_encoded
 
 
 def keras_runners(model: Any, sample: np.ndarray, workdir: Path) -> dict[str, dict[str, Fn]]:
@@ -349,10 +351,11 @@ def bench_model(
 
     onnx_path = model_dir / "model.onnx"
     ort_1, ort_2 = onnx_runner(onnx_path, encoder, 1), onnx_runner(onnx_path, encoder, 2)
+    cores = os.cpu_count() or 1
+    ort_split = onnx_runner(onnx_path, encoder, 1, parallel=cores)
+    large = {"threads=1": ort_1, "threads=2": ort_2, f"{cores} chunks in parallel": ort_split}
     runners: dict[str, Callable[[int], dict[str, Fn]]] = {
-        "onnxruntime": lambda b: (
-            {"threads=1": ort_1, "threads=2": ort_2} if b >= 256 else {"threads=1": ort_1}
-        )
+        "onnxruntime": lambda b: large if b >= 256 else {"threads=1": ort_1}
     }
     keras_backends = [b for b in settings.backends if b != "onnxruntime"]
     with tempfile.TemporaryDirectory() as tmp:

@@ -242,3 +242,19 @@ def test_integer_columns_with_a_gap_are_checked_as_read_and_echoed_as_integers(m
     out = pd.read_csv(workdir / "o.csv")
     assert "NumOfProducts" in out.loc[1, "error"] and "missing" in out.loc[1, "error"]
     assert "Age" in out.loc[2, "error"]
+
+
+def test_a_large_batch_split_over_threads_gives_the_same_probabilities(tmp_path):
+    from tiny_models import sentiment_model_dir
+
+    from pipeline.inference import Predictor
+
+    directory = sentiment_model_dir(tmp_path)
+    whole = Predictor.from_dir(directory)
+    split = Predictor(directory / "model.onnx", whole.encoder, parallel=3)
+    vocabulary = len(whole.encoder.vocabulary)
+    x = np.random.default_rng(0).integers(0, vocabulary, size=(100, whole.encoder.sequence_length))
+    expected = whole.predict_encoded(x)
+    assert np.array_equal(split.predict_encoded(x), expected)  # 3 chunks, in order
+    assert split._pool is not None  # ...that really ran on the worker threads
+    assert np.array_equal(split.predict_encoded(x[:40]), expected[:40])  # too small to split
