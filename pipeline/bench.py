@@ -497,7 +497,9 @@ def render_markdown(
         f"Machine: {info['cpu_count']} CPU cores, {info['platform']}, Python {info['python']}, "
         f"ONNX Runtime {info['onnxruntime']}, TensorFlow {info.get('tensorflow', '?')}. "
         f"Each cell: up to {settings.repeats} calls or {settings.duration_s:g} s after a warm-up. "
-        "ONNX Runtime runs with 1 intra-op thread (2 tried at batch 256); TensorFlow with its default pools.",
+        "ONNX Runtime runs with 1 intra-op thread; at batch 256 also with 2, and with the batch split "
+        "into one chunk per core run at once (the fastest is kept, see note). TensorFlow uses its default "
+        "pools. The server rows: 8 client processes on raw keep-alive sockets, on the same cores.",
         "",
         "## Speed-up of ONNX Runtime",
         "",
@@ -511,7 +513,7 @@ def render_markdown(
         cells = [s.get(f"vs_{o}_batch{b}") for o in ("keras_predict", "keras_function") for b in (1, 256)]
         cells = [cells[0], cells[2], cells[1], cells[3]]
         lines.append(
-            f"| {s['model']} | " + " | ".join("-" if c is None else f"{c:.1f}x" for c in cells) + " |"
+            f"| {s['model']} | " + " | ".join("-" if c is None else f"{c:.2f}x" for c in cells) + " |"
         )
     for model in dict.fromkeys(r.model for r in rows):
         lines += ["", f"## {model}", "", "| backend | batch | p50 ms | p99 ms | rows/s | calls | note |"]
