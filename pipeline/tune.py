@@ -22,10 +22,15 @@ How a search runs:
   exceeds it and concurrent workers do not either (except two asking at the very same instant, or
   a worker that joined while another's trial was already running: N workers overshoot by N - 1 at
   most). Failed trials do not count.
-- Sampling: TPE, reseeded for every trial from ``seed + trial number`` (and Keras seeded the same
-  way). One worker is exactly reproducible, and concurrent workers, which get distinct trial
-  numbers from the storage, draw from distinct seeds instead of proposing the same points, with
-  no worker index to hand out. (A single seeded sampler per worker would repeat the same points.)
+- Sampling: TPE, reseeded for every trial from ``seed + trial number``. One worker is exactly
+  reproducible, and concurrent workers, which get distinct trial numbers from the storage, draw
+  from distinct seeds instead of proposing the same points, with no worker index to hand out.
+  (A single seeded sampler per worker would repeat the same points.)
+- Keras is seeded with ``seed`` itself in every trial, the seed ``train`` uses: trials differ only
+  in their hyperparameters, and ``train`` with the best values repeats the best trial's first
+  epochs exactly. (Seeding each trial differently let the search pick a lucky initialisation: on
+  IMDB a GRU trial scored 0.949 validation ROC AUC that its retraining under ``seed`` did not
+  reach, 0.925.)
 - Scale-out: ``python -m pipeline tune TASK ARCH --storage URL [--n-trials N]`` on as many processes
   or machines as wanted, all against one RDB storage (PostgreSQL/MySQL across machines, SQLite on
   one). Optuna's storage hands out trial numbers; there is no scheduler of ours. Each worker writes
@@ -218,6 +223,7 @@ def fingerprint(base: ModelParams, cfg: TuneConfig, seed: int, data_hash: str) -
         "epochs_per_trial": cfg.epochs_per_trial,
         "seed": seed,
         "data": data_hash,
+        "trial_seeding": "fixed",  # trials once used seed + trial number: those studies do not resume
     }
     text = json.dumps(identity, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
@@ -472,7 +478,7 @@ def run_trial(
         values = suggest(trial, cfg.space)
         model_params = apply_params(base, values, f"trial {trial.number} of study {study.study_name}")
         keras.backend.clear_session()
-        models.seed_everything(seed + trial.number)
+        models.seed_everything(seed)  # the weights and batches `train` will use: only the values differ
         tags = tracking.run_tags(
             task,
             arch,

@@ -382,6 +382,31 @@ def test_same_seed_params_and_data_give_the_same_trials(first_run: dict[str, Any
     assert replay == first_run["trials"][:2]
 
 
+def test_training_with_a_trials_values_repeats_that_trial(
+    first_run: dict[str, Any], in_project: Path
+) -> None:
+    """Every trial is seeded like `train`, so a winner wins by its values, not a lucky initialisation."""
+    from sklearn.metrics import roc_auc_score
+
+    from pipeline import models, tune
+    from pipeline.encode import load_dataset
+
+    data = load_dataset("churn")
+    p = config.params()
+    cfg = p.churn.tune["ann"]
+    complete = [(v, params) for _, state, v, params in first_run["trials"] if state.name == "COMPLETE"]
+    assert len(complete) >= 2, "the check needs a trial other than trial 0"
+    for value, stored in complete:
+        merged = tune.apply_params(first_run["base"], tune.decode_params(cfg.space, stored), "test")
+        models.keras.backend.clear_session()
+        models.seed_everything(p.seed)
+        model = models.build_for("ann", merged, data)
+        models.fit(model, merged, data, epochs=cfg.epochs_per_trial)
+        assert roc_auc_score(data.val.y, models.predict_proba(model, data.val.x)) == pytest.approx(
+            value, abs=1e-6
+        )
+
+
 def test_a_changed_search_space_starts_a_fresh_study(
     first_run: dict[str, Any], in_project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
