@@ -107,7 +107,8 @@ class Predictor:
         return np.concatenate(list(self._pool.map(self._run, np.array_split(x, chunks))))
 
     def _run(self, x: np.ndarray) -> np.ndarray:
-        out = self.session.run(None, {self.input_name: np.ascontiguousarray(x)})[0]
+        """``x`` is contiguous already: ``np.array_split`` of a C-ordered array along rows keeps it so."""
+        out = self.session.run(None, {self.input_name: x})[0]
         return np.asarray(out, dtype=np.float32).reshape(-1)
 
     def score_frame(self, frame: pd.DataFrame) -> ScoreResult:
