@@ -29,12 +29,12 @@ test-slow: install
 	$(BIN)/python -m pytest -m slow
 
 lint: install
-	$(BIN)/ruff check pipeline tests
-	$(BIN)/ruff format --check pipeline tests
+	$(BIN)/ruff check pipeline tests benchmarks
+	$(BIN)/ruff format --check pipeline tests benchmarks
 
 format: install
-	$(BIN)/ruff format pipeline tests
-	$(BIN)/ruff check --fix pipeline tests
+	$(BIN)/ruff format pipeline tests benchmarks
+	$(BIN)/ruff check --fix pipeline tests benchmarks
 
 bench: install
 	$(BIN)/python -m pipeline bench
