@@ -1,0 +1,39 @@
+"""The graphs `benchmarks/ort_rnn_activation.py` times must compute what the exported SimpleRNN does,
+or its figures would compare different functions."""
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "ort_rnn_activation.py"
+
+
+@pytest.fixture(scope="module")
+def script():
+    spec = importlib.util.spec_from_file_location("ort_rnn_activation", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_sigmoid_rewrite_and_unrolled_graph_match_the_tanh_rnn(script):
+    rng = np.random.default_rng(1)
+    steps, batch, features, units = 7, 5, 4, 3
+    w = rng.normal(0, 0.5, (units, features)).astype(np.float32)
+    r = rng.normal(0, 0.5, (units, units)).astype(np.float32)
+    b = rng.normal(0, 0.2, units).astype(np.float32)
+    x = rng.normal(0, 1, (steps, batch, features)).astype(np.float32)
+
+    expected = np.zeros((batch, units), np.float32)
+    for t in range(steps):
+        expected = np.tanh(x[t] @ w.T + expected @ r.T + b)
+
+    tanh = script.session(script.rnn_graph("Tanh", w, r, b, initial=0.0)).run(None, {"X": x})[0]
+    rewrite = script.session(script.rnn_graph("Sigmoid", 2 * w, 4 * r, 2 * (b - r.sum(axis=1)), initial=0.5))
+    unrolled = script.session(script.unrolled_graph(steps, w, r, b)).run(None, {"X": x})[0]
+
+    np.testing.assert_allclose(tanh[-1, 0], expected, atol=1e-5)
+    np.testing.assert_allclose(2 * rewrite.run(None, {"X": x})[0][-1, 0] - 1, expected, atol=1e-5)
+    np.testing.assert_allclose(unrolled[0], expected, atol=1e-5)  # [1, batch, units]: one step
