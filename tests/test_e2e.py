@@ -120,6 +120,18 @@ def test_a_param_change_marks_only_its_dependants(repo: tuple[Path, dict[str, st
         (root / "params.yaml").write_text(original)
 
 
+def test_a_text_setting_change_re_encodes_sentiment_only(repo: tuple[Path, dict[str, str]]):
+    root, env = repo
+    original = (root / "params.yaml").read_text()
+    try:
+        edit_params(root / "params.yaml", sentiment={"text": {"sequence_length": 40}})
+        stale = set(json.loads(run(["dvc", "status", "--json"], root, env).stdout))
+        assert "encode@sentiment" in stale
+        assert not any("churn" in s for s in stale), stale
+    finally:
+        (root / "params.yaml").write_text(original)
+
+
 def test_promote_then_predict_with_the_champion(repo: tuple[Path, dict[str, str]], tmp_path: Path):
     root, env = repo
     assert "promoted" in run([sys.executable, "-m", "pipeline", "promote", "churn"], root, env).stdout
