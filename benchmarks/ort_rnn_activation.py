@@ -1,10 +1,11 @@
 """Why the exported SimpleRNN loses to TensorFlow at batch 256: ONNX Runtime's CPU ``RNN`` kernel.
 
-Times one ONNX ``RNN`` node (the operator ``pipeline/onnx_builder.py`` exports a SimpleRNN to) with
-each activation ONNX allows, on the default sentiment model's shape, and the same recurrence
-unrolled into ``MatMul``/``Add``/``Tanh`` nodes (what the native operator would be replaced by).
-Also checks that ``Tanh`` and the sigmoid rewrite ``tanh(z) = 2*sigmoid(2z) - 1`` agree, since the
-rewrite keeps the native operator.
+Times one ONNX ``RNN`` node (the operator ``pipeline/onnx_builder.py`` exports a SimpleRNN to) on
+the default sentiment model's shape with ``Tanh`` (the model's), the exact rewrite
+``tanh(z) = 2*sigmoid(2z) - 1`` as a ``Sigmoid`` RNN (it keeps the native operator), and ``Relu``
+and ``Softsign`` for scale (other functions); then the same tanh recurrence unrolled into
+``MatMul``/``Add``/``Tanh`` nodes (what the native operator would be replaced by). Prints how far
+the rewrite and the unrolled graph are from the ``Tanh`` node.
 
     python benchmarks/ort_rnn_activation.py [--batch 256] [--steps 48] [--units 32]
 
