@@ -118,11 +118,18 @@ def main() -> None:
     x = rng.normal(0, 1, (args.steps, args.batch, args.features)).astype(np.float32)
 
     # tanh(z) = 2*sigmoid(2z) - 1: with g = (h + 1) / 2 the recurrence becomes g' = sigmoid(W'x + R'g + b').
-    sigmoid_rewrite = rnn_graph("Sigmoid", 2 * w, 4 * r, 2 * (b - r.sum(axis=1)), initial=0.5)
-    tanh = session(rnn_graph("Tanh", w, r, b, initial=0.0))
-    y_tanh = tanh.run(None, {"X": x})[0]
-    y_sigmoid = 2 * session(sigmoid_rewrite).run(None, {"X": x})[0] - 1
-    y_unrolled = session(unrolled_graph(args.steps, w, r, b)).run(None, {"X": x})[0]
+    sessions = {
+        "RNN Tanh": session(rnn_graph("Tanh", w, r, b, initial=0.0)),
+        "RNN Sigmoid (tanh rewrite)": session(
+            rnn_graph("Sigmoid", 2 * w, 4 * r, 2 * (b - r.sum(axis=1)), initial=0.5)
+        ),
+        "RNN Relu": session(rnn_graph("Relu", w, r, b, initial=0.0)),
+        "RNN Softsign": session(rnn_graph("Softsign", w, r, b, initial=0.0)),
+        "unrolled MatMul/Add/Tanh": session(unrolled_graph(args.steps, w, r, b)),
+    }
+    y_tanh = sessions["RNN Tanh"].run(None, {"X": x})[0]
+    y_sigmoid = 2 * sessions["RNN Sigmoid (tanh rewrite)"].run(None, {"X": x})[0] - 1
+    y_unrolled = sessions["unrolled MatMul/Add/Tanh"].run(None, {"X": x})[0]
 
     print(
         f"ONNX Runtime {ort.__version__}, 1 intra-op thread, batch {args.batch}, {args.steps} steps, "
@@ -133,13 +140,7 @@ def main() -> None:
         f"max |RNN - unrolled| (last step) {np.abs(y_tanh[-1, 0] - y_unrolled).max():.2e}"
     )
     print(f"{'graph':<28}{'ms/call':>10}{'rows/s':>12}")
-    rows = [
-        (f"RNN {name}", session(rnn_graph(name, w, r, b, initial=0.0)))
-        for name in ("Tanh", "Relu", "Softsign")
-    ]
-    rows.insert(1, ("RNN Sigmoid (tanh rewrite)", session(sigmoid_rewrite)))
-    rows.append(("unrolled MatMul/Add/Tanh", session(unrolled_graph(args.steps, w, r, b))))
-    for name, sess in rows:
+    for name, sess in sessions.items():
         ms = time_ms(sess, x)
         print(f"{name:<28}{ms:>10.3f}{args.batch / ms * 1e3:>12,.0f}")
 
