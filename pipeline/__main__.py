@@ -9,25 +9,31 @@ from __future__ import annotations
 import importlib
 import sys
 
-from pipeline.errors import PipelineError
+from pipeline.core.errors import PipelineError
 
 STAGES = {
-    "ingest": ("pipeline.ingest", "fetch a task's raw data (synthetic, a path or a URL) and check it"),
-    "validate": ("pipeline.validate", "run the task's Great Expectations suite; fail on a bad expectation"),
-    "encode": ("pipeline.encode", "split, fit encoders/vocabulary on train, write model-ready arrays"),
-    "tune": ("pipeline.tune", "search hyperparameters with Optuna (one or many workers, one study)"),
-    "train": ("pipeline.train", "train a Keras model and log it to MLflow"),
-    "evaluate": ("pipeline.evaluate", "test/val metrics and plots for a trained model"),
-    "baselines": ("pipeline.baselines", "scikit-learn baselines on the same split"),
-    "export": ("pipeline.export", "export to ONNX and check parity with Keras"),
-    "compare": ("pipeline.compare", "table and plot data comparing a task's models and baselines"),
-    "register": ("pipeline.register", "register the ONNX pyfunc in MLflow and set 'challenger'"),
+    "ingest": ("pipeline.stages.ingest", "fetch a task's raw data (synthetic, a path or a URL) and check it"),
+    "validate": (
+        "pipeline.stages.validate",
+        "run the task's Great Expectations suite; fail on a bad expectation",
+    ),
+    "encode": ("pipeline.stages.encode", "split, fit encoders/vocabulary on train, write model-ready arrays"),
+    "tune": ("pipeline.stages.tune", "search hyperparameters with Optuna (one or many workers, one study)"),
+    "train": ("pipeline.stages.train", "train a Keras model and log it to MLflow"),
+    "evaluate": ("pipeline.stages.evaluate", "test/val metrics and plots for a trained model"),
+    "baselines": ("pipeline.stages.baselines", "scikit-learn baselines on the same split"),
+    "export": ("pipeline.stages.export", "export to ONNX and check parity with Keras"),
+    "compare": ("pipeline.stages.compare", "table and plot data comparing a task's models and baselines"),
+    "register": ("pipeline.stages.register", "register the ONNX pyfunc in MLflow and set 'challenger'"),
 }
 USER_COMMANDS = {
-    "predict": ("pipeline.predict", "score rows or texts with ONNX Runtime (default: @champion)"),
-    "promote": ("pipeline.promote", "move 'champion' to the challenger if it is not worse; --rollback"),
-    "serve": ("pipeline.serve", "HTTP server speaking MLflow's scoring protocol (ONNX Runtime)"),
-    "bench": ("pipeline.bench", "latency/throughput of ONNX Runtime against every Keras path"),
+    "predict": ("pipeline.commands.predict", "score rows or texts with ONNX Runtime (default: @champion)"),
+    "promote": (
+        "pipeline.commands.promote",
+        "move 'champion' to the challenger if it is not worse; --rollback",
+    ),
+    "serve": ("pipeline.serving.serve", "HTTP server speaking MLflow's scoring protocol (ONNX Runtime)"),
+    "bench": ("pipeline.commands.bench", "latency/throughput of ONNX Runtime against every Keras path"),
 }
 
 

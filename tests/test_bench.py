@@ -18,9 +18,9 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 from tiny_models import REPO, churn_encoder, churn_rows, text_encoder
 
-from pipeline import bench
-from pipeline.errors import ModelError
-from pipeline.io import write_json
+from pipeline.commands import bench
+from pipeline.core.errors import ModelError
+from pipeline.core.io import write_json
 
 
 # --------------------------------------------------------------------------- helpers
@@ -124,8 +124,8 @@ def dense_onnx(model, path: Path) -> None:
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A checkout with one trained-shape churn model and its encoded test split."""
     pytest.importorskip("tensorflow")
-    from pipeline.config import AnnParams
-    from pipeline.models import build_model, seed_everything
+    from pipeline.core.config import AnnParams
+    from pipeline.modeling.models import build_model, seed_everything
 
     shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
     monkeypatch.chdir(tmp_path)

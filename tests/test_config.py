@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import ConfigError, load_params
+from pipeline.core.config import ConfigError, load_params
 from tests.conftest import REPO, edit_params
 
 

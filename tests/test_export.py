@@ -19,10 +19,10 @@ pytest.importorskip("tensorflow")
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
-from pipeline.config import AnnParams, RecurrentParams, params  # noqa: E402
-from pipeline.errors import ModelError  # noqa: E402
-from pipeline.io import read_json, write_json  # noqa: E402
-from pipeline.preprocess import OOV, PAD, TextEncoder  # noqa: E402
+from pipeline.core.config import AnnParams, RecurrentParams, params  # noqa: E402
+from pipeline.core.errors import ModelError  # noqa: E402
+from pipeline.core.io import read_json, write_json  # noqa: E402
+from pipeline.encoders.preprocess import OOV, PAD, TextEncoder  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 BOUND = 1e-5
@@ -51,7 +51,7 @@ def recurrent_model(
     seed=0,
     pooling: str = "last",
 ):
-    from pipeline.models import build_model
+    from pipeline.modeling.models import build_model
 
     config = RecurrentParams(
         embedding_dim=5,
@@ -102,7 +102,7 @@ def session(proto):
 
 @pytest.mark.parametrize(("arch", "layers", "bidirectional", "activation"), MATRIX)
 def test_recurrent_model_exports_native_operator_with_parity(arch, layers, bidirectional, activation):
-    from pipeline.onnx_builder import build_onnx, operator_types
+    from pipeline.modeling.onnx_builder import build_onnx, operator_types
 
     model = recurrent_model(arch, layers, bidirectional, activation)
     proto = build_onnx(model, opset=params().export.opset)
@@ -132,7 +132,7 @@ def test_recurrent_model_exports_native_operator_with_parity(arch, layers, bidir
 @pytest.mark.parametrize(("arch", "bidirectional"), [("rnn", False), ("lstm", True), ("gru", False)])
 def test_pooled_recurrent_model_exports_with_parity(arch, bidirectional, pooling):
     """Max/mean over time of every step's output, as a reduction after the native operator."""
-    from pipeline.onnx_builder import build_onnx, operator_types
+    from pipeline.modeling.onnx_builder import build_onnx, operator_types
 
     model = recurrent_model(arch, bidirectional=bidirectional, pooling=pooling, seed=5)
     proto = build_onnx(model, opset=params().export.opset)
@@ -150,7 +150,7 @@ def test_pooled_recurrent_model_exports_with_parity(arch, bidirectional, pooling
 
 
 def test_builder_refuses_what_it_cannot_reproduce():
-    from pipeline.onnx_builder import build_onnx
+    from pipeline.modeling.onnx_builder import build_onnx
 
     model = recurrent_model("gru", activation="softsign")
     with pytest.raises(ModelError, match=r"gru_0.*softsign"):
@@ -158,7 +158,7 @@ def test_builder_refuses_what_it_cannot_reproduce():
 
 
 def ann_model(seed: int = 0):
-    from pipeline.models import build_model
+    from pipeline.modeling.models import build_model
 
     model = build_model("ann", AnnParams(hidden_units=[8, 4], dropout=0.3), n_features=6)
     return randomize(model, seed, np.random.default_rng(seed + 100).normal(size=(16, 6)).astype("float32"))
@@ -166,7 +166,7 @@ def ann_model(seed: int = 0):
 
 @pytest.mark.parametrize("converter", ["tf2onnx", "builder"])
 def test_churn_ann_exports_with_parity(converter):
-    from pipeline.export import convert
+    from pipeline.stages.export import convert
 
     model = ann_model()
     proto, used = convert(model, "churn", "ann", opset=params().export.opset, converter=converter)
@@ -225,9 +225,9 @@ def project(tmp_path, monkeypatch, saved_gru) -> Path:
 def test_export_stage_writes_self_contained_model_and_logs_parity(project, capsys):
     import mlflow
 
-    from pipeline import tracking
-    from pipeline.export import main
-    from pipeline.inference import Predictor
+    from pipeline.core import tracking
+    from pipeline.serving.inference import Predictor
+    from pipeline.stages.export import main
 
     tracking.setup_experiment("sentiment")
     with mlflow.start_run() as run:
@@ -255,8 +255,8 @@ def test_export_stage_writes_self_contained_model_and_logs_parity(project, capsy
 
 
 def test_parity_failure_raises_and_keeps_previous_export(project, monkeypatch):
-    from pipeline import export as export_module
-    from pipeline import onnx_builder
+    from pipeline.modeling import onnx_builder
+    from pipeline.stages import export as export_module
 
     model_dir = project / "models" / "sentiment" / "gru"
     assert export_module.main(["sentiment", "gru"]) == 0  # no run.json: MLflow logging is skipped
@@ -279,7 +279,7 @@ def test_parity_failure_raises_and_keeps_previous_export(project, monkeypatch):
 
 
 def test_export_without_evaluation_fails_before_writing(project):
-    from pipeline.export import main
+    from pipeline.stages.export import main
 
     (project / "reports" / "eval" / "sentiment" / "gru" / "metrics.json").unlink()
     with pytest.raises(ModelError, match=r"metrics\.json: not found; run 'dvc repro evaluate@sentiment-gru'"):

@@ -22,13 +22,13 @@ import pandas as pd
 import pytest
 import yaml
 
-from pipeline import paths
 from pipeline.__main__ import main as cli
-from pipeline.config import params
-from pipeline.errors import DataError
-from pipeline.ingest import read_aclimdb
-from pipeline.io import read_json
-from pipeline.synthetic import churn_frame
+from pipeline.core import paths
+from pipeline.core.config import params
+from pipeline.core.errors import DataError
+from pipeline.core.io import read_json
+from pipeline.data.synthetic import churn_frame
+from pipeline.stages.ingest import read_aclimdb
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"

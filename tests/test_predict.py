@@ -20,11 +20,11 @@ pytest.importorskip("onnxruntime")
 
 from tiny_models import REPO, churn_model_dir, churn_rows, sentiment_model_dir
 
-from pipeline import predict
 from pipeline.__main__ import main as cli
-from pipeline.errors import DataError, ModelError
-from pipeline.inference import Predictor
-from pipeline.responses import format_predictions, sentiment_label
+from pipeline.commands import predict
+from pipeline.core.errors import DataError, ModelError
+from pipeline.serving.inference import Predictor
+from pipeline.serving.responses import format_predictions, sentiment_label
 
 
 @pytest.fixture(scope="module")
@@ -247,7 +247,7 @@ def test_integer_columns_with_a_gap_are_checked_as_read_and_echoed_as_integers(m
 def test_a_large_batch_split_over_threads_gives_the_same_probabilities(tmp_path):
     from tiny_models import sentiment_model_dir
 
-    from pipeline.inference import Predictor
+    from pipeline.serving.inference import Predictor
 
     directory = sentiment_model_dir(tmp_path)
     whole = Predictor.from_dir(directory)

@@ -2,8 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.config import load_params
-from pipeline.preprocess import TabularEncoder, TextEncoder, encoder_from_dict, tokenize
+from pipeline.core.config import load_params
+from pipeline.encoders.preprocess import TabularEncoder, TextEncoder, encoder_from_dict, tokenize
 from tests.conftest import REPO
 
 SCHEMA = load_params(REPO / "params.yaml").churn.schema_

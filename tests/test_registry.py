@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from pipeline.__main__ import main as cli
-from pipeline.io import write_json
-from pipeline.promote import NOT_PROMOTED, decide
+from pipeline.commands.promote import NOT_PROMOTED, decide
+from pipeline.core.io import write_json
 from tests.tiny_models import churn_model_dir, churn_rows
 
 
@@ -16,7 +16,7 @@ def _trained(project: Path, val_auc: float, test_auc: float) -> None:
     """What train/evaluate/export leave for register: a model dir, run.json and metrics."""
     import mlflow
 
-    from pipeline import tracking
+    from pipeline.core import tracking
 
     model_dir = churn_model_dir(project)
     tracking.setup_experiment("churn")
@@ -31,7 +31,7 @@ def _trained(project: Path, val_auc: float, test_auc: float) -> None:
 
 
 def _aliases(name: str) -> dict[str, str]:
-    from pipeline import tracking
+    from pipeline.core import tracking
 
     return {k: str(v) for k, v in tracking.mlflow_client().get_registered_model(name).aliases.items()}
 
@@ -79,7 +79,7 @@ def test_register_promote_rollback_round_trip(project: Path, capsys: pytest.Capt
 
 
 def test_promote_without_a_challenger_is_a_clear_error(project: Path, capsys: pytest.CaptureFixture[str]):
-    from pipeline import tracking
+    from pipeline.core import tracking
 
     tracking.mlflow_client().create_registered_model("churn")
     assert cli(["promote", "churn"]) == 1

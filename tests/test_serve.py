@@ -28,9 +28,9 @@ pytest.importorskip("onnxruntime")
 
 from tiny_models import REPO, churn_encoder, churn_model_dir, churn_rows, sentiment_model_dir
 
-from pipeline.inference import Predictor
-from pipeline.responses import format_predictions
-from pipeline.serve import Listener, ScoringService, make_server
+from pipeline.serving.inference import Predictor
+from pipeline.serving.responses import format_predictions
+from pipeline.serving.serve import Listener, ScoringService, make_server
 
 FEATURES = churn_encoder().input_columns  # the order of value lists in "instances"
 
@@ -226,7 +226,7 @@ def test_limits_and_protocol_errors(servers):
 
 
 def test_a_large_body_is_scored_off_the_event_loop_with_the_same_answer(servers, model_dirs):
-    from pipeline.serve import OFFLOAD_BYTES
+    from pipeline.serving.serve import OFFLOAD_BYTES
 
     texts = [f"review {i}: " + "a wonderful film, but the ending was awful " * 9 for i in range(45)]
     body = json.dumps({"instances": texts})
@@ -357,9 +357,9 @@ def test_serving_imports_neither_tensorflow_nor_mlflow_for_a_directory(model_dir
     body = json.dumps({"dataframe_records": json.loads(churn_rows(2).to_json(orient="records"))})
     code = (
         "import sys\n"
-        "from pipeline import serve\n"
-        "from pipeline.inference import Predictor\n"
-        "from pipeline.predict import check_model\n"
+        "from pipeline.serving import serve\n"
+        "from pipeline.serving.inference import Predictor\n"
+        "from pipeline.serving.inference import check_model\n"
         f"predictor = Predictor.load({str(model_dirs['churn'])!r})\n"
         "check_model(predictor, 'churn', 'x')\n"
         "service = serve.ScoringService(predictor, 'x', 0.1)\n"

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.config import load_params
-from pipeline.preprocess import tokenize
-from pipeline.synthetic import NEGATIVE, POSITIVE, churn_frame, sentiment_frame
+from pipeline.core.config import load_params
+from pipeline.data.synthetic import NEGATIVE, POSITIVE, churn_frame, sentiment_frame
+from pipeline.encoders.preprocess import tokenize
 
 REPO = Path(__file__).resolve().parents[1]
 KAGGLE_COLUMNS = [

@@ -19,15 +19,15 @@ import pytest
 import yaml
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")  # as pipeline.models sets it, before TF loads
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")  # as pipeline.modeling.models sets it, before TF loads
 pytest.importorskip("tensorflow")
 optuna = pytest.importorskip("optuna")
 mlflow = pytest.importorskip("mlflow")
 
-from pipeline import config, paths  # noqa: E402
-from pipeline.config import CategoricalDim, ConfigError, FloatDim, load_params  # noqa: E402
-from pipeline.encode import encode_frame, write_encoded  # noqa: E402
-from pipeline.io import read_yaml  # noqa: E402
+from pipeline.core import config, paths  # noqa: E402
+from pipeline.core.config import CategoricalDim, ConfigError, FloatDim, load_params  # noqa: E402
+from pipeline.core.io import read_yaml  # noqa: E402
+from pipeline.stages.encode import encode_frame, write_encoded  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 N_TOTAL = 4  # the study's total budget in the test project
@@ -124,7 +124,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def first_run(project: Path) -> dict[str, Any]:
     """``python -m pipeline tune churn ann --n-trials 2`` on the default storage, in process."""
-    from pipeline import tune
+    from pipeline.stages import tune
 
     with pytest.MonkeyPatch.context() as mp:
         enter(project, mp)
@@ -157,7 +157,8 @@ def in_project(project: Path, monkeypatch: pytest.MonkeyPatch):
 
 # ---------------------------------------------------------------- pure pieces (no TF)
 def test_list_choices_travel_through_optuna_as_strings_and_come_back_as_lists() -> None:
-    from pipeline.tune import decode_choice, decode_params, encode_choice
+    from pipeline.modeling.best_params import decode_choice, encode_choice
+    from pipeline.stages.tune import decode_params
 
     dim = CategoricalDim(type="categorical", choices=[[64, 32], [32], 16])
     encoded = [encode_choice(c) for c in dim.choices]
@@ -199,7 +200,7 @@ def test_a_bad_search_space_fails_before_any_trial_naming_the_key(
 
 
 def test_unusable_storage_urls_get_a_clear_error(tmp_path: Path) -> None:
-    from pipeline.tune import open_storage, redact
+    from pipeline.stages.tune import open_storage, redact
 
     with pytest.raises(ConfigError, match="not a database URL"):
         open_storage("not a url")
@@ -211,7 +212,7 @@ def test_unusable_storage_urls_get_a_clear_error(tmp_path: Path) -> None:
 def test_disabled_tuning_writes_untuned_quickly_without_optuna_mlflow_or_tensorflow(tmp_path: Path) -> None:
     write_params(tmp_path, enabled=False)  # no data needed: nothing is searched
     probe = (
-        "import sys, time; t = time.perf_counter(); from pipeline.tune import main; "
+        "import sys, time; t = time.perf_counter(); from pipeline.stages.tune import main; "
         "assert main(['churn', 'ann']) == 0; "
         "heavy = [m for m in ('tensorflow', 'keras', 'optuna', 'mlflow') if m in sys.modules]; "
         "print(heavy, round(time.perf_counter() - t, 2))"
@@ -229,8 +230,8 @@ def test_disabled_tuning_writes_untuned_quickly_without_optuna_mlflow_or_tensorf
 def test_disabled_tuning_makes_train_use_params_yaml_even_over_a_stale_best_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from pipeline.io import write_yaml
-    from pipeline.tune import load_best_params, merged_model_params
+    from pipeline.core.io import write_yaml
+    from pipeline.modeling.best_params import load_best_params, merged_model_params
 
     write_params(tmp_path, enabled=False)
     write_yaml(tmp_path / "params" / "best" / "churn-ann.yaml", {"tuned": True, "params": {"dropout": 0.3}})
@@ -245,8 +246,8 @@ def test_disabled_tuning_makes_train_use_params_yaml_even_over_a_stale_best_file
 def test_a_best_file_with_an_invalid_value_fails_train_clearly(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from pipeline.io import write_yaml
-    from pipeline.tune import merged_model_params
+    from pipeline.core.io import write_yaml
+    from pipeline.modeling.best_params import merged_model_params
 
     write_params(tmp_path)
     write_yaml(tmp_path / "params" / "best" / "churn-ann.yaml", {"tuned": True, "params": {"dropout": 2.0}})
@@ -263,7 +264,7 @@ def test_the_epoch_callback_prunes_a_trial_whose_val_loss_is_worse_than_the_medi
     from optuna.distributions import FloatDistribution
     from optuna.trial import TrialState, create_trial
 
-    from pipeline.tune import MEDIAN_PRUNER, _epoch_callback
+    from pipeline.stages.tune import MEDIAN_PRUNER, _epoch_callback
 
     study = optuna.create_study(direction="maximize", pruner=optuna.pruners.MedianPruner(**MEDIAN_PRUNER))
     for value in (0.8, 0.82):  # two finished trials with val_loss 0.3 at every epoch
@@ -344,7 +345,7 @@ def test_each_trial_is_a_nested_mlflow_run_under_one_parent_that_records_the_bes
 def test_resuming_runs_only_what_the_study_still_needs_and_never_exceeds_n_trials(
     first_run: dict[str, Any], in_project: Path
 ) -> None:
-    from pipeline import tune
+    from pipeline.stages import tune
 
     study = optuna.load_study(study_name=first_run["best"]["study"], storage=first_run["storage"])
     killed = study.ask()  # a worker killed mid-trial leaves it RUNNING for good
@@ -361,8 +362,8 @@ def test_resuming_runs_only_what_the_study_still_needs_and_never_exceeds_n_trial
 
 
 def test_same_seed_params_and_data_give_the_same_trials(first_run: dict[str, Any], in_project: Path) -> None:
-    from pipeline import tune
-    from pipeline.encode import load_dataset
+    from pipeline.encoders.dataset import load_dataset
+    from pipeline.stages import tune
 
     p = config.params()
     result = tune.tune(
@@ -388,8 +389,9 @@ def test_training_with_a_trials_values_repeats_that_trial(
     """Every trial is seeded like `train`, so a winner wins by its values, not a lucky initialisation."""
     from sklearn.metrics import roc_auc_score
 
-    from pipeline import models, tune
-    from pipeline.encode import load_dataset
+    from pipeline.encoders.dataset import load_dataset
+    from pipeline.modeling import models
+    from pipeline.stages import tune
 
     data = load_dataset("churn")
     p = config.params()
@@ -410,8 +412,8 @@ def test_training_with_a_trials_values_repeats_that_trial(
 def test_a_changed_search_space_starts_a_fresh_study(
     first_run: dict[str, Any], in_project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from pipeline import tune
-    from pipeline.encode import load_dataset
+    from pipeline.encoders.dataset import load_dataset
+    from pipeline.stages import tune
 
     p = config.params()
     cfg = p.churn.tune["ann"]
@@ -460,7 +462,7 @@ def test_two_worker_processes_share_one_study_without_duplicates(
     assert study.best_trial.value == max(t.value for t in complete)
     # Each worker writes the best it saw when it stopped; one more run (what `dvc repro` does once the
     # workers are done) finds the study full, runs nothing and writes the study-wide best.
-    from pipeline import tune
+    from pipeline.stages import tune
 
     with pytest.MonkeyPatch.context() as mp:
         enter(project, mp)

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 from pipeline import __main__ as cli
-from pipeline.config import ChurnConfig, SentimentConfig, load_params, params
-from pipeline.validate import validate_frame
+from pipeline.core.config import ChurnConfig, SentimentConfig, load_params, params
+from pipeline.stages.validate import validate_frame
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"

@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from pipeline.errors import ModelError
+from pipeline.core.errors import ModelError
 
 CHALLENGER, CHAMPION, HISTORY = "challenger", "champion", "champion_history"
 NOT_PROMOTED = 3
@@ -61,7 +61,7 @@ def _history(client: Any, name: str) -> list[str]:
 
 
 def promote(task: str, metric: str = "test_roc_auc") -> tuple[bool, str]:
-    from pipeline import tracking
+    from pipeline.core import tracking
 
     client = tracking.mlflow_client()
     challenger = _alias_version(client, task, CHALLENGER)
@@ -90,7 +90,7 @@ def promote(task: str, metric: str = "test_roc_auc") -> tuple[bool, str]:
 
 
 def rollback(task: str) -> str:
-    from pipeline import tracking
+    from pipeline.core import tracking
 
     client = tracking.mlflow_client()
     champion = _alias_version(client, task, CHAMPION)
@@ -121,7 +121,7 @@ def main(argv: list[str]) -> int:
         "--metric", default="test_roc_auc", help="model-version tag compared (default test_roc_auc)"
     )
     args = parser.parse_args(argv)
-    from pipeline.config import params
+    from pipeline.core.config import params
 
     params().task(args.task)
     if args.rollback:

@@ -10,38 +10,17 @@ from __future__ import annotations
 import argparse
 import shutil
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from pipeline import paths
-from pipeline.config import ChurnConfig, SentimentConfig, TaskConfig, params
-from pipeline.errors import DataError
-from pipeline.io import write_json
-from pipeline.preprocess import Encoder, TabularEncoder, TextEncoder, load_encoder
-
-SPLITS = ("train", "val", "test")
-
-
-@dataclass(frozen=True)
-class Split:
-    x: np.ndarray
-    y: np.ndarray
-
-
-@dataclass(frozen=True)
-class Dataset:
-    """Model-ready arrays written by ``encode``."""
-
-    train: Split
-    val: Split
-    test: Split
-    vocab_size: int = 0  # text only: the encoder's vocabulary size (padding and OOV included)
-
-    def split(self, name: str) -> Split:
-        return {"train": self.train, "val": self.val, "test": self.test}[name]
+from pipeline.core import paths
+from pipeline.core.config import ChurnConfig, SentimentConfig, TaskConfig, params
+from pipeline.core.errors import DataError
+from pipeline.core.io import write_json
+from pipeline.encoders.dataset import SPLITS, Split
+from pipeline.encoders.preprocess import Encoder, TabularEncoder, TextEncoder
 
 
 def assign_splits(frame: pd.DataFrame, label: str, config: TaskConfig, seed: int) -> pd.Series:
@@ -107,24 +86,6 @@ def write_encoded(out_dir: Path, encoder: Encoder, frame: pd.DataFrame, arrays: 
         tmp.rename(out_dir)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-
-
-def load_dataset(task: str, directory: Path | None = None) -> Dataset:
-    directory = directory or paths.encoded_dir(task)
-    splits = {}
-    for name in SPLITS:
-        path = directory / f"{name}.npz"
-        if not path.exists():
-            raise DataError(f"{path}: not found; run 'dvc repro encode@{task}' first")
-        with np.load(path, allow_pickle=False) as npz:
-            splits[name] = Split(npz["x"], npz["y"])
-    encoder = load_encoder(directory / "encoder.json")
-    vocab_size = encoder.vocab_size if isinstance(encoder, TextEncoder) else 0
-    return Dataset(splits["train"], splits["val"], splits["test"], vocab_size)
-
-
-def load_splits_frame(task: str, directory: Path | None = None) -> pd.DataFrame:
-    return pd.read_parquet((directory or paths.encoded_dir(task)) / "splits.parquet")
 
 
 def main(argv: list[str]) -> int:

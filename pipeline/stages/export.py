@@ -1,11 +1,11 @@
 """export: convert a trained Keras model to ONNX and prove ONNX Runtime computes the same probabilities.
 
 Converters: the churn ANN goes through tf2onnx (a ``tf.function`` with an input signature, the
-route that works with Keras 3); the sentiment models go through :mod:`pipeline.onnx_builder`, which
+route that works with Keras 3); the sentiment models go through :mod:`pipeline.modeling.onnx_builder`, which
 emits ONNX's native RNN/LSTM/GRU operators where tf2onnx would emit a slow ``Loop``.
 
 The exported graph is checked (``onnx.checker``), tagged with ``task``/``arch`` metadata (read by
-:class:`pipeline.inference.Predictor`) and scored by ONNX Runtime on the whole test split; if any
+:class:`pipeline.serving.inference.Predictor`) and scored by ONNX Runtime on the whole test split; if any
 probability differs from Keras by more than ``export.max_abs_diff`` the stage fails and writes
 nothing. Outputs: ``models/<task>/<arch>/model.onnx``, ``models/<task>/<arch>/encoder.json`` (a copy
 of the task's encoder, so the directory is self-contained) and ``metrics/<task>/<arch>.json`` (the
@@ -24,10 +24,10 @@ from typing import Any
 
 import numpy as np
 
-from pipeline import paths
-from pipeline.config import params
-from pipeline.errors import ModelError
-from pipeline.io import atomic_path, read_json, write_json, write_text
+from pipeline.core import paths
+from pipeline.core.config import params
+from pipeline.core.errors import ModelError
+from pipeline.core.io import atomic_path, read_json, write_json, write_text
 
 CONVERTERS = ("auto", "builder", "tf2onnx")
 MODEL_FILE = "model.onnx"
@@ -50,7 +50,7 @@ def tf2onnx_convert(model: Any, opset: int) -> Any:
     import tensorflow as tf
     import tf2onnx
 
-    from pipeline.onnx_builder import FEATURES_INPUT, OUTPUT, TOKENS_INPUT
+    from pipeline.modeling.onnx_builder import FEATURES_INPUT, OUTPUT, TOKENS_INPUT
 
     logging.getLogger("tf2onnx").setLevel(logging.ERROR)
     spec = model.inputs[0]
@@ -74,7 +74,7 @@ def convert(model: Any, task: str, arch: str, *, opset: int, converter: str = "a
     """
     import onnx
 
-    from pipeline.onnx_builder import build_onnx
+    from pipeline.modeling.onnx_builder import build_onnx
 
     if converter not in CONVERTERS:
         raise ModelError(f"unknown converter {converter!r}: expected one of {', '.join(CONVERTERS)}")
@@ -90,7 +90,7 @@ def convert(model: Any, task: str, arch: str, *, opset: int, converter: str = "a
         except Exception as exc:  # tf2onnx raises many types; the builder is the plan B
             if not fallback:
                 raise ModelError(f"tf2onnx could not convert {task}/{arch}: {exc}") from exc
-            print(f"export {task}/{arch}: tf2onnx failed ({exc}); using pipeline.onnx_builder instead")
+            print(f"export {task}/{arch}: tf2onnx failed ({exc}); using the ONNX builder instead")
             converter = "builder"
     if converter == "builder":
         proto = build_onnx(model, opset)
@@ -100,10 +100,10 @@ def convert(model: Any, task: str, arch: str, *, opset: int, converter: str = "a
         {
             "task": task,
             "arch": arch,
-            "converter": "pipeline.onnx_builder"
+            "converter": "pipeline.modeling.onnx_builder"
             if converter == "builder"
             else f"tf2onnx {versions['tf2onnx']}",
-            "exported_by": "pipeline.export",
+            "exported_by": "pipeline.stages.export",
             "keras_version": versions["keras"],
             "tensorflow_version": versions["tensorflow"],
             "onnx_version": versions["onnx"],
@@ -177,10 +177,13 @@ def export(
             f"{paths.encoded_dir(task) / 'test.npz'}: the test split is empty; parity needs rows"
         )
 
-    from pipeline.inference import Predictor
-    from pipeline.models import keras, predict_proba  # pipeline.models sets TF's env before keras loads
-    from pipeline.onnx_builder import operator_types
-    from pipeline.preprocess import load_encoder
+    from pipeline.encoders.preprocess import load_encoder
+    from pipeline.modeling.models import (  # pipeline.modeling.models sets TF's env before keras loads
+        keras,
+        predict_proba,
+    )
+    from pipeline.modeling.onnx_builder import operator_types
+    from pipeline.serving.inference import Predictor
 
     encoder = load_encoder(encoder_path)
     try:
@@ -226,7 +229,7 @@ def _log_to_mlflow(
         raise ModelError(f"{run_file}: no 'run_id'")
     import mlflow
 
-    from pipeline import tracking
+    from pipeline.core import tracking
 
     tracking.setup_experiment(task)
     try:

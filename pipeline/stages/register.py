@@ -1,6 +1,6 @@
 """register: one new version of the registered model ``<task>`` per architecture; alias ``challenger``.
 
-Each version is the ONNX pyfunc (``pipeline/pyfunc_model.py``) logged to the architecture's training
+Each version is the ONNX pyfunc (``pipeline/serving/pyfunc_model.py``) logged to the architecture's training
 run, tagged with its architecture, metrics and git commit. ``challenger`` goes to the version with
 the best validation ROC AUC; ``python -m pipeline promote`` then decides about ``champion``.
 Writes ``reports/registry/<task>.json``.
@@ -13,10 +13,10 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from pipeline import paths
-from pipeline.config import params
-from pipeline.errors import ModelError
-from pipeline.io import read_json, write_json
+from pipeline.core import paths
+from pipeline.core.config import params
+from pipeline.core.errors import ModelError
+from pipeline.core.io import read_json, write_json
 
 CHALLENGER, CHAMPION = "challenger", "champion"
 PYFUNC_REQUIREMENTS = [
@@ -40,7 +40,7 @@ def pick_challenger(entries: list[dict[str, Any]]) -> dict[str, Any]:
 def input_example(task: str) -> Any:
     import pandas as pd
 
-    from pipeline.encode import load_splits_frame
+    from pipeline.encoders.dataset import load_splits_frame
 
     frame = load_splits_frame(task)
     config = params().task(task)
@@ -52,12 +52,12 @@ def input_example(task: str) -> Any:
 def register_task(task: str) -> dict[str, Any]:
     import mlflow
 
-    from pipeline import tracking
+    from pipeline.core import tracking
 
     config = params().task(task)
     client = tracking.mlflow_client()
     tracking.setup_experiment(task)
-    code = str(Path(__file__).resolve().parent)
+    code = str(Path(__file__).resolve().parents[1])  # the pipeline package
     example = input_example(task)
     entries = []
     for arch in config.models:
@@ -76,7 +76,7 @@ def register_task(task: str) -> dict[str, Any]:
         with mlflow.start_run(run_id=run_id):
             info = mlflow.pyfunc.log_model(
                 name="onnx_pyfunc",
-                python_model=str(Path(code) / "pyfunc_model.py"),
+                python_model=str(Path(code) / "serving" / "pyfunc_model.py"),
                 artifacts={"model_dir": str(model_dir)},
                 code_paths=[code],
                 pip_requirements=PYFUNC_REQUIREMENTS,

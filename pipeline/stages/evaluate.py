@@ -15,11 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from pipeline import paths
-from pipeline.config import params
-from pipeline.errors import ModelError
-from pipeline.io import atomic_path, read_json, write_json
-from pipeline.metrics import binary_metrics, confusion, pr_points, prefixed, roc_points
+from pipeline.core import paths
+from pipeline.core.config import params
+from pipeline.core.errors import ModelError
+from pipeline.core.io import atomic_path, read_json, write_json
+from pipeline.core.metrics import binary_metrics, confusion, pr_points, prefixed, roc_points
 
 
 def evaluation(
@@ -122,9 +122,9 @@ def main(argv: list[str]) -> int:
     import keras
     import mlflow
 
-    from pipeline import tracking
-    from pipeline.encode import load_dataset
-    from pipeline.models import predict_proba
+    from pipeline.core import tracking
+    from pipeline.encoders.dataset import load_dataset
+    from pipeline.modeling.models import predict_proba
 
     data = load_dataset(task)
     model = keras.saving.load_model(model_path, compile=False)

@@ -11,7 +11,7 @@ import os
 import subprocess
 from typing import Any
 
-from pipeline import paths
+from pipeline.core import paths
 
 
 def mlflow_client() -> Any:

@@ -14,9 +14,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pipeline import paths
-from pipeline.config import params
-from pipeline.io import atomic_path, write_json
+from pipeline.core import paths
+from pipeline.core.config import params
+from pipeline.core.io import atomic_path, write_json
 
 
 def history_rows(history: dict[str, list[float]]) -> list[dict[str, float]]:
@@ -44,9 +44,10 @@ def main(argv: list[str]) -> int:
     import keras
     import mlflow
 
-    from pipeline import models, tracking
-    from pipeline.encode import load_dataset
-    from pipeline.tune import load_best_params, merged_model_params
+    from pipeline.core import tracking
+    from pipeline.encoders.dataset import load_dataset
+    from pipeline.modeling import models
+    from pipeline.modeling.best_params import load_best_params, merged_model_params
 
     model_params = merged_model_params(task, arch)
     tuned = bool(load_best_params(task, arch))

@@ -14,8 +14,8 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from pipeline.errors import PipelineError
-from pipeline.paths import project_root
+from pipeline.core.errors import PipelineError
+from pipeline.core.paths import project_root
 
 
 class Frozen(BaseModel):

@@ -6,8 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from pipeline import paths
-from pipeline.io import read_json, write_text
+from pipeline.core import paths
+from pipeline.core.io import read_json, write_text
 
 COLUMNS = ("accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc")
 
@@ -57,7 +57,7 @@ def markdown(task: str, rows: list[dict[str, Any]]) -> str:
 
 def tuning_markdown(best_files: list[Path]) -> str:
     """Tuned against untuned (the study's first trial is params.yaml's own point) per architecture."""
-    from pipeline.io import read_yaml
+    from pipeline.core.io import read_yaml
 
     lines = [
         "## Tuning: validation ROC AUC within the search budget",

@@ -17,13 +17,13 @@ from mlflow.pyfunc import PythonModel
 
 class OnnxPipelineModel(PythonModel):
     def load_context(self, context: Any) -> None:
-        from pipeline.inference import Predictor
+        from pipeline.serving.inference import Predictor
 
         self.predictor = Predictor.from_dir(context.artifacts["model_dir"])
 
     def predict(self, context, model_input, params=None):
-        from pipeline.errors import DataError
-        from pipeline.responses import format_predictions
+        from pipeline.core.errors import DataError
+        from pipeline.serving.responses import format_predictions
 
         if isinstance(model_input, pd.DataFrame):
             frame = model_input

@@ -11,7 +11,7 @@ A client cannot tell it from ``mlflow models serve -m models:/<task>@champion``:
   (a list of records, of value lists in the encoder's column order, of texts, or a dict of
   columns), optionally with ``"params": {"neutral_band": 0.2}`` (sentiment); or ``text/csv``.
   The answer is ``{"predictions": [...]}`` with one item per row, exactly what the registered
-  pyfunc returns (:mod:`pipeline.responses`): churn ``{"probability": p, "prediction": 0|1}``,
+  pyfunc returns (:mod:`pipeline.serving.responses`): churn ``{"probability": p, "prediction": 0|1}``,
   sentiment ``{"probability": p, "label": "Positive"|"Negative"|"Neutral"}``.
 * ``GET /health`` and ``GET /ping``: 200 ``{"status": "ok", "task", "arch", "model"}``;
   ``GET /version``: the package and ONNX Runtime versions.
@@ -60,9 +60,9 @@ import pandas as pd
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from pipeline.config import TASKS, ServeConfig
-from pipeline.errors import PipelineError
-from pipeline.preprocess import RowError, TextEncoder
+from pipeline.core.config import TASKS, ServeConfig
+from pipeline.core.errors import PipelineError
+from pipeline.encoders.preprocess import RowError, TextEncoder
 
 FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 JSON_TYPE, CSV_TYPE = "application/json", "text/csv"
@@ -215,7 +215,7 @@ def frame_from_csv(text: str, encoder: Any, max_rows: int) -> pd.DataFrame:
 
 def parse_params(doc: Any) -> dict[str, Any]:
     """MLflow's optional ``params``: here only ``neutral_band`` (sentiment)."""
-    from pipeline.responses import check_neutral_band
+    from pipeline.serving.responses import check_neutral_band
 
     if not isinstance(doc, dict) or doc.get("params") is None:
         return {}
@@ -297,7 +297,7 @@ class ScoringService:
 
     def invocations(self, body: bytes, content_type: str | None) -> dict[str, Any]:
         """Score one request; raises :class:`RequestError` for anything the client must fix."""
-        from pipeline.responses import format_predictions
+        from pipeline.serving.responses import format_predictions
 
         mime = content_type_of(content_type)
         try:
@@ -495,9 +495,9 @@ def run_until_signalled(listener: Listener) -> int:
 # --------------------------------------------------------------------------------- CLI
 def serve_settings() -> tuple[ServeConfig, float]:
     """serve.* and the neutral band from params.yaml, or the defaults outside a checkout."""
-    from pipeline.config import params
-    from pipeline.paths import project_root
-    from pipeline.responses import DEFAULT_NEUTRAL_BAND
+    from pipeline.core.config import params
+    from pipeline.core.paths import project_root
+    from pipeline.serving.responses import DEFAULT_NEUTRAL_BAND
 
     if not (project_root() / "params.yaml").is_file():
         return ServeConfig(), DEFAULT_NEUTRAL_BAND
@@ -525,9 +525,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--access-log", action="store_true", help="log every request to stderr")
     args = parser.parse_args(argv)
 
-    from pipeline.inference import Predictor
-    from pipeline.predict import check_model
-    from pipeline.responses import check_neutral_band
+    from pipeline.serving.inference import Predictor, check_model
+    from pipeline.serving.responses import check_neutral_band
 
     settings, band = serve_settings()
     try:

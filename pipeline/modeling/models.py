@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.config import AnnParams, RecurrentParams
-from pipeline.encode import Dataset
+from pipeline.core.config import AnnParams, RecurrentParams
+from pipeline.encoders.dataset import Dataset
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")  # bit-for-bit repeatable CPU results

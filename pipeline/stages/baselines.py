@@ -14,11 +14,11 @@ from typing import Any
 
 import numpy as np
 
-from pipeline import paths
-from pipeline.config import SentimentConfig, TaskConfig, params
-from pipeline.encode import Dataset, load_dataset, load_splits_frame
-from pipeline.io import write_json
-from pipeline.metrics import binary_metrics, prefixed
+from pipeline.core import paths
+from pipeline.core.config import SentimentConfig, TaskConfig, params
+from pipeline.core.io import write_json
+from pipeline.core.metrics import binary_metrics, prefixed
+from pipeline.encoders.dataset import Dataset, load_dataset, load_splits_frame
 
 
 def tabular_baselines(data: Dataset, names: list[str], seed: int) -> dict[str, dict[str, Any]]:
@@ -45,7 +45,7 @@ def text_baselines(frame: Any, config: SentimentConfig, seed: int) -> dict[str, 
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
 
-    from pipeline.preprocess import standardize
+    from pipeline.encoders.preprocess import standardize
 
     text, label = config.schema_.text, config.schema_.label
     started = time.perf_counter()
@@ -93,7 +93,7 @@ def main(argv: list[str]) -> int:
     if not args.no_mlflow:
         import mlflow
 
-        from pipeline import tracking
+        from pipeline.core import tracking
 
         tracking.setup_experiment(args.task)
         for name, result in results.items():

@@ -24,7 +24,7 @@ TEXT_TASKS = {"sentiment", "text"}  # a task name or an encoder kind
 def default_neutral_band() -> float:
     """``sentiment.predict.neutral_band`` from params.yaml, or the default outside a checkout."""
     try:
-        from pipeline.config import params
+        from pipeline.core.config import params
 
         return float(params().sentiment.predict.neutral_band)
     except Exception:  # no params.yaml here (e.g. inside ``mlflow models serve``): the default

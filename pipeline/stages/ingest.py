@@ -39,10 +39,10 @@ from typing import Any, BinaryIO
 import numpy as np
 import pandas as pd
 
-from pipeline import paths
-from pipeline.config import SentimentConfig, TaskConfig, TextSchema, params
-from pipeline.errors import DataError
-from pipeline.io import atomic_path
+from pipeline.core import paths
+from pipeline.core.config import SentimentConfig, TaskConfig, TextSchema, params
+from pipeline.core.errors import DataError
+from pipeline.core.io import atomic_path
 
 DOWNLOAD_TIMEOUT_S = 60.0
 CHUNK_BYTES = 1 << 20
@@ -333,7 +333,7 @@ def ingest(
     task: str, config: TaskConfig, seed: int, root: Path | None = None, timeout: float = DOWNLOAD_TIMEOUT_S
 ) -> Ingested:
     """Read (or generate) a task's raw rows; writes nothing."""
-    from pipeline import synthetic
+    from pipeline.data import synthetic
 
     root = root or paths.project_root()
     source = config.data.source.strip()

@@ -7,7 +7,8 @@ For each model directory ``models/<task>/<arch>/`` holding ``model.keras``, ``mo
 ``encoder.json``, on rows of ``data/encoded/<task>/test.npz`` (tiled when the split is smaller
 than a batch), at batch sizes 1, 32 and 256:
 
-* ``onnxruntime``: :class:`pipeline.inference.Predictor` with :func:`pipeline.inference.session_options`,
+* ``onnxruntime``: :class:`pipeline.serving.inference.Predictor` with
+  :func:`pipeline.serving.inference.session_options`,
   one intra-op thread; at batch 256 also two intra-op threads, and the batch split into one chunk
   per core run at once (``Predictor(parallel=...)``); the fastest is kept and named in ``note``;
 * ``keras_predict``: ``model.predict(x, batch_size=len(x))``;
@@ -25,7 +26,7 @@ Also: ONNX/Keras parity on the whole test split; with ``--int8`` a dynamically q
 ``model.int8.onnx`` next to ``model.onnx`` (accuracy change and speed-up); and, unless
 ``--no-server``, ``python -m pipeline serve`` in a subprocess hammered by 8 keep-alive clients
 sending single-row requests (p50/p99, requests/s and the server's RSS). The clients are separate
-processes on raw sockets (:mod:`pipeline.loadgen`) sharing the same cores as the server.
+processes on raw sockets (:mod:`pipeline.commands.loadgen`) sharing the same cores as the server.
 
 Outputs: ``reports/bench.json``, a list of ``{"model", "backend", "batch", "p50_ms", "p99_ms",
 "rows_per_s", "calls", "note"}`` rows (``onnxruntime_int8`` and ``server_8_clients`` rows
@@ -52,10 +53,10 @@ from typing import Any
 
 import numpy as np
 
-from pipeline import paths
-from pipeline.errors import ModelError, PipelineError
-from pipeline.io import write_json, write_text
-from pipeline.preprocess import Encoder, TabularEncoder, TextEncoder, load_encoder
+from pipeline.core import paths
+from pipeline.core.errors import ModelError, PipelineError
+from pipeline.core.io import write_json, write_text
+from pipeline.encoders.preprocess import Encoder, TabularEncoder, TextEncoder, load_encoder
 
 BACKENDS = ("onnxruntime", "keras_predict", "keras_call", "keras_function", "tf_savedmodel")
 BATCHES = (1, 32, 256)
@@ -111,7 +112,7 @@ def tile(x: np.ndarray, n: int) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- backends
 def onnx_runner(model_path: Path, encoder: Encoder, threads: int, parallel: int = 1) -> Fn:
-    from pipeline.inference import Predictor
+    from pipeline.serving.inference import Predictor
 
     return Predictor(model_path, encoder, threads=threads, parallel=parallel).predict_encoded
 
@@ -201,7 +202,7 @@ def raw_inputs(encoder: Encoder, x: np.ndarray, n: int) -> list[Any]:
 
 
 def start_server(task: str, model_dir: Path, threads: int = 1) -> tuple[subprocess.Popen, str]:
-    root = str(Path(__file__).resolve().parents[1])  # the checkout holding the pipeline package
+    root = str(Path(__file__).resolve().parents[2])  # the checkout holding the pipeline package
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
     cmd = [sys.executable, "-m", "pipeline", "serve", task, "--model", str(model_dir)]
     cmd += ["--host", "127.0.0.1", "--port", "0", "--threads", str(threads)]
@@ -234,9 +235,9 @@ def wait_healthy(url: str, timeout_s: float = 30) -> None:
 def hammer(
     url: str, bodies: list[bytes], *, clients: int, requests: int, duration_s: float
 ) -> tuple[list[int], float, int]:
-    """Closed-loop load from ``clients`` processes (:mod:`pipeline.loadgen`); latencies (ns),
+    """Closed-loop load from ``clients`` processes (:mod:`pipeline.commands.loadgen`); latencies (ns),
     wall time and failed requests."""
-    from pipeline import loadgen
+    from pipeline.commands import loadgen
 
     host, port = url.removeprefix("http://").split(":")
     return loadgen.run(host, int(port), bodies, clients=clients, requests=requests, duration_s=duration_s)

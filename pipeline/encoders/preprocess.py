@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipeline.errors import DataError, ModelError
+from pipeline.core.errors import DataError, ModelError
 
 PAD, OOV = "<pad>", "<oov>"
 _MISSING = object()
@@ -380,7 +380,7 @@ def encoder_from_dict(data: dict[str, Any]) -> Encoder:
 
 
 def save_encoder(encoder: Encoder, path: Path) -> None:
-    from pipeline.io import write_json
+    from pipeline.core.io import write_json
 
     write_json(path, encoder.to_dict())
 

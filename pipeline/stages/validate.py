@@ -30,11 +30,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from pipeline import paths
-from pipeline.config import TASKS, ChurnConfig, SentimentConfig, TaskConfig, params
-from pipeline.errors import DataError
-from pipeline.io import write_json
-from pipeline.preprocess import tokenize
+from pipeline.core import paths
+from pipeline.core.config import TASKS, ChurnConfig, SentimentConfig, TaskConfig, params
+from pipeline.core.errors import DataError
+from pipeline.core.io import write_json
+from pipeline.encoders.preprocess import tokenize
 
 if TYPE_CHECKING:
     import great_expectations as gx
@@ -122,7 +122,7 @@ def build_suite(task_config: TaskConfig, name: str = "raw_data") -> gx.Expectati
                 min_value=s.min_mean_tokens,
                 max_value=s.max_mean_tokens,
                 meta=_meta(s.text, "mean tokens per text"),
-                notes="Tokens as the text encoder counts them (pipeline.preprocess.tokenize).",
+                notes="Tokens as the text encoder counts them (pipeline.encoders.preprocess.tokenize).",
             ),
             exp.ExpectColumnMeanToBeBetween(
                 column=f"{s.label}{AS_NUMBER}",

@@ -38,16 +38,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipeline.config import TASKS, ChurnConfig, SentimentConfig
-from pipeline.errors import DataError, ModelError
-from pipeline.io import write_text
-from pipeline.preprocess import RowError, TextEncoder
+from pipeline.core.config import TASKS
+from pipeline.core.errors import DataError
+from pipeline.core.io import write_text
+from pipeline.encoders.preprocess import RowError, TextEncoder
+from pipeline.serving.inference import check_model
 
 EXIT_OK, EXIT_FAILED, EXIT_PARTIAL = 0, 1, 3
-KIND = {
-    "churn": ChurnConfig.model_fields["kind"].default,
-    "sentiment": SentimentConfig.model_fields["kind"].default,
-}
 CHUNK_ROWS = 8192  # rows per ONNX Runtime call: bounded memory on big files
 MAX_ERROR_LINES = 100
 
@@ -131,7 +128,7 @@ def read_lines(path: Path, column: str) -> pd.DataFrame:
 # ----------------------------------------------------------------------------- scoring
 def score(predictor: Any, frame: pd.DataFrame, *, neutral_band: float, unit: str = "row") -> Scored:
     """Pure core: score every valid row of ``frame``; keep invalid ones with their reasons."""
-    from pipeline.responses import check_neutral_band, churn_prediction, sentiment_label
+    from pipeline.serving.responses import check_neutral_band, churn_prediction, sentiment_label
 
     band = check_neutral_band(neutral_band)
     frame = frame.reset_index(drop=True)
@@ -263,14 +260,6 @@ def render_table(
 
 
 # --------------------------------------------------------------------------------- CLI
-def check_model(predictor: Any, task: str, source: str) -> None:
-    """Refuse a model of another task: its probabilities would be meaningless here."""
-    if predictor.task and predictor.task != task:
-        raise ModelError(f"{source} is a {predictor.task!r} model, not a {task!r} one")
-    if predictor.kind != KIND[task]:
-        raise ModelError(f"{source} expects {predictor.kind} input; task {task!r} needs {KIND[task]} input")
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m pipeline predict",
@@ -303,8 +292,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
-    from pipeline.inference import Predictor
-    from pipeline.responses import check_neutral_band, default_neutral_band
+    from pipeline.serving.inference import Predictor
+    from pipeline.serving.responses import check_neutral_band, default_neutral_band
 
     if args.text is not None and args.task != "sentiment":
         raise DataError("--text is for the sentiment task; churn reads rows from --input FILE.csv")

@@ -59,29 +59,31 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from pydantic import ValidationError
-
-from pipeline import paths
-from pipeline.config import (
-    AnnParams,
+from pipeline.core import paths
+from pipeline.core.config import (
     CategoricalDim,
     ConfigError,
     FloatDim,
     IntDim,
-    RecurrentParams,
     SearchDim,
     TuneConfig,
     params,
 )
-from pipeline.errors import DataError, PipelineError
-from pipeline.io import read_yaml, write_yaml
+from pipeline.core.errors import DataError, PipelineError
+from pipeline.core.io import write_yaml
+from pipeline.modeling.best_params import (
+    ModelParams,
+    apply_params,
+    decode_choice,
+    encode_choice,
+    tune_config,
+)
 
 if TYPE_CHECKING:
     import optuna
 
-    from pipeline.encode import Dataset
+    from pipeline.encoders.dataset import Dataset
 
-ModelParams = AnnParams | RecurrentParams
 T = TypeVar("T")
 
 MEDIAN_PRUNER = {"n_startup_trials": 2, "n_warmup_steps": 1}
@@ -89,28 +91,6 @@ SQLITE_TIMEOUT_S = 60  # concurrent SQLite writers wait this long for the lock i
 
 
 # ------------------------------------------------------------------------- config
-def tune_config(task: str, arch: str) -> TuneConfig:
-    """``<task>.tune.<arch>``; an architecture without a tune section is not tuned."""
-    p = params()
-    p.model_params(task, arch)  # unknown task or architecture: ConfigError naming both
-    return p.task(task).tune.get(arch, TuneConfig(enabled=False))
-
-
-def encode_choice(choice: Any) -> Any:
-    """Optuna categorical choices must be None/bool/int/float/str: lists and mappings go as JSON."""
-    if choice is None or isinstance(choice, (bool, int, float, str)):
-        return choice
-    return json.dumps(choice, sort_keys=True)
-
-
-def decode_choice(dim: CategoricalDim, value: Any) -> Any:
-    """The params.yaml choice that ``encode_choice`` turned into ``value``."""
-    for choice in dim.choices:
-        if encode_choice(choice) == value:
-            return choice
-    raise ConfigError(f"{value!r} is not one of the search space's choices {dim.choices}")
-
-
 def untuned_point(base: ModelParams, space: dict[str, SearchDim]) -> dict[str, Any]:
     """params.yaml's own values for the searched keys that lie inside the space.
 
@@ -128,15 +108,6 @@ def untuned_point(base: ModelParams, space: dict[str, SearchDim]) -> dict[str, A
         elif isinstance(value, (int, float)) and dim.low <= value <= dim.high:
             point[key] = value
     return point
-
-
-def apply_params(base: ModelParams, values: dict[str, Any], where: str) -> ModelParams:
-    """``base`` updated with ``values``, re-validated by its model class (bad values fail here)."""
-    try:
-        return type(base).model_validate({**base.model_dump(), **values})
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-        raise ConfigError(f"{where}: {problems}") from exc
 
 
 def check_space(task: str, arch: str, base: ModelParams, space: dict[str, SearchDim]) -> None:
@@ -408,7 +379,7 @@ def _setup_experiment(task: str) -> None:
     A SQLite store is set up under a lock; on a server, a worker that loses the race to create
     the experiment retries and finds it.
     """
-    from pipeline import tracking
+    from pipeline.core import tracking
 
     with _sqlite_init_lock(paths.tracking_uri()):
         for attempt in range(5):
@@ -430,7 +401,7 @@ def _epoch_callback(trial: optuna.trial.Trial) -> Any:
     """
     import mlflow
 
-    from pipeline import models  # sets TensorFlow's environment before keras loads
+    from pipeline.modeling import models  # sets TensorFlow's environment before keras loads
 
     keras = models.keras
 
@@ -470,7 +441,8 @@ def run_trial(
     import optuna
     from sklearn.metrics import roc_auc_score
 
-    from pipeline import models, tracking  # models first: it sets TensorFlow's environment
+    from pipeline.core import tracking
+    from pipeline.modeling import models  # models first: it sets TensorFlow's environment
 
     keras = models.keras
 
@@ -537,7 +509,7 @@ def tune(
     import numpy as np
     import optuna
 
-    from pipeline import tracking
+    from pipeline.core import tracking
 
     check_space(task, arch, base, cfg.space)
     if np.unique(data.val.y).size < 2:
@@ -658,32 +630,6 @@ def _result(study: optuna.Study, cfg: TuneConfig, storage: str, ran: int, second
     )
 
 
-# -------------------------------------------------------------- what train reads
-def load_best_params(task: str, arch: str) -> dict[str, Any]:
-    """The tuned values from ``params/best/<task>-<arch>.yaml``; ``{}`` when untuned or absent."""
-    if not tune_config(task, arch).enabled:
-        return {}
-    path = paths.best_params(task, arch)
-    if not path.exists():
-        return {}
-    try:
-        content = read_yaml(path)
-    except Exception as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    if not isinstance(content, dict) or not isinstance(content.get("params") or {}, dict):
-        raise ConfigError(f"{path}: expected a mapping with 'tuned' and a 'params' mapping")
-    if not content.get("tuned"):
-        return {}
-    return dict(content.get("params") or {})
-
-
-def merged_model_params(task: str, arch: str) -> ModelParams:
-    """params.yaml's model params with the tuned values on top, re-validated."""
-    base = params().model_params(task, arch)
-    best = load_best_params(task, arch)
-    return apply_params(base, best, str(paths.best_params(task, arch))) if best else base
-
-
 # ----------------------------------------------------------------------------- CLI
 def _positive_int(text: str) -> int:
     value = int(text)
@@ -728,7 +674,7 @@ def main(argv: list[str]) -> int:
     base = p.model_params(task, arch)
     check_space(task, arch, base, cfg.space)  # before loading data and TensorFlow
 
-    from pipeline.encode import load_dataset
+    from pipeline.encoders.dataset import load_dataset
 
     data = load_dataset(task)
     result = tune(

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pipeline.preprocess import tokenize
+from pipeline.encoders.preprocess import tokenize
 
 
 def _words(text: str, sep: str | None = None) -> list[str]:

@@ -1,4 +1,4 @@
-"""Our own small Keras -> ONNX exporter for exactly the layers ``pipeline.models`` builds.
+"""Our own small Keras -> ONNX exporter for exactly the layers ``pipeline.modeling.models`` builds.
 
 Why it exists: tf2onnx 1.17 turns Keras 3 ``SimpleRNN`` and ``GRU`` layers into an ONNX ``Loop``
 over a per-step subgraph, which ONNX Runtime runs about 9x slower than its native ``LSTM`` kernel.
@@ -37,7 +37,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from pipeline.errors import ModelError
+from pipeline.core.errors import ModelError
 
 TOKENS_INPUT = "tokens"
 FEATURES_INPUT = "features"
@@ -300,7 +300,7 @@ def _layer_chain(model: Any) -> list[Any]:
 
 
 def build_onnx(model: Any, opset: int = 17) -> onnx.ModelProto:
-    """An ONNX model computing ``model`` (a trained Keras model built by ``pipeline.models``).
+    """An ONNX model computing ``model`` (a trained Keras model built by ``pipeline.modeling.models``).
 
     Input ``tokens`` (int32 ``[batch, seq]``) for text models or ``features`` (float32
     ``[batch, n]``) for tabular ones; output ``probability`` (float32 ``[batch, 1]``); the batch
@@ -351,7 +351,7 @@ def build_onnx(model: Any, opset: int = 17) -> onnx.ModelProto:
     proto = helper.make_model(
         onnx_graph,
         opset_imports=opset_ids,
-        producer_name="pipeline.onnx_builder",
+        producer_name="pipeline.modeling.onnx_builder",
         producer_version="1",
         ir_version=helper.find_min_ir_version_for(opset_ids),
     )

@@ -15,8 +15,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipeline.errors import ModelError
-from pipeline.preprocess import Encoder, RowError, TextEncoder, load_encoder
+from pipeline.core.config import params
+from pipeline.core.errors import ModelError
+from pipeline.encoders.preprocess import Encoder, RowError, TextEncoder, load_encoder
 
 MODEL_FILE = "model.onnx"
 ENCODER_FILE = "encoder.json"
@@ -139,7 +140,7 @@ def resolve_model_dir(uri: str) -> Path:
     """Download an MLflow model and return the directory that holds model.onnx and encoder.json."""
     import mlflow
 
-    from pipeline.paths import tracking_uri
+    from pipeline.core.paths import tracking_uri
 
     mlflow.set_tracking_uri(tracking_uri())
     try:
@@ -150,3 +151,12 @@ def resolve_model_dir(uri: str) -> Path:
     if not found:
         raise ModelError(f"{uri}: no {MODEL_FILE} with {ENCODER_FILE} among its artifacts")
     return found[0]
+
+
+def check_model(predictor: Any, task: str, source: str) -> None:
+    """Refuse a model of another task: its probabilities would be meaningless here."""
+    if predictor.task and predictor.task != task:
+        raise ModelError(f"{source} is a {predictor.task!r} model, not a {task!r} one")
+    kind = params().task(task).kind
+    if predictor.kind != kind:
+        raise ModelError(f"{source} expects {predictor.kind} input; task {task!r} needs {kind} input")
