@@ -15,9 +15,9 @@ import onnx
 import pandas as pd
 from onnx import TensorProto, helper, numpy_helper
 
-from pipeline.config import load_params
-from pipeline.io import write_json
-from pipeline.preprocess import OOV, PAD, TabularEncoder, TextEncoder
+from pipeline.core.config import load_params
+from pipeline.core.io import write_json
+from pipeline.encoders.preprocess import OOV, PAD, TabularEncoder, TextEncoder
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = load_params(REPO / "params.yaml").churn.schema_
