@@ -7,7 +7,6 @@ STAMP := $(VENV)/.installed
 export PATH := $(BIN):$(PATH)
 export MPLBACKEND := Agg
 export GX_ANALYTICS_ENABLED := false
-export TF_CPP_MIN_LOG_LEVEL := 2
 
 .PHONY: install repro test test-slow lint format bench ui serve-churn serve-sentiment clean-state
 
@@ -19,8 +18,16 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	@touch $(STAMP)
 
+# A clone whose MLflow store does not exist yet (a fresh clone, or after `make clean-state`) gets a
+# forced run: stages whose outputs are committed (tune, baselines, compare) would otherwise be
+# skipped and leave MLflow without their runs. The results are the same, so git sees no change.
 repro: install
-	$(BIN)/dvc repro
+	@if [ -z "$$MLFLOW_TRACKING_URI" ] && [ ! -e mlflow.db ]; then \
+		echo "no mlflow.db yet: running every stage so that MLflow holds every run"; \
+		$(BIN)/dvc repro --force; \
+	else \
+		$(BIN)/dvc repro; \
+	fi
 
 test: install
 	$(BIN)/python -m pytest -m "not slow"

@@ -12,7 +12,11 @@ import sys
 from pipeline.core.errors import PipelineError
 
 STAGES = {
-    "ingest": ("pipeline.stages.ingest", "fetch a task's raw data (synthetic, a path or a URL) and check it"),
+    "synthesize": (
+        "pipeline.stages.synthesize",
+        "write an embedded generated data set (the offline default)",
+    ),
+    "ingest": ("pipeline.stages.ingest", "read a task's raw data (a path or a URL) and check it"),
     "validate": (
         "pipeline.stages.validate",
         "run the task's Great Expectations suite; fail on a bad expectation",

@@ -13,8 +13,12 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 
 
 def edit_params(path: Path, **sections: dict) -> None:
-    """Deep-merge ``sections`` into the params.yaml at ``path``."""
+    """Deep-merge ``sections`` into the params.yaml at ``path``; a task's name stands for its section
+    under ``tasks:`` (``churn={...}`` edits ``tasks.churn``)."""
     data = yaml.safe_load(path.read_text())
+    tasks = {name: sections.pop(name) for name in list(sections) if name in data.get("tasks", {})}
+    if tasks:
+        sections["tasks"] = tasks
 
     def merge(base: dict, update: dict) -> None:
         for key, value in update.items():

@@ -8,16 +8,18 @@ from tests.conftest import REPO, edit_params
 
 def test_repo_params_load_and_name_every_task_model():
     p = load_params(REPO / "params.yaml")
-    assert list(p.churn.models) == ["ann"]
-    assert list(p.sentiment.models) == ["rnn", "lstm", "gru"]
-    assert set(p.churn.tune) == {"ann"} and set(p.sentiment.tune) == {"rnn", "lstm", "gru"}
+    churn, sentiment = p.task("churn"), p.task("sentiment")
+    assert (churn.kind, sentiment.kind) == ("tabular", "text")
+    assert list(churn.models) == ["ann"]
+    assert list(sentiment.models) == ["rnn", "lstm", "gru"]
+    assert set(churn.tune) == {"ann"} and set(sentiment.tune) == {"rnn", "lstm", "gru"}
 
 
 def test_a_typo_in_params_fails_at_load_time_naming_the_key(tmp_path: Path):
     path = tmp_path / "params.yaml"
     path.write_text((REPO / "params.yaml").read_text())
     edit_params(path, churn={"models": {"ann": {"dropuot": 0.1}}})
-    with pytest.raises(ConfigError, match=r"churn\.models\.ann\.dropuot"):
+    with pytest.raises(ConfigError, match=r"tasks\.churn\.models\.ann\.dropuot"):
         load_params(path)
 
 
@@ -25,13 +27,36 @@ def test_out_of_range_value_is_refused(tmp_path: Path):
     path = tmp_path / "params.yaml"
     path.write_text((REPO / "params.yaml").read_text())
     edit_params(path, sentiment={"models": {"gru": {"dropout": 1.5}}})
-    with pytest.raises(ConfigError, match=r"sentiment\.models\.gru\.dropout"):
+    with pytest.raises(ConfigError, match=r"tasks\.sentiment\.models\.gru\.dropout"):
         load_params(path)
 
 
 def test_unknown_task_and_arch_are_named(tmp_path: Path):
     p = load_params(REPO / "params.yaml")
-    with pytest.raises(ConfigError, match="unknown task 'fraud'"):
+    with pytest.raises(ConfigError, match=r"unknown task 'fraud': params\.yaml defines churn, sentiment"):
         p.task("fraud")
     with pytest.raises(ConfigError, match="unknown architecture 'lstm' for task 'churn'"):
         p.model_params("churn", "lstm")
+
+
+def test_a_task_without_a_kind_is_refused_by_name(tmp_path: Path):
+    path = tmp_path / "params.yaml"
+    path.write_text((REPO / "params.yaml").read_text().replace("    kind: tabular\n", "", 1))
+    with pytest.raises(ConfigError, match=r"tasks\.churn: .*'kind'"):
+        load_params(path)
+
+
+def test_the_old_synthetic_keyword_says_what_to_write_instead(tmp_path: Path):
+    path = tmp_path / "params.yaml"
+    path.write_text((REPO / "params.yaml").read_text())
+    edit_params(path, churn={"data": {"source": "synthetic"}})
+    with pytest.raises(ConfigError, match=r"data/synthetic/<name>\.csv"):
+        load_params(path)
+
+
+def test_the_models_list_must_match_the_tasks_architectures(tmp_path: Path):
+    path = tmp_path / "params.yaml"
+    path.write_text((REPO / "params.yaml").read_text())
+    edit_params(path, churn={"models": {"wide": {"hidden_units": [128]}}})
+    with pytest.raises(ConfigError, match=r"add:\n  churn-wide: \{task: churn, arch: wide\}"):
+        load_params(path)

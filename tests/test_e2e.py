@@ -22,14 +22,16 @@ from tests.conftest import REPO, edit_params
 pytestmark = pytest.mark.e2e
 
 TINY = {
+    "synthetic": {
+        "churn": {"generator": "churn", "rows": 800},
+        "sentiment": {"generator": "reviews", "rows": 500},
+    },
     "churn": {
-        "data": {"synthetic_rows": 800},
         "models": {"ann": {"epochs": 3, "patience": 2}},
         "tune": {"ann": {"n_trials": 2, "epochs_per_trial": 2, "timeout_s": 60}},
     },
     "sentiment": {
-        "data": {"synthetic_rows": 500},
-        "text": {"max_tokens": 300, "sequence_length": 16},
+        "encode": {"max_tokens": 300, "sequence_length": 16},
         "models": {
             arch: {"embedding_dim": 8, "units": 8, "epochs": 2, "patience": 1}
             for arch in ("rnn", "lstm", "gru")
@@ -89,11 +91,11 @@ def test_repro_builds_metrics_models_and_registry(repo: tuple[Path, dict[str, st
             assert metrics["onnx_max_abs_diff"] <= 1e-5
             assert (root / "models" / task / arch / "model.onnx").stat().st_size > 0
             assert (root / "models" / task / arch / "encoder.json").exists()
-            best = root / "params" / "best" / f"{task}-{arch}.yaml"
+            best = root / "params" / "best" / task / f"{arch}.yaml"
             assert best.exists()
         assert (root / "reports" / "validation" / task / "data_docs" / "index.html").exists()
         registry = json.loads((root / "reports" / "registry" / f"{task}.json").read_text())
-        assert len(registry["versions"]) == len(archs)
+        assert [m["arch"] for m in registry["models"]] == archs
     baselines = json.loads((root / "metrics" / "churn" / "baselines.json").read_text())
     assert set(baselines) == {"logistic_regression", "hist_gradient_boosting"}
     assert "tfidf_logreg" in json.loads((root / "metrics" / "sentiment" / "baselines.json").read_text())
@@ -124,7 +126,7 @@ def test_a_text_setting_change_re_encodes_sentiment_only(repo: tuple[Path, dict[
     root, env = repo
     original = (root / "params.yaml").read_text()
     try:
-        edit_params(root / "params.yaml", sentiment={"text": {"sequence_length": 40}})
+        edit_params(root / "params.yaml", sentiment={"encode": {"sequence_length": 40}})
         stale = set(json.loads(run(["dvc", "status", "--json"], root, env).stdout))
         assert "encode@sentiment" in stale
         assert not any("churn" in s for s in stale), stale
@@ -167,6 +169,107 @@ def test_promote_then_predict_with_the_champion(repo: tuple[Path, dict[str, str]
         [sys.executable, "-m", "pipeline", "predict", "sentiment", "--text", "a great film"], root, env
     ).stdout
     assert any(label in out for label in ("Positive", "Negative", "Neutral"))
+
+
+def stale_stages(root: Path, env: dict[str, str]) -> set[str]:
+    return set(json.loads(run(["dvc", "status", "--json"], root, env).stdout))
+
+
+def test_a_module_edit_reruns_exactly_the_stages_that_import_it(repo: tuple[Path, dict[str, str]]):
+    root, env = repo
+    module = root / "pipeline" / "stages" / "compare.py"
+    original = module.read_text()
+    try:
+        module.write_text(original + "\n# touched\n")
+        assert stale_stages(root, env) == {"compare@churn", "compare@sentiment"}
+        out = run(["dvc", "repro"], root, env).stdout
+        assert sorted(line for line in out.splitlines() if line.startswith("Running stage")) == [
+            "Running stage 'compare@churn':",
+            "Running stage 'compare@sentiment':",
+        ]
+        # a shared layer reaches further, but not upstream of its first user
+        (root / "pipeline" / "modeling" / "onnx_builder.py").write_text(
+            (root / "pipeline" / "modeling" / "onnx_builder.py").read_text() + "\n# touched\n"
+        )
+        stale = {s.split("@")[0] for s in stale_stages(root, env)}
+        assert {"tune", "train", "evaluate", "export"} <= stale
+        assert not stale & {"synthesize", "ingest", "validate", "encode", "baselines"}, stale
+    finally:
+        module.write_text(original)
+        run(["git", "checkout", "--", "pipeline/modeling/onnx_builder.py"], root, env)
+    assert stale_stages(root, env) == {"compare@churn", "compare@sentiment"}  # built by the touched file
+    run(["dvc", "repro"], root, env)
+
+
+def test_a_data_file_fixed_in_place_reaches_the_metrics(repo: tuple[Path, dict[str, str]]):
+    root, env = repo
+    import pandas as pd
+
+    original = (root / "params.yaml").read_text()
+    rows = pd.read_csv(root / "data" / "synthetic" / "churn.csv")
+    rows.to_csv(root / "customers.csv", index=False)
+    try:
+        edit_params(root / "params.yaml", churn={"data": {"source": "customers.csv"}})
+        run(["dvc", "repro", "metrics/churn/ann.json"], root, env)
+        before = json.loads((root / "metrics" / "churn" / "ann.json").read_text())
+        assert stale_stages(root, env) <= {"compare@churn", "register@churn", "baselines@churn"}
+
+        rows.head(600).to_csv(root / "customers.csv", index=False)  # the file edited in place
+        status = json.loads(run(["dvc", "status", "--json"], root, env).stdout)
+        assert {"changed deps": {"customers.csv": "modified"}} in status["ingest@churn"]
+        run(["dvc", "repro", "metrics/churn/ann.json"], root, env)
+        after = json.loads((root / "metrics" / "churn" / "ann.json").read_text())
+        assert after != before
+        meta = json.loads((root / "data" / "raw" / "churn.source.json").read_text())
+        assert meta["rows"] == 600
+    finally:
+        (root / "params.yaml").write_text(original)
+        run(["dvc", "repro"], root, env)
+
+
+def test_a_failed_ingest_keeps_the_raw_data_built_before(repo: tuple[Path, dict[str, str]]):
+    root, env = repo
+    raw = root / "data" / "raw" / "churn.parquet"
+    before = raw.read_bytes()
+    original = (root / "params.yaml").read_text()
+    (root / "empty.csv").write_text("")
+    try:
+        edit_params(root / "params.yaml", churn={"data": {"source": "empty.csv"}})
+        proc = run(["dvc", "repro", "ingest@churn"], root, env, check=False)
+        assert proc.returncode != 0 and "empty.csv: empty file" in proc.stdout + proc.stderr
+        assert raw.read_bytes() == before
+    finally:
+        (root / "params.yaml").write_text(original)
+    assert stale_stages(root, env) == set()
+
+
+def test_a_rebuild_of_the_same_inputs_leaves_the_git_tree_clean(repo: tuple[Path, dict[str, str]]):
+    root, env = repo
+    run(["git", "add", "-A"], root, env)
+    run(["git", "commit", "-qm", "built"], root, env)
+    # as on a fresh clone: every churn stage runs again, MLflow gets new runs and versions
+    run(["dvc", "repro", "--force", "register@churn", "compare@churn"], root, env)
+    assert run(["git", "status", "--porcelain"], root, env).stdout == ""
+
+
+def test_exp_show_lists_the_values_train_used(repo: tuple[Path, dict[str, str]]):
+    root, env = repo
+    import mlflow
+
+    shown = json.loads(run(["dvc", "exp", "show", "--json"], root, env).stdout)
+    workspace = next(e for e in shown if e.get("rev") == "workspace")
+    trained = workspace["data"]["params"]["params/best/churn/ann.yaml"]["data"]["trained"]
+    mlflow.set_tracking_uri(f"sqlite:///{root / 'mlflow.db'}")
+    (latest,) = mlflow.search_runs(
+        experiment_names=["churn"],
+        filter_string="tags.stage = 'train' and tags.arch = 'ann'",
+        order_by=["start_time DESC"],
+        max_results=1,
+        output_format="list",
+    )
+    assert float(latest.data.params["dropout"]) == trained["dropout"]
+    assert float(latest.data.params["learning_rate"]) == trained["learning_rate"]
+    assert latest.data.tags["git_dirty"] in {"true", "false"}
 
 
 def test_bad_csv_stops_at_validation_and_keeps_what_was_built(repo: tuple[Path, dict[str, str]]):

@@ -52,11 +52,14 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 def run(project: Path, capsys: pytest.CaptureFixture[str]) -> Run:
     """Set ``<task>.data`` in params.yaml, run ``python -m pipeline ingest <task>``: (exit code, output)."""
 
-    def _run(task: str, **data: object) -> tuple[int, str]:
+    def _run(task: str, synthetic_rows: int = 200, **data: object) -> tuple[int, str]:
         raw = yaml.safe_load((project / "params.yaml").read_text())
-        raw[task]["data"] = {"source": "synthetic", "sha256": None, "synthetic_rows": 200} | data
+        raw["synthetic"][task]["rows"] = synthetic_rows
+        raw["tasks"][task]["data"] = {"source": f"data/synthetic/{task}.csv", "sha256": None} | data
         (project / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
         params.cache_clear()
+        if raw["tasks"][task]["data"]["source"].startswith("data/synthetic/"):
+            assert cli(["synthesize", task]) == 0
         code = cli(["ingest", task])
         captured = capsys.readouterr()
         return code, captured.out + captured.err
@@ -122,13 +125,17 @@ IMDB_MEMBERS = {
 
 
 # ------------------------------------------------------------------------- synthetic
-def test_synthetic_sources_write_parquet_and_a_note(run: Run, project: Path) -> None:
+def test_the_generated_default_data_is_ingested_like_any_csv(run: Run, project: Path) -> None:
     code, out = run("churn", synthetic_rows=300)
     assert code == 0, out
     churn = pd.read_parquet(project / "data" / "raw" / "churn.parquet")
     pd.testing.assert_frame_equal(churn, churn_frame(300, 42), check_dtype=False)
     meta = read_json(project / "data" / "raw" / "churn.source.json")
-    assert meta["source"] == "synthetic" and meta["rows"] == 300 and meta["columns"][-1] == "Exited"
+    assert (
+        meta["source"] == "data/synthetic/churn.csv"
+        and meta["rows"] == 300
+        and meta["columns"][-1] == "Exited"
+    )
     assert len(meta["sha256"]) == 64 and meta["sha256"][:12] in out and "300 rows" in out
 
     code, out = run("sentiment", synthetic_rows=200)
@@ -309,7 +316,7 @@ def test_a_sentiment_csv_maps_labels_and_keeps_its_split(run: Run, project: Path
         }
     ).to_csv(project / "reviews.csv", index=False)
     raw = yaml.safe_load((project / "params.yaml").read_text())
-    raw["sentiment"]["schema"] |= {"text": "review", "label": "sentiment"}
+    raw["tasks"]["sentiment"]["schema"] |= {"text": "review", "label": "sentiment"}
     (project / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
 
     code, out = run("sentiment", source="reviews.csv")

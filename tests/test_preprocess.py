@@ -6,7 +6,7 @@ from pipeline.core.config import load_params
 from pipeline.encoders.preprocess import TabularEncoder, TextEncoder, encoder_from_dict, tokenize
 from tests.conftest import REPO
 
-SCHEMA = load_params(REPO / "params.yaml").churn.schema_
+SCHEMA = load_params(REPO / "params.yaml").task("churn").schema_
 
 
 def customers(n: int = 6) -> pd.DataFrame:
@@ -79,8 +79,10 @@ def test_tokenize_keeps_negations_and_strips_html():
 
 
 def test_text_encoder_vocabulary_padding_and_truncation():
-    cfg = load_params(REPO / "params.yaml").sentiment.text.model_copy(
-        update={"max_tokens": 5, "sequence_length": 4}
+    cfg = (
+        load_params(REPO / "params.yaml")
+        .task("sentiment")
+        .encode.model_copy(update={"max_tokens": 5, "sequence_length": 4})
     )
     enc = TextEncoder.fit(["good good film", "bad film", "good"], cfg)
     assert enc.vocabulary == ["<pad>", "<oov>", "good", "film", "bad"]

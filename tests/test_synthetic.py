@@ -49,7 +49,7 @@ def test_churn_frame_is_deterministic_per_seed() -> None:
 
 
 def test_churn_frame_has_the_kaggle_columns_and_the_schema_ranges(churn: pd.DataFrame) -> None:
-    schema = load_params(REPO / "params.yaml").churn.schema_
+    schema = load_params(REPO / "params.yaml").task("churn").schema_
     assert list(churn.columns) == KAGGLE_COLUMNS
     assert set(schema.all_columns) == set(KAGGLE_COLUMNS)
     assert not churn.isna().any().any()

@@ -68,8 +68,8 @@ def churn_frame(n: int, seed: int = 0) -> pd.DataFrame:
 
 def write_params(root: Path, **tune_overrides: Any) -> dict[str, Any]:
     raw = yaml.safe_load((REPO / "params.yaml").read_text())
-    raw["churn"]["models"]["ann"].update(epochs=3, patience=2)
-    raw["churn"]["tune"]["ann"] = {
+    raw["tasks"]["churn"]["models"]["ann"].update(epochs=3, patience=2)
+    raw["tasks"]["churn"]["tune"]["ann"] = {
         "enabled": True,
         "n_trials": N_TOTAL,
         "timeout_s": None,
@@ -116,7 +116,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("tune") / "project"
     write_params(root)
     p = load_params(root / "params.yaml")
-    encoder, frame, arrays = encode_frame(churn_frame(360), p.churn, p.seed)
+    encoder, frame, arrays = encode_frame(churn_frame(360), p.task("churn"), p.seed)
     write_encoded(root / "data" / "encoded" / "churn", encoder, frame, arrays)
     return root
 
@@ -124,6 +124,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def first_run(project: Path) -> dict[str, Any]:
     """``python -m pipeline tune churn ann --n-trials 2`` on the default storage, in process."""
+    from pipeline.modeling import best_params
     from pipeline.stages import tune
 
     with pytest.MonkeyPatch.context() as mp:
@@ -131,8 +132,8 @@ def first_run(project: Path) -> dict[str, Any]:
         assert tune.main(["churn", "ann", "--n-trials", "2"]) == 0
         best = read_yaml(paths.best_params("churn", "ann"))
         storage = paths.optuna_storage_default("churn")
-        merged = tune.merged_model_params("churn", "ann")
-        loaded = tune.load_best_params("churn", "ann")
+        merged = best_params.merged_model_params("churn", "ann")
+        loaded = best_params.load_best_params("churn", "ann")
         base = config.params().model_params("churn", "ann")
     config.params.cache_clear()
     study = optuna.load_study(study_name=best["study"], storage=storage)
@@ -223,7 +224,13 @@ def test_disabled_tuning_writes_untuned_quickly_without_optuna_mlflow_or_tensorf
     assert out.returncode == 0, out.stderr
     heavy, seconds = out.stdout.split("\n")[-2].rsplit(" ", 1)
     assert heavy == "[]" and float(seconds) < 5
-    assert read_yaml(tmp_path / "params" / "best" / "churn-ann.yaml") == {"tuned": False, "params": {}}
+    written = read_yaml(tmp_path / "params" / "best" / "churn" / "ann.yaml")
+    assert written["tuned"] is False and written["params"] == {}
+    # what train will use, for `dvc exp show`: params.yaml's own values
+    assert (
+        written["trained"]
+        == config.load_params(tmp_path / "params.yaml").model_params("churn", "ann").model_dump()
+    )
     assert not (tmp_path / ".optuna").exists() and not (tmp_path / "mlflow.db").exists()
 
 
@@ -234,7 +241,9 @@ def test_disabled_tuning_makes_train_use_params_yaml_even_over_a_stale_best_file
     from pipeline.modeling.best_params import load_best_params, merged_model_params
 
     write_params(tmp_path, enabled=False)
-    write_yaml(tmp_path / "params" / "best" / "churn-ann.yaml", {"tuned": True, "params": {"dropout": 0.3}})
+    write_yaml(
+        tmp_path / "params" / "best" / "churn" / "ann.yaml", {"tuned": True, "params": {"dropout": 0.3}}
+    )
     enter(tmp_path, monkeypatch)
     try:
         assert load_best_params("churn", "ann") == {}
@@ -250,10 +259,12 @@ def test_a_best_file_with_an_invalid_value_fails_train_clearly(
     from pipeline.modeling.best_params import merged_model_params
 
     write_params(tmp_path)
-    write_yaml(tmp_path / "params" / "best" / "churn-ann.yaml", {"tuned": True, "params": {"dropout": 2.0}})
+    write_yaml(
+        tmp_path / "params" / "best" / "churn" / "ann.yaml", {"tuned": True, "params": {"dropout": 2.0}}
+    )
     enter(tmp_path, monkeypatch)
     try:
-        with pytest.raises(ConfigError, match=r"churn-ann\.yaml: dropout"):
+        with pytest.raises(ConfigError, match=r"churn/ann\.yaml: dropout"):
             merged_model_params("churn", "ann")
     finally:
         config.params.cache_clear()
@@ -371,7 +382,7 @@ def test_same_seed_params_and_data_give_the_same_trials(first_run: dict[str, Any
         "ann",
         load_dataset("churn"),
         base=p.model_params("churn", "ann"),
-        cfg=p.churn.tune["ann"],
+        cfg=p.task("churn").tune["ann"],
         seed=p.seed,
         storage_url=f"sqlite:///{in_project / 'replay.db'}",
         n_trials=2,
@@ -395,7 +406,7 @@ def test_training_with_a_trials_values_repeats_that_trial(
 
     data = load_dataset("churn")
     p = config.params()
-    cfg = p.churn.tune["ann"]
+    cfg = p.task("churn").tune["ann"]
     complete = [(v, params) for _, state, v, params in first_run["trials"] if state.name == "COMPLETE"]
     assert len(complete) >= 2, "the check needs a trial other than trial 0"
     for value, stored in complete:
@@ -416,7 +427,7 @@ def test_a_changed_search_space_starts_a_fresh_study(
     from pipeline.stages import tune
 
     p = config.params()
-    cfg = p.churn.tune["ann"]
+    cfg = p.task("churn").tune["ann"]
     narrower = cfg.model_copy(
         update={"space": {**cfg.space, "dropout": FloatDim(type="float", low=0, high=0.1)}}
     )
@@ -469,7 +480,7 @@ def test_two_worker_processes_share_one_study_without_duplicates(
         assert tune.main(["churn", "ann", "--storage", url]) == 0
     config.params.cache_clear()
     assert len(study.get_trials()) == 4
-    written = read_yaml(project / "params" / "best" / "churn-ann.yaml")
+    written = read_yaml(project / "params" / "best" / "churn" / "ann.yaml")
     assert written["best_trial"] == study.best_trial.number and written["n_trials"] == 4
     runs = all_runs(project, "workers.db")
     parents = [r for r in runs if r.data.tags.get("stage") == "tune"]

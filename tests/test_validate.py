@@ -20,13 +20,13 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 @pytest.fixture(scope="module")
 def churn() -> ChurnConfig:
-    config = load_params(REPO / "params.yaml").churn
+    config = load_params(REPO / "params.yaml").task("churn")
     return config.model_copy(update={"schema_": config.schema_.model_copy(update={"min_rows": 5})})
 
 
 @pytest.fixture(scope="module")
 def sentiment() -> SentimentConfig:
-    config = load_params(REPO / "params.yaml").sentiment
+    config = load_params(REPO / "params.yaml").task("sentiment")
     return config.model_copy(update={"schema_": config.schema_.model_copy(update={"min_rows": 5})})
 
 
@@ -156,7 +156,7 @@ def test_too_few_rows_fail(churn: ChurnConfig) -> None:
 )
 def test_real_churn_data_passes_default_suite() -> None:
     frame = pd.read_csv(SHARED_DATA / "Churn_Modelling.csv")
-    summary = validate_frame(frame, load_params(REPO / "params.yaml").churn)
+    summary = validate_frame(frame, load_params(REPO / "params.yaml").task("churn"))
     assert summary.success, summary.message("Churn_Modelling.csv")
     assert summary.rows == 10_000
 

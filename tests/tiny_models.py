@@ -20,7 +20,7 @@ from pipeline.core.io import write_json
 from pipeline.encoders.preprocess import OOV, PAD, TabularEncoder, TextEncoder
 
 REPO = Path(__file__).resolve().parents[1]
-SCHEMA = load_params(REPO / "params.yaml").churn.schema_
+SCHEMA = load_params(REPO / "params.yaml").task("churn").schema_
 WORDS = {"great": 3.0, "good": 2.0, "fine": 1.0, "movie": 0.0, "plot": 0.0, "bad": -2.0, "awful": -3.0}
 SEQUENCE_LENGTH = 6
 

@@ -611,7 +611,6 @@ def main(argv: list[str]) -> int:
         parser.error(f"--batches must be integers, got {','.join(args.batches)}")
     if args.repeats < MIN_CALLS or args.duration <= 0 or min(batches) < 1:
         parser.error(f"--repeats must be >= {MIN_CALLS}, --duration > 0 and batches >= 1")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     settings = Settings(
         batches=batches,
         backends=tuple(b for b in BACKENDS if b in args.backends),

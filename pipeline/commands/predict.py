@@ -38,7 +38,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipeline.core.config import TASKS
 from pipeline.core.errors import DataError
 from pipeline.core.io import write_text
 from pipeline.encoders.preprocess import RowError, TextEncoder
@@ -268,7 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
         "for a text file, the line). Exit status: 0 all rows scored, 3 some rows invalid (the others "
         "scored and written), 1 nothing scored (unreadable or empty file, or no valid row).",
     )
-    parser.add_argument("task", choices=TASKS)
+    parser.add_argument("task", help="a task of params.yaml (churn, sentiment, ...)")
     parser.add_argument(
         "--model", help="a model directory or an MLflow URI (default: models:/<task>@champion)"
     )
@@ -282,7 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--neutral-band",
         type=float,
-        help="sentiment: Neutral when |p - 0.5| < band (default: sentiment.predict.neutral_band)",
+        help="sentiment: Neutral when |p - 0.5| < band (default: tasks.<task>.predict.neutral_band)",
     )
     parser.add_argument(
         "--threads", type=int, default=0, help="ONNX Runtime intra-op threads (0: one per core)"
@@ -297,7 +296,7 @@ def main(argv: list[str]) -> int:
 
     if args.text is not None and args.task != "sentiment":
         raise DataError("--text is for the sentiment task; churn reads rows from --input FILE.csv")
-    band = default_neutral_band() if args.neutral_band is None else args.neutral_band
+    band = default_neutral_band(args.task) if args.neutral_band is None else args.neutral_band
     try:
         band = check_neutral_band(band)
     except ValueError as exc:

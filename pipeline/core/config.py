@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pipeline.core.errors import PipelineError
 from pipeline.core.paths import project_root
@@ -24,11 +24,31 @@ class Frozen(BaseModel):
 
 # --------------------------------------------------------------------------- data
 class DataConfig(Frozen):
-    """Where a task's raw data comes from."""
+    """Where a task's raw data comes from.
 
-    source: str = "synthetic"  # "synthetic", a local path, or an http(s) URL
+    ``source`` is also a DVC dependency of the task's ingest stage (dvc.yaml), so DVC notices a
+    file edited in place, and a URL's changed ETag; ``sha256`` pins the exact bytes.
+    """
+
+    source: str  # a local path (file or archive; relative to the repository root) or an http(s) URL
     sha256: str | None = None  # checked for paths and URLs when given
-    synthetic_rows: int = Field(10_000, ge=50)
+
+    @field_validator("source")
+    @classmethod
+    def _not_the_old_keyword(cls, value: str) -> str:
+        if value.strip() == "synthetic":
+            raise ValueError(
+                "'synthetic' is no longer a source: name the generated file, e.g. data/synthetic/<name>.csv "
+                "with an entry under the top-level 'synthetic:' section"
+            )
+        return value
+
+
+class SyntheticConfig(Frozen):
+    """An embedded generated data set, written by the ``synthesize`` stage to data/synthetic/<name>.csv."""
+
+    generator: Literal["churn", "reviews"]
+    rows: int = Field(ge=50)
 
 
 class NumericColumn(Frozen):
@@ -156,11 +176,22 @@ class TuneConfig(Frozen):
 
 
 # -------------------------------------------------------------------------- tasks
+class TabularEncodeConfig(Frozen):
+    """Encoder settings of a tabular task: none yet (numerics are standardised, categories one-hot).
+
+    The section exists so that every kind names its encoder settings ``encode``, which the encode
+    stage in dvc.yaml depends on whatever the task's kind.
+    """
+
+
 class ChurnConfig(Frozen):
-    kind: Literal["tabular"] = "tabular"
-    data: DataConfig = DataConfig()
+    """A tabular task (the churn table is the shipped example)."""
+
+    kind: Literal["tabular"]
+    data: DataConfig
     schema_: TabularSchema = Field(alias="schema")
     split: SplitConfig = SplitConfig()
+    encode: TabularEncodeConfig = TabularEncodeConfig()
     models: dict[str, AnnParams]
     tune: dict[str, TuneConfig] = {}
     baselines: list[Literal["logistic_regression", "hist_gradient_boosting"]] = [
@@ -176,11 +207,13 @@ class PredictConfig(Frozen):
 
 
 class SentimentConfig(Frozen):
-    kind: Literal["text"] = "text"
-    data: DataConfig = DataConfig(synthetic_rows=6_000)
+    """A text classification task (IMDB sentiment is the shipped example)."""
+
+    kind: Literal["text"]
+    data: DataConfig
     schema_: TextSchema = Field(TextSchema(), alias="schema")
     split: SplitConfig = SplitConfig()
-    text: TextEncodeConfig = TextEncodeConfig()
+    encode: TextEncodeConfig = TextEncodeConfig()
     models: dict[Literal["rnn", "lstm", "gru"], RecurrentParams]
     tune: dict[str, TuneConfig] = {}
     baselines: list[Literal["tfidf_logreg"]] = ["tfidf_logreg"]
@@ -189,7 +222,7 @@ class SentimentConfig(Frozen):
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
 
-TaskConfig = ChurnConfig | SentimentConfig
+TaskConfig = Annotated[ChurnConfig | SentimentConfig, Field(discriminator="kind")]
 
 
 class ServeConfig(Frozen):
@@ -205,17 +238,39 @@ class ExportConfig(Frozen):
     max_abs_diff: float = 1e-5  # parity bound between Keras and ONNX Runtime probabilities
 
 
+class ModelRef(Frozen):
+    task: str
+    arch: str
+
+
 class Params(Frozen):
     seed: int = 42
-    churn: ChurnConfig
-    sentiment: SentimentConfig
+    synthetic: dict[str, SyntheticConfig] = {}
+    models: dict[str, ModelRef]  # "<task>-<arch>" for every pair in tasks (dvc.yaml's foreach)
+    tasks: dict[str, TaskConfig]
     export: ExportConfig = ExportConfig()
     serve: ServeConfig = ServeConfig()
 
+    @model_validator(mode="after")
+    def _models_list_every_task_architecture(self) -> Params:
+        wanted = {f"{t}-{a}": (t, a) for t, cfg in self.tasks.items() for a in cfg.models}
+        listed = {name: (ref.task, ref.arch) for name, ref in self.models.items()}
+        if listed != wanted:
+            missing = [
+                f"  {n}: {{task: {t}, arch: {a}}}" for n, (t, a) in wanted.items() if listed.get(n) != (t, a)
+            ]
+            extra = [n for n in listed if n not in wanted or listed[n] != wanted[n]]
+            raise ValueError(
+                "must list every (task, architecture) pair of tasks and nothing else"
+                + ("; add:\n" + "\n".join(missing) if missing else "")
+                + (f"; remove: {', '.join(extra)}" if extra else "")
+            )
+        return self
+
     def task(self, name: str) -> TaskConfig:
-        if name not in TASKS:
-            raise ConfigError(f"unknown task {name!r}: expected one of {', '.join(TASKS)}")
-        return getattr(self, name)  # type: ignore[no-any-return]
+        if name not in self.tasks:
+            raise ConfigError(f"unknown task {name!r}: params.yaml defines {', '.join(self.tasks)}")
+        return self.tasks[name]
 
     def model_params(self, task: str, arch: str) -> AnnParams | RecurrentParams:
         models = self.task(task).models
@@ -226,11 +281,16 @@ class Params(Frozen):
         return models[arch]  # type: ignore[index]
 
 
-TASKS = ("churn", "sentiment")
-
-
 class ConfigError(PipelineError):
     """params.yaml (or a file derived from it) is not what the pipeline expects."""
+
+
+def _where(loc: tuple[Any, ...]) -> str:
+    """A pydantic error location as the params.yaml key path (without the union's kind tag)."""
+    parts = [str(p) for p in loc]
+    if len(parts) > 2 and parts[0] == "tasks" and parts[2] in {"tabular", "text"}:
+        del parts[2]
+    return ".".join(parts)
 
 
 def load_params(path: Path | str | None = None) -> Params:
@@ -244,7 +304,7 @@ def load_params(path: Path | str | None = None) -> Params:
     try:
         return Params.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
+        problems = "; ".join(f"{_where(err['loc'])}: {err['msg']}" for err in exc.errors())
         raise ConfigError(f"{path}: {problems}") from exc
 
 

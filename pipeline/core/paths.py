@@ -45,6 +45,10 @@ def artifact_root() -> Path:
     return origin_root() / "mlartifacts"
 
 
+def synthetic_data(name: str) -> Path:
+    return project_root() / "data" / "synthetic" / f"{name}.csv"
+
+
 def raw_data(task: str) -> Path:
     return project_root() / "data" / "raw" / f"{task}.parquet"
 
@@ -62,7 +66,7 @@ def encoded_dir(task: str) -> Path:
 
 
 def best_params(task: str, arch: str) -> Path:
-    return project_root() / "params" / "best" / f"{task}-{arch}.yaml"
+    return project_root() / "params" / "best" / task / f"{arch}.yaml"
 
 
 def model_dir(task: str, arch: str) -> Path:

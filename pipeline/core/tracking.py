@@ -13,6 +13,8 @@ from typing import Any
 
 from pipeline.core import paths
 
+EXPERIMENT_KIND_TAG, CUSTOM_MODEL_KIND = "mlflow.experimentKind", "custom_model_development"
+
 
 def mlflow_client() -> Any:
     import mlflow
@@ -34,6 +36,10 @@ def setup_experiment(task: str) -> str:
         experiment_id = mlflow.create_experiment(task, artifact_location=location)
     else:
         experiment_id = experiment.experiment_id
+    if experiment is None or experiment.tags.get(EXPERIMENT_KIND_TAG) != CUSTOM_MODEL_KIND:
+        # MLflow 3's UI opens an experiment of unknown kind on its GenAI "Overview" page; this
+        # kind opens it on the runs table, where training runs are compared.
+        mlflow.MlflowClient().set_experiment_tag(experiment_id, EXPERIMENT_KIND_TAG, CUSTOM_MODEL_KIND)
     mlflow.set_experiment(experiment_id=experiment_id)
     return str(experiment_id)
 
@@ -48,9 +54,30 @@ def git_commit() -> str:
         return "unknown"
 
 
+# What a run is made from: a change here that is not committed makes the commit tag a half-truth.
+# (The stages' own outputs, dvc.lock and the data are left out: DVC rewrites them during the run.)
+SOURCE_PATHS = ("pipeline", "params.yaml", "dvc.yaml", "pyproject.toml")
+
+
+def git_dirty() -> str:
+    """ "true" when code, params or the pipeline differ from the commit, "false", or "unknown"."""
+    try:
+        out = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", *SOURCE_PATHS],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=paths.project_root(),
+        )
+        return "true" if out.stdout.strip() else "false"
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
 def run_tags(task: str, arch: str | None = None, **extra: str) -> dict[str, str]:
-    """Tags on every run: git commit, task, architecture and, under ``dvc exp run``, the experiment."""
-    tags = {"git_commit": git_commit(), "task": task, **extra}
+    """Tags on every run: git commit (and whether the tree differed from it), task, architecture
+    and, under ``dvc exp run``, the experiment."""
+    tags = {"git_commit": git_commit(), "git_dirty": git_dirty(), "task": task, **extra}
     if arch:
         tags["arch"] = arch
     exp_name = os.environ.get("DVC_EXP_NAME")

@@ -1,4 +1,4 @@
-"""The best-params contract between ``tune`` (which writes ``params/best/<task>-<arch>.yaml``) and
+"""The best-params contract between ``tune`` (which writes ``params/best/<task>/<arch>.yaml``) and
 ``train`` (which reads it): the tuned values, applied on top of params.yaml's model params."""
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def apply_params(base: ModelParams, values: dict[str, Any], where: str) -> Model
 
 
 def load_best_params(task: str, arch: str) -> dict[str, Any]:
-    """The tuned values from ``params/best/<task>-<arch>.yaml``; ``{}`` when untuned or absent."""
+    """The tuned values from ``params/best/<task>/<arch>.yaml``; ``{}`` when untuned or absent."""
     if not tune_config(task, arch).enabled:
         return {}
     path = paths.best_params(task, arch)

@@ -6,18 +6,16 @@ validation, predict or serving.
 
 from __future__ import annotations
 
-import os
+import json
+import zipfile
+from pathlib import Path
 from typing import Any
 
+import keras
 import numpy as np
 
 from pipeline.core.config import AnnParams, RecurrentParams
 from pipeline.encoders.dataset import Dataset
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")  # bit-for-bit repeatable CPU results
-
-import keras
 
 RECURRENT_LAYERS = {"rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}
 
@@ -148,3 +146,31 @@ def fit(
 def predict_proba(model: keras.Model, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
     """Positive-class probabilities as a flat float32 array."""
     return np.asarray(model.predict(x, batch_size=batch_size, verbose=0), dtype="float32").reshape(-1)
+
+
+def save_reproducibly(model: keras.Model, path: Path) -> None:
+    """``model.save``, then the same archive without save-time stamps.
+
+    Keras stamps ``metadata.json`` with the save date and the weights' zip entry with the clock, so
+    the same weights would give a new file, a new dvc.lock and a dirty git tree on every rebuild.
+    The entries are rewritten in order with a fixed date and no ``date_saved``; nothing else changes.
+    """
+    tmp = path.with_name(f".{path.name}.tmp.keras")
+    stable = path.with_name(f".{path.name}.stable.tmp")
+    model.save(tmp)
+    try:
+        with zipfile.ZipFile(tmp) as src, zipfile.ZipFile(stable, "w") as dst:
+            for info in src.infolist():
+                data = src.read(info)
+                if info.filename == "metadata.json":
+                    meta = json.loads(data)
+                    meta.pop("date_saved", None)
+                    data = json.dumps(meta).encode()
+                entry = zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0))
+                entry.compress_type = info.compress_type
+                entry.external_attr = info.external_attr
+                dst.writestr(entry, data)
+        stable.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+        stable.unlink(missing_ok=True)

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipeline.core.config import params
+from pipeline.core.config import ConfigError, params
 from pipeline.core.errors import ModelError
 from pipeline.encoders.preprocess import Encoder, RowError, TextEncoder, load_encoder
 
@@ -157,6 +157,9 @@ def check_model(predictor: Any, task: str, source: str) -> None:
     """Refuse a model of another task: its probabilities would be meaningless here."""
     if predictor.task and predictor.task != task:
         raise ModelError(f"{source} is a {predictor.task!r} model, not a {task!r} one")
-    kind = params().task(task).kind
+    try:
+        kind = params().task(task).kind
+    except ConfigError:  # outside a checkout (no params.yaml): the model's own task name must do
+        return
     if predictor.kind != kind:
         raise ModelError(f"{source} expects {predictor.kind} input; task {task!r} needs {kind} input")

@@ -4,7 +4,7 @@ So that ``python -m pipeline serve`` and ``mlflow models serve`` answer a client
 
 * churn: ``{"probability": p, "prediction": 0 | 1}`` (1 when ``p >= 0.5``);
 * sentiment: ``{"probability": p, "label": "Positive" | "Negative" | "Neutral"}``, Neutral when
-  ``|p - 0.5| < neutral_band`` (``sentiment.predict.neutral_band`` in params.yaml).
+  ``|p - 0.5| < neutral_band`` (``tasks.<task>.predict.neutral_band`` in params.yaml).
 
 A NaN probability (an invalid row) gives ``None`` for every field.
 """
@@ -21,12 +21,12 @@ DEFAULT_NEUTRAL_BAND = 0.1  # PredictConfig's default, used when no params.yaml 
 TEXT_TASKS = {"sentiment", "text"}  # a task name or an encoder kind
 
 
-def default_neutral_band() -> float:
-    """``sentiment.predict.neutral_band`` from params.yaml, or the default outside a checkout."""
+def default_neutral_band(task: str) -> float:
+    """``tasks.<task>.predict.neutral_band`` from params.yaml, or the default outside a checkout."""
     try:
         from pipeline.core.config import params
 
-        return float(params().sentiment.predict.neutral_band)
+        return float(params().task(task).predict.neutral_band)
     except Exception:  # no params.yaml here (e.g. inside ``mlflow models serve``): the default
         return DEFAULT_NEUTRAL_BAND
 
@@ -53,7 +53,7 @@ def format_predictions(
 ) -> list[dict[str, Any]]:
     """One JSON-ready dict per probability (see the module docstring)."""
     text = task in TEXT_TASKS
-    band = check_neutral_band(default_neutral_band() if neutral_band is None else neutral_band)
+    band = check_neutral_band(default_neutral_band(task) if neutral_band is None else neutral_band)
     out: list[dict[str, Any]] = []
     for p in probabilities:
         value = float(p)

@@ -60,7 +60,7 @@ import pandas as pd
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from pipeline.core.config import TASKS, ServeConfig
+from pipeline.core.config import ServeConfig
 from pipeline.core.errors import PipelineError
 from pipeline.encoders.preprocess import RowError, TextEncoder
 
@@ -493,7 +493,7 @@ def run_until_signalled(listener: Listener) -> int:
 
 
 # --------------------------------------------------------------------------------- CLI
-def serve_settings() -> tuple[ServeConfig, float]:
+def serve_settings(task: str) -> tuple[ServeConfig, float]:
     """serve.* and the neutral band from params.yaml, or the defaults outside a checkout."""
     from pipeline.core.config import params
     from pipeline.core.paths import project_root
@@ -502,7 +502,8 @@ def serve_settings() -> tuple[ServeConfig, float]:
     if not (project_root() / "params.yaml").is_file():
         return ServeConfig(), DEFAULT_NEUTRAL_BAND
     p = params()
-    return p.serve, p.sentiment.predict.neutral_band
+    predict = getattr(p.task(task), "predict", None)
+    return p.serve, predict.neutral_band if predict else DEFAULT_NEUTRAL_BAND
 
 
 def main(argv: list[str]) -> int:
@@ -510,7 +511,7 @@ def main(argv: list[str]) -> int:
         prog="python -m pipeline serve",
         description="HTTP server speaking MLflow's scoring protocol (POST /invocations), on ONNX Runtime.",
     )
-    parser.add_argument("task", choices=TASKS)
+    parser.add_argument("task", help="a task of params.yaml (churn, sentiment, ...)")
     parser.add_argument(
         "--model", help="a model directory or an MLflow URI (default: models:/<task>@champion)"
     )
@@ -520,7 +521,7 @@ def main(argv: list[str]) -> int:
         "--threads", type=int, help="ONNX Runtime intra-op threads (default: serve.ort_threads)"
     )
     parser.add_argument(
-        "--neutral-band", type=float, help="sentiment: default sentiment.predict.neutral_band"
+        "--neutral-band", type=float, help="sentiment: default tasks.<task>.predict.neutral_band"
     )
     parser.add_argument("--access-log", action="store_true", help="log every request to stderr")
     args = parser.parse_args(argv)
@@ -528,7 +529,7 @@ def main(argv: list[str]) -> int:
     from pipeline.serving.inference import Predictor, check_model
     from pipeline.serving.responses import check_neutral_band
 
-    settings, band = serve_settings()
+    settings, band = serve_settings(args.task)
     try:
         band = check_neutral_band(band if args.neutral_band is None else args.neutral_band)
     except ValueError as exc:

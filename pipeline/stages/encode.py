@@ -62,7 +62,7 @@ def encode_frame(
     train = frame[frame["split"] == "train"]
     encoder: Encoder
     if isinstance(config, SentimentConfig):
-        encoder = TextEncoder.fit(train[config.schema_.text], config.text, text_column=config.schema_.text)
+        encoder = TextEncoder.fit(train[config.schema_.text], config.encode, text_column=config.schema_.text)
     else:
         encoder = TabularEncoder.fit(train, config.schema_)
     arrays = {}

@@ -1,10 +1,11 @@
 """ingest: fetch a task's raw data and store it as ``data/raw/<task>.parquet`` plus a JSON note of its origin.
 
-``<task>.data.source`` in params.yaml is ``synthetic`` (generated rows, seeded by ``seed``), a local
-path (relative to the repository root, or absolute) or an http(s) URL; ``<task>.data.sha256``, when
-set, must match the bytes read. Churn reads a CSV. Sentiment reads either the aclImdb archive
-(``.tar.gz``/``.tgz``/``.tar``, streamed without extracting it) or a CSV with the text and label
-columns named in ``sentiment.schema``.
+``tasks.<task>.data.source`` in params.yaml is a local path (relative to the repository root, or
+absolute; the default is the generated ``data/synthetic/<task>.csv``) or an http(s) URL;
+``tasks.<task>.data.sha256``, when set, must match the bytes read. A tabular task reads a CSV. A text
+task reads either the aclImdb archive (``.tar.gz``/``.tgz``/``.tar``, streamed without extracting
+it) or a CSV with the text and label columns named in its schema. dvc.yaml lists the source as a
+dependency of this stage, so DVC reruns it when the file (or a URL's ETag) changes.
 
 Ingest only reads and stores: whether columns, types and ranges are right is the validate stage's
 job. It fails on what it cannot read at all (an empty file, bytes that are not UTF-8, broken CSV, a
@@ -330,33 +331,21 @@ def _read(path: Path, source: str, config: TaskConfig) -> tuple[pd.DataFrame, st
 
 
 def ingest(
-    task: str, config: TaskConfig, seed: int, root: Path | None = None, timeout: float = DOWNLOAD_TIMEOUT_S
+    task: str, config: TaskConfig, root: Path | None = None, timeout: float = DOWNLOAD_TIMEOUT_S
 ) -> Ingested:
-    """Read (or generate) a task's raw rows; writes nothing."""
-    from pipeline.data import synthetic
-
+    """Read a task's raw rows; writes nothing."""
     root = root or paths.project_root()
     source = config.data.source.strip()
     meta: dict[str, Any] = {"task": task, "source": source}
-    if source == "synthetic":
-        if isinstance(config, SentimentConfig):
-            frame = synthetic.sentiment_frame(config.data.synthetic_rows, seed)
-            frame = frame.rename(columns={"text": config.schema_.text, "label": config.schema_.label})
-        else:
-            frame = synthetic.churn_frame(config.data.synthetic_rows, seed)
-        digest = hashlib.sha256(frame.to_csv(index=False).encode("utf-8")).hexdigest()
-        meta |= {"format": "synthetic", "seed": seed, "synthetic_rows": config.data.synthetic_rows}
-        meta["sha256"] = digest  # of the generated rows written as CSV
-    else:
-        with fetched(source, root, timeout) as path:
-            try:
-                digest = sha256_file(path)
-            except OSError as exc:
-                raise DataError(f"{source}: cannot read: {exc.strerror or exc}") from exc
-            check_sha256(source, digest, config.data.sha256)
-            size = path.stat().st_size
-            frame, meta["format"] = _read(path, source, config)
-        meta |= {"sha256": digest, "bytes": size}
+    with fetched(source, root, timeout) as path:
+        try:
+            digest = sha256_file(path)
+        except OSError as exc:
+            raise DataError(f"{source}: cannot read: {exc.strerror or exc}") from exc
+        check_sha256(source, digest, config.data.sha256)
+        size = path.stat().st_size
+        frame, meta["format"] = _read(path, source, config)
+    meta |= {"sha256": digest, "bytes": size}
     meta |= {"rows": len(frame), "columns": [str(c) for c in frame.columns]}
     if isinstance(config, SentimentConfig):
         counts = frame[SPLIT_COLUMN].value_counts() if SPLIT_COLUMN in frame.columns else None
@@ -404,7 +393,7 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     p = params()
     config = p.task(args.task)
-    result = ingest(args.task, config, p.seed, timeout=args.timeout)
+    result = ingest(args.task, config, timeout=args.timeout)
     write_ingested(result, paths.raw_data(args.task), paths.raw_meta(args.task))
     print(summary(result))
     return 0

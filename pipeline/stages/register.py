@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +51,17 @@ def input_example(task: str) -> Any:
     return frame[config.schema_.feature_columns].head(2)
 
 
+def quiet_mlflow_logging() -> None:
+    """Drop what MLflow prints while logging a pyfunc that tells a user nothing here: a progress bar
+    per artifact copy, a hint to add type hints (the pyfunc validates its input itself) and a hint
+    about integer columns (the encoder checks every column against the schema)."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    warnings.filterwarnings("ignore", message=".*Add type hints to the `predict` method")
+    warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer column")
+
+
 def register_task(task: str) -> dict[str, Any]:
+    quiet_mlflow_logging()
     import mlflow
 
     from pipeline.core import tracking
@@ -87,6 +99,7 @@ def register_task(task: str) -> dict[str, Any]:
             "arch": arch,
             "run_id": run_id,
             "git_commit": tracking.git_commit(),
+            "git_dirty": tracking.git_dirty(),
             "val_roc_auc": f"{metrics['val']['roc_auc']:.6f}",
             "test_roc_auc": f"{metrics['test']['roc_auc']:.6f}",
             "test_accuracy": f"{metrics['test']['accuracy']:.6f}",
@@ -118,16 +131,30 @@ def register_task(task: str) -> dict[str, Any]:
     }
 
 
+def stable_report(report: dict[str, Any]) -> dict[str, Any]:
+    """What was registered, without the registry's own numbering (versions, run ids).
+
+    The stage's output is tracked (dvc.lock), so it must come out the same when the same models are
+    registered again; the versions and runs are printed and live in MLflow.
+    """
+    drop = {"version", "run_id"}
+    return {
+        "registered_model": report["registered_model"],
+        "challenger_arch": report["challenger_arch"],
+        "models": [{k: v for k, v in e.items() if k not in drop} for e in report["versions"]],
+    }
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipeline register", description=__doc__)
     parser.add_argument("task")
     args = parser.parse_args(argv)
     params().task(args.task)
     report = register_task(args.task)
-    write_json(paths.registry_report(args.task), report)
+    write_json(paths.registry_report(args.task), stable_report(report))
     for entry in report["versions"]:
         print(
-            f"register {args.task}: version {entry['version']} ({entry['arch']}), "
+            f"register {args.task}: version {entry['version']} ({entry['arch']}, run {entry['run_id']}), "
             f"val ROC AUC {entry['val_roc_auc']:.4f}"
         )
     print(f"alias {CHALLENGER} -> version {report['challenger']} ({report['challenger_arch']})")

@@ -1,9 +1,11 @@
 """train: fit a Keras model with the tuned (or params.yaml) hyperparameters and log it to MLflow.
 
-Outputs: ``models/<task>/<arch>/model.keras``, ``models/<task>/<arch>/run.json`` (the MLflow run and
-model ids that evaluate, export and register attach to) and ``reports/train/<task>/<arch>/history.csv``
-(per-epoch loss and metrics, a DVC plot). MLflow's Keras autolog is only tested up to Keras 3.13,
-so params, per-epoch metrics, tags and the model are logged explicitly.
+Outputs: ``models/<task>/<arch>/model.keras`` and ``reports/train/<task>/<arch>/history.csv``
+(per-epoch loss and metrics, a DVC plot). Beside the model it leaves ``run.json``, the MLflow run
+that evaluate, export and register attach to: local state like the MLflow store itself, so neither
+git nor DVC tracks it (a run id in a tracked file would dirty the tree on every rebuild).
+MLflow's Keras autolog is only tested up to Keras 3.13, so params, per-epoch metrics, tags and the
+model are logged explicitly.
 """
 
 from __future__ import annotations
@@ -56,8 +58,17 @@ def main(argv: list[str]) -> int:
     model = models.build_for(arch, model_params, data)
 
     class LogEpoch(keras.callbacks.Callback):
+        """Each epoch's metrics to MLflow, and one line of them to the stage's log."""
+
+        def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            self.started = time.perf_counter()
+
         def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-            mlflow.log_metrics({k: float(v) for k, v in (logs or {}).items()}, step=epoch + 1)
+            values = {k: float(v) for k, v in (logs or {}).items()}
+            mlflow.log_metrics(values, step=epoch + 1)
+            shown = " ".join(f"{k} {v:.4f}" for k, v in values.items() if k != "learning_rate")
+            seconds = time.perf_counter() - self.started
+            print(f"epoch {epoch + 1}/{model_params.epochs}: {shown} ({seconds:.1f} s)", flush=True)
 
     tracking.setup_experiment(task)
     with mlflow.start_run(
@@ -76,7 +87,7 @@ def main(argv: list[str]) -> int:
             }
         )
         started = time.perf_counter()
-        history = models.fit(model, model_params, data, callbacks=[LogEpoch()], verbose=2)
+        history = models.fit(model, model_params, data, callbacks=[LogEpoch()])
         seconds = time.perf_counter() - started
         rows = history_rows(history.history)
         best_epoch = min(rows, key=lambda r: r["val_loss"])["epoch"] if rows else 0
@@ -91,9 +102,7 @@ def main(argv: list[str]) -> int:
         out_dir = paths.model_dir(task, arch)
         out_dir.mkdir(parents=True, exist_ok=True)
         keras_path = out_dir / "model.keras"
-        tmp_path = out_dir / ".model.tmp.keras"
-        model.save(tmp_path)
-        tmp_path.replace(keras_path)
+        models.save_reproducibly(model, keras_path)
         mlflow.log_artifact(str(keras_path), artifact_path="keras")
         write_history(paths.train_report_dir(task, arch) / "history.csv", rows)
         mlflow.log_artifact(str(paths.train_report_dir(task, arch) / "history.csv"), artifact_path="plots")

@@ -1,6 +1,6 @@
 """tune: search one architecture's hyperparameters with Optuna; train reads the best ones.
 
-Output: ``params/best/<task>-<arch>.yaml`` (``tuned``, ``study``, ``best_value``, ``best_trial``,
+Output: ``params/best/<task>/<arch>.yaml`` (``tuned``, ``study``, ``best_value``, ``best_trial``,
 ``n_trials``, ``params`` = only the tuned keys, ``importance``). With ``<task>.tune.<arch>.enabled:
 false`` it is ``{tuned: false, params: {}}``, written without loading Optuna, MLflow or TensorFlow,
 and train uses params.yaml unchanged.
@@ -401,7 +401,7 @@ def _epoch_callback(trial: optuna.trial.Trial) -> Any:
     """
     import mlflow
 
-    from pipeline.modeling import models  # sets TensorFlow's environment before keras loads
+    from pipeline.modeling import models
 
     keras = models.keras
 
@@ -442,7 +442,7 @@ def run_trial(
     from sklearn.metrics import roc_auc_score
 
     from pipeline.core import tracking
-    from pipeline.modeling import models  # models first: it sets TensorFlow's environment
+    from pipeline.modeling import models
 
     keras = models.keras
 
@@ -642,7 +642,7 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m pipeline tune",
         description="Search an architecture's hyperparameters with Optuna and write "
-        "params/best/<task>-<arch>.yaml. Start the same command on several processes or machines "
+        "params/best/<task>/<arch>.yaml. Start the same command on several processes or machines "
         "with one --storage URL to share the study.",
     )
     parser.add_argument("task")
@@ -666,11 +666,12 @@ def main(argv: list[str]) -> int:
     task, arch = args.task, args.arch
     cfg = tune_config(task, arch)
     out = paths.best_params(task, arch)
+    p = params()
     if not cfg.enabled:
-        write_yaml(out, {"tuned": False, "params": {}})
+        trained = p.model_params(task, arch).model_dump()
+        write_yaml(out, {"tuned": False, "params": {}, "trained": trained})
         print(f"tune {task}/{arch}: disabled ({task}.tune.{arch}.enabled is false); train uses params.yaml")
         return 0
-    p = params()
     base = p.model_params(task, arch)
     check_space(task, arch, base, cfg.space)  # before loading data and TensorFlow
 
@@ -688,7 +689,8 @@ def main(argv: list[str]) -> int:
         n_trials=args.n_trials,
         timeout_s=args.timeout,
     )
-    write_yaml(out, result.as_yaml())
+    trained = apply_params(base, result.params, str(out)).model_dump()
+    write_yaml(out, result.as_yaml() | {"trained": trained})
     shown = ", ".join(f"{k}={v}" for k, v in result.params.items())
     print(
         f"tune {task}/{arch}: study {result.study}: {result.n_trials} trials ({result.n_pruned} pruned, "
