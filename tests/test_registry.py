@@ -84,3 +84,18 @@ def test_promote_without_a_challenger_is_a_clear_error(project: Path, capsys: py
     tracking.mlflow_client().create_registered_model("churn")
     assert cli(["promote", "churn"]) == 1
     assert "no 'challenger' alias" in capsys.readouterr().err
+
+
+def test_rollback_right_after_the_first_promotion_says_there_is_no_earlier_champion(
+    project: Path, capsys: pytest.CaptureFixture[str]
+):
+    _trained(project, val_auc=0.86, test_auc=0.85)
+    assert cli(["register", "churn"]) == 0
+    assert cli(["promote", "churn"]) == 0
+    capsys.readouterr()
+
+    assert cli(["promote", "churn", "--rollback"]) == 1
+    err = capsys.readouterr().err
+    assert "no earlier champion to roll back to: version 1 is the first champion" in err
+    assert "history is empty" not in err  # the history holds ["1"]: it is not empty
+    assert _aliases("churn") == {"challenger": "1", "champion": "1"}  # nothing moved
