@@ -21,28 +21,46 @@ import numpy as np
 import pandas as pd
 
 from pipeline.errors import DataError, ModelError
+from pipeline.rows import row_label
 
 PAD, OOV = "<pad>", "<oov>"
 _MISSING = object()
+EMPTY_ROW = "the row is empty: no value in any column"  # e.g. a blank line in a CSV
 
 
 @dataclass(frozen=True)
 class RowError:
-    """One problem in one input row (0-based ``row``)."""
+    """One problem in one input row.
+
+    ``row`` is the row's 0-based position, for indexing; what users see counts from 1 (see
+    :mod:`pipeline.rows`): ``row 3``, or ``data row 3 (file line 4)`` when ``line``, the row's
+    line in its CSV file or body, is known.
+    """
 
     row: int
     message: str
     column: str | None = None
+    line: int | None = None
+
+    @property
+    def number(self) -> int:
+        """The row as users count it: from 1."""
+        return self.row + 1
+
+    def where(self) -> str:
+        return row_label(self.row, self.line)
 
     def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"row": self.row}
+        out: dict[str, Any] = {"row": self.number}
+        if self.line is not None:
+            out["line"] = self.line
         if self.column is not None:
             out["column"] = self.column
         out["message"] = self.message
         return out
 
     def __str__(self) -> str:
-        where = f"row {self.row}" + (f", column {self.column!r}" if self.column else "")
+        where = self.where() + (f", column {self.column!r}" if self.column else "")
         return f"{where}: {self.message}"
 
 
@@ -94,6 +112,8 @@ class TabularEncoder:
         if missing or unknown:
             message = self._columns_message(missing, [str(c) for c in unknown])
             return [RowError(i, message) for i in range(len(frame))]
+        empty = frame[self.input_columns].isna().all(axis=1).to_numpy() if self.input_columns else []
+        errors += [RowError(int(i), EMPTY_ROW) for i in np.flatnonzero(empty)]
         for col, spec in self.numeric.items():
             raw = frame[col]
             values = pd.to_numeric(raw, errors="coerce")
@@ -119,6 +139,7 @@ class TabularEncoder:
                     errors.append(RowError(i, f"is missing; expected one of {allowed}", col))
                 elif category_key(value) not in allowed:
                     errors.append(RowError(i, f"unknown category {value!r}; expected one of {allowed}", col))
+        errors = [e for e in errors if e.column is None or not empty[e.row]]
         return sorted(errors, key=lambda e: e.row)
 
     def transform(self, frame: pd.DataFrame) -> np.ndarray:
@@ -153,6 +174,9 @@ class TabularEncoder:
             unknown = [str(c) for c in record if c not in known]
             if missing or unknown:
                 errors.append(RowError(i, self._columns_message(missing, unknown)))
+                continue
+            if columns and all(_is_missing(record[c]) for c in columns):
+                errors.append(RowError(i, EMPTY_ROW))
                 continue
             for col, spec in self.numeric.items():
                 value = record[col]
@@ -393,6 +417,10 @@ def load_encoder(path: Path) -> Encoder:
     except json.JSONDecodeError as exc:
         raise DataError(f"{path}: not valid JSON ({exc})") from exc
     return encoder_from_dict(data)
+
+
+def _is_missing(value: Any) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
 
 
 def _union_keys(records: Sequence[Any]) -> list[str]:

@@ -21,8 +21,10 @@ Errors are JSON, ``{"error_code": "BAD_REQUEST", "message": "...", "errors": [{"
 a missing field, a wrong type, an invalid row, or a request that is not valid HTTP; 411 without a
 Content-Length (or chunked body); 413 for a body over ``serve.max_body_bytes`` or more than
 ``serve.max_rows`` rows; 415 for another content type; 404/405 for other paths and methods; 500
-(``INTERNAL_ERROR``) only for a fault of the server itself. ``row`` is the 0-based position of the
-row in the request.
+(``INTERNAL_ERROR``) only for a fault of the server itself. Rows are numbered as everywhere in the
+pipeline (:mod:`pipeline.rows`): ``row`` counts the request's rows from 1 (the first row, record,
+instance or text is row 1); for a CSV body it is the data row (counted from 1 under the header,
+a blank line being a row too) and ``line`` is its line in the body (the header is line 1).
 
 Policy: a request with any invalid row is refused whole (400) and every bad row is listed. This is
 what ``mlflow models serve`` does (the pyfunc raises on bad input), so a client sees the same
@@ -63,6 +65,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from pipeline.config import TASKS, ServeConfig
 from pipeline.errors import PipelineError
 from pipeline.preprocess import RowError, TextEncoder
+from pipeline.rows import scan_rows
 
 FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 JSON_TYPE, CSV_TYPE = "application/json", "text/csv"
@@ -202,15 +205,31 @@ def _check_count(n: int, max_rows: int) -> None:
 
 
 def frame_from_csv(text: str, encoder: Any, max_rows: int) -> pd.DataFrame:
+    """The rows of a CSV body. A blank line is a row (refused as empty), so that no later row
+    number shifts; blank lines at the end are not rows."""
     is_text = isinstance(encoder, TextEncoder)
+    text = text.rstrip("\r\n") + "\n"
     try:
-        frame = pd.read_csv(io.StringIO(text), dtype=str if is_text else None, keep_default_na=not is_text)
+        frame = pd.read_csv(
+            io.StringIO(text),
+            dtype=str if is_text else None,
+            keep_default_na=not is_text,
+            skip_blank_lines=False,
+        )
     except pd.errors.EmptyDataError as exc:
         raise RequestError(400, "the CSV body is empty; expected a header line and rows") from exc
     except (pd.errors.ParserError, ValueError) as exc:
         raise RequestError(400, f"the body is not a readable CSV: {exc}") from exc
     _check_count(len(frame), max_rows)
     return frame
+
+
+def _csv_lines(errors: list[RowError], text: str, n_rows: int) -> list[RowError]:
+    """The errors of a CSV body with the body line of each row (computed only when there are errors)."""
+    rows = scan_rows(text.rstrip("\r\n") + "\n", keep_blank=True, expected=n_rows)
+    if rows is None:
+        return errors
+    return [RowError(e.row, e.message, e.column, rows.line(e.row)) for e in errors]
 
 
 def parse_params(doc: Any) -> dict[str, Any]:
@@ -330,6 +349,8 @@ class ScoringService:
         if result is not None:  # encoder rows -> request rows
             errors += [RowError(index[e.row], e.message, e.column) for e in result.errors]
         if errors or result is None:
+            if mime == CSV_TYPE:
+                errors = _csv_lines(errors, text, n_rows)
             errors.sort(key=lambda e: e.row)
             n_bad = len({e.row for e in errors})
             raise RequestError(

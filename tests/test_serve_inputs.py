@@ -1,0 +1,74 @@
+"""serve: how input rows are read, checked and numbered, over real HTTP on 127.0.0.1.
+
+The protocol, limits and connection handling are tests/test_serve.py's; this file is about the
+input rules shared with predict and the pyfunc (pipeline/preprocess.py, pipeline/rows.py).
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+pytest.importorskip("onnxruntime")
+
+from tiny_models import churn_model_dir, churn_rows, sentiment_model_dir
+
+from pipeline.inference import Predictor
+from pipeline.serve import Listener, ScoringService, make_server
+
+
+def post(server: Listener, body: Any, content_type: str = "application/json") -> tuple[int, dict]:
+    host, port = server.sock.getsockname()[:2]
+    conn = http.client.HTTPConnection(host, port, timeout=10)
+    try:
+        data = body if isinstance(body, str) else json.dumps(body)
+        conn.request("POST", "/invocations", body=data, headers={"Content-Type": content_type})
+        response = conn.getresponse()
+        return response.status, json.loads(response.read())
+    finally:
+        conn.close()
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Listener]]:
+    root = tmp_path_factory.mktemp("serve-inputs")
+    running = []
+    for task, directory in (("churn", churn_model_dir(root)), ("sentiment", sentiment_model_dir(root))):
+        service = ScoringService(Predictor.from_dir(directory), str(directory), 0.1)
+        server = make_server(service, "127.0.0.1", 0)
+        running.append((task, server, server.start_in_thread()))
+    yield {task: server for task, server, _ in running}
+    for _, server, thread in running:
+        server.stop(thread)
+
+
+def records(n: int) -> list[dict[str, Any]]:
+    return json.loads(churn_rows(n).to_json(orient="records"))
+
+
+# ------------------------------------------------------------------------ row numbers
+def test_a_csv_body_names_data_rows_and_body_lines_and_a_blank_line_is_a_row(servers):
+    text = churn_rows(3).to_csv(index=False).splitlines(keepends=True)
+    text.insert(2, "\n")  # a blank line after data row 1: it is data row 2, on line 3
+    status, data = post(servers["churn"], "".join(text) + "\n\n", "text/csv")  # trailing blanks: no rows
+
+    assert status == 400 and data["message"].startswith("1 of 4 rows are invalid")
+    assert data["errors"] == [{"row": 2, "line": 3, "message": "the row is empty: no value in any column"}]
+
+
+def test_json_rows_count_from_1_in_every_format(servers):
+    rows = records(3)
+    rows[2]["Geography"] = "Atlantis"
+    payloads = [
+        {"dataframe_records": rows},
+        {"dataframe_split": {"columns": list(rows[0]), "data": [list(r.values()) for r in rows]}},
+        {"instances": rows},
+    ]
+    for payload in payloads:
+        status, data = post(servers["churn"], payload)
+        assert status == 400
+        assert [(e["row"], e["column"]) for e in data["errors"]] == [(3, "Geography")]
