@@ -50,7 +50,7 @@ from pipeline import paths
 from pipeline.config import SentimentConfig, TaskConfig, TextSchema, params
 from pipeline.errors import DataError
 from pipeline.io import atomic_path
-from pipeline.rows import RowMap, scan_rows
+from pipeline.rows import RowMap, csv_header, header_problem, scan_rows
 
 DOWNLOAD_TIMEOUT_S = 60.0
 CHUNK_BYTES = 1 << 20
@@ -171,6 +171,9 @@ def read_csv_file(path: Path, name: str, dtype: dict[str, str] | None = None) ->
     if not data.strip():
         raise DataError(f"{name}: empty file ({len(data)} bytes); expected a CSV with a header and rows")
     text = decode_utf8(data, name)
+    problem = header_problem(csv_header(text))  # before pandas renames a second 'Age' to 'Age.1'
+    if problem:
+        raise DataError(f"{name}: {problem}")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", pd.errors.ParserWarning)
         try:

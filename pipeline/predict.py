@@ -46,7 +46,7 @@ from pipeline.config import TASKS, ChurnConfig, SentimentConfig
 from pipeline.errors import DataError, ModelError
 from pipeline.io import write_text
 from pipeline.preprocess import RowError, TextEncoder
-from pipeline.rows import RowMap, scan_rows
+from pipeline.rows import RowMap, csv_header, header_problem, scan_rows
 
 EXIT_OK, EXIT_FAILED, EXIT_PARTIAL = 0, 1, 3
 KIND = {
@@ -91,6 +91,9 @@ def read_csv(path: Path, text_column: str | None = None) -> tuple[pd.DataFrame, 
     """
     text = _read_text(path)
     text = text.rstrip("\r\n") + "\n"  # blank lines at the end shift nothing: not rows
+    problem = header_problem(csv_header(text))  # before pandas renames a second 'Age' to 'Age.1'
+    if problem:
+        raise DataError(f"{path}: {problem}")
     try:
         frame = pd.read_csv(io.StringIO(text), skip_blank_lines=False)
         if text_column is not None and text_column in frame.columns:

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.errors import DataError, ModelError
-from pipeline.rows import row_label
+from pipeline.rows import header_problem, mangled_duplicate, row_label
 
 PAD, OOV = "<pad>", "<oov>"
 _MISSING = object()
@@ -107,6 +107,9 @@ class TabularEncoder:
     def check(self, frame: pd.DataFrame) -> list[RowError]:
         """Every problem in raw rows: missing/unknown columns, non-numbers, NaN, ranges, categories."""
         errors: list[RowError] = []
+        problem = header_problem([str(c) for c in frame.columns])
+        if problem:  # a repeated column, or one column holding a whole ';'-separated header
+            return [RowError(i, problem) for i in range(len(frame))]
         missing = [c for c in self.input_columns if c not in frame.columns]
         unknown = [c for c in frame.columns if c not in self.input_columns and c not in self.passthrough]
         if missing or unknown:
@@ -162,6 +165,11 @@ class TabularEncoder:
             parts.append(f"missing column(s) {', '.join(missing)}")
         if unknown:
             parts.append(f"unexpected column(s) {', '.join(unknown)}")
+            known = [*self.input_columns, *self.passthrough]
+            for col in unknown:
+                base = mangled_duplicate(col, known)
+                if base is not None:
+                    parts[-1] += f" ({col!r} is how pandas names a second {base!r} column: is it repeated?)"
         return f"{'; '.join(parts)} (expected {', '.join(self.input_columns)})"
 
     def check_records(self, records: Sequence[dict[str, Any]]) -> list[RowError]:

@@ -65,7 +65,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from pipeline.config import TASKS, ServeConfig
 from pipeline.errors import PipelineError
 from pipeline.preprocess import RowError, TextEncoder
-from pipeline.rows import scan_rows
+from pipeline.rows import csv_header, header_problem, scan_rows
 
 FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 JSON_TYPE, CSV_TYPE = "application/json", "text/csv"
@@ -132,7 +132,7 @@ def rows_from_json(doc: Any, encoder: Any, max_rows: int) -> tuple[list[dict[str
         if not isinstance(names, list) or not all(isinstance(c, str) for c in names):
             raise RequestError(400, "dataframe_split.columns must be a list of column names (strings)")
         if len(set(names)) != len(names):
-            raise RequestError(400, "dataframe_split.columns has duplicate names")
+            raise RequestError(400, f"dataframe_split.columns: {header_problem(names)}")
         if not isinstance(data, list):
             raise RequestError(400, f"dataframe_split.data must be a list of rows; got {_kind(data)}")
         _check_count(len(data), max_rows)
@@ -209,6 +209,9 @@ def frame_from_csv(text: str, encoder: Any, max_rows: int) -> pd.DataFrame:
     number shifts; blank lines at the end are not rows."""
     is_text = isinstance(encoder, TextEncoder)
     text = text.rstrip("\r\n") + "\n"
+    problem = header_problem(csv_header(text))  # before pandas renames a second 'Age' to 'Age.1'
+    if problem:
+        raise RequestError(400, f"the CSV body: {problem}")
     try:
         frame = pd.read_csv(
             io.StringIO(text),

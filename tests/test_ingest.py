@@ -179,8 +179,25 @@ def test_an_absolute_path_works_and_a_missing_one_is_named(run: Run, project: Pa
         (b"a,b\n1,2\n3,4,5\n", "not a readable CSV"),
         (b"a,b\n1,2,3\n", "data row 1 (file line 2) has 3 fields, the header has 2"),
         (b'a,b\n"1,2\n', "not a readable CSV"),
+        (b"Age,Tenure,Age\n1,2,3\n", "column 'Age' appears twice in the header"),
+        (
+            b"Age;Tenure;Balance\n1;2;3\n",
+            "the header has one column containing ';': is the file ;-separated?",
+        ),
+        (b"Age\tTenure\n1\t2\n", "the header has one column containing a tab: is the file tab-separated?"),
     ],
-    ids=["zero-bytes", "blank", "header-only", "not-utf8", "extra-field", "extra-field-row-1", "open-quote"],
+    ids=[
+        "zero-bytes",
+        "blank",
+        "header-only",
+        "not-utf8",
+        "extra-field",
+        "extra-field-row-1",
+        "open-quote",
+        "duplicated-column",
+        "semicolons",
+        "tabs",
+    ],
 )
 def test_unreadable_csvs_fail_without_touching_earlier_output(
     run: Run, project: Path, content: bytes, expected: str

@@ -129,6 +129,26 @@ def test_unreadable_files_exit_1(models, workdir, capsys, content, message):
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("header", "sep", "message"),
+    [
+        ("dup", ",", "in.csv: column 'Age' appears twice in the header"),
+        ("ok", ";", "in.csv: the header has one column containing ';': is the file ;-separated?"),
+    ],
+    ids=["duplicated-column", "semicolons"],
+)
+def test_a_duplicated_column_and_a_wrong_separator_are_named(models, workdir, capsys, header, sep, message):
+    frame = churn_rows(2)
+    if header == "dup":
+        frame.insert(2, "Age", frame["Age"], allow_duplicates=True)
+    frame.to_csv(workdir / "in.csv", index=False, sep=sep)
+
+    assert cli(["predict", "churn", "--model", str(models["churn"]), "--input", "in.csv"]) == 1
+    err = capsys.readouterr().err
+    assert message in err
+    assert "Age.1" not in err and "unexpected column" not in err
+
+
 def test_missing_input_file(models, workdir):
     with pytest.raises(DataError, match=r"nothing\.csv: not found"):
         predict.main(["churn", "--model", str(models["churn"]), "--input", "nothing.csv"])

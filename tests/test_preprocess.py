@@ -67,6 +67,19 @@ def test_tabular_check_names_missing_and_unexpected_columns():
     assert "missing column(s) Age" in errors[0].message and "unexpected column(s) Colour" in errors[0].message
 
 
+def test_a_repeated_column_in_a_dataframe_is_named_not_reported_as_missing_or_unknown():
+    """What the pyfunc gets from a caller's DataFrame, or from pandas' CSV reader as 'Age.1'."""
+    enc = TabularEncoder.fit(customers(), SCHEMA)
+    repeated = customers()
+    repeated.insert(0, "Age", repeated["Age"], allow_duplicates=True)
+    assert {e.message for e in enc.check(repeated)} == {
+        "column 'Age' appears twice in the header; each column must appear once"
+    }
+    mangled = customers().assign(**{"Age.1": 40})
+    message = enc.check(mangled)[0].message
+    assert "unexpected column(s) Age.1 ('Age.1' is how pandas names a second 'Age' column" in message
+
+
 def test_whole_float_categories_match_integer_levels():
     enc = TabularEncoder.fit(customers(), SCHEMA)
     rows = customers().astype({"NumOfProducts": float})

@@ -72,3 +72,20 @@ def test_json_rows_count_from_1_in_every_format(servers):
         status, data = post(servers["churn"], payload)
         assert status == 400
         assert [(e["row"], e["column"]) for e in data["errors"]] == [(3, "Geography")]
+
+
+# ------------------------------------------------------------------------------ headers
+def test_a_repeated_column_and_a_wrong_separator_in_a_request_are_named(servers):
+    csv_dup = churn_rows(2).rename(columns={"Tenure": "Age"}).to_csv(index=False)
+    status, data = post(servers["churn"], csv_dup, "text/csv")
+    assert status == 400 and "the CSV body: column 'Age' appears twice in the header" in data["message"]
+
+    csv_semicolons = churn_rows(2).to_csv(index=False, sep=";")
+    status, data = post(servers["churn"], csv_semicolons, "text/csv")
+    assert status == 400
+    assert "the header has one column containing ';': is the file ;-separated?" in data["message"]
+
+    rows = churn_rows(1)
+    split = {"columns": [*rows.columns, "Age"], "data": [[*rows.iloc[0].tolist(), 40]]}
+    status, data = post(servers["churn"], {"dataframe_split": json.loads(json.dumps(split, default=int))})
+    assert status == 400 and "dataframe_split.columns: column 'Age' appears twice" in data["message"]
