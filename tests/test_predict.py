@@ -307,3 +307,29 @@ def test_a_blank_line_and_a_quoted_line_break_do_not_shift_row_numbers(models, w
     assert len(out) == 5  # one output row per input row, the blank one included, in order
     assert out["CustomerId"].isna().tolist() == [False, True, False, False, False]
     assert out["probability"].notna().tolist() == [True, False, True, True, False]
+
+
+def test_input_types_follow_the_shared_rules(models, workdir, capsys):
+    """52.5 for an integer column, a wrong category, and numbers written as text in a CSV."""
+    frame = churn_rows(4).astype(object)
+    frame.loc[1, "Age"] = 52.5
+    frame.loc[2, "NumOfProducts"] = 5
+    frame.loc[3, "CreditScore"] = "  640 "  # one text value: pandas reads the column as text
+    frame.to_csv(workdir / "in.csv", index=False)
+
+    args = ["churn", "--model", str(models["churn"]), "--input", "in.csv", "--output", "o.json"]
+    assert predict.main(args) == 3
+
+    err = capsys.readouterr().err
+    assert (
+        "data row 2 (file line 3): column 'Age': 52.5 is not a whole number; expected an integer in [18, 100]"
+    ) in err
+    assert (
+        "data row 3 (file line 4): column 'NumOfProducts': unknown category 5; expected one of [1, 2, 3, 4]"
+        in err
+    )
+    assert "['1', '2', '3', '4']" not in err and "data row 4" not in err
+    scored = json.loads((workdir / "o.json").read_text())
+    same = churn_rows(4).iloc[[3]].assign(CreditScore=640)
+    expected = Predictor.from_dir(models["churn"]).score_frame(same).probabilities[0]
+    assert scored[3]["probability"] == pytest.approx(expected, abs=1e-6)

@@ -89,3 +89,37 @@ def test_a_repeated_column_and_a_wrong_separator_in_a_request_are_named(servers)
     split = {"columns": [*rows.columns, "Age"], "data": [[*rows.iloc[0].tolist(), 40]]}
     status, data = post(servers["churn"], {"dataframe_split": json.loads(json.dumps(split, default=int))})
     assert status == 400 and "dataframe_split.columns: column 'Age' appears twice" in data["message"]
+
+
+# ---------------------------------------------------------------------------- types
+@pytest.mark.parametrize(
+    ("column", "value", "message"),
+    [
+        ("Age", 52.5, "52.5 is not a whole number; expected an integer in [18, 100]"),
+        ("Age", True, "expected a number, got a boolean (true)"),
+        ("IsActiveMember", True, "expected a number, got a boolean (true)"),
+        ("Age", "fifty", "'fifty' is not a number"),
+        ("NumOfProducts", 7, "unknown category 7; expected one of [1, 2, 3, 4]"),
+    ],
+    ids=["fraction-for-integer", "boolean", "boolean-in-range", "text", "category"],
+)
+def test_json_values_of_the_wrong_type_are_refused_by_name(servers, column, value, message):
+    rows = records(2)
+    rows[1][column] = value
+    status, data = post(servers["churn"], {"dataframe_records": rows})
+
+    assert status == 400
+    assert data["errors"] == [{"row": 2, "column": column, "message": message}]
+
+
+def test_numbers_sent_as_text_get_the_same_answer_as_numbers(servers):
+    rows = records(2)
+    as_text = [
+        {k: str(v) if k in ("Age", "Balance", "NumOfProducts") else v for k, v in r.items()} for r in rows
+    ]
+    whole_floats = [r | {"Age": float(r["Age"])} for r in rows]
+
+    status, want = post(servers["churn"], {"dataframe_records": rows})
+    assert status == 200
+    assert post(servers["churn"], {"dataframe_records": as_text}) == (200, want)
+    assert post(servers["churn"], {"dataframe_records": whole_floats}) == (200, want)

@@ -27,7 +27,13 @@ SEQUENCE_LENGTH = 6
 
 def churn_encoder() -> TabularEncoder:
     numeric = {
-        col: {"mean": (s.min + s.max) / 2, "std": (s.max - s.min) / 4, "min": s.min, "max": s.max}
+        col: {
+            "mean": (s.min + s.max) / 2,
+            "std": (s.max - s.min) / 4,
+            "min": s.min,
+            "max": s.max,
+            "integer": s.integer,
+        }
         for col, s in SCHEMA.numeric.items()
     }
     categorical = {col: list(values) for col, values in SCHEMA.categorical.items()}
