@@ -49,6 +49,31 @@ def input_example(task: str) -> Any:
     return frame[config.schema_.feature_columns].head(2)
 
 
+def model_signature(task: str, model_dir: Path, example: Any) -> Any:
+    """The input columns by name and the output columns the model answers with.
+
+    A tabular model declares every input column as ``Any``. MLflow casts each column to its declared
+    type before the model sees it: 52.5 would become 52 in a ``long`` column and ``true`` 1.0 in a
+    ``double`` one, so ``mlflow models serve`` would answer where ``python -m pipeline serve``
+    refuses. With ``Any`` the values reach the model's own checks (the input rules in
+    pipeline/preprocess.py) unchanged, and both servers accept and refuse the same input.
+    """
+    import pandas as pd
+    from mlflow.models import ModelSignature, infer_signature
+    from mlflow.types.schema import AnyType, ColSpec, Schema
+
+    from pipeline.inference import Predictor
+    from pipeline.responses import format_predictions
+
+    result = Predictor.from_dir(model_dir).score_frame(example)
+    output = pd.DataFrame(format_predictions(task, result.probabilities))
+    signature = infer_signature(example, output)
+    if params().task(task).kind != "tabular":
+        return signature
+    inputs = Schema([ColSpec(AnyType(), spec.name) for spec in signature.inputs.inputs])
+    return ModelSignature(inputs=inputs, outputs=signature.outputs)
+
+
 def register_task(task: str) -> dict[str, Any]:
     import mlflow
 
@@ -81,6 +106,7 @@ def register_task(task: str) -> dict[str, Any]:
                 code_paths=[code],
                 pip_requirements=PYFUNC_REQUIREMENTS,
                 input_example=example,
+                signature=model_signature(task, model_dir, example),
             )
         version = mlflow.register_model(info.model_uri, task, tags={"arch": arch})
         tags = {
