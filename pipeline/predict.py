@@ -14,8 +14,10 @@ text column (``text`` by default) or any other file with one review per line.
 Outputs. A table on stdout, or ``--output FILE`` as CSV (``.json``: a JSON list of records). Every
 input row is kept, in order, with the input columns plus ``probability``, ``prediction`` (churn:
 1 when p >= 0.5) or ``label`` (sentiment: Positive / Negative, Neutral when ``|p - 0.5|`` is below
-the neutral band) and ``error`` (empty for valid rows; for an invalid row the reason, and empty
-probability and prediction).
+the neutral band), for sentiment ``known_token_share`` (the share of the text's tokens in the
+model's vocabulary) and ``warning`` (set, and the label Neutral, when no token is known: see
+:mod:`pipeline.responses`), and ``error`` (empty for valid rows; for an invalid row the reason, and
+empty probability and prediction). Texts with a warning are also listed on stderr.
 
 Invalid rows are listed on stderr (at most 100 lines, then a count), numbered as everywhere in
 the pipeline (:mod:`pipeline.rows`): for a CSV, ``data row N (file line M)``, data rows counted
@@ -55,6 +57,7 @@ KIND = {
 }
 CHUNK_ROWS = 8192  # rows per ONNX Runtime call: bounded memory on big files
 MAX_ERROR_LINES = 100
+SHORT_HEADERS = {"known_token_share": "known"}  # table headers
 
 
 @dataclass
@@ -159,15 +162,18 @@ def score(
     row_map: RowMap | None = None,
 ) -> Scored:
     """Pure core: score every valid row of ``frame``; keep invalid ones with their reasons."""
-    from pipeline.responses import check_neutral_band, churn_prediction, sentiment_label
+    from pipeline.responses import check_neutral_band, churn_prediction, sentiment_outcome
 
     band = check_neutral_band(neutral_band)
     frame = frame.reset_index(drop=True)
     probabilities = np.full(len(frame), np.nan)
+    shares = np.full(len(frame), np.nan)
     errors: list[RowError] = []
     for start in range(0, len(frame), CHUNK_ROWS):
         result = predictor.score_frame(frame.iloc[start : start + CHUNK_ROWS])
         probabilities[start : start + len(result.probabilities)] = result.probabilities
+        if result.known_token_share is not None:
+            shares[start : start + len(result.probabilities)] = result.known_token_share
         errors += [RowError(e.row + start, e.message, e.column) for e in result.errors]
     by_row: dict[int, list[str]] = {}
     for e in errors:
@@ -176,9 +182,13 @@ def score(
     out["probability"] = probabilities
     valid = ~np.isnan(probabilities)
     if isinstance(predictor.encoder, TextEncoder):
-        out["label"] = [
-            sentiment_label(p, band) if ok else None for p, ok in zip(probabilities, valid, strict=True)
+        outcomes = [
+            sentiment_outcome(p, s, band) if ok else (None, None)
+            for p, s, ok in zip(probabilities, shares, valid, strict=True)
         ]
+        out["label"] = [label for label, _ in outcomes]
+        out["known_token_share"] = shares.round(4)
+        out["warning"] = [warning or "" for _, warning in outcomes]
     else:
         out["prediction"] = pd.array(
             [churn_prediction(p) if ok else None for p, ok in zip(probabilities, valid, strict=True)],
@@ -202,6 +212,17 @@ def error_lines(scored: Scored, limit: int = MAX_ERROR_LINES) -> list[str]:
     lines = [f"{scored.label(i)}: {reasons.iloc[i]}" for i in rows[:limit]]
     if len(rows) > limit:
         lines.append(f"... and {len(rows) - limit} more invalid {scored.unit}s")
+    return lines
+
+
+def warning_lines(scored: Scored, limit: int = MAX_ERROR_LINES) -> list[str]:
+    """``text N: warning`` per scored row with a warning (a text with no known word)."""
+    if "warning" not in scored.frame.columns:
+        return []
+    rows = [i for i, w in enumerate(scored.frame["warning"].tolist()) if w]
+    lines = [f"{scored.label(i)}: {scored.frame['warning'].iloc[i]}" for i in rows[:limit]]
+    if len(rows) > limit:
+        lines.append(f"... and {len(rows) - limit} more {scored.unit}s with no known word")
     return lines
 
 
@@ -266,8 +287,10 @@ def render_table(
     frame = scored.frame
     outcome = "label" if "label" in frame.columns else "prediction"
     columns = [*id_columns, "probability", outcome]
+    if "known_token_share" in frame.columns:
+        columns.append("known_token_share")
     places = ["row", "line"] if scored.row_map is not None else [scored.unit.split()[-1]]
-    headers = [*places, *columns]
+    headers = [*places, *(SHORT_HEADERS.get(c, c) for c in columns)]
     body = []
     for i in range(len(frame)):
         place = [str(i + 1)] + ([str(scored.row_map.line(i))] if scored.row_map is not None else [])
@@ -283,10 +306,8 @@ def render_table(
         cells.append(reason)
     widths = [max(len(h), *(len(r[j]) for r in body)) for j, h in enumerate(headers)]
     first = len(places)
-    numeric = {
-        *range(first),
-        *(j + first for j, c in enumerate(columns) if c in {"probability", "prediction"}),
-    }
+    numbers = {"probability", "prediction", "known_token_share"}
+    numeric = {*range(first), *(j + first for j, c in enumerate(columns) if c in numbers)}
 
     def line(cells: list[str]) -> str:
         parts = [
@@ -369,7 +390,7 @@ def main(argv: list[str]) -> int:
     problem = file_level_problem(scored)
     if problem:
         raise DataError(f"{source}: {problem}")
-    for line in error_lines(scored):
+    for line in [*error_lines(scored), *warning_lines(scored)]:
         print(line, file=sys.stderr)
     status = exit_status(scored)
     if status == EXIT_FAILED:

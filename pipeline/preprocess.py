@@ -426,6 +426,17 @@ class TextEncoder:
                     out[i, : len(ids)] = ids
         return out
 
+    @staticmethod
+    def known_token_share(ids: np.ndarray) -> np.ndarray:
+        """Per encoded row, the share of its tokens that are in the vocabulary (not OOV).
+
+        Counted over the tokens the model reads (after truncation to ``sequence_length``); a text
+        with no token at all (only emoji or punctuation) has a share of 0, like one of unknown words.
+        """
+        tokens = (ids > 0).sum(axis=1)
+        known = (ids > 1).sum(axis=1)
+        return np.divide(known, tokens, out=np.zeros(len(ids), dtype="float64"), where=tokens > 0)
+
     def check(self, frame: pd.DataFrame) -> list[RowError]:
         col = self.text_column
         if col not in frame.columns:

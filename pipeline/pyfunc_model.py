@@ -49,7 +49,13 @@ class OnnxPipelineModel(PythonModel):
             shown = "; ".join(str(e) for e in result.errors[:20])
             raise InvalidInputError(f"{len(result.errors)} invalid input row(s): {shown}")
         band = (params or {}).get("neutral_band")
-        return pd.DataFrame(format_predictions(self.predictor.task, result.probabilities, band))
+        answers = format_predictions(
+            self.predictor.task, result.probabilities, band, result.known_token_share
+        )
+        out = pd.DataFrame(answers)
+        if "warning" in out.columns:  # None stays None (null in JSON), not pandas' NaN for text
+            out["warning"] = pd.Series([a["warning"] for a in answers], dtype=object)
+        return out
 
 
 mlflow.models.set_model(OnnxPipelineModel())

@@ -66,7 +66,7 @@ def model_signature(task: str, model_dir: Path, example: Any) -> Any:
     from pipeline.responses import format_predictions
 
     result = Predictor.from_dir(model_dir).score_frame(example)
-    output = pd.DataFrame(format_predictions(task, result.probabilities))
+    output = pd.DataFrame(format_predictions(task, result.probabilities, None, result.known_token_share))
     signature = infer_signature(example, output)
     if params().task(task).kind != "tabular":
         return signature

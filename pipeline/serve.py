@@ -360,7 +360,8 @@ class ScoringService:
                 400, f"{n_bad} of {n_rows} rows are invalid; nothing was scored (fix or drop them)", errors
             )
         band = options.get("neutral_band", self.neutral_band)
-        return {"predictions": format_predictions(self.task, result.probabilities, band)}
+        answers = format_predictions(self.task, result.probabilities, band, result.known_token_share)
+        return {"predictions": answers}
 
 
 # -------------------------------------------------------------------------- HTTP layer

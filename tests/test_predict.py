@@ -333,3 +333,22 @@ def test_input_types_follow_the_shared_rules(models, workdir, capsys):
     same = churn_rows(4).iloc[[3]].assign(CreditScore=640)
     expected = Predictor.from_dir(models["churn"]).score_frame(same).probabilities[0]
     assert scored[3]["probability"] == pytest.approx(expected, abs=1e-6)
+
+
+def test_a_text_with_no_known_word_is_neutral_with_a_warning(tmp_path, workdir, capsys):
+    """An unknown word's embedding is rarely neutral: here it pushes towards Positive (p = 0.88)."""
+    model = str(sentiment_model_dir(tmp_path, oov_score=1.0))
+    texts = ["a great movie", "zxqv plmokn qwertyuiop", "\U0001f600\U0001f3ac\U0001f44d"]
+    args = ["sentiment", "--model", model, "--format", "json"]
+    assert predict.main([*args, *(a for t in texts for a in ("--text", t))]) == 0
+
+    captured = capsys.readouterr()
+    out = json.loads(captured.out)
+    assert [r["label"] for r in out] == ["Positive", "Neutral", "Neutral"]
+    assert [r["known_token_share"] for r in out] == [pytest.approx(2 / 3, abs=1e-4), 0.0, 0.0]
+    assert out[1]["probability"] == pytest.approx(0.8808, abs=1e-4)  # the model's own answer, kept
+    assert (
+        out[0]["warning"] == "" and "no word of this text is in the model's vocabulary" in out[1]["warning"]
+    )
+    assert "text 2: no word of this text is in the model's vocabulary" in captured.err
+    assert "text 3: no word" in captured.err and "text 1:" not in captured.err

@@ -196,3 +196,14 @@ def test_encoder_json_keeps_the_schemas_values_and_integer_columns():
     assert again.feature_names == encoder_from_dict(data).feature_names
     record = customers().to_dict(orient="records")[0] | {"NumOfProducts": 7}
     assert "expected one of [1, 2, 3, 4]" in again.check_records([record])[0].message
+
+
+def test_known_token_share_counts_the_tokens_the_model_reads():
+    enc = TextEncoder(["<pad>", "<oov>", "good", "film"], 4)
+    ids = enc.transform_texts(
+        ["good film", "good zxqv", "zxqv plmokn qwertyuiop", "\U0001f600\U0001f3ac", "x y z good"]
+    )
+    # an emoji-only text has no token at all: nothing is known either
+    assert enc.known_token_share(ids).tolist() == [1.0, 0.5, 0.0, 0.0, 0.25]
+    cut = enc.transform_texts(["good a b c d"])  # pre-truncation keeps "a b c d": none known
+    assert enc.known_token_share(cut).tolist() == [0.0]

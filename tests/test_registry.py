@@ -147,3 +147,22 @@ def test_mlflow_serve_and_the_pyfunc_follow_our_input_rules(project: Path):
         assert status == 400 and message in answer, (column, value, answer)
         with pytest.raises(DataError, match=re.escape(message)):
             model.predict(pd.DataFrame.from_records(bad))
+
+
+def test_the_pyfunc_flags_a_text_with_no_known_word(tmp_path: Path):
+    """The registered model's predict, on a model directory as MLflow hands it over."""
+    from types import SimpleNamespace
+
+    from pipeline.pyfunc_model import OnnxPipelineModel
+    from tests.tiny_models import sentiment_model_dir
+
+    model = OnnxPipelineModel()
+    model.load_context(
+        SimpleNamespace(artifacts={"model_dir": str(sentiment_model_dir(tmp_path, oov_score=1.0))})
+    )
+    out = model.predict(None, ["a great movie", "zxqv plmokn qwertyuiop"])
+
+    assert list(out.columns) == ["probability", "label", "known_token_share", "warning"]
+    assert out["label"].tolist() == ["Positive", "Neutral"]
+    assert out["known_token_share"].tolist() == [pytest.approx(0.6667), 0.0]
+    assert out["warning"][0] is None and "no word of this text" in out["warning"][1]

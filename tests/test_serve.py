@@ -85,7 +85,7 @@ def expected(directory: Path, frame: pd.DataFrame, band: float = 0.1) -> list[di
     predictor = Predictor.from_dir(directory)
     result = predictor.score_frame(frame)
     assert not result.errors
-    return format_predictions(predictor.task, result.probabilities, band)
+    return format_predictions(predictor.task, result.probabilities, band, result.known_token_share)
 
 
 # ------------------------------------------------------------------------------ formats

@@ -123,3 +123,23 @@ def test_numbers_sent_as_text_get_the_same_answer_as_numbers(servers):
     assert status == 200
     assert post(servers["churn"], {"dataframe_records": as_text}) == (200, want)
     assert post(servers["churn"], {"dataframe_records": whole_floats}) == (200, want)
+
+
+# ------------------------------------------------------------------------ known words
+def test_a_text_with_no_known_word_is_answered_neutral_with_a_warning(tmp_path):
+    directory = sentiment_model_dir(tmp_path, oov_score=1.0)  # unknown words lean Positive
+    server = make_server(ScoringService(Predictor.from_dir(directory), "x", 0.1), "127.0.0.1", 0)
+    thread = server.start_in_thread()
+    try:
+        status, data = post(server, {"instances": ["great plot", "zxqv plmokn qwertyuiop", "\U0001f600"]})
+        csv_status, csv_data = post(server, "text\nzxqv plmokn\n", "text/csv")
+    finally:
+        server.stop(thread)
+
+    assert status == 200
+    known, unknown, emoji = data["predictions"]
+    assert (known["label"], known["known_token_share"], known["warning"]) == ("Positive", 1.0, None)
+    assert unknown["probability"] > 0.8 and unknown["label"] == "Neutral"
+    assert unknown["known_token_share"] == 0.0 and "no word of this text" in unknown["warning"]
+    assert (emoji["label"], emoji["known_token_share"]) == ("Neutral", 0.0) and emoji["warning"]
+    assert csv_status == 200 and csv_data["predictions"][0]["label"] == "Neutral"
