@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -66,12 +67,15 @@ def model_signature(task: str, model_dir: Path, example: Any) -> Any:
     from pipeline.responses import format_predictions
 
     result = Predictor.from_dir(model_dir).score_frame(example)
-    output = pd.DataFrame(format_predictions(task, result.probabilities, None, result.known_token_share))
-    signature = infer_signature(example, output)
+    answers = format_predictions(task, result.probabilities, None, result.known_token_share)
+    with warnings.catch_warnings():  # MLflow's hint about integer inputs with missing values
+        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
+        outputs = infer_signature(pd.DataFrame(answers)).inputs  # the answers' columns and types
     if params().task(task).kind != "tabular":
-        return signature
-    inputs = Schema([ColSpec(AnyType(), spec.name) for spec in signature.inputs.inputs])
-    return ModelSignature(inputs=inputs, outputs=signature.outputs)
+        return ModelSignature(inputs=infer_signature(example).inputs, outputs=outputs)
+    # not inferred from the example: that would only warn about integer columns and missing values
+    inputs = Schema([ColSpec(AnyType(), str(col)) for col in example.columns])
+    return ModelSignature(inputs=inputs, outputs=outputs)
 
 
 def register_task(task: str) -> dict[str, Any]:
