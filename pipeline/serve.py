@@ -12,7 +12,8 @@ A client cannot tell it from ``mlflow models serve -m models:/<task>@champion``:
   columns), optionally with ``"params": {"neutral_band": 0.2}`` (sentiment); or ``text/csv``.
   The answer is ``{"predictions": [...]}`` with one item per row, exactly what the registered
   pyfunc returns (:mod:`pipeline.responses`): churn ``{"probability": p, "prediction": 0|1}``,
-  sentiment ``{"probability": p, "label": "Positive"|"Negative"|"Neutral"}``.
+  sentiment ``{"probability": p, "label": "Positive"|"Negative"|"Neutral", "known_token_share": s,
+  "warning": null|"..."}`` (Neutral with a warning when no word of the text is known).
 * ``GET /health`` and ``GET /ping``: 200 ``{"status": "ok", "task", "arch", "model"}``;
   ``GET /version``: the package and ONNX Runtime versions.
 
