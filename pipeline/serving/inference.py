@@ -45,6 +45,7 @@ def session_options(threads: int = 1) -> Any:
 class ScoreResult:
     probabilities: np.ndarray  # float64, NaN where the row was invalid
     errors: list[RowError]
+    known_token_share: np.ndarray | None = None  # text: share of known tokens per row (NaN: invalid)
 
     @property
     def valid(self) -> np.ndarray:
@@ -118,10 +119,13 @@ class Predictor:
         probabilities = np.full(len(frame), np.nan)
         bad = {e.row for e in errors}
         good = [i for i in range(len(frame)) if i not in bad]
+        shares = np.full(len(frame), np.nan) if isinstance(self.encoder, TextEncoder) else None
         if good:
             x = self.encoder.transform(frame.iloc[good])
             probabilities[good] = self.predict_encoded(x)
-        return ScoreResult(probabilities, errors)
+            if shares is not None:
+                shares[good] = TextEncoder.known_token_share(x)
+        return ScoreResult(probabilities, errors, shares)
 
     def score_records(self, records: list[Any]) -> ScoreResult:
         """Score JSON records (dicts, or plain strings for text) without building a DataFrame:
@@ -130,10 +134,13 @@ class Predictor:
         probabilities = np.full(len(records), np.nan)
         bad = {e.row for e in errors}
         good = [i for i in range(len(records)) if i not in bad]
+        shares = np.full(len(records), np.nan) if isinstance(self.encoder, TextEncoder) else None
         if good:
             x = self.encoder.transform_records([records[i] for i in good])
             probabilities[good] = self.predict_encoded(x)
-        return ScoreResult(probabilities, errors)
+            if shares is not None:
+                shares[good] = TextEncoder.known_token_share(x)
+        return ScoreResult(probabilities, errors, shares)
 
 
 def resolve_model_dir(uri: str) -> Path:
