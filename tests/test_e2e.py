@@ -210,14 +210,14 @@ def test_a_data_file_fixed_in_place_reaches_the_metrics(repo: tuple[Path, dict[s
     rows.to_csv(root / "customers.csv", index=False)
     try:
         edit_params(root / "params.yaml", churn={"data": {"source": "customers.csv"}})
-        run(["dvc", "repro", "metrics/churn/ann.json"], root, env)
+        run(["dvc", "repro", "export@churn-ann"], root, env)
         before = json.loads((root / "metrics" / "churn" / "ann.json").read_text())
         assert stale_stages(root, env) <= {"compare@churn", "register@churn", "baselines@churn"}
 
         rows.head(600).to_csv(root / "customers.csv", index=False)  # the file edited in place
         status = json.loads(run(["dvc", "status", "--json"], root, env).stdout)
         assert {"changed deps": {"customers.csv": "modified"}} in status["ingest@churn"]
-        run(["dvc", "repro", "metrics/churn/ann.json"], root, env)
+        run(["dvc", "repro", "export@churn-ann"], root, env)
         after = json.loads((root / "metrics" / "churn" / "ann.json").read_text())
         assert after != before
         meta = json.loads((root / "data" / "raw" / "churn.source.json").read_text())

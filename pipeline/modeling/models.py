@@ -151,9 +151,11 @@ def predict_proba(model: keras.Model, x: np.ndarray, batch_size: int = 1024) -> 
 def save_reproducibly(model: keras.Model, path: Path) -> None:
     """``model.save``, then the same archive without save-time stamps.
 
-    Keras stamps ``metadata.json`` with the save date and the weights' zip entry with the clock, so
-    the same weights would give a new file, a new dvc.lock and a dirty git tree on every rebuild.
-    The entries are rewritten in order with a fixed date and no ``date_saved``; nothing else changes.
+    Keras stamps ``metadata.json`` with the save date, the weights' zip entry with the clock and
+    ``config.json`` with the memory addresses of objects that layers share (``shared_object_id``),
+    so the same weights would give a new file, a new dvc.lock and a dirty git tree on every rebuild.
+    The entries are rewritten in order with a fixed date, no ``date_saved`` and the shared objects
+    numbered in order of appearance (Keras only matches the ids with each other on load).
     """
     tmp = path.with_name(f".{path.name}.tmp.keras")
     stable = path.with_name(f".{path.name}.stable.tmp")
@@ -166,6 +168,8 @@ def save_reproducibly(model: keras.Model, path: Path) -> None:
                     meta = json.loads(data)
                     meta.pop("date_saved", None)
                     data = json.dumps(meta).encode()
+                elif info.filename == "config.json":
+                    data = json.dumps(_renumber_shared_objects(json.loads(data))).encode()
                 entry = zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0))
                 entry.compress_type = info.compress_type
                 entry.external_attr = info.external_attr
@@ -174,3 +178,23 @@ def save_reproducibly(model: keras.Model, path: Path) -> None:
     finally:
         tmp.unlink(missing_ok=True)
         stable.unlink(missing_ok=True)
+
+
+def _renumber_shared_objects(config: Any) -> Any:
+    """``config`` with every ``shared_object_id`` replaced by 1, 2, ... in order of appearance."""
+    numbers: dict[Any, int] = {}
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            out = {}
+            for key, value in node.items():
+                if key == "shared_object_id":
+                    out[key] = numbers.setdefault(value, len(numbers) + 1)
+                else:
+                    out[key] = walk(value)
+            return out
+        if isinstance(node, list):
+            return [walk(item) for item in node]
+        return node
+
+    return walk(config)
