@@ -50,6 +50,7 @@ def recurrent_model(
     activation: str = "tanh",
     seed=0,
     pooling: str = "last",
+    n_classes: int = 2,
 ):
     from pipeline.modeling.models import build_model
 
@@ -62,14 +63,15 @@ def recurrent_model(
         dropout=0.2,
         pooling=pooling,
     )
-    model = build_model(arch, config, vocab_size=VOCAB, sequence_length=SEQ)
+    model = build_model(arch, config, vocab_size=VOCAB, sequence_length=SEQ, n_classes=n_classes)
     return randomize(model, seed, token_batch(16, seed + 100))
 
 
 def randomize(model, seed: int, x: np.ndarray):
     """Random non-zero weights and biases everywhere, then an output layer rescaled so that the logits
     on ``x`` spread over about +-3: a wrong gate, bias or direction mapping then moves probabilities
-    by far more than the parity bound instead of vanishing in a saturated or constant sigmoid."""
+    by far more than the parity bound instead of vanishing in a saturated or constant sigmoid
+    (or softmax: each class's logit is centred on its own mean)."""
     import keras
 
     rng = np.random.default_rng(seed)
@@ -78,7 +80,11 @@ def randomize(model, seed: int, x: np.ndarray):
     kernel = model.layers[-1].get_weights()[0]
     logits = features @ kernel
     scale = 1.5 / max(float(logits.std()), 1e-6)
-    model.layers[-1].set_weights([kernel * scale, np.array([-float(logits.mean()) * scale], "float32")])
+    if kernel.shape[1] == 1:
+        bias = np.array([-float(logits.mean()) * scale], "float32")
+    else:
+        bias = (-logits.mean(axis=0) * scale).astype("float32")
+    model.layers[-1].set_weights([kernel * scale, bias])
     return model
 
 
@@ -149,11 +155,58 @@ def test_pooled_recurrent_model_exports_with_parity(arch, bidirectional, pooling
     assert np.abs(got18 - expected).max() <= BOUND
 
 
+@pytest.mark.parametrize(
+    ("arch", "layers", "bidirectional", "pooling"),
+    [("rnn", 1, False, "last"), ("lstm", 1, True, "max"), ("gru", 2, False, "last")],
+)
+def test_multiclass_recurrent_model_exports_softmax_with_parity(arch, layers, bidirectional, pooling):
+    """A 4-topic classifier: the native operator, then Softmax, every class's probability as in Keras."""
+    from pipeline.modeling.onnx_builder import build_onnx, operator_types
+
+    model = recurrent_model(arch, layers, bidirectional, pooling=pooling, seed=7, n_classes=4)
+    proto = build_onnx(model, opset=params().export.opset)
+    ops = operator_types(proto)
+    assert {NATIVE[arch], "Softmax"} <= set(ops)
+    assert not {"Loop", "Scan"} & set(ops)
+    assert sum(n.op_type == NATIVE[arch] for n in proto.graph.node) == layers
+    (softmax,) = [n for n in proto.graph.node if n.op_type == "Softmax"]
+    assert onnx.helper.get_attribute_value(softmax.attribute[0]) == -1  # over the classes
+    (out,) = proto.graph.output
+    assert out.name == "probabilities"
+    assert [d.dim_param or d.dim_value for d in out.type.tensor_type.shape.dim] == ["batch", 4]
+
+    x = token_batch(7)
+    expected = keras_probability(model, x)
+    assert expected.shape == (7, 4) and expected.std() > 0.05
+    assert len(set(expected.argmax(axis=1))) > 1, "every row predicts the same class"
+    sess = session(proto)
+    got = sess.run(None, {"tokens": x})[0]
+    assert got.shape == (7, 4)
+    assert np.abs(got - expected).max() <= BOUND
+    assert np.allclose(got.sum(axis=1), 1.0, atol=1e-6)
+    single = sess.run(None, {"tokens": x[2:3]})[0]
+    assert single.shape == (1, 4) and np.abs(single - expected[2:3]).max() <= BOUND
+
+
 def test_builder_refuses_what_it_cannot_reproduce():
     from pipeline.modeling.onnx_builder import build_onnx
 
     model = recurrent_model("gru", activation="softsign")
     with pytest.raises(ModelError, match=r"gru_0.*softsign"):
+        build_onnx(model)
+
+
+def test_builder_refuses_several_outputs_that_are_not_probabilities():
+    """Four linear outputs are scores, not class probabilities: refused rather than served as such."""
+    import keras
+
+    from pipeline.modeling.onnx_builder import build_onnx
+
+    inputs = keras.Input(shape=(SEQ,), name="tokens", dtype="int32")
+    x = keras.layers.Embedding(VOCAB, 3)(inputs)
+    x = keras.layers.GRU(2)(x)
+    model = keras.Model(inputs, keras.layers.Dense(4, name="scores")(x))
+    with pytest.raises(ModelError, match="softmax activation over the classes"):
         build_onnx(model)
 
 
