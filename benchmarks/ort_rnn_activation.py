@@ -1,6 +1,6 @@
 """Why the exported SimpleRNN loses to TensorFlow at batch 256: ONNX Runtime's CPU ``RNN`` kernel.
 
-Times one ONNX ``RNN`` node (the operator ``pipeline/onnx_builder.py`` exports a SimpleRNN to) on
+Times one ONNX ``RNN`` node (the operator ``pipeline/modeling/onnx_builder.py`` exports a SimpleRNN to) on
 the default sentiment model's shape with ``Tanh`` (the model's), the exact rewrite
 ``tanh(z) = 2*sigmoid(2z) - 1`` as a ``Sigmoid`` RNN (it keeps the native operator), and ``Relu``
 and ``Softsign`` for scale (other functions); then the same tanh recurrence unrolled into

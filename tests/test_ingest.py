@@ -184,10 +184,27 @@ def test_an_absolute_path_works_and_a_missing_one_is_named(run: Run, project: Pa
         (b"RowNumber,CustomerId,Surname\n", "has a header (RowNumber, CustomerId, Surname) but no rows"),
         (b"a,b\n1,2\n3,\xff\xfe4\n", "line 3, column 3: byte 0xff is not valid UTF-8"),
         (b"a,b\n1,2\n3,4,5\n", "not a readable CSV"),
-        (b"a,b\n1,2,3\n", "line 2 has 3 fields, the header has 2"),
+        (b"a,b\n1,2,3\n", "data row 1 (file line 2) has 3 fields, the header has 2"),
         (b'a,b\n"1,2\n', "not a readable CSV"),
+        (b"Age,Tenure,Age\n1,2,3\n", "column 'Age' appears twice in the header"),
+        (
+            b"Age;Tenure;Balance\n1;2;3\n",
+            "the header has one column containing ';': is the file ;-separated?",
+        ),
+        (b"Age\tTenure\n1\t2\n", "the header has one column containing a tab: is the file tab-separated?"),
     ],
-    ids=["zero-bytes", "blank", "header-only", "not-utf8", "extra-field", "extra-field-row-1", "open-quote"],
+    ids=[
+        "zero-bytes",
+        "blank",
+        "header-only",
+        "not-utf8",
+        "extra-field",
+        "extra-field-row-1",
+        "open-quote",
+        "duplicated-column",
+        "semicolons",
+        "tabs",
+    ],
 )
 def test_unreadable_csvs_fail_without_touching_earlier_output(
     run: Run, project: Path, content: bytes, expected: str
@@ -200,6 +217,26 @@ def test_unreadable_csvs_fail_without_touching_earlier_output(
     assert out.startswith("error: bad.csv: ") and expected in out, out
     assert outputs("churn") == before
     assert only_outputs_in(project / "data" / "raw") == ["churn.parquet", "churn.source.json"]
+
+
+def test_rows_are_named_by_data_row_and_file_line_and_the_map_is_kept(run: Run, project: Path) -> None:
+    """Blank lines are not stored but count; a quoted line break moves later rows down a line."""
+    (project / "reviews.csv").write_text(
+        "text,label\n"  # line 1
+        '"Two\nlines",1\n'  # data row 1, lines 2-3
+        "\n"  # data row 2: blank, not stored
+        "fine,0\n"  # data row 3, line 5
+        "dull,maybe\n"  # data row 4, line 6
+    )
+    code, out = run("sentiment", source="reviews.csv")
+    assert code == 1 and "found 'maybe' in data row 4 (file line 6) (1 bad row)" in out
+
+    (project / "reviews.csv").write_text((project / "reviews.csv").read_text().replace("maybe", "1") + "\n\n")
+    code, out = run("sentiment", source="reviews.csv")
+    assert code == 0, out
+    assert pd.read_parquet(paths.raw_data("sentiment"))["text"].tolist() == ["Two\nlines", "fine", "dull"]
+    # stored row 1 is data row 1 on line 2; stored row 2 is data row 3 on line 5, and so on
+    assert read_json(paths.raw_meta("sentiment"))["row_map"] == [[1, 1, 2], [2, 3, 5]]
 
 
 # ------------------------------------------------------------------------------ URL
@@ -337,7 +374,8 @@ def test_bad_sentiment_labels_are_reported_by_row(run: Run, project: Path) -> No
     code, out = run("sentiment", source="reviews.csv")
     assert code == 1
     assert "reviews.csv: column 'label' must hold 0/1 or pos/neg/positive/negative" in out
-    assert "'maybe' in data row 2, an empty value in data row 4 (2 bad rows)" in out
+    found = "'maybe' in data row 2 (file line 3), an empty value in data row 4 (file line 5) (2 bad rows)"
+    assert found in out
     assert outputs("sentiment") == before
 
     (project / "reviews.csv").write_text("body,label\nhello,1\n")

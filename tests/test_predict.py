@@ -68,9 +68,13 @@ def test_churn_csv_scores_valid_rows_and_names_bad_ones(models, workdir, capsys)
     assert "Age" in out.loc[1, "error"] and "'six hundred' is not a number" in out.loc[2, "error"]
     assert "Atlantis" in out.loc[3, "error"]
     err = capsys.readouterr().err
-    for line in ("row 2: column 'Age'", "row 3: column 'CreditScore'", "row 4: column 'Geography'"):
-        assert line in err  # 1-based data rows, header not counted
-    assert "row 1:" not in err and "row 5:" not in err
+    for line in (
+        "data row 2 (file line 3): column 'Age'",
+        "data row 3 (file line 4): column 'CreditScore'",
+        "data row 4 (file line 5): column 'Geography'",
+    ):
+        assert line in err  # data rows from 1 under the header; file lines count the header
+    assert "row 1 " not in err and "row 5 " not in err
 
 
 def test_all_valid_rows_exit_0_and_json_output(models, workdir):
@@ -93,8 +97,8 @@ def test_table_on_stdout_lists_rows_with_ids(models, workdir, capsys):
     assert predict.main(["churn", "--model", str(models["churn"]), "--input", "in.csv"]) == 0
 
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split()[:3] == ["row", "RowNumber", "CustomerId"] and "probability" in lines[0]
-    assert len(lines) == 2 + 3 and "15600002" in lines[-1]
+    assert lines[0].split()[:4] == ["row", "line", "RowNumber", "CustomerId"] and "probability" in lines[0]
+    assert len(lines) == 2 + 3 and "15600002" in lines[-1] and lines[-1].split()[:2] == ["3", "4"]
 
 
 def test_missing_column_fails_the_whole_file_without_output(models, workdir, capsys):
@@ -125,6 +129,26 @@ def test_unreadable_files_exit_1(models, workdir, capsys, content, message):
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("header", "sep", "message"),
+    [
+        ("dup", ",", "in.csv: column 'Age' appears twice in the header"),
+        ("ok", ";", "in.csv: the header has one column containing ';': is the file ;-separated?"),
+    ],
+    ids=["duplicated-column", "semicolons"],
+)
+def test_a_duplicated_column_and_a_wrong_separator_are_named(models, workdir, capsys, header, sep, message):
+    frame = churn_rows(2)
+    if header == "dup":
+        frame.insert(2, "Age", frame["Age"], allow_duplicates=True)
+    frame.to_csv(workdir / "in.csv", index=False, sep=sep)
+
+    assert cli(["predict", "churn", "--model", str(models["churn"]), "--input", "in.csv"]) == 1
+    err = capsys.readouterr().err
+    assert message in err
+    assert "Age.1" not in err and "unexpected column" not in err
+
+
 def test_missing_input_file(models, workdir):
     with pytest.raises(DataError, match=r"nothing\.csv: not found"):
         predict.main(["churn", "--model", str(models["churn"]), "--input", "nothing.csv"])
@@ -137,7 +161,8 @@ def test_every_row_invalid_exits_1(models, workdir, capsys):
 
     assert cli(["predict", "churn", "--model", str(models["churn"]), "--input", "in.csv"]) == 1
     err = capsys.readouterr().err
-    assert "row 1: column 'Age'" in err and "row 2: column 'Age'" in err and "no valid row" in err
+    assert "data row 1 (file line 2): column 'Age'" in err and "data row 2 (file line 3): column 'Age'" in err
+    assert "no valid data row" in err
 
 
 def test_sentiment_texts_with_an_empty_one(models, workdir, capsys):
@@ -258,3 +283,72 @@ def test_a_large_batch_split_over_threads_gives_the_same_probabilities(tmp_path)
     assert np.array_equal(split.predict_encoded(x), expected)  # 3 chunks, in order
     assert split._pool is not None  # ...that really ran on the worker threads
     assert np.array_equal(split.predict_encoded(x[:40]), expected[:40])  # too small to split
+
+
+def test_a_blank_line_and_a_quoted_line_break_do_not_shift_row_numbers(models, workdir, capsys):
+    """Data row N is the N-th row under the header, a blank line included; its file line is named."""
+    lines = churn_rows(4).astype(object).assign(Surname=["Ng", "O'Hara\nSmith", "Li", "Roe"])
+    text = lines.to_csv(index=False).splitlines(keepends=True)
+    # header, row 1, row 2 (two lines), row 3, row 4 -> a blank line after row 1 becomes data row 2
+    text.insert(2, "\n")
+    bad = text[-1].split(",")
+    bad[lines.columns.get_loc("Age")] = "forty"  # the last data row, data row 5, on file line 7
+    text[-1] = ",".join(bad)
+    (workdir / "in.csv").write_text("".join(text) + "\n\n")  # blank lines at the end are not rows
+
+    args = ["churn", "--model", str(models["churn"]), "--input", "in.csv", "--output", "out.csv"]
+    assert predict.main(args) == 3
+
+    err = capsys.readouterr().err
+    assert "data row 2 (file line 3): the row is empty" in err
+    assert "data row 5 (file line 7): column 'Age': 'forty' is not a number" in err
+    assert "3 of 5 data rows scored" in err
+    out = pd.read_csv(workdir / "out.csv")
+    assert len(out) == 5  # one output row per input row, the blank one included, in order
+    assert out["CustomerId"].isna().tolist() == [False, True, False, False, False]
+    assert out["probability"].notna().tolist() == [True, False, True, True, False]
+
+
+def test_input_types_follow_the_shared_rules(models, workdir, capsys):
+    """52.5 for an integer column, a wrong category, and numbers written as text in a CSV."""
+    frame = churn_rows(4).astype(object)
+    frame.loc[1, "Age"] = 52.5
+    frame.loc[2, "NumOfProducts"] = 5
+    frame.loc[3, "CreditScore"] = "  640 "  # one text value: pandas reads the column as text
+    frame.to_csv(workdir / "in.csv", index=False)
+
+    args = ["churn", "--model", str(models["churn"]), "--input", "in.csv", "--output", "o.json"]
+    assert predict.main(args) == 3
+
+    err = capsys.readouterr().err
+    assert (
+        "data row 2 (file line 3): column 'Age': 52.5 is not a whole number; expected an integer in [18, 100]"
+    ) in err
+    assert (
+        "data row 3 (file line 4): column 'NumOfProducts': unknown category 5; expected one of [1, 2, 3, 4]"
+        in err
+    )
+    assert "['1', '2', '3', '4']" not in err and "data row 4" not in err
+    scored = json.loads((workdir / "o.json").read_text())
+    same = churn_rows(4).iloc[[3]].assign(CreditScore=640)
+    expected = Predictor.from_dir(models["churn"]).score_frame(same).probabilities[0]
+    assert scored[3]["probability"] == pytest.approx(expected, abs=1e-6)
+
+
+def test_a_text_with_no_known_word_is_neutral_with_a_warning(tmp_path, workdir, capsys):
+    """An unknown word's embedding is rarely neutral: here it pushes towards Positive (p = 0.88)."""
+    model = str(sentiment_model_dir(tmp_path, oov_score=1.0))
+    texts = ["a great movie", "zxqv plmokn qwertyuiop", "\U0001f600\U0001f3ac\U0001f44d"]
+    args = ["sentiment", "--model", model, "--format", "json"]
+    assert predict.main([*args, *(a for t in texts for a in ("--text", t))]) == 0
+
+    captured = capsys.readouterr()
+    out = json.loads(captured.out)
+    assert [r["label"] for r in out] == ["Positive", "Neutral", "Neutral"]
+    assert [r["known_token_share"] for r in out] == [pytest.approx(2 / 3, abs=1e-4), 0.0, 0.0]
+    assert out[1]["probability"] == pytest.approx(0.8808, abs=1e-4)  # the model's own answer, kept
+    assert (
+        out[0]["warning"] == "" and "no word of this text is in the model's vocabulary" in out[1]["warning"]
+    )
+    assert "text 2: no word of this text is in the model's vocabulary" in captured.err
+    assert "text 3: no word" in captured.err and "text 1:" not in captured.err

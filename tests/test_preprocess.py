@@ -67,6 +67,19 @@ def test_tabular_check_names_missing_and_unexpected_columns():
     assert "missing column(s) Age" in errors[0].message and "unexpected column(s) Colour" in errors[0].message
 
 
+def test_a_repeated_column_in_a_dataframe_is_named_not_reported_as_missing_or_unknown():
+    """What the pyfunc gets from a caller's DataFrame, or from pandas' CSV reader as 'Age.1'."""
+    enc = TabularEncoder.fit(customers(), SCHEMA)
+    repeated = customers()
+    repeated.insert(0, "Age", repeated["Age"], allow_duplicates=True)
+    assert {e.message for e in enc.check(repeated)} == {
+        "column 'Age' appears twice in the header; each column must appear once"
+    }
+    mangled = customers().assign(**{"Age.1": 40})
+    message = enc.check(mangled)[0].message
+    assert "unexpected column(s) Age.1 ('Age.1' is how pandas names a second 'Age' column" in message
+
+
 def test_whole_float_categories_match_integer_levels():
     enc = TabularEncoder.fit(customers(), SCHEMA)
     rows = customers().astype({"NumOfProducts": float})
@@ -125,3 +138,74 @@ def test_text_record_fast_path_accepts_strings_and_objects():
     assert enc.check_records(["good", {"text": "good"}]) == []
     assert enc.transform_records(["good", {"text": "good good"}]).tolist() == [[0, 0, 2], [0, 2, 2]]
     assert "missing column 'text'" in enc.check_records([{"review": "x"}])[0].message
+
+
+# ------------------------------------------------------------------ the input rules
+RULES = [
+    ("Age", 52.5, "52.5 is not a whole number; expected an integer in [18, 100]"),
+    ("Age", "52.5", "52.5 is not a whole number; expected an integer in [18, 100]"),
+    ("Age", True, "expected a number, got a boolean (true)"),
+    ("HasCrCard", False, "expected a number, got a boolean (false)"),  # not silently 0
+    ("Age", "fifty", "'fifty' is not a number"),
+    ("Age", "5 2", "'5 2' is not a number"),
+    ("Age", [52], "expected a number, got a list"),
+    ("Age", 150, "150 is outside the expected range [18, 100]"),
+    ("Balance", 3e5 + 0.5, "300000.5 is outside the expected range [0, 300000]"),
+    ("NumOfProducts", 5, "unknown category 5; expected one of [1, 2, 3, 4]"),
+    ("NumOfProducts", 2.5, "unknown category 2.5; expected one of [1, 2, 3, 4]"),
+    ("NumOfProducts", True, "expected one of [1, 2, 3, 4], got a boolean (true)"),
+    ("Geography", "Italy", "unknown category 'Italy'; expected one of ['France', 'Germany', 'Spain']"),
+]
+
+
+@pytest.mark.parametrize(("column", "value", "message"), RULES, ids=[f"{c}={v!r}" for c, v, _ in RULES])
+def test_one_rule_set_for_dataframes_and_json_records(column, value, message):
+    enc = TabularEncoder.fit(customers(), SCHEMA)
+    records = customers().to_dict(orient="records")
+    records[1][column] = value
+    frame = pd.DataFrame.from_records(records)
+
+    assert [(e.row, e.column, e.message) for e in enc.check_records(records)] == [(1, column, message)]
+    assert [(e.row, e.column, e.message) for e in enc.check(frame)] == [(1, column, message)]
+
+
+def test_numbers_written_as_text_are_taken_when_they_parse_exactly():
+    """A CSV cell is text: "52", " 52 ", "52.0", "6.5e2" are numbers; whole floats are integers."""
+    enc = TabularEncoder.fit(customers(), SCHEMA)
+    plain = customers().to_dict(orient="records")
+    written = [dict(r) for r in plain]
+    written[0] |= {"Age": str(plain[0]["Age"]), "CreditScore": "6.5e2", "NumOfProducts": "2"}
+    written[1] |= {"Age": f" {plain[1]['Age']} ", "NumOfProducts": 2.0, "Tenure": float(plain[1]["Tenure"])}
+    written[2] |= {"Age": f"{plain[2]['Age']}.0", "Balance": str(plain[2]["Balance"])}
+    expected = [dict(r) for r in plain]
+    expected[0] |= {"CreditScore": 650, "NumOfProducts": 2}
+    expected[1] |= {"NumOfProducts": 2}
+
+    assert enc.check_records(written) == [] and enc.check(pd.DataFrame.from_records(written)) == []
+    want = enc.transform(pd.DataFrame.from_records(expected))
+    np.testing.assert_allclose(enc.transform_records(written), want, rtol=1e-6)
+    np.testing.assert_allclose(enc.transform(pd.DataFrame.from_records(written)), want, rtol=1e-6)
+
+
+def test_encoder_json_keeps_the_schemas_values_and_integer_columns():
+    data = TabularEncoder.fit(customers(), SCHEMA).to_dict()
+    assert data["categorical"]["NumOfProducts"] == [1, 2, 3, 4]  # as params.yaml writes them
+    assert data["numeric"]["Age"]["integer"] is True and data["numeric"]["Balance"]["integer"] is False
+    # an encoder.json written before: categories as strings, no integer flags
+    old = {**data, "categorical": {c: [str(v) for v in vs] for c, vs in data["categorical"].items()}}
+    old["numeric"] = {c: {k: v for k, v in s.items() if k != "integer"} for c, s in data["numeric"].items()}
+    again = encoder_from_dict(old)
+    assert again.feature_names == encoder_from_dict(data).feature_names
+    record = customers().to_dict(orient="records")[0] | {"NumOfProducts": 7}
+    assert "expected one of [1, 2, 3, 4]" in again.check_records([record])[0].message
+
+
+def test_known_token_share_counts_the_tokens_the_model_reads():
+    enc = TextEncoder(["<pad>", "<oov>", "good", "film"], 4)
+    ids = enc.transform_texts(
+        ["good film", "good zxqv", "zxqv plmokn qwertyuiop", "\U0001f600\U0001f3ac", "x y z good"]
+    )
+    # an emoji-only text has no token at all: nothing is known either
+    assert enc.known_token_share(ids).tolist() == [1.0, 0.5, 0.0, 0.0, 0.25]
+    cut = enc.transform_texts(["good a b c d"])  # pre-truncation keeps "a b c d": none known
+    assert enc.known_token_share(cut).tolist() == [0.0]

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from pipeline.__main__ import main as cli
@@ -84,3 +87,82 @@ def test_promote_without_a_challenger_is_a_clear_error(project: Path, capsys: py
     tracking.mlflow_client().create_registered_model("churn")
     assert cli(["promote", "churn"]) == 1
     assert "no 'challenger' alias" in capsys.readouterr().err
+
+
+def test_rollback_right_after_the_first_promotion_says_there_is_no_earlier_champion(
+    project: Path, capsys: pytest.CaptureFixture[str]
+):
+    _trained(project, val_auc=0.86, test_auc=0.85)
+    assert cli(["register", "churn"]) == 0
+    assert cli(["promote", "churn"]) == 0
+    capsys.readouterr()
+
+    assert cli(["promote", "churn", "--rollback"]) == 1
+    err = capsys.readouterr().err
+    assert "no earlier champion to roll back to: version 1 is the first champion" in err
+    assert "history is empty" not in err  # the history holds ["1"]: it is not empty
+    assert _aliases("churn") == {"challenger": "1", "champion": "1"}  # nothing moved
+
+
+def _mlflow_server_answer(model, body: dict) -> tuple[int, str]:
+    """What ``mlflow models serve`` answers, through its own request parsing, in process."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.pyfunc import scoring_server
+
+    try:
+        response = scoring_server.invocations(
+            json.dumps(body), "application/json", model, model.metadata.get_input_schema()
+        )
+    except MlflowException as exc:  # its server answers with the exception's status and message
+        return exc.get_http_status_code(), exc.message
+    return response.status, response.response
+
+
+def test_mlflow_serve_and_the_pyfunc_follow_our_input_rules(project: Path):
+    """MLflow's schema enforcement would cast 52.5 to 52 and true to 1 before the model saw them."""
+    import mlflow
+
+    from pipeline.core.errors import DataError
+
+    _trained(project, val_auc=0.86, test_auc=0.85)
+    assert cli(["register", "churn"]) == 0
+    model = mlflow.pyfunc.load_model("models:/churn@challenger")
+    rows = json.loads(churn_rows(2).to_json(orient="records"))
+
+    status, answer = _mlflow_server_answer(model, {"dataframe_records": rows})
+    assert status == 200 and len(json.loads(answer)["predictions"]) == 2
+    as_text = [r | {"Age": str(r["Age"]), "NumOfProducts": str(r["NumOfProducts"])} for r in rows]
+    assert _mlflow_server_answer(model, {"dataframe_records": as_text}) == (status, answer)
+    for column, value, message in [
+        ("Age", 52.5, "row 2, column 'Age': 52.5 is not a whole number; expected an integer in [18, 100]"),
+        ("Age", True, "row 2, column 'Age': expected a number, got a boolean (true)"),
+        (
+            "NumOfProducts",
+            7,
+            "row 2, column 'NumOfProducts': unknown category 7; expected one of [1, 2, 3, 4]",
+        ),
+    ]:
+        bad = [rows[0], rows[1] | {column: value}]
+        status, answer = _mlflow_server_answer(model, {"dataframe_records": bad})
+        assert status == 400 and message in answer, (column, value, answer)
+        with pytest.raises(DataError, match=re.escape(message)):
+            model.predict(pd.DataFrame.from_records(bad))
+
+
+def test_the_pyfunc_flags_a_text_with_no_known_word(tmp_path: Path):
+    """The registered model's predict, on a model directory as MLflow hands it over."""
+    from types import SimpleNamespace
+
+    from pipeline.serving.pyfunc_model import OnnxPipelineModel
+    from tests.tiny_models import sentiment_model_dir
+
+    model = OnnxPipelineModel()
+    model.load_context(
+        SimpleNamespace(artifacts={"model_dir": str(sentiment_model_dir(tmp_path, oov_score=1.0))})
+    )
+    out = model.predict(None, ["a great movie", "zxqv plmokn qwertyuiop"])
+
+    assert list(out.columns) == ["probability", "label", "known_token_share", "warning"]
+    assert out["label"].tolist() == ["Positive", "Neutral"]
+    assert out["known_token_share"].tolist() == [pytest.approx(0.6667), 0.0]
+    assert out["warning"][0] is None and "no word of this text" in out["warning"][1]

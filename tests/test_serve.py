@@ -85,7 +85,7 @@ def expected(directory: Path, frame: pd.DataFrame, band: float = 0.1) -> list[di
     predictor = Predictor.from_dir(directory)
     result = predictor.score_frame(frame)
     assert not result.errors
-    return format_predictions(predictor.task, result.probabilities, band)
+    return format_predictions(predictor.task, result.probabilities, band, result.known_token_share)
 
 
 # ------------------------------------------------------------------------------ formats
@@ -175,7 +175,7 @@ def test_invalid_rows_refuse_the_request_and_list_every_bad_row(servers):
 
     assert status == 400 and data["message"].startswith("2 of 4 rows are invalid")
     found = {(e["row"], e.get("column")) for e in data["errors"]}
-    assert found == {(1, "Age"), (3, "Geography"), (3, "Tenure")}
+    assert found == {(2, "Age"), (4, "Geography"), (4, "Tenure")}  # rows count from 1
     assert all(e["message"] for e in data["errors"])
 
 
@@ -186,7 +186,7 @@ def test_structural_and_value_errors_are_reported_together(servers):
     status, data = Client(servers["churn"]).post({"instances": rows})
 
     assert status == 400
-    assert [(e["row"], e.get("column")) for e in data["errors"]] == [(0, None), (2, "Geography")]
+    assert [(e["row"], e.get("column")) for e in data["errors"]] == [(1, None), (3, "Geography")]
     assert f"list of {len(FEATURES)} values" in data["errors"][0]["message"]
 
 
@@ -195,7 +195,7 @@ def test_missing_column_marks_every_row(servers):
     status, data = Client(servers["churn"]).post({"dataframe_records": records})
 
     assert status == 400
-    assert [e["row"] for e in data["errors"]] == [0, 1]
+    assert [e["row"] for e in data["errors"]] == [1, 2]
     assert "missing column(s) Gender" in data["errors"][0]["message"]
 
 
@@ -204,9 +204,9 @@ def test_sentiment_wrong_types_and_empty_texts(servers):
 
     assert status == 400
     messages = {e["row"]: e["message"] for e in data["errors"]}
-    assert set(messages) == {1, 2, 3, 4}
-    assert "empty" in messages[1] and "got int" in messages[2] and "got null" in messages[3]
-    assert "missing column 'text'" in messages[4]  # a record without "text"
+    assert set(messages) == {2, 3, 4, 5}
+    assert "empty" in messages[2] and "got int" in messages[3] and "got null" in messages[4]
+    assert "missing column 'text'" in messages[5]  # a record without "text"
 
 
 def test_limits_and_protocol_errors(servers):

@@ -98,30 +98,37 @@ def test_non_numeric_value_counted_once(churn: ChurnConfig) -> None:
     summary = validate_frame(frame, churn)
     (failure,) = summary.failures  # the parsed numbers pass the range and whole-number checks
     assert (failure.column, failure.expectation) == ("CreditScore", "expect_column_values_to_be_in_type_list")
-    assert (failure.unexpected_count, failure.unexpected_rows, failure.unexpected_values) == (1, [7], ["abc"])
-    expected = "expect_column_values_to_be_in_type_list: 1 row(s) not numbers (rows 7; values 'abc')"
+    # data rows count from 1: position 7 is data row 8
+    assert (failure.unexpected_count, failure.unexpected_rows, failure.unexpected_values) == (1, [8], ["abc"])
+    expected = "expect_column_values_to_be_in_type_list: 1 row(s) not numbers (data row 8; values 'abc')"
     assert f"column 'CreditScore': {expected}" in summary.message("f")
 
 
 @pytest.mark.parametrize(
     ("column", "rows", "value", "expectation", "text"),
     [
-        ("Age", [3], np.nan, "expect_column_values_to_not_be_null", "1 row(s) null (rows 3)"),
+        ("Age", [3], np.nan, "expect_column_values_to_not_be_null", "1 row(s) null (data row 4)"),
         ("Geography", [2, 5], "Italy", "expect_column_values_to_be_in_set", "2 row(s) not in {'France', "),
-        ("Exited", [4], 2, "expect_column_values_to_be_in_set", "1 row(s) not in {0, 1} (rows 4; values 2)"),
+        (
+            "Exited",
+            [4],
+            2,
+            "expect_column_values_to_be_in_set",
+            "1 row(s) not in {0, 1} (data row 5; values 2)",
+        ),
         (
             "CreditScore",
             [1, 9],
             950,
             "expect_column_values_to_be_between",
-            "2 row(s) out of [300, 900] (rows 1, 9",
+            "2 row(s) out of [300, 900] (data rows 2, 10",
         ),
         (
             "Tenure",
             [6],
             2.5,
             "expect_column_values_to_match_regex",
-            "1 row(s) not whole numbers (rows 6; values 2.5)",
+            "1 row(s) not whole numbers (data row 7; values 2.5)",
         ),
     ],
     ids=["nan-age", "unknown-geography", "exited-2", "credit-score-range", "fractional-tenure"],
@@ -175,13 +182,13 @@ def test_valid_sentiment_frame_passes(sentiment: SentimentConfig) -> None:
             lambda f: with_value(f, "text", [4], ""),
             "text",
             "expect_column_value_lengths_to_be_between",
-            "1 row(s) out of [1, 100000] characters long (rows 4; values '')",
+            "1 row(s) out of [1, 100000] characters long (data row 5; values '')",
         ),
         (
             lambda f: with_value(f, "label", [2], 3),
             "label",
             "expect_column_values_to_be_in_set",
-            "1 row(s) not in {0, 1} (rows 2; values 3)",
+            "1 row(s) not in {0, 1} (data row 3; values 3)",
         ),
         (
             lambda f: f.assign(label=[1] * 18 + [0] * 2),
@@ -239,12 +246,13 @@ def test_cli_reports_are_stable_and_replaced_on_failure(
     err = capsys.readouterr().err
     assert err.startswith("error: data/raw/churn.parquet failed 1 expectation(s):\n")
     assert "column 'Geography': expect_column_values_to_be_in_set: 1 row(s)" in err
-    assert "(rows 17; values 'Italy')" in err
+    assert "(data row 18; values 'Italy')" in err  # position 17: no source file, data rows only
     # The reports now describe the failing data, so the user can open them; nothing is left half-written.
     result = json.loads((out / "result.json").read_text())
     assert result["success"] is False
     (failed,) = [e for e in result["expectations"] if not e["success"]]
-    assert (failed["column"], failed["unexpected_count"], failed["unexpected_rows"]) == ("Geography", 1, [17])
+    assert (failed["column"], failed["unexpected_count"], failed["unexpected_rows"]) == ("Geography", 1, [18])
+    assert "unexpected_file_lines" not in failed and result["row_numbers"].startswith("data rows count")
     assert (out / "data_docs" / "index.html").is_file()
     assert sorted(p.name for p in out.iterdir()) == ["data_docs", "result.json"]
 
@@ -254,3 +262,32 @@ def test_cli_missing_raw_data(project: Path, capsys: pytest.CaptureFixture[str])
     err = capsys.readouterr().err
     assert "data/raw/sentiment.parquet: not found" in err
     assert not (project / "reports").exists()
+
+
+def test_cli_names_data_rows_and_file_lines_of_the_source_csv(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A quoted line break and a blank line in the CSV: the numbers still point at the bad line."""
+    from tests.conftest import edit_params
+
+    frame = with_value(churn_frame(120), "Geography", [16], "Italy")
+    frame["Surname"] = frame["Surname"].astype(object)
+    frame.loc[3, "Surname"] = "O'Hara\nSmith"  # data row 4 spans file lines 5 and 6
+    lines = frame.to_csv(index=False).splitlines(keepends=True)
+    lines.insert(1 + 10 + 1, "\n")  # a blank line after the tenth row's (two-line) record: data row 11
+    (project / "customers.csv").write_text("".join(lines))
+    edit_params(project / "params.yaml", churn={"data": {"source": "customers.csv"}})
+    params.cache_clear()
+
+    assert cli.main(["ingest", "churn"]) == 0
+    capsys.readouterr()
+    assert cli.main(["validate", "churn"]) == 1
+
+    err = capsys.readouterr().err
+    assert "(data row 18 (file line 20); values 'Italy')" in err
+    assert "rows: data rows count from 1 under the header of customers.csv (blank lines count)" in err
+    assert "Italy" in (project / "customers.csv").read_text().splitlines()[20 - 1]  # the named line
+    result = json.loads((project / "reports" / "validation" / "churn" / "result.json").read_text())
+    (failed,) = [e for e in result["expectations"] if not e["success"]]
+    assert (failed["unexpected_rows"], failed["unexpected_file_lines"]) == ([18], [20])
+    assert "customers.csv" in result["row_numbers"]

@@ -27,7 +27,13 @@ SEQUENCE_LENGTH = 6
 
 def churn_encoder() -> TabularEncoder:
     numeric = {
-        col: {"mean": (s.min + s.max) / 2, "std": (s.max - s.min) / 4, "min": s.min, "max": s.max}
+        col: {
+            "mean": (s.min + s.max) / 2,
+            "std": (s.max - s.min) / 4,
+            "min": s.min,
+            "max": s.max,
+            "integer": s.integer,
+        }
         for col, s in SCHEMA.numeric.items()
     }
     categorical = {col: list(values) for col, values in SCHEMA.categorical.items()}
@@ -74,8 +80,9 @@ def churn_onnx(path: Path, w: np.ndarray, b: np.ndarray, arch: str = "ann") -> N
     _save(graph, path, "churn", arch)
 
 
-def sentiment_onnx(path: Path, encoder: TextEncoder, arch: str = "lstm") -> None:
-    table = np.array([[0.0], [0.0], *([v] for v in WORDS.values())], dtype=np.float32)
+def sentiment_onnx(path: Path, encoder: TextEncoder, arch: str = "lstm", oov_score: float = 0.0) -> None:
+    """``oov_score``: what an unknown word weighs (a real model's OOV embedding is rarely neutral)."""
+    table = np.array([[0.0], [oov_score], *([v] for v in WORDS.values())], dtype=np.float32)
     graph = helper.make_graph(
         [
             helper.make_node("Gather", ["E", "tokens"], ["embedded"], axis=0),
@@ -104,10 +111,10 @@ def churn_model_dir(root: Path, arch: str = "ann") -> Path:
     return directory
 
 
-def sentiment_model_dir(root: Path, arch: str = "lstm") -> Path:
+def sentiment_model_dir(root: Path, arch: str = "lstm", oov_score: float = 0.0) -> Path:
     directory = root / "models" / "sentiment" / arch
     encoder = text_encoder()
-    sentiment_onnx(directory / "model.onnx", encoder, arch=arch)
+    sentiment_onnx(directory / "model.onnx", encoder, arch=arch, oov_score=oov_score)
     write_json(directory / "encoder.json", encoder.to_dict())
     return directory
 

@@ -188,7 +188,8 @@ def raw_inputs(encoder: Encoder, x: np.ndarray, n: int) -> list[Any]:
         record: dict[str, Any] = {}
         j = 0
         for col, s in encoder.numeric.items():
-            record[col] = float(np.clip(row[j] * s["std"] + s["mean"], s["min"], s["max"]))
+            value = float(np.clip(row[j] * s["std"] + s["mean"], s["min"], s["max"]))
+            record[col] = round(value) if s.get("integer") else value  # 52.5 is refused there
             j += 1
         for col, values in encoder.categorical.items():
             if len(values) == 2:

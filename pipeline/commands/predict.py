@@ -14,12 +14,17 @@ text column (``text`` by default) or any other file with one review per line.
 Outputs. A table on stdout, or ``--output FILE`` as CSV (``.json``: a JSON list of records). Every
 input row is kept, in order, with the input columns plus ``probability``, ``prediction`` (churn:
 1 when p >= 0.5) or ``label`` (sentiment: Positive / Negative, Neutral when ``|p - 0.5|`` is below
-the neutral band) and ``error`` (empty for valid rows; for an invalid row the reason, and empty
-probability and prediction).
+the neutral band), for sentiment ``known_token_share`` (the share of the text's tokens in the
+model's vocabulary) and ``warning`` (set, and the label Neutral, when no token is known: see
+:mod:`pipeline.serving.responses`), and ``error`` (empty for valid rows; for an invalid row the reason, and
+empty probability and prediction). Texts with a warning are also listed on stderr.
 
-Invalid rows are listed on stderr (at most 100 lines, then a count). Row numbers are 1-based:
-for a CSV, the data row (the header is not counted, so data row N is on line N + 1 of a file
-without quoted line breaks); for a text file, the line; for ``--text``, the option's position.
+Invalid rows are listed on stderr (at most 100 lines, then a count), numbered as everywhere in
+the pipeline (:mod:`pipeline.rows`): for a CSV, ``data row N (file line M)``, data rows counted
+from 1 under the header and file lines from 1 with the header as line 1; for a text file, the line;
+for ``--text``, the option's position. A blank line in a CSV is a row too, reported as invalid,
+so that the output keeps one row per input row and no later number shifts; blank lines at the
+end of the file are ignored.
 
 Exit status: 0 every row scored; 3 some rows invalid, the others scored and written; 1 the file
 is unreadable or empty, or no row is valid (then no output file is written); 2 bad arguments.
@@ -28,6 +33,7 @@ is unreadable or empty, or no row is valid (then no output file is written); 2 b
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import math
 import sys
@@ -40,12 +46,14 @@ import pandas as pd
 
 from pipeline.core.errors import DataError
 from pipeline.core.io import write_text
+from pipeline.core.rows import RowMap, csv_header, header_problem, scan_rows
 from pipeline.encoders.preprocess import RowError, TextEncoder
 from pipeline.serving.inference import check_model
 
 EXIT_OK, EXIT_FAILED, EXIT_PARTIAL = 0, 1, 3
 CHUNK_ROWS = 8192  # rows per ONNX Runtime call: bounded memory on big files
 MAX_ERROR_LINES = 100
+SHORT_HEADERS = {"known_token_share": "known"}  # table headers
 
 
 @dataclass
@@ -54,7 +62,14 @@ class Scored:
 
     frame: pd.DataFrame
     errors: list[RowError]  # 0-based rows
-    unit: str  # how a row is called to the user: "row", "line" or "text"
+    unit: str  # how a row is called to the user: "data row", "line" or "text"
+    row_map: RowMap | None = None  # a CSV's file lines
+
+    def label(self, index: int) -> str:
+        """How the row at ``index`` (0-based) is named to the user."""
+        if self.row_map is not None:
+            return self.row_map.label(index)
+        return f"{self.unit} {index + 1}"
 
     @property
     def n_invalid(self) -> int:
@@ -66,30 +81,47 @@ class Scored:
 
 
 # ------------------------------------------------------------------------ reading inputs
-def read_csv(path: Path, text_column: str | None = None) -> pd.DataFrame:
-    """A user's CSV; every reading problem becomes a :class:`DataError` naming the file.
+def read_csv(path: Path, text_column: str | None = None) -> tuple[pd.DataFrame, RowMap | None]:
+    """A user's CSV and where its rows are; every reading problem is a :class:`DataError` naming the file.
 
     Empty cells are missing values, except in ``text_column``: there they stay ``""`` (reported
-    as "text is empty") and words such as "NA" or "null" stay text.
+    as "text is empty") and words such as "NA" or "null" stay text. Blank lines are kept as rows
+    (see the module docstring), except at the end of the file.
     """
-    if not path.is_file():
-        raise DataError(f"{path}: not found")
+    text = _read_text(path)
+    text = text.rstrip("\r\n") + "\n"  # blank lines at the end shift nothing: not rows
+    problem = header_problem(csv_header(text))  # before pandas renames a second 'Age' to 'Age.1'
+    if problem:
+        raise DataError(f"{path}: {problem}")
     try:
-        frame = pd.read_csv(path, encoding="utf-8-sig")
+        frame = pd.read_csv(io.StringIO(text), skip_blank_lines=False)
         if text_column is not None and text_column in frame.columns:
             raw = pd.read_csv(
-                path, encoding="utf-8-sig", usecols=[text_column], dtype=str, keep_default_na=False
+                io.StringIO(text),
+                usecols=[text_column],
+                dtype=str,
+                keep_default_na=False,
+                skip_blank_lines=False,
             )
             frame[text_column] = raw[text_column]
     except pd.errors.EmptyDataError as exc:
         raise DataError(f"{path}: the file is empty; expected a header line and data rows") from exc
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason})") from exc
-    except (pd.errors.ParserError, ValueError, OSError) as exc:
-        raise DataError(f"{path}: not a readable CSV: {exc}") from exc
+    except (pd.errors.ParserError, ValueError) as exc:
+        raise DataError(f"{path}: not a readable CSV: {' '.join(str(exc).split())}") from exc
     if frame.empty:
         raise DataError(f"{path}: no data rows (only a header)")
-    return frame
+    return frame, scan_rows(text, keep_blank=True, expected=len(frame))
+
+
+def _read_text(path: Path) -> str:
+    if not path.is_file():
+        raise DataError(f"{path}: not found")
+    try:
+        return path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason})") from exc
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read: {exc.strerror or exc}") from exc
 
 
 def restore_integers(frame: pd.DataFrame) -> pd.DataFrame:
@@ -110,32 +142,34 @@ def restore_integers(frame: pd.DataFrame) -> pd.DataFrame:
 
 def read_lines(path: Path, column: str) -> pd.DataFrame:
     """One review per line; blank lines are kept (and reported) so line numbers stay true."""
-    if not path.is_file():
-        raise DataError(f"{path}: not found")
-    try:
-        content = path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason})") from exc
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read: {exc}") from exc
-    lines = content.splitlines()
+    lines = _read_text(path).splitlines()
     if not lines:
         raise DataError(f"{path}: the file is empty; expected one review per line")
     return pd.DataFrame({column: lines})
 
 
 # ----------------------------------------------------------------------------- scoring
-def score(predictor: Any, frame: pd.DataFrame, *, neutral_band: float, unit: str = "row") -> Scored:
+def score(
+    predictor: Any,
+    frame: pd.DataFrame,
+    *,
+    neutral_band: float,
+    unit: str = "data row",
+    row_map: RowMap | None = None,
+) -> Scored:
     """Pure core: score every valid row of ``frame``; keep invalid ones with their reasons."""
-    from pipeline.serving.responses import check_neutral_band, churn_prediction, sentiment_label
+    from pipeline.serving.responses import check_neutral_band, churn_prediction, sentiment_outcome
 
     band = check_neutral_band(neutral_band)
     frame = frame.reset_index(drop=True)
     probabilities = np.full(len(frame), np.nan)
+    shares = np.full(len(frame), np.nan)
     errors: list[RowError] = []
     for start in range(0, len(frame), CHUNK_ROWS):
         result = predictor.score_frame(frame.iloc[start : start + CHUNK_ROWS])
         probabilities[start : start + len(result.probabilities)] = result.probabilities
+        if result.known_token_share is not None:
+            shares[start : start + len(result.probabilities)] = result.known_token_share
         errors += [RowError(e.row + start, e.message, e.column) for e in result.errors]
     by_row: dict[int, list[str]] = {}
     for e in errors:
@@ -144,16 +178,20 @@ def score(predictor: Any, frame: pd.DataFrame, *, neutral_band: float, unit: str
     out["probability"] = probabilities
     valid = ~np.isnan(probabilities)
     if isinstance(predictor.encoder, TextEncoder):
-        out["label"] = [
-            sentiment_label(p, band) if ok else None for p, ok in zip(probabilities, valid, strict=True)
+        outcomes = [
+            sentiment_outcome(p, s, band) if ok else (None, None)
+            for p, s, ok in zip(probabilities, shares, valid, strict=True)
         ]
+        out["label"] = [label for label, _ in outcomes]
+        out["known_token_share"] = shares.round(4)
+        out["warning"] = [warning or "" for _, warning in outcomes]
     else:
         out["prediction"] = pd.array(
             [churn_prediction(p) if ok else None for p, ok in zip(probabilities, valid, strict=True)],
             dtype="Int64",
         )
     out["error"] = ["; ".join(by_row[i]) if i in by_row else "" for i in range(len(out))]
-    return Scored(out, errors, unit)
+    return Scored(out, errors, unit, row_map)
 
 
 def exit_status(scored: Scored) -> int:
@@ -163,12 +201,24 @@ def exit_status(scored: Scored) -> int:
 
 
 def error_lines(scored: Scored, limit: int = MAX_ERROR_LINES) -> list[str]:
-    """``<unit> N: reason`` per invalid row (1-based N), at most ``limit`` lines then a count."""
+    """``data row N (file line M): reason`` (or ``line N``, ``text N``) per invalid row, at most
+    ``limit`` lines then a count."""
     rows = sorted({e.row for e in scored.errors})
     reasons = scored.frame["error"]
-    lines = [f"{scored.unit} {i + 1}: {reasons.iloc[i]}" for i in rows[:limit]]
+    lines = [f"{scored.label(i)}: {reasons.iloc[i]}" for i in rows[:limit]]
     if len(rows) > limit:
         lines.append(f"... and {len(rows) - limit} more invalid {scored.unit}s")
+    return lines
+
+
+def warning_lines(scored: Scored, limit: int = MAX_ERROR_LINES) -> list[str]:
+    """``text N: warning`` per scored row with a warning (a text with no known word)."""
+    if "warning" not in scored.frame.columns:
+        return []
+    rows = [i for i, w in enumerate(scored.frame["warning"].tolist()) if w]
+    lines = [f"{scored.label(i)}: {scored.frame['warning'].iloc[i]}" for i in rows[:limit]]
+    if len(rows) > limit:
+        lines.append(f"... and {len(rows) - limit} more {scored.unit}s with no known word")
     return lines
 
 
@@ -228,14 +278,19 @@ def _cell(value: Any) -> str:
 def render_table(
     scored: Scored, id_columns: list[str], text_column: str | None = None, width: int = 60
 ) -> str:
-    """A fixed-width table: row number, id columns, probability, prediction/label, text, error."""
+    """A fixed-width table: row number (and a CSV's file line), id columns, probability,
+    prediction/label, text, error."""
     frame = scored.frame
     outcome = "label" if "label" in frame.columns else "prediction"
     columns = [*id_columns, "probability", outcome]
-    headers = [scored.unit, *columns]
+    if "known_token_share" in frame.columns:
+        columns.append("known_token_share")
+    places = ["row", "line"] if scored.row_map is not None else [scored.unit.split()[-1]]
+    headers = [*places, *(SHORT_HEADERS.get(c, c) for c in columns)]
     body = []
     for i in range(len(frame)):
-        cells = [str(i + 1), *(_cell(frame[c].iloc[i]) for c in columns)]
+        place = [str(i + 1)] + ([str(scored.row_map.line(i))] if scored.row_map is not None else [])
+        cells = [*place, *(_cell(frame[c].iloc[i]) for c in columns)]
         body.append(cells)
     if text_column is not None:
         headers.append("text")
@@ -246,7 +301,9 @@ def render_table(
     for cells, reason in zip(body, frame["error"].tolist(), strict=True):
         cells.append(reason)
     widths = [max(len(h), *(len(r[j]) for r in body)) for j, h in enumerate(headers)]
-    numeric = {0, *(j + 1 for j, c in enumerate(columns) if c in {"probability", "prediction"})}
+    first = len(places)
+    numbers = {"probability", "prediction", "known_token_share"}
+    numeric = {*range(first), *(j + first for j, c in enumerate(columns) if c in numbers)}
 
     def line(cells: list[str]) -> str:
         parts = [
@@ -263,9 +320,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m pipeline predict",
         description="Score raw rows or texts with ONNX Runtime.",
-        epilog="Invalid rows are listed on stderr as 1-based data rows (a CSV's header is not counted; "
-        "for a text file, the line). Exit status: 0 all rows scored, 3 some rows invalid (the others "
-        "scored and written), 1 nothing scored (unreadable or empty file, or no valid row).",
+        epilog="Invalid rows are listed on stderr as 'data row N (file line M)': data rows count from 1 "
+        "under a CSV's header, file lines from 1 with the header as line 1 (for a text file, the line). "
+        "Exit status: 0 all rows scored, 3 some rows invalid (the others scored and written), 1 nothing "
+        "scored (unreadable or empty file, or no valid row).",
     )
     parser.add_argument("task", help="a task of params.yaml (churn, sentiment, ...)")
     parser.add_argument(
@@ -307,19 +365,20 @@ def main(argv: list[str]) -> int:
     check_model(predictor, args.task, uri)
     encoder = predictor.encoder
 
+    row_map = None
     if args.text is not None:
         frame, unit, source = pd.DataFrame({encoder.text_column: args.text}), "text", "--text"
     elif isinstance(encoder, TextEncoder) and args.input.suffix.lower() != ".csv":
         frame, unit, source = read_lines(args.input, encoder.text_column), "line", str(args.input)
     else:
         text_column = encoder.text_column if isinstance(encoder, TextEncoder) else None
-        frame, unit, source = read_csv(args.input, text_column), "row", str(args.input)
+        (frame, row_map), unit, source = read_csv(args.input, text_column), "data row", str(args.input)
 
-    scored = score(predictor, frame, neutral_band=band, unit=unit)
+    scored = score(predictor, frame, neutral_band=band, unit=unit, row_map=row_map)
     problem = file_level_problem(scored)
     if problem:
         raise DataError(f"{source}: {problem}")
-    for line in error_lines(scored):
+    for line in [*error_lines(scored), *warning_lines(scored)]:
         print(line, file=sys.stderr)
     status = exit_status(scored)
     if status == EXIT_FAILED:

@@ -96,11 +96,21 @@ def rollback(task: str) -> str:
     champion = _alias_version(client, task, CHAMPION)
     if champion is None:
         raise ModelError(f"registered model {task!r} has no {CHAMPION!r}; nothing to roll back")
-    history = _history(client, task)
-    while history and history[-1] == str(champion.version):
+    current = str(champion.version)
+    recorded = _history(client, task)
+    history = list(recorded)
+    while history and history[-1] == current:
         history.pop()
     if not history:
-        raise ModelError(f"{task}: no earlier {CHAMPION} to roll back to (history is empty)")
+        if recorded:  # e.g. ["2"] right after the first promotion: version 2 is all there was
+            raise ModelError(
+                f"{task}: no earlier {CHAMPION} to roll back to: version {current} is the first "
+                f"{CHAMPION} 'promote' recorded ({HISTORY} {json.dumps(recorded)})"
+            )
+        raise ModelError(
+            f"{task}: no earlier {CHAMPION} to roll back to: 'promote' has recorded none "
+            f"(version {current} was made {CHAMPION} by other means; set the alias in MLflow instead)"
+        )
     previous = history[-1]
     client.set_registered_model_alias(task, CHAMPION, previous)
     client.set_registered_model_tag(task, HISTORY, json.dumps(history))

@@ -21,43 +21,142 @@ import numpy as np
 import pandas as pd
 
 from pipeline.core.errors import DataError, ModelError
+from pipeline.core.rows import header_problem, mangled_duplicate, row_label
 
 PAD, OOV = "<pad>", "<oov>"
 _MISSING = object()
+EMPTY_ROW = "the row is empty: no value in any column"  # e.g. a blank line in a CSV
 
 
 @dataclass(frozen=True)
 class RowError:
-    """One problem in one input row (0-based ``row``)."""
+    """One problem in one input row.
+
+    ``row`` is the row's 0-based position, for indexing; what users see counts from 1 (see
+    :mod:`pipeline.rows`): ``row 3``, or ``data row 3 (file line 4)`` when ``line``, the row's
+    line in its CSV file or body, is known.
+    """
 
     row: int
     message: str
     column: str | None = None
+    line: int | None = None
+
+    @property
+    def number(self) -> int:
+        """The row as users count it: from 1."""
+        return self.row + 1
+
+    def where(self) -> str:
+        return row_label(self.row, self.line)
 
     def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"row": self.row}
+        out: dict[str, Any] = {"row": self.number}
+        if self.line is not None:
+            out["line"] = self.line
         if self.column is not None:
             out["column"] = self.column
         out["message"] = self.message
         return out
 
     def __str__(self) -> str:
-        where = f"row {self.row}" + (f", column {self.column!r}" if self.column else "")
+        where = self.where() + (f", column {self.column!r}" if self.column else "")
         return f"{where}: {self.message}"
+
+
+# -------------------------------------------------------------------- input rules
+# The one rule set for raw tabular values, shared by predict, serve and the pyfunc through both
+# paths below (DataFrames and JSON records), so that all of them accept and refuse the same input:
+#
+# * a numeric column takes a number (int or float, NumPy's too). A string is taken when, spaces
+#   around it aside, it is a plain decimal number ("52", "-1.5", "1e3"), as a CSV cell is; any
+#   other string is "not a number". A boolean is refused ("expected a number, got a boolean"),
+#   null/NaN is "missing", and any other type is refused by name. An ``integer: true`` column
+#   refuses a fraction: 52.5 is "not a whole number" (52.0 is 52), where MLflow's own schema
+#   enforcement would truncate it to 52. The number must then lie in the schema's [min, max].
+# * a categorical column takes one of the schema's values. Values the schema wrote as integers
+#   (NumOfProducts: [1, 2, 3, 4]) match the same number in any of the forms above (2, 2.0, "2"),
+#   never a boolean or a fraction; values written as text match that text.
+NUMBER_TEXT = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+INTEGER_TEXT = re.compile(r"[+-]?\d+")
+MISSING_NUMBER = "is missing (NaN/null); expected a number"
+
+
+def parse_number(value: Any) -> tuple[float | None, str | None]:
+    """``(number, None)``, or ``(None, why)`` when the raw value is not a number by the rules above."""
+    kind = type(value)
+    if kind is int or (kind is float and value == value):  # the common case first (serving)
+        return float(value), None
+    if _is_missing(value):
+        return None, MISSING_NUMBER
+    if isinstance(value, (bool, np.bool_)):
+        return None, f"expected a number, got a boolean ({str(value).lower()})"
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return float(value), None
+    if isinstance(value, str):
+        text = value.strip()
+        if NUMBER_TEXT.fullmatch(text):
+            return float(text), None
+        return None, f"{value!r} is not a number"
+    return None, f"expected a number, got {_kind(value)}"
+
+
+def check_number(number: float, spec: dict[str, Any]) -> str | None:
+    """Why ``number`` does not fit the column's spec (whole number, range), or None."""
+    low, high = spec["min"], spec["max"]
+    if spec.get("integer") and math.isfinite(number) and not number.is_integer():
+        return f"{_num(number)} is not a whole number; expected an integer in [{_num(low)}, {_num(high)}]"
+    if not low <= number <= high:
+        return f"{_num(number)} is outside the expected range [{_num(low)}, {_num(high)}]"
+    return None
+
+
+def number_problem(value: Any, spec: dict[str, Any]) -> str | None:
+    """Why a raw value does not belong in a numeric column with this spec, or None."""
+    number, problem = parse_number(value)
+    return problem if number is None else check_number(number, spec)
+
+
+def _number(value: Any) -> float:
+    """The number in a value that passed the checks."""
+    number, problem = parse_number(value)
+    if number is None:
+        raise DataError(f"not a number: {problem}")
+    return number
+
+
+def _num(x: float) -> str:
+    """52 for 52.0, 52.5 as 52.5 (not 52 or 52.500000)."""
+    x = float(x)
+    return str(int(x)) if x.is_integer() and abs(x) < 1e16 else repr(x)
+
+
+def _kind(value: Any) -> str:
+    names = {list: "a list", tuple: "a list", dict: "an object", bytes: "bytes"}
+    return names.get(type(value), type(value).__name__)
 
 
 # ------------------------------------------------------------------------ tabular
 @dataclass
 class TabularEncoder:
-    numeric: dict[str, dict[str, float]]  # column -> {mean, std, min, max}
-    categorical: dict[str, list[str]]  # column -> allowed values (schema order)
+    numeric: dict[str, dict[str, Any]]  # column -> {mean, std, min, max, integer}
+    categorical: dict[str, list[str | int]]  # column -> allowed values, as the schema wrote them
     passthrough: list[str] = field(default_factory=list)  # id/target columns accepted but unused
     kind: str = "tabular"
+    _keys: dict[str, list[str]] = field(default_factory=dict, repr=False, compare=False)
+    _integer_coded: dict[str, bool] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        self.categorical = {
-            col: [category_key(v) for v in values] for col, values in self.categorical.items()
-        }
+        self.categorical = {col: list(values) for col, values in self.categorical.items()}
+        for col, values in self.categorical.items():
+            # encoder.json files written before the schema's integers were kept hold "1", "2", ...
+            coded = all(
+                (isinstance(v, int) and not isinstance(v, bool))
+                or (isinstance(v, str) and INTEGER_TEXT.fullmatch(v) is not None)
+                for v in values
+            )
+            self._integer_coded[col] = coded
+            self._keys[col] = [str(int(v)) if coded else category_key(v) for v in values]
 
     @classmethod
     def fit(cls, train: pd.DataFrame, schema: Any) -> TabularEncoder:
@@ -71,8 +170,9 @@ class TabularEncoder:
                 "std": std if std > 0 else 1.0,
                 "min": float(spec.min),
                 "max": float(spec.max),
+                "integer": bool(spec.integer),
             }
-        categorical = {col: [str(v) for v in values] for col, values in schema.categorical.items()}
+        categorical = {col: list(values) for col, values in schema.categorical.items()}
         return cls(numeric, categorical, passthrough=[*schema.drop, schema.target])
 
     @property
@@ -86,54 +186,101 @@ class TabularEncoder:
     def input_columns(self) -> list[str]:
         return [*self.numeric, *self.categorical]
 
+    def allowed(self, col: str) -> str:
+        """The column's values as the schema wrote them: ``[1, 2, 3, 4]``, ``['France', 'Spain']``."""
+        if self._integer_coded[col]:
+            return f"[{', '.join(str(int(v)) for v in self.categorical[col])}]"
+        return repr(self.categorical[col])
+
+    def _category(self, col: str, value: Any) -> tuple[str | None, str | None]:
+        """``(key, None)`` for a value of the column, or ``(None, why)``."""
+        if type(value) is str and not self._integer_coded[col] and value in self._keys[col]:
+            return value, None  # the common case first (serving)
+        if _is_missing(value):
+            return None, f"is missing; expected one of {self.allowed(col)}"
+        if isinstance(value, (bool, np.bool_)):
+            return None, f"expected one of {self.allowed(col)}, got a boolean ({str(value).lower()})"
+        if self._integer_coded[col]:
+            number, _ = (value, None) if type(value) is int else parse_number(value)
+            key = str(int(number)) if number is not None and float(number).is_integer() else None
+        else:
+            key = category_key(value)
+        if key is None or key not in self._keys[col]:
+            return None, f"unknown category {value!r}; expected one of {self.allowed(col)}"
+        return key, None
+
+    def _value_errors(self, i: int, record: Any) -> list[RowError]:
+        """The problems of one row's values (``record[col]`` for each input column)."""
+        errors = []
+        for col, spec in self.numeric.items():
+            problem = number_problem(record[col], spec)
+            if problem:
+                errors.append(RowError(i, problem, col))
+        for col in self.categorical:
+            _, problem = self._category(col, record[col])
+            if problem:
+                errors.append(RowError(i, problem, col))
+        return errors
+
     def check(self, frame: pd.DataFrame) -> list[RowError]:
-        """Every problem in raw rows: missing/unknown columns, non-numbers, NaN, ranges, categories."""
+        """Every problem in raw rows: missing/unknown columns, types, NaN, ranges, categories."""
         errors: list[RowError] = []
+        problem = header_problem([str(c) for c in frame.columns])
+        if problem:  # a repeated column, or one column holding a whole ';'-separated header
+            return [RowError(i, problem) for i in range(len(frame))]
         missing = [c for c in self.input_columns if c not in frame.columns]
         unknown = [c for c in frame.columns if c not in self.input_columns and c not in self.passthrough]
         if missing or unknown:
             message = self._columns_message(missing, [str(c) for c in unknown])
             return [RowError(i, message) for i in range(len(frame))]
+        empty = frame[self.input_columns].isna().all(axis=1).to_numpy() if self.input_columns else []
+        errors += [RowError(int(i), EMPTY_ROW) for i in np.flatnonzero(empty)]
         for col, spec in self.numeric.items():
             raw = frame[col]
-            values = pd.to_numeric(raw, errors="coerce")
-            for i in np.flatnonzero(raw.isna().to_numpy()):
-                errors.append(RowError(int(i), "is missing (NaN/null); expected a number", col))
-            bad_type = values.isna().to_numpy() & ~raw.isna().to_numpy()
-            for i in np.flatnonzero(bad_type):
-                errors.append(RowError(int(i), f"{raw.iloc[i]!r} is not a number", col))
-            finite = values.to_numpy(dtype="float64", na_value=np.nan)
-            out_of_range = ~np.isnan(finite) & ((finite < spec["min"]) | (finite > spec["max"]))
-            for i in np.flatnonzero(out_of_range):
-                errors.append(
-                    RowError(
-                        int(i),
-                        f"{finite[i]:g} is outside the expected range [{spec['min']:g}, {spec['max']:g}]",
-                        col,
-                    )
-                )
-        for col, allowed in self.categorical.items():
-            raw = frame[col]
-            for i, value in enumerate(raw.tolist()):
-                if value is None or (isinstance(value, float) and math.isnan(value)):
-                    errors.append(RowError(i, f"is missing; expected one of {allowed}", col))
-                elif category_key(value) not in allowed:
-                    errors.append(RowError(i, f"unknown category {value!r}; expected one of {allowed}", col))
+            if not _plain_numbers(raw):  # text, booleans, mixed objects: value by value
+                for i, value in enumerate(raw.tolist()):
+                    problem = number_problem(value, spec)
+                    if problem:
+                        errors.append(RowError(i, problem, col))
+                continue
+            values = raw.to_numpy(dtype="float64", na_value=np.nan)
+            nan = np.isnan(values)
+            errors += [RowError(int(i), MISSING_NUMBER, col) for i in np.flatnonzero(nan)]
+            suspect = ~nan & ((values < spec["min"]) | (values > spec["max"]))
+            if spec.get("integer"):
+                suspect |= ~nan & np.isfinite(values) & (np.floor(values) != values)
+            for i in np.flatnonzero(suspect):
+                errors.append(RowError(int(i), check_number(float(values[i]), spec) or "", col))
+        for col in self.categorical:
+            for i, value in enumerate(frame[col].tolist()):
+                _, problem = self._category(col, value)
+                if problem:
+                    errors.append(RowError(i, problem, col))
+        errors = [e for e in errors if e.column is None or not empty[e.row]]
         return sorted(errors, key=lambda e: e.row)
 
     def transform(self, frame: pd.DataFrame) -> np.ndarray:
         """Encode rows that passed :meth:`check` into float32 model inputs."""
         columns = []
         for col, stats in self.numeric.items():
-            values = pd.to_numeric(frame[col]).to_numpy(dtype="float64")
+            raw = frame[col]
+            if _plain_numbers(raw):
+                values = raw.to_numpy(dtype="float64", na_value=np.nan)
+            else:
+                values = np.array([_number(v) for v in raw.tolist()], dtype="float64")
             columns.append((values - stats["mean"]) / stats["std"])
-        for col, allowed in self.categorical.items():
-            values = np.array([category_key(v) for v in frame[col].tolist()], dtype=object)
-            levels = allowed[1:] if len(allowed) == 2 else allowed
-            columns += [(values == level).astype("float64") for level in levels]
+        for col in self.categorical:
+            keys = np.array([self._category(col, v)[0] for v in frame[col].tolist()], dtype=object)
+            levels = self._levels(col)
+            columns += [(keys == level).astype("float64") for level in levels]
         if not columns:
             return np.zeros((len(frame), 0), dtype="float32")
         return np.stack(columns, axis=1).astype("float32")
+
+    def _levels(self, col: str) -> list[str]:
+        """The keys that get a one-hot column (two values: one binary column for the second)."""
+        keys = self._keys[col]
+        return keys[1:] if len(keys) == 2 else keys
 
     def _columns_message(self, missing: list[str], unknown: list[str]) -> str:
         parts = []
@@ -141,6 +288,11 @@ class TabularEncoder:
             parts.append(f"missing column(s) {', '.join(missing)}")
         if unknown:
             parts.append(f"unexpected column(s) {', '.join(unknown)}")
+            known = [*self.input_columns, *self.passthrough]
+            for col in unknown:
+                base = mangled_duplicate(col, known)
+                if base is not None:
+                    parts[-1] += f" ({col!r} is how pandas names a second {base!r} column: is it repeated?)"
         return f"{'; '.join(parts)} (expected {', '.join(self.input_columns)})"
 
     def check_records(self, records: Sequence[dict[str, Any]]) -> list[RowError]:
@@ -154,43 +306,20 @@ class TabularEncoder:
             if missing or unknown:
                 errors.append(RowError(i, self._columns_message(missing, unknown)))
                 continue
-            for col, spec in self.numeric.items():
-                value = record[col]
-                if value is None or (isinstance(value, float) and math.isnan(value)):
-                    errors.append(RowError(i, "is missing (NaN/null); expected a number", col))
-                    continue
-                try:
-                    number = float(value)
-                except (TypeError, ValueError):
-                    errors.append(RowError(i, f"{value!r} is not a number", col))
-                    continue
-                if math.isnan(number):
-                    errors.append(RowError(i, "is missing (NaN/null); expected a number", col))
-                elif not spec["min"] <= number <= spec["max"]:
-                    errors.append(
-                        RowError(
-                            i,
-                            f"{number:g} is outside the expected range [{spec['min']:g}, {spec['max']:g}]",
-                            col,
-                        )
-                    )
-            for col, allowed in self.categorical.items():
-                value = record[col]
-                if value is None or (isinstance(value, float) and math.isnan(value)):
-                    errors.append(RowError(i, f"is missing; expected one of {allowed}", col))
-                elif category_key(value) not in allowed:
-                    errors.append(RowError(i, f"unknown category {value!r}; expected one of {allowed}", col))
+            if columns and all(_is_missing(record[c]) for c in columns):
+                errors.append(RowError(i, EMPTY_ROW))
+                continue
+            errors += self._value_errors(i, record)
         return errors
 
     def transform_records(self, records: Sequence[dict[str, Any]]) -> np.ndarray:
         """:meth:`transform` for records that passed :meth:`check_records`."""
         rows = []
         for record in records:
-            row = [(float(record[c]) - s["mean"]) / s["std"] for c, s in self.numeric.items()]
-            for col, allowed in self.categorical.items():
-                key = category_key(record[col])
-                levels = allowed[1:] if len(allowed) == 2 else allowed
-                row += [1.0 if key == level else 0.0 for level in levels]
+            row = [(_number(record[c]) - s["mean"]) / s["std"] for c, s in self.numeric.items()]
+            for col in self.categorical:
+                key = self._category(col, record[col])[0]
+                row += [1.0 if key == level else 0.0 for level in self._levels(col)]
             rows.append(row)
         if not rows:
             return np.zeros((0, len(self.feature_names)), dtype="float32")
@@ -211,6 +340,11 @@ class TabularEncoder:
 
     def records_to_frame(self, records: Sequence[dict[str, Any]]) -> pd.DataFrame:
         return pd.DataFrame.from_records(list(records), columns=_union_keys(records))
+
+
+def _plain_numbers(column: pd.Series) -> bool:
+    """Ints or floats (NumPy or nullable), checked as arrays; anything else is checked value by value."""
+    return pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
 
 
 def category_key(value: Any) -> str:
@@ -291,6 +425,17 @@ class TextEncoder:
                 else:
                     out[i, : len(ids)] = ids
         return out
+
+    @staticmethod
+    def known_token_share(ids: np.ndarray) -> np.ndarray:
+        """Per encoded row, the share of its tokens that are in the vocabulary (not OOV).
+
+        Counted over the tokens the model reads (after truncation to ``sequence_length``); a text
+        with no token at all (only emoji or punctuation) has a share of 0, like one of unknown words.
+        """
+        tokens = (ids > 0).sum(axis=1)
+        known = (ids > 1).sum(axis=1)
+        return np.divide(known, tokens, out=np.zeros(len(ids), dtype="float64"), where=tokens > 0)
 
     def check(self, frame: pd.DataFrame) -> list[RowError]:
         col = self.text_column
@@ -393,6 +538,12 @@ def load_encoder(path: Path) -> Encoder:
     except json.JSONDecodeError as exc:
         raise DataError(f"{path}: not valid JSON ({exc})") from exc
     return encoder_from_dict(data)
+
+
+def _is_missing(value: Any) -> bool:
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    return isinstance(value, (float, np.floating)) and math.isnan(value)
 
 
 def _union_keys(records: Sequence[Any]) -> list[str]:

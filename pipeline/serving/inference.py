@@ -47,6 +47,7 @@ class ScoreResult:
     # model, (n, n_classes) class probabilities for a multi-class one
     probabilities: np.ndarray
     errors: list[RowError]
+    known_token_share: np.ndarray | None = None  # text: share of known tokens per row (NaN: invalid)
 
     @property
     def valid(self) -> np.ndarray:
@@ -125,7 +126,9 @@ class Predictor:
         bad = {e.row for e in errors}
         good = [i for i in range(len(frame)) if i not in bad]
         x = self.encoder.transform(frame.iloc[good]) if good else None
-        return ScoreResult(self._score_rows(len(frame), good, x), errors)
+        return ScoreResult(
+            self._score_rows(len(frame), good, x), errors, self._token_shares(len(frame), good, x)
+        )
 
     def score_records(self, records: list[Any]) -> ScoreResult:
         """Score JSON records (dicts, or plain strings for text) without building a DataFrame:
@@ -134,7 +137,9 @@ class Predictor:
         bad = {e.row for e in errors}
         good = [i for i in range(len(records)) if i not in bad]
         x = self.encoder.transform_records([records[i] for i in good]) if good else None
-        return ScoreResult(self._score_rows(len(records), good, x), errors)
+        return ScoreResult(
+            self._score_rows(len(records), good, x), errors, self._token_shares(len(records), good, x)
+        )
 
     def _score_rows(self, n: int, good: list[int], x: np.ndarray | None) -> np.ndarray:
         """Rows ``good`` scored from ``x``, NaN in the others: ``(n,)`` or ``(n, n_classes)``."""
@@ -144,6 +149,15 @@ class Predictor:
         probabilities = np.full((n, *scored.shape[1:]), np.nan)
         probabilities[good] = scored
         return probabilities
+
+    def _token_shares(self, n: int, good: list[int], x: np.ndarray | None) -> np.ndarray | None:
+        """Text: the share of known tokens in rows ``good``, NaN in the others; None for tables."""
+        if not isinstance(self.encoder, TextEncoder):
+            return None
+        shares = np.full(n, np.nan)
+        if x is not None:
+            shares[good] = TextEncoder.known_token_share(x)
+        return shares
 
 
 def output_classes(shape: list[Any]) -> int:

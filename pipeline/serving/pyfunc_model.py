@@ -12,7 +12,20 @@ from typing import Any
 
 import mlflow
 import pandas as pd
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.pyfunc import PythonModel
+
+from pipeline.core.errors import DataError
+
+
+class InvalidInputError(MlflowException, DataError):
+    """Invalid input rows. An MlflowException, so that ``mlflow models serve`` answers 400 with
+    this message (it hides any other exception behind "an unexpected error"); a DataError for
+    everyone else."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, error_code=INVALID_PARAMETER_VALUE)
 
 
 class OnnxPipelineModel(PythonModel):
@@ -22,7 +35,6 @@ class OnnxPipelineModel(PythonModel):
         self.predictor = Predictor.from_dir(context.artifacts["model_dir"])
 
     def predict(self, context, model_input, params=None):
-        from pipeline.core.errors import DataError
         from pipeline.serving.responses import format_predictions
 
         if isinstance(model_input, pd.DataFrame):
@@ -35,9 +47,15 @@ class OnnxPipelineModel(PythonModel):
         result = self.predictor.score_frame(frame)
         if result.errors:
             shown = "; ".join(str(e) for e in result.errors[:20])
-            raise DataError(f"{len(result.errors)} invalid input row(s): {shown}")
+            raise InvalidInputError(f"{len(result.errors)} invalid input row(s): {shown}")
         band = (params or {}).get("neutral_band")
-        return pd.DataFrame(format_predictions(self.predictor.task, result.probabilities, band))
+        answers = format_predictions(
+            self.predictor.task, result.probabilities, band, result.known_token_share
+        )
+        out = pd.DataFrame(answers)
+        if "warning" in out.columns:  # None stays None (null in JSON), not pandas' NaN for text
+            out["warning"] = pd.Series([a["warning"] for a in answers], dtype=object)
+        return out
 
 
 mlflow.models.set_model(OnnxPipelineModel())

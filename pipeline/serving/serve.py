@@ -12,7 +12,8 @@ A client cannot tell it from ``mlflow models serve -m models:/<task>@champion``:
   columns), optionally with ``"params": {"neutral_band": 0.2}`` (sentiment); or ``text/csv``.
   The answer is ``{"predictions": [...]}`` with one item per row, exactly what the registered
   pyfunc returns (:mod:`pipeline.serving.responses`): churn ``{"probability": p, "prediction": 0|1}``,
-  sentiment ``{"probability": p, "label": "Positive"|"Negative"|"Neutral"}``.
+  sentiment ``{"probability": p, "label": "Positive"|"Negative"|"Neutral", "known_token_share": s,
+  "warning": null|"..."}`` (Neutral with a warning when no word of the text is known).
 * ``GET /health`` and ``GET /ping``: 200 ``{"status": "ok", "task", "arch", "model"}``;
   ``GET /version``: the package and ONNX Runtime versions.
 
@@ -21,8 +22,10 @@ Errors are JSON, ``{"error_code": "BAD_REQUEST", "message": "...", "errors": [{"
 a missing field, a wrong type, an invalid row, or a request that is not valid HTTP; 411 without a
 Content-Length (or chunked body); 413 for a body over ``serve.max_body_bytes`` or more than
 ``serve.max_rows`` rows; 415 for another content type; 404/405 for other paths and methods; 500
-(``INTERNAL_ERROR``) only for a fault of the server itself. ``row`` is the 0-based position of the
-row in the request.
+(``INTERNAL_ERROR``) only for a fault of the server itself. Rows are numbered as everywhere in the
+pipeline (:mod:`pipeline.rows`): ``row`` counts the request's rows from 1 (the first row, record,
+instance or text is row 1); for a CSV body it is the data row (counted from 1 under the header,
+a blank line being a row too) and ``line`` is its line in the body (the header is line 1).
 
 Policy: a request with any invalid row is refused whole (400) and every bad row is listed. This is
 what ``mlflow models serve`` does (the pyfunc raises on bad input), so a client sees the same
@@ -62,6 +65,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from pipeline.core.config import ServeConfig
 from pipeline.core.errors import PipelineError
+from pipeline.core.rows import csv_header, header_problem, scan_rows
 from pipeline.encoders.preprocess import RowError, TextEncoder
 
 FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
@@ -129,7 +133,7 @@ def rows_from_json(doc: Any, encoder: Any, max_rows: int) -> tuple[list[dict[str
         if not isinstance(names, list) or not all(isinstance(c, str) for c in names):
             raise RequestError(400, "dataframe_split.columns must be a list of column names (strings)")
         if len(set(names)) != len(names):
-            raise RequestError(400, "dataframe_split.columns has duplicate names")
+            raise RequestError(400, f"dataframe_split.columns: {header_problem(names)}")
         if not isinstance(data, list):
             raise RequestError(400, f"dataframe_split.data must be a list of rows; got {_kind(data)}")
         _check_count(len(data), max_rows)
@@ -202,15 +206,34 @@ def _check_count(n: int, max_rows: int) -> None:
 
 
 def frame_from_csv(text: str, encoder: Any, max_rows: int) -> pd.DataFrame:
+    """The rows of a CSV body. A blank line is a row (refused as empty), so that no later row
+    number shifts; blank lines at the end are not rows."""
     is_text = isinstance(encoder, TextEncoder)
+    text = text.rstrip("\r\n") + "\n"
+    problem = header_problem(csv_header(text))  # before pandas renames a second 'Age' to 'Age.1'
+    if problem:
+        raise RequestError(400, f"the CSV body: {problem}")
     try:
-        frame = pd.read_csv(io.StringIO(text), dtype=str if is_text else None, keep_default_na=not is_text)
+        frame = pd.read_csv(
+            io.StringIO(text),
+            dtype=str if is_text else None,
+            keep_default_na=not is_text,
+            skip_blank_lines=False,
+        )
     except pd.errors.EmptyDataError as exc:
         raise RequestError(400, "the CSV body is empty; expected a header line and rows") from exc
     except (pd.errors.ParserError, ValueError) as exc:
         raise RequestError(400, f"the body is not a readable CSV: {exc}") from exc
     _check_count(len(frame), max_rows)
     return frame
+
+
+def _csv_lines(errors: list[RowError], text: str, n_rows: int) -> list[RowError]:
+    """The errors of a CSV body with the body line of each row (computed only when there are errors)."""
+    rows = scan_rows(text.rstrip("\r\n") + "\n", keep_blank=True, expected=n_rows)
+    if rows is None:
+        return errors
+    return [RowError(e.row, e.message, e.column, rows.line(e.row)) for e in errors]
 
 
 def parse_params(doc: Any) -> dict[str, Any]:
@@ -330,13 +353,16 @@ class ScoringService:
         if result is not None:  # encoder rows -> request rows
             errors += [RowError(index[e.row], e.message, e.column) for e in result.errors]
         if errors or result is None:
+            if mime == CSV_TYPE:
+                errors = _csv_lines(errors, text, n_rows)
             errors.sort(key=lambda e: e.row)
             n_bad = len({e.row for e in errors})
             raise RequestError(
                 400, f"{n_bad} of {n_rows} rows are invalid; nothing was scored (fix or drop them)", errors
             )
         band = options.get("neutral_band", self.neutral_band)
-        return {"predictions": format_predictions(self.task, result.probabilities, band)}
+        answers = format_predictions(self.task, result.probabilities, band, result.known_token_share)
+        return {"predictions": answers}
 
 
 # -------------------------------------------------------------------------- HTTP layer

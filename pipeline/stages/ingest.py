@@ -10,6 +10,13 @@ dependency of this stage, so DVC reruns it when the file (or a URL's ETag) chang
 Ingest only reads and stores: whether columns, types and ranges are right is the validate stage's
 job. It fails on what it cannot read at all (an empty file, bytes that are not UTF-8, broken CSV, a
 truncated archive, a download error, a checksum mismatch), and then writes nothing.
+
+Rows are named as everywhere in the pipeline (:mod:`pipeline.rows`): ``data row N (file line M)``,
+data rows counted from 1 under the header, file lines from 1 with the header as line 1. Blank lines
+of a CSV are not stored, but they count, so that the numbers match the file. For a CSV, the note's
+``row_map`` records where the stored rows are (``[[row, data_row, file_line], ...]``: stored row
+``row``, counted from 1, is data row ``data_row`` on file line ``file_line``, and the rows after it
+follow one line each until the next entry), so that validate can name file lines too.
 """
 
 from __future__ import annotations
@@ -44,6 +51,7 @@ from pipeline.core import paths
 from pipeline.core.config import SentimentConfig, TaskConfig, TextSchema, params
 from pipeline.core.errors import DataError
 from pipeline.core.io import atomic_path
+from pipeline.core.rows import RowMap, csv_header, header_problem, scan_rows
 
 DOWNLOAD_TIMEOUT_S = 60.0
 CHUNK_BYTES = 1 << 20
@@ -146,12 +154,27 @@ def decode_utf8(data: bytes, name: str) -> str:
     return text.removeprefix("\ufeff")
 
 
-def read_csv_file(path: Path, name: str, dtype: dict[str, str] | None = None) -> pd.DataFrame:
+@dataclass(frozen=True)
+class CsvRows:
+    """The rows of a CSV as pandas infers them, and where each one is in the file."""
+
+    frame: pd.DataFrame
+    rows: RowMap | None
+
+    def label(self, index: int) -> str:
+        """``data row N (file line M)`` for the stored row at ``index`` (0-based)."""
+        return self.rows.label(index) if self.rows is not None else f"data row {index + 1}"
+
+
+def read_csv_file(path: Path, name: str, dtype: dict[str, str] | None = None) -> CsvRows:
     """A CSV as pandas infers it: numbers stay numbers, anything else stays text (types are judged later)."""
     data = path.read_bytes()
     if not data.strip():
         raise DataError(f"{name}: empty file ({len(data)} bytes); expected a CSV with a header and rows")
     text = decode_utf8(data, name)
+    problem = header_problem(csv_header(text))  # before pandas renames a second 'Age' to 'Age.1'
+    if problem:
+        raise DataError(f"{name}: {problem}")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", pd.errors.ParserWarning)
         try:
@@ -164,7 +187,7 @@ def read_csv_file(path: Path, name: str, dtype: dict[str, str] | None = None) ->
         raise DataError(f"{name}: not a readable CSV: {_row_with_extra_fields(text)}")
     if frame.empty:
         raise DataError(f"{name}: has a header ({', '.join(map(str, frame.columns))}) but no rows")
-    return frame
+    return CsvRows(frame, scan_rows(text, keep_blank=False, expected=len(frame)))
 
 
 def _one_line(exc: Exception) -> str:
@@ -175,31 +198,36 @@ def _row_with_extra_fields(text: str) -> str:
     """Where a row has more fields than the header (pandas only warns about it)."""
     reader = csv.reader(io.StringIO(text))
     header = next(reader, [])
-    for row in reader:
+    line = reader.line_num + 1
+    for data_row, row in enumerate(reader, start=1):
         if len(row) > len(header):
-            return f"line {reader.line_num} has {len(row)} fields, the header has {len(header)}"
+            where = f"data row {data_row} (file line {line})"
+            return f"{where} has {len(row)} fields, the header has {len(header)}"
+        line = reader.line_num + 1
     return "rows have more fields than the header"
 
 
-def read_churn_csv(path: Path, name: str) -> pd.DataFrame:
+def read_churn_csv(path: Path, name: str) -> CsvRows:
     return read_csv_file(path, name)
 
 
-def map_labels(values: pd.Series, name: str, column: str) -> np.ndarray:
+def map_labels(values: pd.Series, name: str, column: str, where: CsvRows | None = None) -> np.ndarray:
     """0/1 or pos/neg/positive/negative (any case) -> 1/0; other values are reported by data row."""
     normalised = values.astype("string").str.strip().str.lower()
     mapped = normalised.map(LABEL_WORDS)
     bad = np.flatnonzero(mapped.isna().to_numpy())
     if len(bad):
         raise DataError(
-            f"{name}: column {column!r} must hold 0/1 or pos/neg/positive/negative; {_rows(values, bad)}"
+            f"{name}: column {column!r} must hold 0/1 or pos/neg/positive/negative; "
+            f"{_rows(values, bad, where)}"
         )
     return mapped.to_numpy(dtype="int64")
 
 
-def _rows(values: pd.Series, bad: np.ndarray) -> str:
-    """``'x' in data row 3, ...`` with 1-based data rows (the header is not counted)."""
-    shown = [f"{_show(values.iloc[i])} in data row {i + 1}" for i in bad[:MAX_LISTED]]
+def _rows(values: pd.Series, bad: np.ndarray, where: CsvRows | None = None) -> str:
+    """``'x' in data row 3 (file line 4), ...``: data rows count from 1 under the header."""
+    label = where.label if where is not None else (lambda i: f"data row {i + 1}")
+    shown = [f"{_show(values.iloc[i])} in {label(int(i))}" for i in bad[:MAX_LISTED]]
     more = f" and {len(bad) - MAX_LISTED} more" if len(bad) > MAX_LISTED else ""
     return f"found {', '.join(shown)}{more} ({len(bad)} bad row{'s' if len(bad) != 1 else ''})"
 
@@ -208,28 +236,29 @@ def _show(value: Any) -> str:
     return "an empty value" if value is None or value is pd.NA or value != value else repr(value)
 
 
-def read_sentiment_csv(path: Path, name: str, schema: TextSchema) -> pd.DataFrame:
+def read_sentiment_csv(path: Path, name: str, schema: TextSchema) -> CsvRows:
     """``text``/``label`` columns (names from params), plus an optional ``split`` of train/test."""
     wanted = {schema.text: "str", schema.label: "str", SPLIT_COLUMN: "str"}
-    frame = read_csv_file(path, name, dtype=wanted)
+    read = read_csv_file(path, name, dtype=wanted)
+    frame = read.frame
     missing = [c for c in (schema.text, schema.label) if c not in frame.columns]
     if missing:
         raise DataError(
             f"{name}: missing column(s) {', '.join(map(repr, missing))} (sentiment.schema.text/label in "
             f"params.yaml); the file has {', '.join(map(repr, map(str, frame.columns)))}"
         )
-    out = pd.DataFrame(
-        {schema.text: frame[schema.text], schema.label: map_labels(frame[schema.label], name, schema.label)}
-    )
+    labels = map_labels(frame[schema.label], name, schema.label, read)
+    out = pd.DataFrame({schema.text: frame[schema.text], schema.label: labels})
     if SPLIT_COLUMN in frame.columns:
         split = frame[SPLIT_COLUMN].astype("string").str.strip().str.lower()
         bad = np.flatnonzero(~split.isin(SPLIT_VALUES).fillna(False).to_numpy(dtype=bool))
         if len(bad):
             raise DataError(
-                f"{name}: column {SPLIT_COLUMN!r} must hold train or test; {_rows(frame[SPLIT_COLUMN], bad)}"
+                f"{name}: column {SPLIT_COLUMN!r} must hold train or test; "
+                f"{_rows(frame[SPLIT_COLUMN], bad, read)}"
             )
         out[SPLIT_COLUMN] = split.astype(str).to_numpy()
-    return out
+    return CsvRows(out, read.rows)
 
 
 # ----------------------------------------------------------------------- archive
@@ -321,12 +350,13 @@ def read_aclimdb(path: Path, name: str, text: str = "text", label: str = "label"
 
 
 # -------------------------------------------------------------------------- core
-def _read(path: Path, source: str, config: TaskConfig) -> tuple[pd.DataFrame, str]:
+def _read(path: Path, source: str, config: TaskConfig) -> tuple[CsvRows, str]:
     """The rows of a fetched file and what kind of file it was."""
     if not isinstance(config, SentimentConfig):
         return read_churn_csv(path, source), "csv"
     if is_archive(path, source):
-        return read_aclimdb(path, source, config.schema_.text, config.schema_.label), "aclImdb archive"
+        frame = read_aclimdb(path, source, config.schema_.text, config.schema_.label)
+        return CsvRows(frame, None), "aclImdb archive"
     return read_sentiment_csv(path, source, config.schema_), "csv"
 
 
@@ -344,8 +374,11 @@ def ingest(
             raise DataError(f"{source}: cannot read: {exc.strerror or exc}") from exc
         check_sha256(source, digest, config.data.sha256)
         size = path.stat().st_size
-        frame, meta["format"] = _read(path, source, config)
+        read, meta["format"] = _read(path, source, config)
+    frame = read.frame
     meta |= {"sha256": digest, "bytes": size}
+    if read.rows is not None:
+        meta["row_map"] = read.rows.to_json()
     meta |= {"rows": len(frame), "columns": [str(c) for c in frame.columns]}
     if isinstance(config, SentimentConfig):
         counts = frame[SPLIT_COLUMN].value_counts() if SPLIT_COLUMN in frame.columns else None

@@ -60,6 +60,34 @@ def quiet_mlflow_logging() -> None:
     warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer column")
 
 
+def model_signature(task: str, model_dir: Path, example: Any) -> Any:
+    """The input columns by name and the output columns the model answers with.
+
+    A tabular model declares every input column as ``Any``. MLflow casts each column to its declared
+    type before the model sees it: 52.5 would become 52 in a ``long`` column and ``true`` 1.0 in a
+    ``double`` one, so ``mlflow models serve`` would answer where ``python -m pipeline serve``
+    refuses. With ``Any`` the values reach the model's own checks (the input rules in
+    pipeline/encoders/preprocess.py) unchanged, and both servers accept and refuse the same input.
+    """
+    import pandas as pd
+    from mlflow.models import ModelSignature, infer_signature
+    from mlflow.types.schema import AnyType, ColSpec, Schema
+
+    from pipeline.serving.inference import Predictor
+    from pipeline.serving.responses import format_predictions
+
+    result = Predictor.from_dir(model_dir).score_frame(example)
+    answers = format_predictions(task, result.probabilities, None, result.known_token_share)
+    with warnings.catch_warnings():  # MLflow's hint about integer inputs with missing values
+        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
+        outputs = infer_signature(pd.DataFrame(answers)).inputs  # the answers' columns and types
+    if params().task(task).kind != "tabular":
+        return ModelSignature(inputs=infer_signature(example).inputs, outputs=outputs)
+    # not inferred from the example: that would only warn about integer columns and missing values
+    inputs = Schema([ColSpec(AnyType(), str(col)) for col in example.columns])
+    return ModelSignature(inputs=inputs, outputs=outputs)
+
+
 def register_task(task: str) -> dict[str, Any]:
     quiet_mlflow_logging()
     import mlflow
@@ -93,6 +121,7 @@ def register_task(task: str) -> dict[str, Any]:
                 code_paths=[code],
                 pip_requirements=PYFUNC_REQUIREMENTS,
                 input_example=example,
+                signature=model_signature(task, model_dir, example),
             )
         version = mlflow.register_model(info.model_uri, task, tags={"arch": arch})
         tags = {

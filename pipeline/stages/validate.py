@@ -11,7 +11,12 @@ reports would describe data that no longer exists, and ``dvc repro`` deletes a s
 before running it anyway), so the user can open Data Docs to see what is wrong. The stage then
 exits non-zero, so DVC records nothing and runs nothing downstream.
 
-Rows are 0-based positions in the raw data (the first data row of a CSV is row 0).
+Rows are named as everywhere in the pipeline (:mod:`pipeline.rows`): data rows count from 1 under
+the source CSV's header (blank lines count, though ingest does not store them), and file lines count
+every line from 1 with the header as line 1. The file lines come from the ``row_map`` that ingest
+writes to ``data/raw/<task>.source.json``; without one (generated data, an archive) rows are the
+data rows of ``data/raw/<task>.parquet``, counted from 1. ``result.json`` (the summary next to the
+Data Docs, which list unexpected values and counts but no rows) says which in ``row_numbers``.
 """
 
 from __future__ import annotations
@@ -33,7 +38,8 @@ import pandas as pd
 from pipeline.core import paths
 from pipeline.core.config import ChurnConfig, SentimentConfig, TaskConfig, params
 from pipeline.core.errors import DataError
-from pipeline.core.io import write_json
+from pipeline.core.io import read_json, write_json
+from pipeline.core.rows import RowMap
 from pipeline.encoders.preprocess import tokenize
 
 if TYPE_CHECKING:
@@ -152,14 +158,19 @@ def _numeric_like(task_config: TaskConfig) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------- frame
-def prepare_frame(frame: pd.DataFrame, task_config: TaskConfig) -> pd.DataFrame:
-    """The frame the suite runs on: positional index, numbers parsed, helper columns added.
+def prepare_frame(frame: pd.DataFrame, task_config: TaskConfig, rows: RowMap | None = None) -> pd.DataFrame:
+    """The frame the suite runs on: data rows as the index, numbers parsed, helper columns added.
+
+    The index is each row's data row number (from ``rows``, else the position counted from 1),
+    so that Great Expectations reports unexpected rows as the user counts them.
 
     A numeric column read as text (one non-numeric value makes pandas read the whole column as
     strings) is turned into an object column holding numbers where a value parses and the
     original string where it does not, so the type check counts only the bad values.
     """
     out = frame.reset_index(drop=True).copy()
+    positions = np.arange(len(out))
+    out.index = pd.Index([rows.data_row(i) for i in positions] if rows is not None else positions + 1)
     numeric = _numeric_like(task_config)
     if isinstance(task_config, ChurnConfig):
         numeric = [*numeric, task_config.schema_.target]
@@ -203,7 +214,8 @@ class Outcome:
     unexpected_percent: float | None = None
     observed_value: Any = None
     unexpected_values: list[Any] = field(default_factory=list)
-    unexpected_rows: list[int] = field(default_factory=list)
+    unexpected_rows: list[int] = field(default_factory=list)  # data rows, counted from 1
+    unexpected_lines: list[int] = field(default_factory=list)  # their file lines, when known
     missing_columns: list[str] = field(default_factory=list)
     unexpected_columns: list[str] = field(default_factory=list)
     measure: str | None = None
@@ -221,6 +233,8 @@ class Outcome:
             data["unexpected_percent"] = self.unexpected_percent
             data["unexpected_values"] = self.unexpected_values
             data["unexpected_rows"] = self.unexpected_rows
+            if self.unexpected_lines:
+                data["unexpected_file_lines"] = self.unexpected_lines
         if self.observed_value is not None:
             data["observed_value"] = self.observed_value
         if self.missing_columns or self.unexpected_columns:
@@ -233,7 +247,8 @@ class Outcome:
         return data
 
     def describe(self) -> str:
-        """``column 'Age': expect_...: 3 row(s) out of [18, 100] (rows 4, 17; values 1, 250)``."""
+        """``column 'Age': expect_...: 2 row(s) out of [18, 100] (data rows 4, 17 (file lines 5, 18);
+        values 1, 250)``."""
         where = f"column {self.column!r}" if self.column else "table"
         return f"{where}: {self.expectation}: {self._problem()}"
 
@@ -269,11 +284,30 @@ class Outcome:
         text = f"{self.unexpected_count} row(s) {problem or 'unexpected'}"
         examples = []
         if self.unexpected_rows:
-            examples.append("rows " + ", ".join(str(r) for r in self.unexpected_rows[:EXAMPLES]))
+            examples.append(_places(self.unexpected_rows[:EXAMPLES], self.unexpected_lines[:EXAMPLES]))
         shown = [v for v in self.unexpected_values[:EXAMPLES] if v is not None]
         if shown:
             examples.append("values " + ", ".join(_fmt(v) for v in shown))
         return f"{text} ({'; '.join(examples)})" if examples else text
+
+
+def _places(rows: list[int], lines: list[int]) -> str:
+    """``data rows 4, 17 (file lines 5, 18)``, or ``data row 4`` without lines."""
+    many = len(rows) > 1
+    text = f"data row{'s' if many else ''} {', '.join(map(str, rows))}"
+    if lines:
+        text += f" (file line{'s' if many else ''} {', '.join(map(str, lines))})"
+    return text
+
+
+def row_numbers_note(source: str | None) -> str:
+    """How ``unexpected_rows`` count, for result.json and the error message."""
+    if source:
+        return (
+            f"data rows count from 1 under the header of {source} (blank lines count); file lines "
+            "count every line of that file from 1, the header being line 1"
+        )
+    return "data rows count the rows of the raw data from 1"
 
 
 @dataclass(frozen=True)
@@ -283,6 +317,7 @@ class ValidationSummary:
     success: bool
     rows: int
     outcomes: list[Outcome]
+    row_numbers: str = field(default_factory=lambda: row_numbers_note(None))
 
     @property
     def failures(self) -> list[Outcome]:
@@ -294,23 +329,30 @@ class ValidationSummary:
             "rows": self.rows,
             "evaluated_expectations": len(self.outcomes),
             "failed_expectations": sum(not o.success for o in self.outcomes),
+            "row_numbers": self.row_numbers,
             "expectations": [o.as_dict() for o in self.outcomes],
         }
 
     def message(self, source: str) -> str:
         failures = self.failures
         lines = "".join(f"\n  - {f.describe()}" for f in failures)
-        return f"{source} failed {len(failures)} expectation(s):{lines}"
+        note = f"\n  rows: {self.row_numbers}" if any(f.unexpected_rows for f in failures) else ""
+        return f"{source} failed {len(failures)} expectation(s):{lines}{note}"
 
 
-def _summarise(result: Any, suite: Any, frame: pd.DataFrame) -> ValidationSummary:
+def _summarise(
+    result: Any, suite: Any, frame: pd.DataFrame, rows: RowMap | None = None, source: str | None = None
+) -> ValidationSummary:
     order = {e.id: i for i, e in enumerate(suite.expectations)}
     results = sorted(result.results, key=lambda r: order.get(r.expectation_config.id, len(order)))
-    outcomes = [_outcome(r, frame) for r in results]
-    return ValidationSummary(success=bool(result.success), rows=len(frame), outcomes=outcomes)
+    outcomes = [_outcome(r, frame, rows) for r in results]
+    note = row_numbers_note(source if rows is not None else None)
+    return ValidationSummary(
+        success=bool(result.success), rows=len(frame), outcomes=outcomes, row_numbers=note
+    )
 
 
-def _outcome(r: Any, frame: pd.DataFrame) -> Outcome:
+def _outcome(r: Any, frame: pd.DataFrame, rows: RowMap | None = None) -> Outcome:
     config = r.expectation_config
     meta = config.meta or {}
     column = meta.get("column")
@@ -323,6 +365,7 @@ def _outcome(r: Any, frame: pd.DataFrame) -> Outcome:
     missing = bool(column) and column not in frame.columns and config.type != "expect_column_to_exist"
     mismatched = (res.get("details") or {}).get("mismatched") or {}
     count = res.get("unexpected_count")
+    data_rows = [int(i) for i in res.get("partial_unexpected_index_list") or []]
     observed = res.get("observed_value")
     if config.type == "expect_table_columns_to_match_set":
         observed = None  # the columns are listed as missing/unexpected instead
@@ -335,7 +378,8 @@ def _outcome(r: Any, frame: pd.DataFrame) -> Outcome:
         unexpected_percent=None if count is None else round(float(res.get("unexpected_percent") or 0.0), 4),
         observed_value=_plain(observed),
         unexpected_values=[_plain(v) for v in res.get("partial_unexpected_list") or []],
-        unexpected_rows=[int(i) for i in res.get("partial_unexpected_index_list") or []],
+        unexpected_rows=data_rows,
+        unexpected_lines=[rows.line_of_data_row(i) for i in data_rows] if rows is not None else [],
         # sorted: GX builds these from sets, whose order changes between processes
         missing_columns=sorted(c for c in mismatched.get("missing") or [] if not _is_helper(c)),
         unexpected_columns=sorted(mismatched.get("unexpected") or []),
@@ -387,15 +431,21 @@ def _fmt(value: Any) -> str:
 
 # ------------------------------------------------------------------------------------- validate
 def validate_frame(
-    frame: pd.DataFrame, task_config: TaskConfig, docs_dir: Path | None = None, name: str = "raw_data"
+    frame: pd.DataFrame,
+    task_config: TaskConfig,
+    docs_dir: Path | None = None,
+    name: str = "raw_data",
+    rows: RowMap | None = None,
+    source: str | None = None,
 ) -> ValidationSummary:
     """Run the task's suite on ``frame``; with ``docs_dir``, also build the Data Docs site there.
 
     ``docs_dir`` must not exist yet: the site is built by a file-mode GX project in a temporary
-    directory and copied there.
+    directory and copied there. ``rows``: where the rows are in ``source``, the CSV they were read
+    from (ingest's ``row_map``), so that failures name data rows and file lines of that file.
     """
     gx = _gx()
-    data = prepare_frame(frame, task_config)
+    data = prepare_frame(frame, task_config, rows)
     with _context(gx, docs=docs_dir is not None) as (context, root):
         suite = context.suites.add(build_suite(task_config, name=name))
         asset = context.data_sources.add_pandas(name).add_dataframe_asset(name)
@@ -420,7 +470,7 @@ def validate_frame(
             if not (site / "index.html").is_file():
                 raise DataError(f"Great Expectations built no Data Docs in {site}")
             shutil.copytree(site, docs_dir)
-    return _summarise(result, suite, data)
+    return _summarise(result, suite, data, rows, source)
 
 
 @contextmanager
@@ -437,6 +487,16 @@ def _context(gx: Any, docs: bool) -> Iterator[tuple[Any, Path]]:
 
 
 # ------------------------------------------------------------------------------------------ cli
+def read_row_map(meta_path: Path) -> tuple[RowMap | None, str | None]:
+    """Ingest's ``row_map`` and the source it describes, if the note has them."""
+    try:
+        meta = read_json(meta_path)
+    except (OSError, ValueError):
+        return None, None
+    rows = RowMap.from_json(meta.get("row_map")) if isinstance(meta, dict) else None
+    return (rows, str(meta.get("source"))) if rows is not None else (None, None)
+
+
 def read_raw(path: Path) -> pd.DataFrame:
     if not path.is_file():
         raise DataError(f"{path}: not found; run 'python -m pipeline ingest <task>' (or 'dvc repro') first")
@@ -470,11 +530,14 @@ def main(argv: list[str]) -> int:
     path = paths.raw_data(args.task)
     source = _relative(path)
     frame = read_raw(path)
+    rows, origin = read_row_map(paths.raw_meta(args.task))
     out_dir = paths.validation_dir(args.task)
     out_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out_dir))
     try:
-        summary = validate_frame(frame, config, docs_dir=staging / "data_docs", name=args.task)
+        summary = validate_frame(
+            frame, config, docs_dir=staging / "data_docs", name=args.task, rows=rows, source=origin
+        )
         publish(summary, staging / "data_docs", out_dir, source)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
