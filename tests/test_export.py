@@ -50,6 +50,7 @@ def recurrent_model(
     activation: str = "tanh",
     seed=0,
     pooling: str = "last",
+    n_classes: int = 2,
 ):
     from pipeline.modeling.models import build_model
 
@@ -62,14 +63,15 @@ def recurrent_model(
         dropout=0.2,
         pooling=pooling,
     )
-    model = build_model(arch, config, vocab_size=VOCAB, sequence_length=SEQ)
+    model = build_model(arch, config, vocab_size=VOCAB, sequence_length=SEQ, n_classes=n_classes)
     return randomize(model, seed, token_batch(16, seed + 100))
 
 
 def randomize(model, seed: int, x: np.ndarray):
     """Random non-zero weights and biases everywhere, then an output layer rescaled so that the logits
     on ``x`` spread over about +-3: a wrong gate, bias or direction mapping then moves probabilities
-    by far more than the parity bound instead of vanishing in a saturated or constant sigmoid."""
+    by far more than the parity bound instead of vanishing in a saturated or constant sigmoid
+    (or softmax: each class's logit is centred on its own mean)."""
     import keras
 
     rng = np.random.default_rng(seed)
@@ -78,7 +80,11 @@ def randomize(model, seed: int, x: np.ndarray):
     kernel = model.layers[-1].get_weights()[0]
     logits = features @ kernel
     scale = 1.5 / max(float(logits.std()), 1e-6)
-    model.layers[-1].set_weights([kernel * scale, np.array([-float(logits.mean()) * scale], "float32")])
+    if kernel.shape[1] == 1:
+        bias = np.array([-float(logits.mean()) * scale], "float32")
+    else:
+        bias = (-logits.mean(axis=0) * scale).astype("float32")
+    model.layers[-1].set_weights([kernel * scale, bias])
     return model
 
 
@@ -149,6 +155,39 @@ def test_pooled_recurrent_model_exports_with_parity(arch, bidirectional, pooling
     assert np.abs(got18 - expected).max() <= BOUND
 
 
+@pytest.mark.parametrize(
+    ("arch", "layers", "bidirectional", "pooling"),
+    [("rnn", 1, False, "last"), ("lstm", 1, True, "max"), ("gru", 2, False, "last")],
+)
+def test_multiclass_recurrent_model_exports_softmax_with_parity(arch, layers, bidirectional, pooling):
+    """A 4-topic classifier: the native operator, then Softmax, every class's probability as in Keras."""
+    from pipeline.modeling.onnx_builder import build_onnx, operator_types
+
+    model = recurrent_model(arch, layers, bidirectional, pooling=pooling, seed=7, n_classes=4)
+    proto = build_onnx(model, opset=params().export.opset)
+    ops = operator_types(proto)
+    assert {NATIVE[arch], "Softmax"} <= set(ops)
+    assert not {"Loop", "Scan"} & set(ops)
+    assert sum(n.op_type == NATIVE[arch] for n in proto.graph.node) == layers
+    (softmax,) = [n for n in proto.graph.node if n.op_type == "Softmax"]
+    assert onnx.helper.get_attribute_value(softmax.attribute[0]) == -1  # over the classes
+    (out,) = proto.graph.output
+    assert out.name == "probabilities"
+    assert [d.dim_param or d.dim_value for d in out.type.tensor_type.shape.dim] == ["batch", 4]
+
+    x = token_batch(7)
+    expected = keras_probability(model, x)
+    assert expected.shape == (7, 4) and expected.std() > 0.05
+    assert len(set(expected.argmax(axis=1))) > 1, "every row predicts the same class"
+    sess = session(proto)
+    got = sess.run(None, {"tokens": x})[0]
+    assert got.shape == (7, 4)
+    assert np.abs(got - expected).max() <= BOUND
+    assert np.allclose(got.sum(axis=1), 1.0, atol=1e-6)
+    single = sess.run(None, {"tokens": x[2:3]})[0]
+    assert single.shape == (1, 4) and np.abs(single - expected[2:3]).max() <= BOUND
+
+
 def test_builder_refuses_what_it_cannot_reproduce():
     from pipeline.modeling.onnx_builder import build_onnx
 
@@ -157,10 +196,25 @@ def test_builder_refuses_what_it_cannot_reproduce():
         build_onnx(model)
 
 
-def ann_model(seed: int = 0):
+def test_builder_refuses_several_outputs_that_are_not_probabilities():
+    """Four linear outputs are scores, not class probabilities: refused rather than served as such."""
+    import keras
+
+    from pipeline.modeling.onnx_builder import build_onnx
+
+    inputs = keras.Input(shape=(SEQ,), name="tokens", dtype="int32")
+    x = keras.layers.Embedding(VOCAB, 3)(inputs)
+    x = keras.layers.GRU(2)(x)
+    model = keras.Model(inputs, keras.layers.Dense(4, name="scores")(x))
+    with pytest.raises(ModelError, match="softmax activation over the classes"):
+        build_onnx(model)
+
+
+def ann_model(seed: int = 0, n_classes: int = 2):
     from pipeline.modeling.models import build_model
 
-    model = build_model("ann", AnnParams(hidden_units=[8, 4], dropout=0.3), n_features=6)
+    config = AnnParams(hidden_units=[8, 4], dropout=0.3)
+    model = build_model("ann", config, n_features=6, n_classes=n_classes)
     return randomize(model, seed, np.random.default_rng(seed + 100).normal(size=(16, 6)).astype("float32"))
 
 
@@ -183,6 +237,35 @@ def test_churn_ann_exports_with_parity(converter):
         got = sess.run(None, {"features": batch})[0]
         assert got.shape == (len(batch), 1)
         assert np.abs(got - expected[: len(batch)]).max() <= BOUND
+
+
+@pytest.mark.parametrize("converter", ["tf2onnx", "builder"])
+def test_multiclass_ann_exports_softmax_with_parity(converter):
+    from pipeline.modeling.onnx_builder import operator_types
+    from pipeline.stages.export import convert
+
+    model = ann_model(seed=1, n_classes=3)
+    proto, used = convert(model, "topics", "ann", opset=params().export.opset, converter=converter)
+    assert used == converter and "Softmax" in operator_types(proto)
+    assert [o.name for o in proto.graph.output] == ["probabilities"]
+    x = np.random.default_rng(2).normal(0, 1.5, size=(9, 6)).astype("float32")
+    expected = keras_probability(model, x)
+    assert expected.shape == (9, 3) and len(set(expected.argmax(axis=1))) > 1
+    sess = session(proto)
+    for batch in (x, x[:1]):
+        got = sess.run(None, {"features": batch})[0]
+        assert got.shape == (len(batch), 3)
+        assert np.abs(got - expected[: len(batch)]).max() <= BOUND
+
+
+def test_max_abs_diff_compares_every_class_probability():
+    from pipeline.stages.export import max_abs_diff
+
+    p = np.array([[0.2, 0.3, 0.5], [0.6, 0.3, 0.1]])
+    assert max_abs_diff(p, p + np.array([[0, 0, 1e-3], [0, 0, 0]])) == pytest.approx(1e-3)
+    assert max_abs_diff(p[:, 0], p[:, :1]) == 0.0  # binary: (n,) against ORT's (n, 1)
+    assert max_abs_diff(p, p.reshape(-1)) == float("inf")  # same numbers, wrong shape
+    assert max_abs_diff(p, p[:, :2]) == float("inf")
 
 
 # ------------------------------------------------------------------------- the export stage
@@ -286,3 +369,60 @@ def test_export_without_evaluation_fails_before_writing(project):
         main(["sentiment", "gru"])
     assert not (project / "models" / "sentiment" / "gru" / "model.onnx").exists()
     assert not (project / "metrics").exists()
+
+
+TOPICS = ["grain", "crude", "trade"]
+
+
+@pytest.fixture
+def topics_project(tmp_path, monkeypatch) -> Path:
+    """A 3-class tabular task ready for export: a 6-feature encoder that records its classes."""
+    from pipeline.encoders.preprocess import TabularEncoder
+
+    shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.delenv("DVC_ROOT", raising=False)
+    params.cache_clear()
+    stats = {"mean": 0.0, "std": 1.0, "min": -10.0, "max": 10.0}
+    encoder = TabularEncoder({f"x{i}": dict(stats) for i in range(6)}, {})
+    encoded = tmp_path / "data" / "encoded" / "topics"
+    encoded.mkdir(parents=True)
+    rng = np.random.default_rng(5)
+    np.savez(encoded / "test.npz", x=rng.normal(0, 1.5, (30, 6)).astype("float32"), y=rng.integers(0, 3, 30))
+    write_json(encoded / "encoder.json", {**encoder.to_dict(), "classes": TOPICS})
+    model_dir = tmp_path / "models" / "topics" / "ann"
+    model_dir.mkdir(parents=True)
+    ann_model(seed=1, n_classes=3).save(model_dir / "model.keras")
+    write_json(
+        tmp_path / "reports" / "eval" / "topics" / "ann" / "metrics.json",
+        {"val": {"accuracy": 0.5, "f1_macro": 0.4}, "test": {"accuracy": 0.5, "f1_macro": 0.4}},
+    )
+    yield tmp_path
+    params.cache_clear()
+
+
+def test_export_stage_checks_every_class_and_serves_class_probabilities(topics_project):
+    """The stage's parity covers all 3 columns; the exported directory answers (n, 3) per row."""
+    from pipeline.serving.inference import Predictor
+    from pipeline.stages.export import export
+
+    result = export("topics", "ann", opset=params().export.opset, bound=BOUND)
+
+    assert result.converter == "tf2onnx" and result.n_rows == 30
+    metrics = read_json(topics_project / "metrics" / "topics" / "ann.json")
+    assert set(metrics) == {"val", "test", "onnx_max_abs_diff", "onnx_operators"}
+    assert 0 <= metrics["onnx_max_abs_diff"] <= BOUND and "Softmax" in metrics["onnx_operators"]
+
+    model_dir = topics_project / "models" / "topics" / "ann"
+    assert read_json(model_dir / "encoder.json")["classes"] == TOPICS
+    predictor = Predictor.from_dir(model_dir)
+    assert predictor.n_classes == 3
+    row = {f"x{i}": 0.5 * i for i in range(6)}
+    result = predictor.score_records([row, {**row, "x2": "many"}, row])
+    assert result.probabilities.shape == (3, 3)
+    assert np.allclose(result.probabilities[[0, 2]].sum(axis=1), 1.0, atol=1e-6)
+    assert np.isnan(result.probabilities[1]).all() and result.valid.tolist() == [True, False, True]
+    assert [e.row for e in result.errors] == [1]
+    refused = predictor.score_records([{**row, "x0": None}])  # nothing valid: still one row of 3
+    assert refused.probabilities.shape == (1, 3) and refused.valid.tolist() == [False]

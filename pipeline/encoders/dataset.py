@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,8 +10,8 @@ import numpy as np
 import pandas as pd
 
 from pipeline.core import paths
-from pipeline.core.errors import DataError
-from pipeline.encoders.preprocess import TextEncoder, load_encoder
+from pipeline.core.errors import DataError, ModelError
+from pipeline.encoders.preprocess import TextEncoder, encoder_from_dict
 
 SPLITS = ("train", "val", "test")
 
@@ -23,12 +24,18 @@ class Split:
 
 @dataclass(frozen=True)
 class Dataset:
-    """Model-ready arrays written by ``encode``."""
+    """Model-ready arrays written by ``encode``.
+
+    Labels: float32 0/1 for a binary task; int32 class indices into ``class_names`` for a
+    multi-class one.
+    """
 
     train: Split
     val: Split
     test: Split
     vocab_size: int = 0  # text only: the encoder's vocabulary size (padding and OOV included)
+    n_classes: int = 2
+    class_names: tuple[str, ...] = ("0", "1")  # label index -> name
 
     def split(self, name: str) -> Split:
         return {"train": self.train, "val": self.val, "test": self.test}[name]
@@ -36,16 +43,55 @@ class Dataset:
 
 def load_dataset(task: str, directory: Path | None = None) -> Dataset:
     directory = directory or paths.encoded_dir(task)
-    splits = {}
+    arrays = {}
     for name in SPLITS:
         path = directory / f"{name}.npz"
         if not path.exists():
             raise DataError(f"{path}: not found; run 'dvc repro encode@{task}' first")
         with np.load(path, allow_pickle=False) as npz:
-            splits[name] = Split(npz["x"], npz["y"])
-    encoder = load_encoder(directory / "encoder.json")
+            arrays[name] = (npz["x"], npz["y"], path)
+    encoder_data = _read_encoder(directory / "encoder.json")
+    class_names = label_classes(encoder_data)
+    n_classes = len(class_names)
+    splits = {
+        name: Split(x, _class_indices(y, n_classes, path) if n_classes > 2 else y)
+        for name, (x, y, path) in arrays.items()
+    }
+    encoder = encoder_from_dict(encoder_data)
     vocab_size = encoder.vocab_size if isinstance(encoder, TextEncoder) else 0
-    return Dataset(splits["train"], splits["val"], splits["test"], vocab_size)
+    return Dataset(splits["train"], splits["val"], splits["test"], vocab_size, n_classes, class_names)
+
+
+def _read_encoder(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ModelError(f"{path}: encoder file not found") from exc
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path}: not valid JSON ({exc})") from exc
+
+
+def label_classes(encoder_data: dict) -> tuple[str, ...]:
+    """The label names an encoder.json records under ``"classes"``; ``("0", "1")`` when it records
+    none (the binary tasks written before classes were recorded)."""
+    classes = encoder_data.get("classes")
+    if classes is None:
+        return ("0", "1")
+    if not isinstance(classes, list) or len(classes) < 2:
+        raise DataError(f"encoder 'classes' must list at least 2 class names, got {classes!r}")
+    return tuple(str(c) for c in classes)
+
+
+def _class_indices(y: np.ndarray, n_classes: int, path: Path) -> np.ndarray:
+    """Multi-class labels as int32 indices, refusing any that is not one of the ``n_classes``."""
+    indices = y.astype("int32")
+    bad = (indices != y) | (indices < 0) | (indices >= n_classes)
+    if bad.any():
+        raise DataError(
+            f"{path}: label {y[bad][0].item()!r} is not a class index in [0, {n_classes - 1}] "
+            f"({int(bad.sum())} such rows)"
+        )
+    return indices
 
 
 def load_splits_frame(task: str, directory: Path | None = None) -> pd.DataFrame:

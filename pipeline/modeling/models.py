@@ -28,7 +28,17 @@ def seed_everything(seed: int) -> None:
     tf.config.experimental.enable_op_determinism()
 
 
-def build_ann(params: AnnParams, n_features: int) -> keras.Model:
+def output_head(n_classes: int) -> keras.layers.Dense:
+    """The last layer: one sigmoid unit named ``probability`` for 2 classes (the positive-class
+    probability), ``n_classes`` softmax units named ``probabilities`` for more."""
+    if n_classes < 2:
+        raise ValueError(f"n_classes = {n_classes}: a classifier needs at least 2 classes")
+    if n_classes == 2:
+        return keras.layers.Dense(1, activation="sigmoid", name="probability")
+    return keras.layers.Dense(n_classes, activation="softmax", name="probabilities")
+
+
+def build_ann(params: AnnParams, n_features: int, n_classes: int = 2) -> keras.Model:
     regularizer = keras.regularizers.L2(params.l2) if params.l2 else None
     inputs = keras.Input(shape=(n_features,), name="features", dtype="float32")
     x = inputs
@@ -42,12 +52,14 @@ def build_ann(params: AnnParams, n_features: int) -> keras.Model:
         )(x)
         if params.dropout:
             x = keras.layers.Dropout(params.dropout, name=f"dropout_{i}")(x)
-    outputs = keras.layers.Dense(1, activation="sigmoid", name="probability")(x)
+    outputs = output_head(n_classes)(x)
     return keras.Model(inputs, outputs, name="ann")
 
 
-def build_recurrent(arch: str, params: RecurrentParams, vocab_size: int, sequence_length: int) -> keras.Model:
-    """Embedding -> ``layers`` recurrent layers (optionally bidirectional) -> pooling -> sigmoid.
+def build_recurrent(
+    arch: str, params: RecurrentParams, vocab_size: int, sequence_length: int, n_classes: int = 2
+) -> keras.Model:
+    """Embedding -> ``layers`` recurrent layers (optionally bidirectional) -> pooling -> :func:`output_head`.
 
     No masking: sequences are pre-padded with index 0 and the recurrent layers read
     the padding like any token, exactly as the exported ONNX RNN/LSTM/GRU operators do.
@@ -77,7 +89,7 @@ def build_recurrent(arch: str, params: RecurrentParams, vocab_size: int, sequenc
         x = keras.layers.GlobalAveragePooling1D(name="mean_over_time")(x)
     if params.dropout:
         x = keras.layers.Dropout(params.dropout, name="dropout_out")(x)
-    outputs = keras.layers.Dense(1, activation="sigmoid", name="probability")(x)
+    outputs = output_head(n_classes)(x)
     return keras.Model(inputs, outputs, name=arch)
 
 
@@ -88,33 +100,54 @@ def build_model(
     n_features: int = 0,
     vocab_size: int = 0,
     sequence_length: int = 0,
+    n_classes: int = 2,
 ) -> keras.Model:
+    """The compiled model: binary cross-entropy with accuracy and AUC for 2 classes; sparse
+    categorical cross-entropy (integer class labels) with accuracy for more."""
     if isinstance(params, AnnParams):
-        model = build_ann(params, n_features)
+        model = build_ann(params, n_features, n_classes)
         optimizer = keras.optimizers.Adam(learning_rate=params.learning_rate)
     else:
-        model = build_recurrent(arch, params, vocab_size, sequence_length)
+        model = build_recurrent(arch, params, vocab_size, sequence_length, n_classes)
         optimizer = keras.optimizers.Adam(learning_rate=params.learning_rate, clipnorm=params.clipnorm)
-    model.compile(
-        optimizer=optimizer,
-        loss="binary_crossentropy",
-        metrics=["accuracy", keras.metrics.AUC(name="auc")],
-    )
+    if n_classes == 2:
+        model.compile(
+            optimizer=optimizer,
+            loss="binary_crossentropy",
+            metrics=["accuracy", keras.metrics.AUC(name="auc")],
+        )
+    else:
+        model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     return model
 
 
 def build_for(arch: str, params: AnnParams | RecurrentParams, data: Dataset) -> keras.Model:
     """Build from the shapes of the encoded data."""
     if isinstance(params, AnnParams):
-        return build_model(arch, params, n_features=data.train.x.shape[1])
-    return build_model(arch, params, vocab_size=data.vocab_size, sequence_length=data.train.x.shape[1])
+        return build_model(arch, params, n_features=data.train.x.shape[1], n_classes=data.n_classes)
+    return build_model(
+        arch,
+        params,
+        vocab_size=data.vocab_size,
+        sequence_length=data.train.x.shape[1],
+        n_classes=data.n_classes,
+    )
 
 
-def class_weights(params: AnnParams | RecurrentParams, y: np.ndarray) -> dict[int, float] | None:
+def class_weights(
+    params: AnnParams | RecurrentParams, y: np.ndarray, n_classes: int = 2
+) -> dict[int, float] | None:
+    """``balanced``: each class weighted by the inverse of its frequency in ``y``, scaled so that
+    the mean weight over the rows of ``y`` is 1 (``n / (classes present * count)``). A class
+    absent from ``y`` gets 1.0: it is never trained on, but Keras wants a weight for every index."""
     if not isinstance(params, AnnParams) or params.class_weight == "none":
         return None
-    positives = float(y.mean())
-    return {0: 0.5 / (1 - positives), 1: 0.5 / positives}
+    if n_classes == 2:  # the same expression as before multi-class support: same weights, same models
+        positives = float(y.mean())
+        return {0: 0.5 / (1 - positives), 1: 0.5 / positives}
+    counts = np.bincount(np.asarray(y).astype(int).reshape(-1), minlength=n_classes)
+    present = int((counts > 0).sum())
+    return {c: float(len(y) / (present * n)) if n else 1.0 for c, n in enumerate(counts)}
 
 
 def fit(
@@ -137,15 +170,17 @@ def fit(
         epochs=epochs or params.epochs,
         batch_size=params.batch_size,
         shuffle=True,
-        class_weight=class_weights(params, data.train.y),
+        class_weight=class_weights(params, data.train.y, data.n_classes),
         callbacks=[stop, *(callbacks or [])],
         verbose=verbose,
     )
 
 
 def predict_proba(model: keras.Model, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
-    """Positive-class probabilities as a flat float32 array."""
-    return np.asarray(model.predict(x, batch_size=batch_size, verbose=0), dtype="float32").reshape(-1)
+    """float32 probabilities: the positive class's as a flat ``(n,)`` array for a binary model
+    (one output unit), every class's as ``(n, n_classes)`` for a multi-class one."""
+    out = np.asarray(model.predict(x, batch_size=batch_size, verbose=0), dtype="float32")
+    return out.reshape(-1) if out.shape[-1] == 1 else out
 
 
 def save_reproducibly(model: keras.Model, path: Path) -> None:

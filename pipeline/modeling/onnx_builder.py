@@ -25,7 +25,10 @@ Mapping (Keras -> ONNX, time-major ``[seq, batch, features]`` between recurrent 
   the last one feeds ``Y_h`` reshaped to ``[batch, dirs*units]`` (forward then backward, like
   Keras' concat).
 * ``GlobalMaxPooling1D``/``GlobalAveragePooling1D``: ``ReduceMax``/``ReduceMean`` over the time axis.
-* ``Dense``: ``MatMul`` + ``Add`` + its activation.
+* ``Dense``: ``MatMul`` + ``Add`` + its activation; ``softmax`` is ``Softmax(axis=-1)``.
+
+Output: a binary model ends in one sigmoid unit and gives ``probability`` ``[batch, 1]``; a
+multi-class model ends in a softmax ``Dense`` and gives ``probabilities`` ``[batch, n_classes]``.
 """
 
 from __future__ import annotations
@@ -41,7 +44,8 @@ from pipeline.core.errors import ModelError
 
 TOKENS_INPUT = "tokens"
 FEATURES_INPUT = "features"
-OUTPUT = "probability"
+OUTPUT = "probability"  # binary: [batch, 1], the positive-class probability
+CLASS_OUTPUT = "probabilities"  # multi-class: [batch, n_classes], every class's probability
 RECURRENT_OPS = {"SimpleRNN": "RNN", "LSTM": "LSTM", "GRU": "GRU"}
 SKIPPED_LAYERS = {"Dropout", "SpatialDropout1D", "GaussianDropout", "GaussianNoise", "AlphaDropout"}
 
@@ -60,6 +64,7 @@ DENSE_ACTIVATIONS = {
     "exponential",
     "silu",
     "swish",
+    "softmax",
 }
 
 
@@ -261,6 +266,8 @@ def _activation(graph: _Graph, name: str, x: str, where: str) -> str:
         return graph.add("Elu", [x], alpha=1.0)[0]
     if name in ("silu", "swish"):
         return graph.add("Mul", [x, graph.add("Sigmoid", [x])[0]])[0]
+    if name == "softmax":  # keras.activations.softmax(axis=-1) on a [batch, dim] tensor
+        return graph.add("Softmax", [x], axis=-1)[0]
     raise ModelError(
         f"layer {where!r}: activation {name!r} is not supported; "
         f"supported: {', '.join(sorted(DENSE_ACTIVATIONS))}"
@@ -303,8 +310,9 @@ def build_onnx(model: Any, opset: int = 17) -> onnx.ModelProto:
     """An ONNX model computing ``model`` (a trained Keras model built by ``pipeline.modeling.models``).
 
     Input ``tokens`` (int32 ``[batch, seq]``) for text models or ``features`` (float32
-    ``[batch, n]``) for tabular ones; output ``probability`` (float32 ``[batch, 1]``); the batch
-    dimension is dynamic.
+    ``[batch, n]``) for tabular ones; output ``probability`` (float32 ``[batch, 1]``) for a model
+    ending in one unit, or ``probabilities`` (float32 ``[batch, n_classes]``) for one ending in a
+    softmax over ``n_classes`` units; the batch dimension is dynamic.
     """
     if opset < 14:
         raise ModelError(f"opset {opset}: the ONNX builder needs opset 14 or newer")
@@ -337,14 +345,19 @@ def build_onnx(model: Any, opset: int = 17) -> onnx.ModelProto:
             x = _dense(graph, layer, x)
         else:
             raise ModelError(f"layer {layer.name!r}: {layer_type} is not supported by the ONNX builder")
-    if x.kind != "flat" or x.dim != 1 or not graph.nodes or graph.nodes[-1].output[0] != x.name:
-        raise ModelError(f"model {model.name!r}: must end in a Dense layer with one unit")
-    graph.nodes[-1].output[0] = OUTPUT
+    ends_in_dense = x.kind == "flat" and graph.nodes and graph.nodes[-1].output[0] == x.name
+    if not ends_in_dense or (x.dim != 1 and graph.nodes[-1].op_type != "Softmax"):
+        raise ModelError(
+            f"model {model.name!r}: must end in a Dense layer with one unit, "
+            "or a Dense layer with softmax activation over the classes"
+        )
+    output = OUTPUT if x.dim == 1 else CLASS_OUTPUT
+    graph.nodes[-1].output[0] = output
     onnx_graph = helper.make_graph(
         graph.nodes,
         str(model.name),
         [helper.make_tensor_value_info(name, elem, ["batch", second])],
-        [helper.make_tensor_value_info(OUTPUT, TensorProto.FLOAT, ["batch", 1])],
+        [helper.make_tensor_value_info(output, TensorProto.FLOAT, ["batch", x.dim])],
         initializer=graph.initializers,
     )
     opset_ids = [helper.make_opsetid("", opset)]

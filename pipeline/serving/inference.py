@@ -43,13 +43,17 @@ def session_options(threads: int = 1) -> Any:
 
 @dataclass
 class ScoreResult:
-    probabilities: np.ndarray  # float64, NaN where the row was invalid
+    # float64, NaN where the row was invalid: (n,) positive-class probabilities for a binary
+    # model, (n, n_classes) class probabilities for a multi-class one
+    probabilities: np.ndarray
     errors: list[RowError]
     known_token_share: np.ndarray | None = None  # text: share of known tokens per row (NaN: invalid)
 
     @property
     def valid(self) -> np.ndarray:
-        return ~np.isnan(self.probabilities)
+        """One flag per row."""
+        missing = np.isnan(self.probabilities)
+        return ~(missing.any(axis=1) if missing.ndim == 2 else missing)
 
 
 MIN_CHUNK_ROWS = 32  # a batch is split for parallel runs only into chunks at least this large
@@ -78,6 +82,7 @@ class Predictor:
         self.input_name = self.session.get_inputs()[0].name
         self.parallel = max(1, parallel)
         self._pool: ThreadPoolExecutor | None = None
+        self.n_classes = output_classes(self.session.get_outputs()[0].shape)
         meta = self.session.get_modelmeta().custom_metadata_map
         self.task = meta.get("task", "")
         self.arch = meta.get("arch", "")
@@ -99,6 +104,8 @@ class Predictor:
         return cls.from_dir(resolve_model_dir(uri), threads)
 
     def predict_encoded(self, x: np.ndarray) -> np.ndarray:
+        """float32 ``(n,)`` positive-class probabilities from a binary model (one output unit),
+        ``(n, n_classes)`` class probabilities from a multi-class one."""
         dtype = np.int32 if isinstance(self.encoder, TextEncoder) else np.float32
         x = np.ascontiguousarray(x, dtype=dtype)
         chunks = min(self.parallel, len(x) // MIN_CHUNK_ROWS)
@@ -110,37 +117,55 @@ class Predictor:
 
     def _run(self, x: np.ndarray) -> np.ndarray:
         """``x`` is contiguous already: ``np.array_split`` of a C-ordered array along rows keeps it so."""
-        out = self.session.run(None, {self.input_name: x})[0]
-        return np.asarray(out, dtype=np.float32).reshape(-1)
+        out = np.asarray(self.session.run(None, {self.input_name: x})[0], dtype=np.float32)
+        return out.reshape(-1) if out.ndim < 2 or out.shape[1] == 1 else out
 
     def score_frame(self, frame: pd.DataFrame) -> ScoreResult:
         frame = frame.reset_index(drop=True)
         errors = self.encoder.check(frame)
-        probabilities = np.full(len(frame), np.nan)
         bad = {e.row for e in errors}
         good = [i for i in range(len(frame)) if i not in bad]
-        shares = np.full(len(frame), np.nan) if isinstance(self.encoder, TextEncoder) else None
-        if good:
-            x = self.encoder.transform(frame.iloc[good])
-            probabilities[good] = self.predict_encoded(x)
-            if shares is not None:
-                shares[good] = TextEncoder.known_token_share(x)
-        return ScoreResult(probabilities, errors, shares)
+        x = self.encoder.transform(frame.iloc[good]) if good else None
+        return ScoreResult(
+            self._score_rows(len(frame), good, x), errors, self._token_shares(len(frame), good, x)
+        )
 
     def score_records(self, records: list[Any]) -> ScoreResult:
         """Score JSON records (dicts, or plain strings for text) without building a DataFrame:
         at serving's batch sizes pandas would cost far more than the model."""
         errors = self.encoder.check_records(records)
-        probabilities = np.full(len(records), np.nan)
         bad = {e.row for e in errors}
         good = [i for i in range(len(records)) if i not in bad]
-        shares = np.full(len(records), np.nan) if isinstance(self.encoder, TextEncoder) else None
-        if good:
-            x = self.encoder.transform_records([records[i] for i in good])
-            probabilities[good] = self.predict_encoded(x)
-            if shares is not None:
-                shares[good] = TextEncoder.known_token_share(x)
-        return ScoreResult(probabilities, errors, shares)
+        x = self.encoder.transform_records([records[i] for i in good]) if good else None
+        return ScoreResult(
+            self._score_rows(len(records), good, x), errors, self._token_shares(len(records), good, x)
+        )
+
+    def _score_rows(self, n: int, good: list[int], x: np.ndarray | None) -> np.ndarray:
+        """Rows ``good`` scored from ``x``, NaN in the others: ``(n,)`` or ``(n, n_classes)``."""
+        if x is None:
+            return np.full((n,) if self.n_classes == 2 else (n, self.n_classes), np.nan)
+        scored = self.predict_encoded(x)
+        probabilities = np.full((n, *scored.shape[1:]), np.nan)
+        probabilities[good] = scored
+        return probabilities
+
+    def _token_shares(self, n: int, good: list[int], x: np.ndarray | None) -> np.ndarray | None:
+        """Text: the share of known tokens in rows ``good``, NaN in the others; None for tables."""
+        if not isinstance(self.encoder, TextEncoder):
+            return None
+        shares = np.full(n, np.nan)
+        if x is not None:
+            shares[good] = TextEncoder.known_token_share(x)
+        return shares
+
+
+def output_classes(shape: list[Any]) -> int:
+    """Number of classes from the ONNX output's declared shape: ``[batch, 1]`` (a positive-class
+    probability) is 2; ``[batch, k]`` with k > 1 is k; an unknown width is taken as binary, and
+    :meth:`Predictor._run` still shapes the answer from what the session returns."""
+    width = shape[-1] if len(shape) >= 2 else 1
+    return width if isinstance(width, int) and width > 1 else 2
 
 
 def resolve_model_dir(uri: str) -> Path:

@@ -5,12 +5,13 @@ route that works with Keras 3); the sentiment models go through :mod:`pipeline.m
 emits ONNX's native RNN/LSTM/GRU operators where tf2onnx would emit a slow ``Loop``.
 
 The exported graph is checked (``onnx.checker``), tagged with ``task``/``arch`` metadata (read by
-:class:`pipeline.serving.inference.Predictor`) and scored by ONNX Runtime on the whole test split; if any
-probability differs from Keras by more than ``export.max_abs_diff`` the stage fails and writes
-nothing. Outputs: ``models/<task>/<arch>/model.onnx``, ``models/<task>/<arch>/encoder.json`` (a copy
-of the task's encoder, so the directory is self-contained) and ``metrics/<task>/<arch>.json`` (the
-evaluate stage's metrics plus ``onnx_max_abs_diff`` and ``onnx_operators``). The parity is also
-logged to the model's MLflow training run named in ``models/<task>/<arch>/run.json``.
+:class:`pipeline.serving.inference.Predictor`) and scored by ONNX Runtime on the whole test split;
+if any probability (every class's, for a multi-class model) differs from Keras by more than
+``export.max_abs_diff`` the stage fails and writes nothing. Outputs:
+``models/<task>/<arch>/model.onnx``, ``models/<task>/<arch>/encoder.json`` (a copy of the task's
+encoder, so the directory is self-contained) and ``metrics/<task>/<arch>.json`` (the evaluate
+stage's metrics plus ``onnx_max_abs_diff`` and ``onnx_operators``). The parity is also logged to
+the model's MLflow training run named in ``models/<task>/<arch>/run.json``.
 """
 
 from __future__ import annotations
@@ -50,17 +51,18 @@ def tf2onnx_convert(model: Any, opset: int) -> Any:
     import tensorflow as tf
     import tf2onnx
 
-    from pipeline.modeling.onnx_builder import FEATURES_INPUT, OUTPUT, TOKENS_INPUT
+    from pipeline.modeling.onnx_builder import CLASS_OUTPUT, FEATURES_INPUT, OUTPUT, TOKENS_INPUT
 
     logging.getLogger("tf2onnx").setLevel(logging.ERROR)
     spec = model.inputs[0]
     dtype = tf.as_dtype(str(spec.dtype))
     name = TOKENS_INPUT if dtype.is_integer else FEATURES_INPUT
     signature = (tf.TensorSpec((None, *spec.shape[1:]), dtype, name=name),)
+    output = OUTPUT if model.outputs[0].shape[-1] == 1 else CLASS_OUTPUT  # same names as build_onnx
 
     @tf.function(input_signature=signature)
     def serve(x: Any) -> dict[str, Any]:
-        return {OUTPUT: model(x, training=False)}
+        return {output: model(x, training=False)}
 
     proto, _ = tf2onnx.convert.from_function(serve, input_signature=signature, opset=opset)
     return proto
@@ -124,11 +126,19 @@ def _version(package: str) -> str:
 
 
 def max_abs_diff(expected: np.ndarray, actual: np.ndarray) -> float:
-    """Largest absolute difference; infinite when shapes differ or either side is not finite."""
-    expected, actual = np.asarray(expected, "float64").reshape(-1), np.asarray(actual, "float64").reshape(-1)
+    """Largest absolute difference over every probability: ``(n,)`` (or ``(n, 1)``) positive-class
+    probabilities, or ``(n, n_classes)`` class probabilities. Infinite when the shapes differ or
+    either side is not finite."""
+    expected, actual = _probability_rows(expected), _probability_rows(actual)
     if expected.shape != actual.shape or not (np.isfinite(expected).all() and np.isfinite(actual).all()):
         return float("inf")
     return float(np.max(np.abs(expected - actual))) if expected.size else 0.0
+
+
+def _probability_rows(p: np.ndarray) -> np.ndarray:
+    """float64 ``(n,)`` for one probability per row, ``(n, n_classes)`` for several."""
+    p = np.asarray(p, "float64")
+    return p.reshape(-1) if p.ndim < 2 or p.shape[-1] == 1 else p
 
 
 def onnx_probabilities(predictor: Any, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
