@@ -47,7 +47,7 @@ class DataConfig(Frozen):
 class SyntheticConfig(Frozen):
     """An embedded generated data set, written by the ``synthesize`` stage to data/synthetic/<name>.csv."""
 
-    generator: Literal["churn", "reviews"]
+    generator: Literal["churn", "reviews", "topics"]
     rows: int = Field(ge=50)
 
 

@@ -11,6 +11,9 @@ polar words appear in both classes, so a bag of words and bigrams is clearly wea
 that reads the sequence (on 6,000 rows: TF-IDF 1-2 grams + logistic regression about 0.78 accuracy,
 an LSTM or GRU about 0.96). Some reviews end with a verdict ("i would not recommend it", "8/10"),
 and 3% of the labels disagree with the text, as in any human labelling.
+
+``topics_frame`` writes short newswire stories over the largest topics of Reuters R52 (see
+``newswire``), as unevenly sized as R52's: a bag of words learns them well but not perfectly.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from pipeline.data import newswire
 from pipeline.encoders.preprocess import tokenize
 
 
@@ -349,3 +353,30 @@ def sentiment_frame(rows: int, seed: int) -> pd.DataFrame:
     for cls in (0, 1):
         labels[rng.choice(np.flatnonzero(meaning == cls), size=flips, replace=False)] = 1 - cls
     return pd.DataFrame({"text": pd.Series(texts, dtype=object), "label": labels})
+
+
+# ------------------------------------------------------------------------- topics
+def topics_frame(rows: int, seed: int, n_topics: int = 8) -> pd.DataFrame:
+    """``rows`` news stories (``text``, ``label`` a topic name) over R52's ``n_topics`` largest topics.
+
+    The class sizes are as uneven as R52's: with the default 8 topics ``earn`` holds about 40% of
+    the stories and ``money-supply`` and ``ship`` about 4% each (with 12, ``gold`` and ``gnp`` 1.5%).
+    Every topic has at least one story. See ``newswire`` for how a story is written.
+    """
+    if not 2 <= n_topics <= len(newswire.TOPICS):
+        raise ValueError(f"n_topics must be between 2 and {len(newswire.TOPICS)}, not {n_topics}")
+    n = int(rows)
+    if n < n_topics:
+        raise ValueError(f"{n} rows cannot hold {n_topics} topics")
+    rng = np.random.default_rng([seed, 3])
+    topics = tuple(newswire.TOPICS)[:n_topics]
+    weights = np.array([newswire.TOPICS[t].weight for t in topics])
+    # Exact class sizes (largest remainder), at least one story each, in a random order.
+    ideal = (n - n_topics) * weights / weights.sum()
+    counts = 1 + np.floor(ideal).astype("int64")
+    counts[np.argsort(np.floor(ideal) - ideal, kind="stable")[: n - counts.sum()]] += 1
+    labels = rng.permutation(np.repeat(np.arange(n_topics), counts))
+    draw = newswire.Draws(rng)
+    texts = [newswire.story(draw, topics[i], topics) for i in labels]
+    # pandas' own string dtype, as read_csv gives it back
+    return pd.DataFrame({"text": texts, "label": [topics[i] for i in labels]})

@@ -28,7 +28,11 @@ def main(argv: list[str]) -> int:
             f"unknown synthetic data set {args.name!r}: params.yaml defines {', '.join(p.synthetic)}"
         )
     spec = p.synthetic[args.name]
-    generate = {"churn": synthetic.churn_frame, "reviews": synthetic.sentiment_frame}[spec.generator]
+    generate = {
+        "churn": synthetic.churn_frame,
+        "reviews": synthetic.sentiment_frame,
+        "topics": synthetic.topics_frame,
+    }[spec.generator]
     frame = generate(spec.rows, p.seed)
     out = paths.synthetic_data(args.name)
     write_text(out, frame.to_csv(index=False))
