@@ -189,11 +189,20 @@ def test_the_same_polar_words_appear_in_both_classes(reviews: pd.DataFrame) -> N
         assert 0.15 < share < 0.85, (word, share)
 
 
+def test_a_separate_stream_draws_other_rows_and_stream_zero_is_the_data_set() -> None:
+    pd.testing.assert_frame_equal(churn_frame(200, 5, stream=0), churn_frame(200, 5))
+    assert not churn_frame(200, 5, stream=1).equals(churn_frame(200, 5))
+    other = sentiment_frame(200, 5, stream=1)
+    assert not set(other["text"]) & set(sentiment_frame(200, 5)["text"]) - {""}
+    assert other["label"].sum() == 100
+
+
 # ------------------------------------------------------------------------- topics
-def test_topics_frame_is_deterministic_per_seed() -> None:
+def test_topics_frame_is_deterministic_per_seed_and_stream() -> None:
     first = topics_frame(500, 3)
     pd.testing.assert_frame_equal(first, topics_frame(500, 3))
     assert not first.equals(topics_frame(500, 4))
+    assert not first.equals(topics_frame(500, 3, stream=1))
     assert list(first.columns) == ["text", "label"]
 
 

@@ -45,10 +45,13 @@ class DataConfig(Frozen):
 
 
 class SyntheticConfig(Frozen):
-    """An embedded generated data set, written by the ``synthesize`` stage to data/synthetic/<name>.csv."""
+    """An embedded generated data set, written by the ``synthesize`` stage to data/synthetic/<name>.csv,
+    or, with ``test_rows``, to data/synthetic/<name>/train.csv and test.csv (the test rows drawn
+    independently from the same distribution, like a data set shipped with its own test file)."""
 
     generator: Literal["churn", "reviews", "topics"]
     rows: int = Field(ge=50)
+    test_rows: Annotated[int, Field(ge=50)] | None = None
 
 
 class NumericColumn(Frozen):

@@ -14,6 +14,9 @@ and 3% of the labels disagree with the text, as in any human labelling.
 
 ``topics_frame`` writes short newswire stories over the largest topics of Reuters R52 (see
 ``newswire``), as unevenly sized as R52's: a bag of words learns them well but not perfectly.
+
+Each generator takes ``stream``: 0 is the data set itself, another value draws more rows of the same
+distribution independently (the ``synthesize`` stage's separate test file).
 """
 
 from __future__ import annotations
@@ -23,6 +26,12 @@ import pandas as pd
 
 from pipeline.data import newswire
 from pipeline.encoders.preprocess import tokenize
+
+
+def _rng(seed: int, generator: int, stream: int) -> np.random.Generator:
+    """The random stream of one generator: ``stream`` 0 is the data set, others are more rows of the
+    same distribution drawn independently (a separate test file)."""
+    return np.random.default_rng([seed, generator] + ([stream] if stream else []))
 
 
 def _words(text: str, sep: str | None = None) -> list[str]:
@@ -60,9 +69,9 @@ SURNAMES = _words(
 GEOGRAPHIES = np.array(["France", "Germany", "Spain"])
 
 
-def churn_frame(rows: int, seed: int) -> pd.DataFrame:
+def churn_frame(rows: int, seed: int, *, stream: int = 0) -> pd.DataFrame:
     """``rows`` bank customers in the Churn_Modelling.csv schema; ``Exited`` about 20% churned."""
-    rng = np.random.default_rng([seed, 1])
+    rng = _rng(seed, 1, stream)
     n = int(rows)
     geography = GEOGRAPHIES[rng.choice(3, size=n, p=[0.5, 0.25, 0.25])]
     female = rng.random(n) < 0.455
@@ -341,9 +350,9 @@ def _review(rng: np.random.Generator, label: int) -> str:
     return text[0].upper() + text[1:]
 
 
-def sentiment_frame(rows: int, seed: int) -> pd.DataFrame:
+def sentiment_frame(rows: int, seed: int, *, stream: int = 0) -> pd.DataFrame:
     """``rows`` labelled reviews (``text``, ``label`` 1 = positive), balanced to within one row."""
-    rng = np.random.default_rng([seed, 2])
+    rng = _rng(seed, 2, stream)
     n = int(rows)
     meaning = rng.permutation(np.arange(n) % 2).astype("int64")
     texts = [_review(rng, int(label)) for label in meaning]
@@ -356,7 +365,7 @@ def sentiment_frame(rows: int, seed: int) -> pd.DataFrame:
 
 
 # ------------------------------------------------------------------------- topics
-def topics_frame(rows: int, seed: int, n_topics: int = 8) -> pd.DataFrame:
+def topics_frame(rows: int, seed: int, n_topics: int = 8, *, stream: int = 0) -> pd.DataFrame:
     """``rows`` news stories (``text``, ``label`` a topic name) over R52's ``n_topics`` largest topics.
 
     The class sizes are as uneven as R52's: with the default 8 topics ``earn`` holds about 40% of
@@ -368,7 +377,7 @@ def topics_frame(rows: int, seed: int, n_topics: int = 8) -> pd.DataFrame:
     n = int(rows)
     if n < n_topics:
         raise ValueError(f"{n} rows cannot hold {n_topics} topics")
-    rng = np.random.default_rng([seed, 3])
+    rng = _rng(seed, 3, stream)
     topics = tuple(newswire.TOPICS)[:n_topics]
     weights = np.array([newswire.TOPICS[t].weight for t in topics])
     # Exact class sizes (largest remainder), at least one story each, in a random order.
