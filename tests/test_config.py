@@ -1,8 +1,10 @@
+import re
 from pathlib import Path
 
 import pytest
+from pydantic import TypeAdapter, ValidationError
 
-from pipeline.core.config import ConfigError, load_params
+from pipeline.core.config import ConfigError, LabelValue, load_params
 from tests.conftest import REPO, edit_params
 
 
@@ -60,3 +62,45 @@ def test_the_models_list_must_match_the_tasks_architectures(tmp_path: Path):
     edit_params(path, churn={"models": {"wide": {"hidden_units": [128]}}})
     with pytest.raises(ConfigError, match=r"add:\n  churn-wide: \{task: churn, arch: wide\}"):
         load_params(path)
+
+
+# ------------------------------------------------------------------ YAML booleans
+def _with_gender(tmp_path: Path, values: str) -> Path:
+    path = tmp_path / "params.yaml"
+    text = (REPO / "params.yaml").read_text()
+    assert "Gender: [Female, Male]" in text
+    path.write_text(text.replace("Gender: [Female, Male]", f"Gender: {values}", 1))
+    return path
+
+
+def test_unquoted_no_yes_categories_fail_at_load_time_saying_to_quote_them(tmp_path: Path):
+    path = _with_gender(tmp_path, "[No, Yes]")
+    expected = (
+        "tasks.churn.schema.categorical.Gender: [false, true] are YAML booleans (an unquoted No/Yes/on/off); "
+        'quote them: ["No", "Yes"]'
+    )
+    with pytest.raises(ConfigError, match=re.escape(expected)):
+        load_params(path)
+
+
+def test_the_suggestion_quotes_what_was_written(tmp_path: Path):
+    path = _with_gender(tmp_path, "[off, Maybe, on]")
+    with pytest.raises(ConfigError, match=re.escape('[false, "Maybe", true] holds YAML booleans')) as error:
+        load_params(path)
+    assert 'quote them: ["off", "Maybe", "on"]' in str(error.value)
+
+
+def test_quoted_categories_load_as_strings_and_integer_categories_stay_integers(tmp_path: Path):
+    schema = load_params(_with_gender(tmp_path, '["No", "Yes"]')).task("churn").schema_
+    assert schema.categorical["Gender"] == ["No", "Yes"]
+    products = schema.categorical["NumOfProducts"]
+    assert products == [1, 2, 3, 4] and all(type(v) is int for v in products)
+
+
+def test_a_label_value_refuses_a_boolean_outside_params_yaml_too():
+    """The rule for a future ``positive:`` value: no file to quote from, so "Yes"/"No" is suggested."""
+    expected = 'true is a YAML boolean (an unquoted No/Yes/on/off); quote it: "Yes"'
+    with pytest.raises(ValidationError, match=re.escape(expected)):
+        TypeAdapter(LabelValue).validate_python(True)
+    assert TypeAdapter(LabelValue).validate_python("Yes") == "Yes"
+    assert TypeAdapter(LabelValue).validate_python(1) == 1

@@ -1,4 +1,5 @@
-"""The embedded default data: determinism, the churn schema and signal, order-dependent sentiment labels."""
+"""The embedded default data: determinism, the churn schema and signal, order-dependent sentiment labels,
+uneven newswire topics."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import pandas as pd
 import pytest
 
 from pipeline.core.config import load_params
-from pipeline.data.synthetic import NEGATIVE, POSITIVE, churn_frame, sentiment_frame
+from pipeline.data.newswire import TOPICS
+from pipeline.data.synthetic import NEGATIVE, POSITIVE, churn_frame, sentiment_frame, topics_frame
 from pipeline.encoders.preprocess import tokenize
 
 REPO = Path(__file__).resolve().parents[1]
@@ -40,6 +42,11 @@ def churn() -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def reviews() -> pd.DataFrame:
     return sentiment_frame(6_000, 42)
+
+
+@pytest.fixture(scope="module")
+def news() -> pd.DataFrame:
+    return topics_frame(4_000, 42)
 
 
 # -------------------------------------------------------------------------- churn
@@ -180,3 +187,72 @@ def test_the_same_polar_words_appear_in_both_classes(reviews: pd.DataFrame) -> N
         has = words.map(lambda ws, w=word: w in ws)
         share = reviews.loc[has, "label"].mean()
         assert 0.15 < share < 0.85, (word, share)
+
+
+def test_a_separate_stream_draws_other_rows_and_stream_zero_is_the_data_set() -> None:
+    pd.testing.assert_frame_equal(churn_frame(200, 5, stream=0), churn_frame(200, 5))
+    assert not churn_frame(200, 5, stream=1).equals(churn_frame(200, 5))
+    other = sentiment_frame(200, 5, stream=1)
+    assert not set(other["text"]) & set(sentiment_frame(200, 5)["text"]) - {""}
+    assert other["label"].sum() == 100
+
+
+# ------------------------------------------------------------------------- topics
+def test_topics_frame_is_deterministic_per_seed_and_stream() -> None:
+    first = topics_frame(500, 3)
+    pd.testing.assert_frame_equal(first, topics_frame(500, 3))
+    assert not first.equals(topics_frame(500, 4))
+    assert not first.equals(topics_frame(500, 3, stream=1))
+    assert list(first.columns) == ["text", "label"]
+
+
+def test_every_topic_is_present_even_in_a_small_frame() -> None:
+    assert set(topics_frame(50, 1)["label"]) == set(list(TOPICS)[:8])
+    assert set(topics_frame(50, 1, n_topics=12)["label"]) == set(TOPICS)
+    assert set(topics_frame(60, 1, n_topics=6)["label"]) == {
+        "earn",
+        "acq",
+        "crude",
+        "trade",
+        "money-fx",
+        "interest",
+    }
+    with pytest.raises(ValueError, match="n_topics"):
+        topics_frame(100, 1, n_topics=1)
+
+
+def test_topic_sizes_are_as_uneven_as_r52(news: pd.DataFrame) -> None:
+    share = news["label"].value_counts(normalize=True)
+    assert share.index[0] == "earn" and 0.37 < share["earn"] < 0.43
+    assert share.index[1] == "acq" and 0.2 < share["acq"] < 0.26
+    assert 0.02 < share.min() < 0.05
+    wide = topics_frame(4_000, 42, n_topics=12)["label"].value_counts(normalize=True)
+    assert 0.35 < wide.max() < 0.41 and 0.01 < wide.min() < 0.02
+
+
+def test_stories_are_short_lowercase_newswire(news: pd.DataFrame) -> None:
+    assert news["text"].str.fullmatch(r"[a-z]+(?: [a-z]+)*").all()  # letters only, like R52
+    lengths = news["text"].str.split().map(len)
+    assert lengths.min() >= 20 and lengths.max() <= 120
+    assert 45 < lengths.mean() < 80
+    assert news["text"].str.endswith(" reuter").all()
+    assert news["text"].nunique() == len(news)
+    # the title comes first: an earnings story opens on its figures, a takeover on the deal
+    opening = news["text"].str.split().str[:8].str.join(" ")
+    earn, acq = news["label"] == "earn", news["label"] == "acq"
+    assert opening[earn].str.contains(r"\b(?:net|loss|dividend|split)\b").mean() > 0.9
+    assert opening[acq].str.contains(r"\b(?:acquire|purchase|bids|stake|merger|sells)\b").mean() > 0.9
+
+
+def test_a_bag_of_words_learns_the_topics_well_but_not_perfectly(news: pd.DataFrame) -> None:
+    """TF-IDF + logistic regression on a 75/25 split: 0.913 at seed 42 (0.91-0.93 over five seeds),
+    near what the same model reaches on R52 (0.913); some stories are written about a related topic."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import train_test_split
+
+    train, test = train_test_split(news, test_size=0.25, stratify=news["label"], random_state=0)
+    vectorizer = TfidfVectorizer()
+    model = LogisticRegression(max_iter=2000).fit(vectorizer.fit_transform(train["text"]), train["label"])
+    accuracy = float(np.mean(model.predict(vectorizer.transform(test["text"])) == test["label"]))
+    assert 0.85 < accuracy < 0.97

@@ -7,12 +7,22 @@ silently falling back to a default.
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from pipeline.core.errors import PipelineError
 from pipeline.core.paths import project_root
@@ -20,6 +30,46 @@ from pipeline.core.paths import project_root
 
 class Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+# ------------------------------------------------------------------ YAML booleans
+# YAML 1.1 reads an unquoted No, Yes, on, off, true or false as a boolean, and pydantic would then
+# quietly turn it into 0/1 or refuse it far from the cause. A label value or a list of categories
+# never means a boolean: refuse one at load time and say how to write it.
+YAML_BOOLEAN = "yaml_boolean"
+
+
+def yaml_boolean_message(value: Any, sources: list[str] | None = None) -> str:
+    """What to tell the user about ``value`` (a label or a list of them) holding booleans.
+
+    ``sources`` are the scalars as written in the YAML file, to suggest quoting exactly those;
+    without them a boolean is suggested back as "Yes" or "No".
+    """
+    items = value if isinstance(value, list) else [value]
+    written = sources if sources is not None and len(sources) == len(items) else [None] * len(items)
+    quoted = [
+        (text or ("Yes" if item else "No")) if isinstance(item, bool) else item
+        for item, text in zip(items, written, strict=True)
+    ]
+    hint = "(an unquoted No/Yes/on/off)"
+    if not isinstance(value, list):
+        return f"{json.dumps(value)} is a YAML boolean {hint}; quote it: {json.dumps(quoted[0])}"
+    verb = "are" if all(isinstance(item, bool) for item in items) else "holds"
+    shown, suggested = json.dumps(items, ensure_ascii=False), json.dumps(quoted, ensure_ascii=False)
+    return f"{shown} {verb} YAML booleans {hint}; quote them: {suggested}"
+
+
+def refuse_yaml_booleans(value: Any) -> Any:
+    """A before-validator for a label value or a list of them: a boolean is an error (see above)."""
+    items = value if isinstance(value, list) else [value]
+    if any(isinstance(item, bool) for item in items):
+        raise PydanticCustomError(YAML_BOOLEAN, "{message}", {"message": yaml_boolean_message(value)})
+    return value
+
+
+# A class or category value as params.yaml may write it, and a list of them: strings or integers.
+LabelValue = Annotated[str | int, BeforeValidator(refuse_yaml_booleans)]
+LabelValues = Annotated[list[str | int], BeforeValidator(refuse_yaml_booleans)]
 
 
 # --------------------------------------------------------------------------- data
@@ -45,10 +95,13 @@ class DataConfig(Frozen):
 
 
 class SyntheticConfig(Frozen):
-    """An embedded generated data set, written by the ``synthesize`` stage to data/synthetic/<name>.csv."""
+    """An embedded generated data set, written by the ``synthesize`` stage to data/synthetic/<name>.csv,
+    or, with ``test_rows``, to data/synthetic/<name>/train.csv and test.csv (the test rows drawn
+    independently from the same distribution, like a data set shipped with its own test file)."""
 
-    generator: Literal["churn", "reviews"]
+    generator: Literal["churn", "reviews", "topics"]
     rows: int = Field(ge=50)
+    test_rows: Annotated[int, Field(ge=50)] | None = None
 
 
 class NumericColumn(Frozen):
@@ -63,7 +116,7 @@ class TabularSchema(Frozen):
     target: str
     drop: list[str] = []
     numeric: dict[str, NumericColumn]
-    categorical: dict[str, list[str | int]] = {}  # allowed values; integers too (one-hot codes)
+    categorical: dict[str, LabelValues] = {}  # allowed values; integers too (one-hot codes)
     min_rows: int = 100
     max_rows: int = 10_000_000
 
@@ -285,18 +338,46 @@ class ConfigError(PipelineError):
     """params.yaml (or a file derived from it) is not what the pipeline expects."""
 
 
-def _where(loc: tuple[Any, ...]) -> str:
+def _key_path(loc: tuple[Any, ...]) -> list[str | int]:
     """A pydantic error location as the params.yaml key path (without the union's kind tag)."""
-    parts = [str(p) for p in loc]
+    parts = list(loc)
     if len(parts) > 2 and parts[0] == "tasks" and parts[2] in {"tabular", "text"}:
         del parts[2]
-    return ".".join(parts)
+    return parts
+
+
+def _where(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(p) for p in _key_path(loc))
+
+
+def _written(text: str, keys: list[str | int]) -> list[str] | None:
+    """The scalars at ``keys`` in the YAML ``text`` as written (``No``, not False); None if not found."""
+    node = yaml.compose(text, Loader=yaml.SafeLoader)
+    for key in keys:
+        if isinstance(node, yaml.MappingNode):
+            node = next((v for k, v in node.value if k.value == str(key)), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
+            node = node.value[key]
+        else:
+            return None
+    if isinstance(node, yaml.ScalarNode):
+        return [node.value]
+    if isinstance(node, yaml.SequenceNode) and all(isinstance(n, yaml.ScalarNode) for n in node.value):
+        return [n.value for n in node.value]
+    return None
+
+
+def _problem(err: Any, text: str) -> str:
+    if err["type"] == YAML_BOOLEAN:  # suggest quoting what the user wrote (off, not "No")
+        return yaml_boolean_message(err["input"], _written(text, _key_path(err["loc"])))
+    return err["msg"]
 
 
 def load_params(path: Path | str | None = None) -> Params:
     path = Path(path) if path else project_root() / "params.yaml"
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        raw = yaml.safe_load(text)
     except FileNotFoundError as exc:
         raise ConfigError(f"{path}: not found") from exc
     except yaml.YAMLError as exc:
@@ -304,7 +385,7 @@ def load_params(path: Path | str | None = None) -> Params:
     try:
         return Params.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(f"{_where(err['loc'])}: {err['msg']}" for err in exc.errors())
+        problems = "; ".join(f"{_where(err['loc'])}: {_problem(err, text)}" for err in exc.errors())
         raise ConfigError(f"{path}: {problems}") from exc
 
 

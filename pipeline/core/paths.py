@@ -49,6 +49,11 @@ def synthetic_data(name: str) -> Path:
     return project_root() / "data" / "synthetic" / f"{name}.csv"
 
 
+def synthetic_split_dir(name: str) -> Path:
+    """A generated data set with its own test file: ``train.csv`` and ``test.csv`` in this folder."""
+    return project_root() / "data" / "synthetic" / name
+
+
 def raw_data(task: str) -> Path:
     return project_root() / "data" / "raw" / f"{task}.parquet"
 

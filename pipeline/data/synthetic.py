@@ -11,6 +11,12 @@ polar words appear in both classes, so a bag of words and bigrams is clearly wea
 that reads the sequence (on 6,000 rows: TF-IDF 1-2 grams + logistic regression about 0.78 accuracy,
 an LSTM or GRU about 0.96). Some reviews end with a verdict ("i would not recommend it", "8/10"),
 and 3% of the labels disagree with the text, as in any human labelling.
+
+``topics_frame`` writes short newswire stories over the largest topics of Reuters R52 (see
+``newswire``), as unevenly sized as R52's: a bag of words learns them well but not perfectly.
+
+Each generator takes ``stream``: 0 is the data set itself, another value draws more rows of the same
+distribution independently (the ``synthesize`` stage's separate test file).
 """
 
 from __future__ import annotations
@@ -18,7 +24,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from pipeline.data import newswire
 from pipeline.encoders.preprocess import tokenize
+
+
+def _rng(seed: int, generator: int, stream: int) -> np.random.Generator:
+    """The random stream of one generator: ``stream`` 0 is the data set, others are more rows of the
+    same distribution drawn independently (a separate test file)."""
+    return np.random.default_rng([seed, generator] + ([stream] if stream else []))
 
 
 def _words(text: str, sep: str | None = None) -> list[str]:
@@ -56,9 +69,9 @@ SURNAMES = _words(
 GEOGRAPHIES = np.array(["France", "Germany", "Spain"])
 
 
-def churn_frame(rows: int, seed: int) -> pd.DataFrame:
+def churn_frame(rows: int, seed: int, *, stream: int = 0) -> pd.DataFrame:
     """``rows`` bank customers in the Churn_Modelling.csv schema; ``Exited`` about 20% churned."""
-    rng = np.random.default_rng([seed, 1])
+    rng = _rng(seed, 1, stream)
     n = int(rows)
     geography = GEOGRAPHIES[rng.choice(3, size=n, p=[0.5, 0.25, 0.25])]
     female = rng.random(n) < 0.455
@@ -337,9 +350,9 @@ def _review(rng: np.random.Generator, label: int) -> str:
     return text[0].upper() + text[1:]
 
 
-def sentiment_frame(rows: int, seed: int) -> pd.DataFrame:
+def sentiment_frame(rows: int, seed: int, *, stream: int = 0) -> pd.DataFrame:
     """``rows`` labelled reviews (``text``, ``label`` 1 = positive), balanced to within one row."""
-    rng = np.random.default_rng([seed, 2])
+    rng = _rng(seed, 2, stream)
     n = int(rows)
     meaning = rng.permutation(np.arange(n) % 2).astype("int64")
     texts = [_review(rng, int(label)) for label in meaning]
@@ -349,3 +362,30 @@ def sentiment_frame(rows: int, seed: int) -> pd.DataFrame:
     for cls in (0, 1):
         labels[rng.choice(np.flatnonzero(meaning == cls), size=flips, replace=False)] = 1 - cls
     return pd.DataFrame({"text": pd.Series(texts, dtype=object), "label": labels})
+
+
+# ------------------------------------------------------------------------- topics
+def topics_frame(rows: int, seed: int, n_topics: int = 8, *, stream: int = 0) -> pd.DataFrame:
+    """``rows`` news stories (``text``, ``label`` a topic name) over R52's ``n_topics`` largest topics.
+
+    The class sizes are as uneven as R52's: with the default 8 topics ``earn`` holds about 40% of
+    the stories and ``money-supply`` and ``ship`` about 4% each (with 12, ``gold`` and ``gnp`` 1.5%).
+    Every topic has at least one story. See ``newswire`` for how a story is written.
+    """
+    if not 2 <= n_topics <= len(newswire.TOPICS):
+        raise ValueError(f"n_topics must be between 2 and {len(newswire.TOPICS)}, not {n_topics}")
+    n = int(rows)
+    if n < n_topics:
+        raise ValueError(f"{n} rows cannot hold {n_topics} topics")
+    rng = _rng(seed, 3, stream)
+    topics = tuple(newswire.TOPICS)[:n_topics]
+    weights = np.array([newswire.TOPICS[t].weight for t in topics])
+    # Exact class sizes (largest remainder), at least one story each, in a random order.
+    ideal = (n - n_topics) * weights / weights.sum()
+    counts = 1 + np.floor(ideal).astype("int64")
+    counts[np.argsort(np.floor(ideal) - ideal, kind="stable")[: n - counts.sum()]] += 1
+    labels = rng.permutation(np.repeat(np.arange(n_topics), counts))
+    draw = newswire.Draws(rng)
+    texts = [newswire.story(draw, topics[i], topics) for i in labels]
+    # pandas' own string dtype, as read_csv gives it back
+    return pd.DataFrame({"text": texts, "label": [topics[i] for i in labels]})
