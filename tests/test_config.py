@@ -104,3 +104,26 @@ def test_a_label_value_refuses_a_boolean_outside_params_yaml_too():
         TypeAdapter(LabelValue).validate_python(True)
     assert TypeAdapter(LabelValue).validate_python("Yes") == "Yes"
     assert TypeAdapter(LabelValue).validate_python(1) == 1
+
+
+def test_label_classes_that_yaml_made_booleans_are_refused(tmp_path: Path):
+    path = tmp_path / "params.yaml"
+    text = (REPO / "params.yaml").read_text()
+    path.write_text(
+        text.replace(
+            "      target: Exited\n",
+            "      target: Exited\n      labels: {classes: [No, Yes], positive: Yes}\n",
+            1,
+        )
+    )
+    with pytest.raises(ConfigError, match=r"tasks\.churn\.schema\.labels\.classes: .*quote them"):
+        load_params(path)
+    path.write_text(
+        text.replace(
+            "      target: Exited\n",
+            '      target: Exited\n      labels: {classes: ["No", "Yes"], positive: "Yes"}\n',
+            1,
+        )
+    )
+    labels = load_params(path).task("churn").schema_.labels
+    assert labels.classes == ["No", "Yes"] and labels.positive == "Yes" and labels.binary

@@ -27,8 +27,8 @@ from pipeline.core import paths
 from pipeline.core.config import params
 from pipeline.core.errors import DataError
 from pipeline.core.io import read_json
-from pipeline.data.synthetic import churn_frame
-from pipeline.stages.ingest import read_aclimdb
+from pipeline.data.readers import read_aclimdb
+from pipeline.generators.synthetic import churn_frame
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"

@@ -10,7 +10,7 @@ import pytest
 
 from pipeline.__main__ import main as cli
 from pipeline.core.config import ConfigError, load_params, params
-from pipeline.data.synthetic import churn_frame, topics_frame
+from pipeline.generators.synthetic import churn_frame, topics_frame
 from tests.conftest import edit_params
 
 

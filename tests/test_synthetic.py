@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 
 from pipeline.core.config import load_params
-from pipeline.data.newswire import TOPICS
-from pipeline.data.synthetic import NEGATIVE, POSITIVE, churn_frame, sentiment_frame, topics_frame
 from pipeline.encoders.preprocess import tokenize
+from pipeline.generators.newswire import TOPICS
+from pipeline.generators.synthetic import NEGATIVE, POSITIVE, churn_frame, sentiment_frame, topics_frame
 
 REPO = Path(__file__).resolve().parents[1]
 KAGGLE_COLUMNS = [

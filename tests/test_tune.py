@@ -116,8 +116,8 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("tune") / "project"
     write_params(root)
     p = load_params(root / "params.yaml")
-    encoder, frame, arrays = encode_frame(churn_frame(360), p.task("churn"), p.seed)
-    write_encoded(root / "data" / "encoded" / "churn", encoder, frame, arrays)
+    encoder, labels, frame, arrays = encode_frame(churn_frame(360), p.task("churn"), p.seed)
+    write_encoded(root / "data" / "encoded" / "churn", encoder, labels, frame, arrays)
     return root
 
 

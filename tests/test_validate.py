@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from pipeline import __main__ as cli
-from pipeline.core.config import ChurnConfig, SentimentConfig, load_params, params
+from pipeline.core.config import TabularTaskConfig, TextTaskConfig, load_params, params
 from pipeline.stages.validate import validate_frame
 
 REPO = Path(__file__).resolve().parents[1]
@@ -19,13 +19,13 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 @pytest.fixture(scope="module")
-def churn() -> ChurnConfig:
+def churn() -> TabularTaskConfig:
     config = load_params(REPO / "params.yaml").task("churn")
     return config.model_copy(update={"schema_": config.schema_.model_copy(update={"min_rows": 5})})
 
 
 @pytest.fixture(scope="module")
-def sentiment() -> SentimentConfig:
+def sentiment() -> TextTaskConfig:
     config = load_params(REPO / "params.yaml").task("sentiment")
     return config.model_copy(update={"schema_": config.schema_.model_copy(update={"min_rows": 5})})
 
@@ -65,14 +65,14 @@ def with_value(frame: pd.DataFrame, column: str, rows: list[int], value: object)
 
 
 # ------------------------------------------------------------------------------------------ churn
-def test_valid_churn_frame_passes(churn: ChurnConfig) -> None:
+def test_valid_churn_frame_passes(churn: TabularTaskConfig) -> None:
     summary = validate_frame(churn_frame(), churn)
     assert summary.success, summary.message("frame")
     assert summary.failures == []
     assert summary.rows == 20
 
 
-def test_missing_column_is_named_once(churn: ChurnConfig) -> None:
+def test_missing_column_is_named_once(churn: TabularTaskConfig) -> None:
     summary = validate_frame(churn_frame().drop(columns=["Age"]), churn)
     assert not summary.success
     # the column's own checks are not evaluated, so the message names the column once
@@ -82,7 +82,7 @@ def test_missing_column_is_named_once(churn: ChurnConfig) -> None:
     assert "missing column(s) 'Age'" in summary.message("data/raw/churn.parquet")
 
 
-def test_extra_column_is_named(churn: ChurnConfig) -> None:
+def test_extra_column_is_named(churn: TabularTaskConfig) -> None:
     summary = validate_frame(churn_frame().assign(Email="x@y.z"), churn)
     assert [(f.expectation, f.unexpected_columns) for f in summary.failures] == [
         ("expect_table_columns_to_match_set", ["Email"])
@@ -90,7 +90,7 @@ def test_extra_column_is_named(churn: ChurnConfig) -> None:
     assert "unexpected column(s) 'Email'" in summary.message("f")
 
 
-def test_non_numeric_value_counted_once(churn: ChurnConfig) -> None:
+def test_non_numeric_value_counted_once(churn: TabularTaskConfig) -> None:
     # One bad value in a CSV makes pandas read the whole column as strings.
     frame = churn_frame()
     frame["CreditScore"] = frame["CreditScore"].astype(str)
@@ -134,7 +134,7 @@ def test_non_numeric_value_counted_once(churn: ChurnConfig) -> None:
     ids=["nan-age", "unknown-geography", "exited-2", "credit-score-range", "fractional-tenure"],
 )
 def test_bad_values_fail_naming_column_and_rows(
-    churn: ChurnConfig, column: str, rows: list[int], value: object, expectation: str, text: str
+    churn: TabularTaskConfig, column: str, rows: list[int], value: object, expectation: str, text: str
 ) -> None:
     summary = validate_frame(with_value(churn_frame(), column, rows, value), churn)
     assert not summary.success
@@ -144,7 +144,7 @@ def test_bad_values_fail_naming_column_and_rows(
     assert f"failed 1 expectation(s):\n  - column '{column}': {expectation}: {text}" in summary.message("f")
 
 
-def test_nullable_and_boolean_dtypes_are_numbers(churn: ChurnConfig) -> None:
+def test_nullable_and_boolean_dtypes_are_numbers(churn: TabularTaskConfig) -> None:
     frame = churn_frame().astype({"Age": "Int64", "Balance": "Float64", "HasCrCard": bool})
     frame.loc[3, "Age"] = pd.NA
     summary = validate_frame(frame, churn)
@@ -153,7 +153,7 @@ def test_nullable_and_boolean_dtypes_are_numbers(churn: ChurnConfig) -> None:
     ]
 
 
-def test_too_few_rows_fail(churn: ChurnConfig) -> None:
+def test_too_few_rows_fail(churn: TabularTaskConfig) -> None:
     summary = validate_frame(churn_frame(3), churn)
     assert "row count 3, expected in [5, 10000000]" in summary.message("f")
 
@@ -169,7 +169,7 @@ def test_real_churn_data_passes_default_suite() -> None:
 
 
 # -------------------------------------------------------------------------------------- sentiment
-def test_valid_sentiment_frame_passes(sentiment: SentimentConfig) -> None:
+def test_valid_sentiment_frame_passes(sentiment: TextTaskConfig) -> None:
     frame = sentiment_frame().assign(split="train", id=range(20), rating=7)  # optional columns are fine
     summary = validate_frame(frame, sentiment)
     assert summary.success, summary.message("frame")
@@ -207,7 +207,7 @@ def test_valid_sentiment_frame_passes(sentiment: SentimentConfig) -> None:
     ids=["empty-text", "label-3", "imbalance", "too-short", "no-label-column"],
 )
 def test_bad_sentiment_data_fails(
-    sentiment: SentimentConfig, change, column: str, expectation: str, text: str
+    sentiment: TextTaskConfig, change, column: str, expectation: str, text: str
 ) -> None:
     summary = validate_frame(change(sentiment_frame()), sentiment)
     assert [(f.column, f.expectation) for f in summary.failures] == [(column, expectation)]

@@ -80,8 +80,12 @@ class DataConfig(Frozen):
     file edited in place, and a URL's changed ETag; ``sha256`` pins the exact bytes.
     """
 
-    source: str  # a local path (file or archive; relative to the repository root) or an http(s) URL
-    sha256: str | None = None  # checked for paths and URLs when given
+    source: str  # a local file, archive or folder (relative to the repository root), or an http(s) URL
+    sha256: str | None = None  # checked for paths and URLs when given (not for a folder)
+    # A folder source holds the training and the given test rows as two files (a text task's test
+    # split is then kept as given); dvc.yaml depends on the whole folder.
+    train_file: str = "train.csv"
+    test_file: str = "test.csv"
 
     @field_validator("source")
     @classmethod
@@ -110,10 +114,43 @@ class NumericColumn(Frozen):
     integer: bool = False
 
 
+class LabelSettings(Frozen):
+    """What a task predicts.
+
+    ``classes`` unset: binary 0/1 labels (text may also say pos/neg/positive/negative). A list:
+    those classes, in that order (two make a binary task, whose ``positive`` class defaults to the
+    second listed). ``learn``: the classes found in the training split, sorted, recorded in the
+    encoder. Values that YAML would read as booleans must be quoted.
+    """
+
+    classes: Annotated[list[str | int] | Literal["learn"] | None, BeforeValidator(refuse_yaml_booleans)] = (
+        None
+    )
+    positive: LabelValue | None = None
+
+    @model_validator(mode="after")
+    def _positive_is_a_class(self) -> LabelSettings:
+        if self.positive is not None:
+            if not isinstance(self.classes, list) or len(self.classes) != 2:
+                raise ValueError("'positive' needs 'classes' listing exactly the two classes")
+            if self.positive not in self.classes:
+                raise ValueError(f"positive {self.positive!r} is not one of classes {self.classes}")
+        if isinstance(self.classes, list) and len(set(map(str, self.classes))) != len(self.classes):
+            raise ValueError(f"classes {self.classes} repeat a class")
+        if isinstance(self.classes, list) and len(self.classes) < 2:
+            raise ValueError("classes must list at least two classes")
+        return self
+
+    @property
+    def binary(self) -> bool:
+        return self.classes is None or (isinstance(self.classes, list) and len(self.classes) == 2)
+
+
 class TabularSchema(Frozen):
     """Columns of a tabular CSV: what is dropped, what is a feature, the target."""
 
     target: str
+    labels: LabelSettings = LabelSettings()
     drop: list[str] = []
     numeric: dict[str, NumericColumn]
     categorical: dict[str, LabelValues] = {}  # allowed values; integers too (one-hot codes)
@@ -134,11 +171,12 @@ class TextSchema(Frozen):
 
     text: str = "text"
     label: str = "label"
+    labels: LabelSettings = LabelSettings()
     min_chars: int = 1
     max_chars: int = 100_000
     min_mean_tokens: float = 3
     max_mean_tokens: float = 2_000
-    min_positive_fraction: float = 0.2
+    min_positive_fraction: float = 0.2  # binary labels only
     max_positive_fraction: float = 0.8
     min_rows: int = 100
     max_rows: int = 10_000_000
@@ -237,7 +275,7 @@ class TabularEncodeConfig(Frozen):
     """
 
 
-class ChurnConfig(Frozen):
+class TabularTaskConfig(Frozen):
     """A tabular task (the churn table is the shipped example)."""
 
     kind: Literal["tabular"]
@@ -259,7 +297,7 @@ class PredictConfig(Frozen):
     neutral_band: float = Field(0.1, ge=0, lt=0.5)  # |p - 0.5| below this is "Neutral"
 
 
-class SentimentConfig(Frozen):
+class TextTaskConfig(Frozen):
     """A text classification task (IMDB sentiment is the shipped example)."""
 
     kind: Literal["text"]
@@ -269,13 +307,13 @@ class SentimentConfig(Frozen):
     encode: TextEncodeConfig = TextEncodeConfig()
     models: dict[Literal["rnn", "lstm", "gru"], RecurrentParams]
     tune: dict[str, TuneConfig] = {}
-    baselines: list[Literal["tfidf_logreg"]] = ["tfidf_logreg"]
+    baselines: list[Literal["tfidf_logreg", "tfidf_linear_svm"]] = ["tfidf_logreg"]
     predict: PredictConfig = PredictConfig()
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
 
-TaskConfig = Annotated[ChurnConfig | SentimentConfig, Field(discriminator="kind")]
+TaskConfig = Annotated[TabularTaskConfig | TextTaskConfig, Field(discriminator="kind")]
 
 
 class ServeConfig(Frozen):

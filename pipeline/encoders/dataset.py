@@ -96,3 +96,13 @@ def _class_indices(y: np.ndarray, n_classes: int, path: Path) -> np.ndarray:
 
 def load_splits_frame(task: str, directory: Path | None = None) -> pd.DataFrame:
     return pd.read_parquet((directory or paths.encoded_dir(task)) / "splits.parquet")
+
+
+def load_classes(task: str, directory: Path | None = None) -> list:
+    """The task's classes as ``encode`` recorded them (index i is the model's output i)."""
+    from pipeline.core.io import read_json
+
+    path = (directory or paths.encoded_dir(task)) / "encoder.json"
+    if not path.exists():
+        raise DataError(f"{path}: not found; run 'dvc repro encode@{task}' first")
+    return list(read_json(path).get("classes", [0, 1]))

@@ -1,7 +1,8 @@
 """baselines: classical scikit-learn models on exactly the split the neural models use.
 
-churn: logistic regression and HistGradientBoosting on the encoded features; sentiment: TF-IDF
-(1-2 grams) + logistic regression on the raw text of the same train/val/test rows. Each baseline is
+Which ones is the task kind's business (``pipeline.tasks``): a table gets logistic regression and
+HistGradientBoosting on the encoded features, a text TF-IDF (1-2 grams) with logistic regression
+or a linear SVM on the raw text of the same train/val/test rows. Each baseline is
 also an MLflow run in the task's experiment (tag ``arch`` = the baseline), so the compare view shows
 at a glance whether a neural model earns its cost.
 """
@@ -9,77 +10,17 @@ at a glance whether a neural model earns its cost.
 from __future__ import annotations
 
 import argparse
-import time
 from typing import Any
 
-import numpy as np
-
+from pipeline import tasks
 from pipeline.core import paths
-from pipeline.core.config import SentimentConfig, TaskConfig, params
+from pipeline.core.config import TaskConfig, params
 from pipeline.core.io import write_json
-from pipeline.core.metrics import binary_metrics, prefixed
-from pipeline.encoders.dataset import Dataset, load_dataset, load_splits_frame
-
-
-def tabular_baselines(data: Dataset, names: list[str], seed: int) -> dict[str, dict[str, Any]]:
-    from sklearn.ensemble import HistGradientBoostingClassifier
-    from sklearn.linear_model import LogisticRegression
-
-    factories = {
-        "logistic_regression": lambda: LogisticRegression(max_iter=2000),
-        "hist_gradient_boosting": lambda: HistGradientBoostingClassifier(random_state=seed),
-    }
-    results = {}
-    for name in names:
-        started = time.perf_counter()
-        model = factories[name]().fit(data.train.x, data.train.y.astype(int))
-        results[name] = {
-            "val": binary_metrics(data.val.y, model.predict_proba(data.val.x)[:, 1]),
-            "test": binary_metrics(data.test.y, model.predict_proba(data.test.x)[:, 1]),
-            "fit_seconds": round(time.perf_counter() - started, 3),
-        }
-    return results
-
-
-def text_baselines(frame: Any, config: SentimentConfig, seed: int) -> dict[str, dict[str, Any]]:
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
-
-    from pipeline.encoders.preprocess import standardize
-
-    text, label = config.schema_.text, config.schema_.label
-    started = time.perf_counter()
-    parts = {name: frame[frame["split"] == name] for name in ("train", "val", "test")}
-    vectorizer = TfidfVectorizer(
-        ngram_range=(1, 2),
-        min_df=2,
-        max_features=200_000,
-        sublinear_tf=True,
-        preprocessor=lambda s: standardize(s, config.encode.lowercase),
-        token_pattern=r"[A-Za-z0-9]+(?:'[A-Za-z]+)?",
-    )
-    x_train = vectorizer.fit_transform(parts["train"][text])
-    model = LogisticRegression(C=4.0, max_iter=2000, random_state=seed)
-    model.fit(x_train, parts["train"][label].astype(int))
-
-    def score(name: str) -> dict[str, float]:
-        proba = model.predict_proba(vectorizer.transform(parts[name][text]))[:, 1]
-        return binary_metrics(parts[name][label].to_numpy(), proba)
-
-    return {
-        "tfidf_logreg": {
-            "val": score("val"),
-            "test": score("test"),
-            "fit_seconds": round(time.perf_counter() - started, 3),
-        }
-    }
+from pipeline.core.metrics import prefixed
 
 
 def run_baselines(task: str, config: TaskConfig, seed: int) -> dict[str, dict[str, Any]]:
-    if isinstance(config, SentimentConfig):
-        return text_baselines(load_splits_frame(task), config, seed)
-    np.random.seed(seed)
-    return tabular_baselines(load_dataset(task), list(config.baselines), seed)
+    return tasks.kind_of(config).baselines(task, config, seed)
 
 
 def main(argv: list[str]) -> int:
@@ -114,8 +55,9 @@ def main(argv: list[str]) -> int:
                 )
     for name, result in results.items():
         t = result["test"]
+        gate = "roc_auc" if "roc_auc" in t else "f1_macro"
         print(
-            f"baseline {args.task}/{name}: test accuracy {t['accuracy']:.4f}, ROC AUC {t['roc_auc']:.4f} "
+            f"baseline {args.task}/{name}: test accuracy {t['accuracy']:.4f}, {gate} {t[gate]:.4f} "
             f"(fit {result['fit_seconds']:.2f} s)"
         )
     return 0

@@ -15,12 +15,23 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pipeline import tasks
 from pipeline.core import paths
-from pipeline.core.config import ChurnConfig, SentimentConfig, TaskConfig, params
+from pipeline.core.config import TaskConfig, params
 from pipeline.core.errors import DataError
 from pipeline.core.io import write_json
 from pipeline.encoders.dataset import SPLITS, Split
-from pipeline.encoders.preprocess import Encoder, TabularEncoder, TextEncoder
+from pipeline.encoders.labels import Labels, fit_labels
+from pipeline.encoders.preprocess import Encoder
+
+
+def strata(labels: pd.Series) -> pd.Series:
+    """The labels to stratify on: a class too rare to be split (one row) joins the largest class,
+    which keeps every other class's share while scikit-learn gets at least two rows per stratum."""
+    keys = labels.astype(str)
+    counts = keys.value_counts()
+    rare = counts.index[counts < 2]
+    return keys.where(~keys.isin(rare), counts.index[0]) if len(rare) else labels
 
 
 def assign_splits(frame: pd.DataFrame, label: str, config: TaskConfig, seed: int) -> pd.Series:
@@ -38,7 +49,10 @@ def assign_splits(frame: pd.DataFrame, label: str, config: TaskConfig, seed: int
         pool = frame.index[frame["split"] != "test"]
     else:
         rest, test = train_test_split(
-            pool, test_size=config.split.test_fraction, random_state=seed, stratify=frame.loc[pool, label]
+            pool,
+            test_size=config.split.test_fraction,
+            random_state=seed,
+            stratify=strata(frame.loc[pool, label]),
         )
         split[test] = "test"
         pool = rest
@@ -46,7 +60,7 @@ def assign_splits(frame: pd.DataFrame, label: str, config: TaskConfig, seed: int
         1 - (0 if "split" in frame.columns else config.split.test_fraction)
     )
     _, val = train_test_split(
-        pool, test_size=val_share, random_state=seed + 1, stratify=frame.loc[pool, label]
+        pool, test_size=val_share, random_state=seed + 1, stratify=strata(frame.loc[pool, label])
     )
     split[val] = "val"
     return split
@@ -54,32 +68,34 @@ def assign_splits(frame: pd.DataFrame, label: str, config: TaskConfig, seed: int
 
 def encode_frame(
     frame: pd.DataFrame, config: TaskConfig, seed: int
-) -> tuple[Encoder, pd.DataFrame, dict[str, Split]]:
-    """Pure core: returns the fitted encoder, the rows with their split, and the arrays."""
-    label = config.schema_.target if isinstance(config, ChurnConfig) else config.schema_.label
+) -> tuple[Encoder, Labels, pd.DataFrame, dict[str, Split]]:
+    """Pure core: the encoder and classes fitted on train, the rows with their split, the arrays."""
+    kind = tasks.kind_of(config)
+    label = kind.label_column(config)
     frame = frame.reset_index(drop=True)
     frame = frame.assign(split=assign_splits(frame, label, config, seed))
     train = frame[frame["split"] == "train"]
-    encoder: Encoder
-    if isinstance(config, SentimentConfig):
-        encoder = TextEncoder.fit(train[config.schema_.text], config.encode, text_column=config.schema_.text)
-    else:
-        encoder = TabularEncoder.fit(train, config.schema_)
+    encoder = kind.fit_encoder(train, config)
+    labels = fit_labels(train[label], config.schema_.labels)
     arrays = {}
     for name in SPLITS:
         part = frame[frame["split"] == name]
-        arrays[name] = Split(encoder.transform(part), part[label].to_numpy(dtype="float32"))
-    return encoder, frame, arrays
+        arrays[name] = Split(
+            encoder.transform(part), labels.encode(part[label], f"{name} split, column {label!r}")
+        )
+    return encoder, labels, frame, arrays
 
 
-def write_encoded(out_dir: Path, encoder: Encoder, frame: pd.DataFrame, arrays: dict[str, Split]) -> None:
+def write_encoded(
+    out_dir: Path, encoder: Encoder, labels: Labels, frame: pd.DataFrame, arrays: dict[str, Split]
+) -> None:
     """Write everything to a temporary folder first, then swap it in whole."""
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
         for name, split in arrays.items():
             np.savez(tmp / f"{name}.npz", x=split.x, y=split.y)
-        write_json(tmp / "encoder.json", encoder.to_dict())
+        write_json(tmp / "encoder.json", encoder.to_dict() | {"classes": labels.classes})
         frame.to_parquet(tmp / "splits.parquet", index=False)
         if out_dir.exists():
             shutil.rmtree(out_dir)
@@ -97,8 +113,11 @@ def main(argv: list[str]) -> int:
     raw = paths.raw_data(args.task)
     if not raw.exists():
         raise DataError(f"{raw}: not found; run 'dvc repro ingest@{args.task}' first")
-    encoder, frame, arrays = encode_frame(pd.read_parquet(raw), config, p.seed)
-    write_encoded(paths.encoded_dir(args.task), encoder, frame, arrays)
+    encoder, labels, frame, arrays = encode_frame(pd.read_parquet(raw), config, p.seed)
+    write_encoded(paths.encoded_dir(args.task), encoder, labels, frame, arrays)
     sizes = ", ".join(f"{k} {len(v.y)}" for k, v in arrays.items())
-    print(f"encode {args.task}: {sizes} rows; {arrays['train'].x.shape[1]} columns per row")
+    print(
+        f"encode {args.task}: {sizes} rows; {arrays['train'].x.shape[1]} columns per row; "
+        f"{len(labels.classes)} classes"
+    )
     return 0

@@ -15,6 +15,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from pipeline import tasks
 from pipeline.core import paths
 from pipeline.core.config import params
 from pipeline.core.errors import ModelError
@@ -40,15 +41,10 @@ def pick_challenger(entries: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def input_example(task: str) -> Any:
-    import pandas as pd
-
     from pipeline.encoders.dataset import load_splits_frame
 
-    frame = load_splits_frame(task)
     config = params().task(task)
-    if config.kind == "text":
-        return pd.DataFrame({config.schema_.text: frame[config.schema_.text].head(2).str.slice(0, 300)})
-    return frame[config.schema_.feature_columns].head(2)
+    return tasks.kind_of(config).input_example(load_splits_frame(task), config)
 
 
 def quiet_mlflow_logging() -> None:
@@ -63,15 +59,11 @@ def quiet_mlflow_logging() -> None:
 def model_signature(task: str, model_dir: Path, example: Any) -> Any:
     """The input columns by name and the output columns the model answers with.
 
-    A tabular model declares every input column as ``Any``. MLflow casts each column to its declared
-    type before the model sees it: 52.5 would become 52 in a ``long`` column and ``true`` 1.0 in a
-    ``double`` one, so ``mlflow models serve`` would answer where ``python -m pipeline serve``
-    refuses. With ``Any`` the values reach the model's own checks (the input rules in
-    pipeline/encoders/preprocess.py) unchanged, and both servers accept and refuse the same input.
+    The inputs are the task kind's (a table declares every column as ``Any``, see
+    ``pipeline.tasks.tabular.signature_inputs``); the outputs are the answers' columns.
     """
     import pandas as pd
     from mlflow.models import ModelSignature, infer_signature
-    from mlflow.types.schema import AnyType, ColSpec, Schema
 
     from pipeline.serving.inference import Predictor
     from pipeline.serving.responses import format_predictions
@@ -81,11 +73,8 @@ def model_signature(task: str, model_dir: Path, example: Any) -> Any:
     with warnings.catch_warnings():  # MLflow's hint about integer inputs with missing values
         warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
         outputs = infer_signature(pd.DataFrame(answers)).inputs  # the answers' columns and types
-    if params().task(task).kind != "tabular":
-        return ModelSignature(inputs=infer_signature(example).inputs, outputs=outputs)
-    # not inferred from the example: that would only warn about integer columns and missing values
-    inputs = Schema([ColSpec(AnyType(), str(col)) for col in example.columns])
-    return ModelSignature(inputs=inputs, outputs=outputs)
+    config = params().task(task)
+    return ModelSignature(inputs=tasks.kind_of(config).signature_inputs(example), outputs=outputs)
 
 
 def register_task(task: str) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from pipeline.core.io import write_text
 
 
 def main(argv: list[str]) -> int:
-    from pipeline.data import synthetic
+    from pipeline.generators import synthetic
 
     parser = argparse.ArgumentParser(
         prog="python -m pipeline synthesize", description=__doc__.split("\n\n")[0]

@@ -35,29 +35,20 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from pipeline import tasks
 from pipeline.core import paths
-from pipeline.core.config import ChurnConfig, SentimentConfig, TaskConfig, params
+from pipeline.core.config import TaskConfig, params
 from pipeline.core.errors import DataError
 from pipeline.core.io import read_json, write_json
 from pipeline.core.rows import RowMap
-from pipeline.encoders.preprocess import tokenize
+from pipeline.tasks.base import AS_NUMBER, TOKENS
 
 if TYPE_CHECKING:
     import great_expectations as gx
 
-# Helper columns computed before validating, so that every bad value is counted by exactly one
-# expectation: the type check sees the raw values, range and whole-number checks see the numbers.
-AS_NUMBER = " (as number)"
-TOKENS = " (tokens)"
-WHOLE_NUMBER = r"^-?\d+(?:\.0*)?$"  # str() of an int or a whole float
-NUMBER_TYPES = [
-    "int", "float", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
-    "float16", "float32", "float64",
-]  # fmt: skip
 RESULT_FORMAT = {"result_format": "SUMMARY", "partial_unexpected_count": 5}
 EXAMPLES = 3  # rows/values quoted per failure in the error message
 MAX_VALUE_CHARS = 60
-HELPER_NOTE = "Runs on the column parsed as numbers; values that are not numbers fail the type check instead."
 
 
 def _gx() -> Any:
@@ -76,85 +67,11 @@ def build_suite(task_config: TaskConfig, name: str = "raw_data") -> gx.Expectati
     on a helper column, see ``prepare_frame``) and, for aggregates, what is measured.
     """
     gx = _gx()
-    exp = gx.expectations
-    checks: list[Any] = []
-    if isinstance(task_config, ChurnConfig):
-        schema = task_config.schema_
-        helpers = [f"{c}{AS_NUMBER}" for c in _numeric_like(task_config)]
-        checks += [
-            exp.ExpectTableColumnsToMatchSet(column_set=[*schema.all_columns, *helpers], exact_match=True),
-            exp.ExpectTableRowCountToBeBetween(min_value=schema.min_rows, max_value=schema.max_rows),
-        ]
-        for col, spec in schema.numeric.items():
-            number, meta = f"{col}{AS_NUMBER}", _meta(col)
-            checks += [
-                exp.ExpectColumnValuesToBeInTypeList(column=col, type_list=NUMBER_TYPES, meta=meta),
-                exp.ExpectColumnValuesToNotBeNull(column=col, meta=meta),
-                exp.ExpectColumnValuesToBeBetween(
-                    column=number, min_value=spec.min, max_value=spec.max, meta=meta, notes=HELPER_NOTE
-                ),
-            ]
-            if spec.integer:
-                checks.append(
-                    exp.ExpectColumnValuesToMatchRegex(
-                        column=number, regex=WHOLE_NUMBER, meta=meta, notes=HELPER_NOTE
-                    )
-                )
-        for col, values in schema.categorical.items():
-            checks += [
-                exp.ExpectColumnValuesToNotBeNull(column=col, meta=_meta(col)),
-                exp.ExpectColumnValuesToBeInSet(column=col, value_set=list(values), meta=_meta(col)),
-            ]
-        target = schema.target
-        checks += [
-            exp.ExpectColumnValuesToNotBeNull(column=target, meta=_meta(target)),
-            exp.ExpectColumnValuesToBeInSet(column=target, value_set=[0, 1], meta=_meta(target)),
-        ]
-    elif isinstance(task_config, SentimentConfig):
-        s = task_config.schema_
-        text, label = _meta(s.text), _meta(s.label)
-        checks += [
-            exp.ExpectColumnToExist(column=s.text, meta=text),
-            exp.ExpectColumnToExist(column=s.label, meta=label),
-            exp.ExpectTableRowCountToBeBetween(min_value=s.min_rows, max_value=s.max_rows),
-            exp.ExpectColumnValuesToNotBeNull(column=s.text, meta=text),
-            exp.ExpectColumnValueLengthsToBeBetween(
-                column=s.text, min_value=s.min_chars, max_value=s.max_chars, meta=text
-            ),
-            exp.ExpectColumnValuesToNotBeNull(column=s.label, meta=label),
-            exp.ExpectColumnValuesToBeInSet(column=s.label, value_set=[0, 1], meta=label),
-            exp.ExpectColumnMeanToBeBetween(
-                column=f"{s.text}{TOKENS}",
-                min_value=s.min_mean_tokens,
-                max_value=s.max_mean_tokens,
-                meta=_meta(s.text, "mean tokens per text"),
-                notes="Tokens as the text encoder counts them (pipeline.encoders.preprocess.tokenize).",
-            ),
-            exp.ExpectColumnMeanToBeBetween(
-                column=f"{s.label}{AS_NUMBER}",
-                min_value=s.min_positive_fraction,
-                max_value=s.max_positive_fraction,
-                meta=_meta(s.label, "fraction of positive labels"),
-                notes="Class balance: the mean of the 0/1 label.",
-            ),
-        ]
-    else:  # pragma: no cover - the config types are closed
-        raise TypeError(f"no suite for {type(task_config).__name__}")
+    checks = tasks.kind_of(task_config).expectations(task_config, gx.expectations)
     suite = gx.ExpectationSuite(name=name)
     for check in checks:
         suite.add_expectation(check)
     return suite
-
-
-def _meta(column: str, measure: str | None = None) -> dict[str, str]:
-    return {"column": column, "measure": measure} if measure else {"column": column}
-
-
-def _numeric_like(task_config: TaskConfig) -> list[str]:
-    """Columns that get an ``(as number)`` helper."""
-    if isinstance(task_config, ChurnConfig):
-        return list(task_config.schema_.numeric)
-    return [task_config.schema_.label]
 
 
 # ---------------------------------------------------------------------------------------- frame
@@ -171,21 +88,11 @@ def prepare_frame(frame: pd.DataFrame, task_config: TaskConfig, rows: RowMap | N
     out = frame.reset_index(drop=True).copy()
     positions = np.arange(len(out))
     out.index = pd.Index([rows.data_row(i) for i in positions] if rows is not None else positions + 1)
-    numeric = _numeric_like(task_config)
-    if isinstance(task_config, ChurnConfig):
-        numeric = [*numeric, task_config.schema_.target]
-    for col in numeric:
+    kind = tasks.kind_of(task_config)
+    for col in kind.number_columns(task_config):
         if col in out.columns:
             out[col] = _parse_numbers(out[col])
-    for col in _numeric_like(task_config):
-        if col in out.columns:
-            out[f"{col}{AS_NUMBER}"] = pd.to_numeric(out[col], errors="coerce").astype("float64")
-    if isinstance(task_config, SentimentConfig):
-        s = task_config.schema_
-        if s.text in out.columns:
-            lowercase = task_config.encode.lowercase
-            counts = [len(tokenize(t, lowercase)) if isinstance(t, str) else np.nan for t in out[s.text]]
-            out[f"{s.text}{TOKENS}"] = np.asarray(counts, dtype="float64")
+    kind.prepare(out, task_config)
     return out
 
 

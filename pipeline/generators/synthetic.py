@@ -24,8 +24,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pipeline.data import newswire
 from pipeline.encoders.preprocess import tokenize
+from pipeline.generators import newswire
 
 
 def _rng(seed: int, generator: int, stream: int) -> np.random.Generator:

@@ -1,0 +1,1 @@
+"""Generators of the embedded default data sets (the synthesize stage writes them as files)."""

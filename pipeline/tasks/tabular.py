@@ -1,0 +1,142 @@
+"""Tabular tasks: a CSV of numeric and categorical columns and a target (binary or multi-class)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from pipeline.core.config import TabularTaskConfig
+from pipeline.data.readers import CsvRows, read_csv_file
+from pipeline.encoders.preprocess import TabularEncoder
+from pipeline.tasks.base import (
+    AS_NUMBER,
+    HELPER_NOTE,
+    NUMBER_TYPES,
+    WHOLE_NUMBER,
+    class_counts,
+    label_checks,
+    meta,
+)
+
+
+def label_column(config: TabularTaskConfig) -> str:
+    return config.schema_.target
+
+
+def read(path: Path, name: str, config: TabularTaskConfig) -> tuple[CsvRows, str]:
+    return read_csv_file(path, name), "csv"
+
+
+def describe(frame: pd.DataFrame, config: TabularTaskConfig) -> dict[str, Any]:
+    target = config.schema_.target
+    return {"classes": class_counts(frame[target])} if target in frame.columns else {}
+
+
+def number_columns(config: TabularTaskConfig) -> list[str]:
+    schema = config.schema_
+    return [*schema.numeric, *([schema.target] if schema.labels.classes is None else [])]
+
+
+def prepare(frame: pd.DataFrame, config: TabularTaskConfig) -> None:
+    for col in config.schema_.numeric:
+        if col in frame.columns:
+            frame[f"{col}{AS_NUMBER}"] = pd.to_numeric(frame[col], errors="coerce").astype("float64")
+
+
+def expectations(config: TabularTaskConfig, exp: Any) -> list[Any]:
+    schema = config.schema_
+    helpers = [f"{c}{AS_NUMBER}" for c in schema.numeric]
+    checks: list[Any] = [
+        exp.ExpectTableColumnsToMatchSet(column_set=[*schema.all_columns, *helpers], exact_match=True),
+        exp.ExpectTableRowCountToBeBetween(min_value=schema.min_rows, max_value=schema.max_rows),
+    ]
+    for col, spec in schema.numeric.items():
+        number, col_meta = f"{col}{AS_NUMBER}", meta(col)
+        checks += [
+            exp.ExpectColumnValuesToBeInTypeList(column=col, type_list=NUMBER_TYPES, meta=col_meta),
+            exp.ExpectColumnValuesToNotBeNull(column=col, meta=col_meta),
+            exp.ExpectColumnValuesToBeBetween(
+                column=number, min_value=spec.min, max_value=spec.max, meta=col_meta, notes=HELPER_NOTE
+            ),
+        ]
+        if spec.integer:
+            checks.append(
+                exp.ExpectColumnValuesToMatchRegex(
+                    column=number, regex=WHOLE_NUMBER, meta=col_meta, notes=HELPER_NOTE
+                )
+            )
+    for col, values in schema.categorical.items():
+        checks += [
+            exp.ExpectColumnValuesToNotBeNull(column=col, meta=meta(col)),
+            exp.ExpectColumnValuesToBeInSet(column=col, value_set=list(values), meta=meta(col)),
+        ]
+    return checks + label_checks(exp, schema.target, schema.labels)
+
+
+def fit_encoder(train: pd.DataFrame, config: TabularTaskConfig) -> TabularEncoder:
+    return TabularEncoder.fit(train, config.schema_)
+
+
+def baselines(task: str, config: TabularTaskConfig, seed: int) -> dict[str, dict[str, Any]]:
+    """Logistic regression and HistGradientBoosting on exactly the model's encoded features."""
+    import time
+
+    import numpy as np
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.linear_model import LogisticRegression
+
+    from pipeline.core.metrics import classification_metrics
+    from pipeline.encoders.dataset import load_dataset
+
+    data = load_dataset(task)
+    np.random.seed(seed)
+    factories = {
+        "logistic_regression": lambda: LogisticRegression(max_iter=2000),
+        "hist_gradient_boosting": lambda: HistGradientBoostingClassifier(random_state=seed),
+    }
+    results = {}
+    for name in config.baselines:
+        started = time.perf_counter()
+        model = factories[name]().fit(data.train.x, data.train.y.astype(int))
+        results[name] = {
+            "val": classification_metrics(
+                data.val.y, class_proba(model, data.val.x, data.n_classes), data.n_classes
+            ),
+            "test": classification_metrics(
+                data.test.y, class_proba(model, data.test.x, data.n_classes), data.n_classes
+            ),
+            "fit_seconds": round(time.perf_counter() - started, 3),
+        }
+    return results
+
+
+def class_proba(model: Any, x: Any, n_classes: int) -> Any:
+    """The positive class's probability for two classes; otherwise one column per class index,
+    zeros for a class the training split did not hold (scikit-learn drops those columns)."""
+    import numpy as np
+
+    proba = model.predict_proba(x)
+    if n_classes == 2:
+        return proba[:, list(model.classes_).index(1)]
+    full = np.zeros((proba.shape[0], n_classes), dtype="float64")
+    full[:, np.asarray(model.classes_, dtype=int)] = proba
+    return full
+
+
+def input_example(frame: pd.DataFrame, config: TabularTaskConfig) -> pd.DataFrame:
+    return frame[config.schema_.feature_columns].head(2)
+
+
+def signature_inputs(example: pd.DataFrame) -> Any:
+    """Every input column as MLflow's ``Any``.
+
+    MLflow casts each column to its declared type before the model sees it: 52.5 would become 52 in
+    a ``long`` column and ``true`` 1.0 in a ``double`` one, so ``mlflow models serve`` would answer
+    where ``python -m pipeline serve`` refuses. With ``Any`` the values reach the encoder's own
+    checks (pipeline/encoders/preprocess.py) unchanged, and both servers accept and refuse alike.
+    """
+    from mlflow.types.schema import AnyType, ColSpec, Schema
+
+    return Schema([ColSpec(AnyType(), str(col)) for col in example.columns])

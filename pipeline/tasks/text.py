@@ -1,0 +1,184 @@
+"""Text tasks: a text column and a label (binary or multi-class).
+
+The raw data is the aclImdb archive, one CSV (an optional ``split`` column keeps a given test
+split) or a folder with a training and a test CSV (the test file is kept as the test split).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pipeline.core.config import TextTaskConfig
+from pipeline.core.errors import DataError
+from pipeline.data.readers import SPLIT_COLUMN, SPLIT_VALUES, CsvRows, is_archive, read_aclimdb, read_text_csv
+from pipeline.encoders.preprocess import TextEncoder, tokenize
+from pipeline.tasks.base import AS_NUMBER, TOKENS, class_counts, label_checks, meta
+
+
+def label_column(config: TextTaskConfig) -> str:
+    return config.schema_.label
+
+
+def read(path: Path, name: str, config: TextTaskConfig) -> tuple[CsvRows, str]:
+    schema = config.schema_
+    if path.is_dir():
+        parts = []
+        for split, file in zip(SPLIT_VALUES, (config.data.train_file, config.data.test_file), strict=True):
+            if not (path / file).is_file():
+                raise DataError(
+                    f"{name}: no {file} in this folder; a folder source holds the {split} rows as "
+                    f"{config.data.train_file} and {config.data.test_file} (data.train_file/test_file)"
+                )
+            rows = read_text_csv(path / file, f"{name}/{file}", schema).frame
+            parts.append(rows.drop(columns=[SPLIT_COLUMN], errors="ignore").assign(**{SPLIT_COLUMN: split}))
+        return CsvRows(pd.concat(parts, ignore_index=True), None), "train and test CSVs"
+    if is_archive(path, name):
+        return CsvRows(read_aclimdb(path, name, schema.text, schema.label), None), "aclImdb archive"
+    return read_text_csv(path, name, schema), "csv"
+
+
+def describe(frame: pd.DataFrame, config: TextTaskConfig) -> dict[str, Any]:
+    label = config.schema_.label
+    counts = frame[SPLIT_COLUMN].value_counts() if SPLIT_COLUMN in frame.columns else None
+    note: dict[str, Any] = {
+        "splits": {s: int(counts.get(s, 0)) for s in SPLIT_VALUES}
+        if counts is not None
+        else {"all": len(frame)}
+    }
+    if config.schema_.labels.classes is None:
+        note["positive"] = int(frame[label].sum())
+    else:
+        note["classes"] = class_counts(frame[label])
+    return note
+
+
+def number_columns(config: TextTaskConfig) -> list[str]:
+    return [config.schema_.label] if config.schema_.labels.classes is None else []
+
+
+def prepare(frame: pd.DataFrame, config: TextTaskConfig) -> None:
+    s = config.schema_
+    if s.labels.classes is None and s.label in frame.columns:
+        frame[f"{s.label}{AS_NUMBER}"] = pd.to_numeric(frame[s.label], errors="coerce").astype("float64")
+    if s.text in frame.columns:
+        lowercase = config.encode.lowercase
+        counts = [len(tokenize(t, lowercase)) if isinstance(t, str) else np.nan for t in frame[s.text]]
+        frame[f"{s.text}{TOKENS}"] = np.asarray(counts, dtype="float64")
+
+
+def expectations(config: TextTaskConfig, exp: Any) -> list[Any]:
+    s = config.schema_
+    text = meta(s.text)
+    checks: list[Any] = [
+        exp.ExpectColumnToExist(column=s.text, meta=text),
+        exp.ExpectColumnToExist(column=s.label, meta=meta(s.label)),
+        exp.ExpectTableRowCountToBeBetween(min_value=s.min_rows, max_value=s.max_rows),
+        exp.ExpectColumnValuesToNotBeNull(column=s.text, meta=text),
+        exp.ExpectColumnValueLengthsToBeBetween(
+            column=s.text, min_value=s.min_chars, max_value=s.max_chars, meta=text
+        ),
+        *label_checks(exp, s.label, s.labels),
+        exp.ExpectColumnMeanToBeBetween(
+            column=f"{s.text}{TOKENS}",
+            min_value=s.min_mean_tokens,
+            max_value=s.max_mean_tokens,
+            meta=meta(s.text, "mean tokens per text"),
+            notes="Tokens as the text encoder counts them (pipeline.encoders.preprocess.tokenize).",
+        ),
+    ]
+    if s.labels.classes is None:
+        checks.append(
+            exp.ExpectColumnMeanToBeBetween(
+                column=f"{s.label}{AS_NUMBER}",
+                min_value=s.min_positive_fraction,
+                max_value=s.max_positive_fraction,
+                meta=meta(s.label, "fraction of positive labels"),
+                notes="Class balance: the mean of the 0/1 label.",
+            )
+        )
+    return checks
+
+
+def fit_encoder(train: pd.DataFrame, config: TextTaskConfig) -> TextEncoder:
+    return TextEncoder.fit(train[config.schema_.text], config.encode, text_column=config.schema_.text)
+
+
+def baselines(task: str, config: TextTaskConfig, seed: int) -> dict[str, dict[str, Any]]:
+    """TF-IDF (1-2 grams) with logistic regression and, when asked, a linear SVM (its decision
+    values through a softmax over classes stand in for probabilities: ROC AUC and top-k need a score
+    per class, and the ranking is the SVM's own)."""
+    import time
+
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.svm import LinearSVC
+
+    from pipeline.core.metrics import classification_metrics
+    from pipeline.encoders.dataset import load_classes, load_splits_frame
+    from pipeline.encoders.labels import Labels
+    from pipeline.encoders.preprocess import standardize
+
+    frame = load_splits_frame(task)
+    text, label = config.schema_.text, config.schema_.label
+    labels = Labels(load_classes(task))
+    parts = {name: frame[frame["split"] == name] for name in ("train", "val", "test")}
+    y = {name: labels.encode(part[label], f"{task} {name} split") for name, part in parts.items()}
+    started = time.perf_counter()
+    vectorizer = TfidfVectorizer(
+        ngram_range=(1, 2),
+        min_df=2,
+        max_features=200_000,
+        sublinear_tf=True,
+        preprocessor=lambda s: standardize(s, config.encode.lowercase),
+        token_pattern=r"[A-Za-z0-9]+(?:'[A-Za-z]+)?",
+    )
+    x = {"train": vectorizer.fit_transform(parts["train"][text])}
+    x |= {name: vectorizer.transform(parts[name][text]) for name in ("val", "test")}
+    vectorize_seconds = time.perf_counter() - started
+    factories = {
+        "tfidf_logreg": lambda: LogisticRegression(C=4.0, max_iter=2000, random_state=seed),
+        "tfidf_linear_svm": lambda: LinearSVC(C=1.0, random_state=seed),
+    }
+    results = {}
+    for name in config.baselines:
+        started = time.perf_counter()
+        model = factories[name]().fit(x["train"], y["train"].astype(int))
+        n = len(labels.classes)
+        results[name] = {
+            split: classification_metrics(y[split], _scores(model, x[split], n), n)
+            for split in ("val", "test")
+        } | {"fit_seconds": round(vectorize_seconds + time.perf_counter() - started, 3)}
+    return results
+
+
+def _scores(model: Any, x: Any, n_classes: int) -> np.ndarray:
+    """A probability-like score per class index (the positive class's alone for two classes)."""
+    if hasattr(model, "predict_proba"):
+        raw = model.predict_proba(x)
+    else:
+        decision = model.decision_function(x)
+        if decision.ndim == 1:
+            return 1.0 / (1.0 + np.exp(-decision))
+        shifted = np.exp(decision - decision.max(axis=1, keepdims=True))
+        raw = shifted / shifted.sum(axis=1, keepdims=True)
+    if n_classes == 2:
+        return raw[:, list(model.classes_).index(1)]
+    full = np.zeros((raw.shape[0], n_classes), dtype="float64")
+    full[:, np.asarray(model.classes_, dtype=int)] = raw
+    return full
+
+
+def input_example(frame: pd.DataFrame, config: TextTaskConfig) -> pd.DataFrame:
+    text = config.schema_.text
+    return pd.DataFrame({text: frame[text].head(2).str.slice(0, 300)})
+
+
+def signature_inputs(example: pd.DataFrame) -> Any:
+    """The text column, as MLflow infers it from the example."""
+    from mlflow.models import infer_signature
+
+    return infer_signature(example).inputs
