@@ -21,26 +21,31 @@ from tests.conftest import REPO, edit_params
 
 pytestmark = pytest.mark.e2e
 
+TINY_RECURRENT = {
+    "encode": {"max_tokens": 300, "sequence_length": 16},
+    "models": {
+        arch: {"embedding_dim": 8, "units": 8, "epochs": 2, "patience": 1} for arch in ("rnn", "lstm", "gru")
+    },
+    "tune": {
+        arch: {"n_trials": 1, "epochs_per_trial": 1, "timeout_s": 60} for arch in ("rnn", "lstm", "gru")
+    },
+}
 TINY = {
     "synthetic": {
         "churn": {"generator": "churn", "rows": 800},
         "sentiment": {"generator": "reviews", "rows": 500},
+        "topics": {"generator": "topics", "rows": 400},
     },
     "churn": {
         "models": {"ann": {"epochs": 3, "patience": 2}},
         "tune": {"ann": {"n_trials": 2, "epochs_per_trial": 2, "timeout_s": 60}},
     },
-    "sentiment": {
-        "encode": {"max_tokens": 300, "sequence_length": 16},
-        "models": {
-            arch: {"embedding_dim": 8, "units": 8, "epochs": 2, "patience": 1}
-            for arch in ("rnn", "lstm", "gru")
-        },
-        "tune": {
-            arch: {"n_trials": 1, "epochs_per_trial": 1, "timeout_s": 60} for arch in ("rnn", "lstm", "gru")
-        },
-    },
+    "sentiment": TINY_RECURRENT,
+    "topics": TINY_RECURRENT,
 }
+ARCHS = {"churn": ["ann"], "sentiment": ["rnn", "lstm", "gru"], "topics": ["rnn", "lstm", "gru"]}
+BINARY = {"accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc"}
+MULTICLASS = {"accuracy", "f1_macro", "f1_weighted", "roc_auc_ovr_macro", "top_k_accuracy"}
 
 
 def run(
@@ -83,11 +88,11 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]
 
 def test_repro_builds_metrics_models_and_registry(repo: tuple[Path, dict[str, str]]):
     root, _ = repo
-    for task, archs in {"churn": ["ann"], "sentiment": ["rnn", "lstm", "gru"]}.items():
+    for task, archs in ARCHS.items():
         for arch in archs:
             metrics = json.loads((root / "metrics" / task / f"{arch}.json").read_text())
             for section in ("val", "test"):
-                assert {"accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc"} <= set(metrics[section])
+                assert (MULTICLASS if task == "topics" else BINARY) <= set(metrics[section])
             assert metrics["onnx_max_abs_diff"] <= 1e-5
             assert (root / "models" / task / arch / "model.onnx").stat().st_size > 0
             assert (root / "models" / task / arch / "encoder.json").exists()
@@ -99,6 +104,15 @@ def test_repro_builds_metrics_models_and_registry(repo: tuple[Path, dict[str, st
     baselines = json.loads((root / "metrics" / "churn" / "baselines.json").read_text())
     assert set(baselines) == {"logistic_regression", "hist_gradient_boosting"}
     assert "tfidf_logreg" in json.loads((root / "metrics" / "sentiment" / "baselines.json").read_text())
+    topics = json.loads((root / "metrics" / "topics" / "baselines.json").read_text())
+    assert (
+        set(topics) == {"tfidf_logreg", "tfidf_linear_svm"}
+        and "f1_macro" in topics["tfidf_linear_svm"]["test"]
+    )
+    gru = json.loads((root / "metrics" / "topics" / "gru.json").read_text())
+    classes = gru["classes"]
+    assert len(classes) == 8 and len(gru["test_confusion_matrix"]) == 8  # n x n, named in "classes"
+    assert "Softmax" in gru["onnx_operators"] and "GRU" in gru["onnx_operators"]
     assert (root / "mlflow.db").exists()
 
 

@@ -201,11 +201,11 @@ def test_labels_at_the_band_edges():
         "Negative",
     ]
     assert sentiment_label(0.5, 0.0) == "Positive"
-    assert format_predictions("sentiment", [0.9, np.nan], 0.1) == [
+    assert format_predictions("text", [0.9, np.nan], 0.1) == [
         {"probability": 0.9, "label": "Positive"},
         {"probability": None, "label": None},
     ]
-    assert format_predictions("churn", np.array([0.5, 0.25], np.float32)) == [
+    assert format_predictions("tabular", np.array([0.5, 0.25], np.float32)) == [
         {"probability": 0.5, "prediction": 1},
         {"probability": 0.25, "prediction": 0},
     ]
@@ -230,7 +230,7 @@ def test_sentiment_text_file_and_csv(models, workdir, capsys):
 def test_model_of_another_task_is_refused(models, workdir):
     with pytest.raises(ModelError, match="is a 'churn' model"):
         predict.main(["sentiment", "--model", str(models["churn"]), "--text", "good"])
-    with pytest.raises(DataError, match="--text is for the sentiment task"):
+    with pytest.raises(DataError, match="--text is for text tasks"):
         predict.main(["churn", "--model", str(models["churn"]), "--text", "good"])
 
 

@@ -85,7 +85,9 @@ def expected(directory: Path, frame: pd.DataFrame, band: float = 0.1) -> list[di
     predictor = Predictor.from_dir(directory)
     result = predictor.score_frame(frame)
     assert not result.errors
-    return format_predictions(predictor.task, result.probabilities, band, result.known_token_share)
+    return format_predictions(
+        predictor.kind, result.probabilities, band, result.known_token_share, classes=predictor.classes
+    )
 
 
 # ------------------------------------------------------------------------------ formats

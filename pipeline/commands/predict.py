@@ -158,11 +158,17 @@ def score(
     row_map: RowMap | None = None,
 ) -> Scored:
     """Pure core: score every valid row of ``frame``; keep invalid ones with their reasons."""
-    from pipeline.serving.responses import check_neutral_band, churn_prediction, sentiment_outcome
+    from pipeline.serving.responses import (
+        check_neutral_band,
+        churn_prediction,
+        format_predictions,
+        sentiment_outcome,
+    )
 
     band = check_neutral_band(neutral_band)
     frame = frame.reset_index(drop=True)
-    probabilities = np.full(len(frame), np.nan)
+    multiclass = predictor.n_classes > 2
+    probabilities = np.full((len(frame), predictor.n_classes) if multiclass else len(frame), np.nan)
     shares = np.full(len(frame), np.nan)
     errors: list[RowError] = []
     for start in range(0, len(frame), CHUNK_ROWS):
@@ -175,9 +181,25 @@ def score(
     for e in errors:
         by_row.setdefault(e.row, []).append(f"column {e.column!r}: {e.message}" if e.column else e.message)
     out = restore_integers(frame)  # the echo only; the encoder saw the values as read
+    is_text = isinstance(predictor.encoder, TextEncoder)
+    if multiclass:
+        answers = format_predictions(
+            predictor.kind, probabilities, band, shares if is_text else None, classes=predictor.classes
+        )
+        out["label"] = [a["label"] for a in answers]
+        out["probability"] = [a["probability"] for a in answers]
+        out["top"] = [
+            "; ".join(f"{t['label']} {t['probability']:.3f}" for t in a["top"]) if a["top"] else ""
+            for a in answers
+        ]
+        if is_text:
+            out["known_token_share"] = shares.round(4)
+            out["warning"] = [a["warning"] or "" for a in answers]
+        out["error"] = ["; ".join(by_row[i]) if i in by_row else "" for i in range(len(out))]
+        return Scored(out, errors, unit, row_map)
     out["probability"] = probabilities
     valid = ~np.isnan(probabilities)
-    if isinstance(predictor.encoder, TextEncoder):
+    if is_text:
         outcomes = [
             sentiment_outcome(p, s, band) if ok else (None, None)
             for p, s, ok in zip(probabilities, shares, valid, strict=True)
@@ -330,8 +352,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--model", help="a model directory or an MLflow URI (default: models:/<task>@champion)"
     )
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--input", type=Path, help="churn: a CSV; sentiment: a CSV or one review per line")
-    source.add_argument("--text", action="append", help="a review to score (sentiment; repeatable)")
+    source.add_argument("--input", type=Path, help="a table: a CSV; a text task: a CSV or one text per line")
+    source.add_argument("--text", action="append", help="a text to score (text tasks; repeatable)")
     parser.add_argument("--output", type=Path, help="write CSV (or JSON for *.json) instead of a table")
     parser.add_argument(
         "--format", choices=("table", "csv", "json"), default="table", help="stdout format without --output"
@@ -349,11 +371,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
+    from pipeline.core.config import params
     from pipeline.serving.inference import Predictor
     from pipeline.serving.responses import check_neutral_band, default_neutral_band
 
-    if args.text is not None and args.task != "sentiment":
-        raise DataError("--text is for the sentiment task; churn reads rows from --input FILE.csv")
+    if args.text is not None and params().task(args.task).kind != "text":
+        raise DataError(f"--text is for text tasks; {args.task!r} reads rows from --input FILE.csv")
     band = default_neutral_band(args.task) if args.neutral_band is None else args.neutral_band
     try:
         band = check_neutral_band(band)

@@ -60,7 +60,8 @@ def _history(client: Any, name: str) -> list[str]:
     return [str(v) for v in json.loads(tags.get(HISTORY, "[]"))]
 
 
-def promote(task: str, metric: str = "test_roc_auc") -> tuple[bool, str]:
+def promote(task: str, metric: str | None = None) -> tuple[bool, str]:
+    """``metric``: the version tag compared; default ``test_<gate metric>`` as register tagged it."""
     from pipeline.core import tracking
 
     client = tracking.mlflow_client()
@@ -69,6 +70,7 @@ def promote(task: str, metric: str = "test_roc_auc") -> tuple[bool, str]:
         raise ModelError(
             f"registered model {task!r} has no {CHALLENGER!r} alias; run 'dvc repro register@{task}'"
         )
+    metric = metric or f"test_{challenger.tags.get('gate_metric', 'roc_auc')}"
     champion = _alias_version(client, task, CHAMPION)
     if champion is not None and str(champion.version) == str(challenger.version):
         return True, f"version {challenger.version} is already {CHAMPION}; nothing to do"
@@ -128,7 +130,9 @@ def main(argv: list[str]) -> int:
         "--rollback", action="store_true", help=f"move {CHAMPION} back to its previous version"
     )
     parser.add_argument(
-        "--metric", default="test_roc_auc", help="model-version tag compared (default test_roc_auc)"
+        "--metric",
+        help="model-version tag compared (default test_<the task's gate metric>: test_roc_auc for "
+        "binary tasks, test_f1_macro for multi-class ones, or tasks.<task>.promote.metric)",
     )
     args = parser.parse_args(argv)
     from pipeline.core.config import params

@@ -267,6 +267,14 @@ class TuneConfig(Frozen):
 
 
 # -------------------------------------------------------------------------- tasks
+class PromoteConfig(Frozen):
+    """What tune maximises, register picks the challenger by and promote gates on."""
+
+    # a val/test metric of the task (see pipeline/core/metrics.py); default: roc_auc for binary
+    # tasks, f1_macro for multi-class ones
+    metric: str | None = None
+
+
 class TabularEncodeConfig(Frozen):
     """Encoder settings of a tabular task: none yet (numerics are standardised, categories one-hot).
 
@@ -289,6 +297,7 @@ class TabularTaskConfig(Frozen):
         "logistic_regression",
         "hist_gradient_boosting",
     ]
+    promote: PromoteConfig = PromoteConfig()
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
@@ -308,6 +317,7 @@ class TextTaskConfig(Frozen):
     models: dict[Literal["rnn", "lstm", "gru"], RecurrentParams]
     tune: dict[str, TuneConfig] = {}
     baselines: list[Literal["tfidf_logreg", "tfidf_linear_svm"]] = ["tfidf_logreg"]
+    promote: PromoteConfig = PromoteConfig()
     predict: PredictConfig = PredictConfig()
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)

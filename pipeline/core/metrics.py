@@ -30,6 +30,13 @@ def default_gate_metric(n_classes: int) -> str:
     return GATE_METRIC[problem_type(n_classes)]
 
 
+def gate_metric(config: Any, n_classes: int) -> str:
+    """The metric a task is tuned, chosen and promoted on: ``promote.metric`` in its params, else
+    ROC AUC for two classes and macro F1 for more."""
+    configured = getattr(getattr(config, "promote", None), "metric", None)
+    return configured or default_gate_metric(n_classes)
+
+
 def classification_metrics(
     y_true: np.ndarray, proba: np.ndarray, n_classes: int, *, k: int = 5
 ) -> dict[str, float]:

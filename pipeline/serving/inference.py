@@ -7,6 +7,7 @@ invalid ones come back as :class:`RowError` values. TensorFlow is never imported
 
 from __future__ import annotations
 
+import json
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,7 +70,14 @@ class Predictor:
     thread hand-off).
     """
 
-    def __init__(self, model_path: Path, encoder: Encoder, threads: int = 1, parallel: int = 1) -> None:
+    def __init__(
+        self,
+        model_path: Path,
+        encoder: Encoder,
+        threads: int = 1,
+        parallel: int = 1,
+        classes: list[Any] | None = None,
+    ) -> None:
         import onnxruntime as ort
 
         if not Path(model_path).is_file():
@@ -83,6 +91,13 @@ class Predictor:
         self.parallel = max(1, parallel)
         self._pool: ThreadPoolExecutor | None = None
         self.n_classes = output_classes(self.session.get_outputs()[0].shape)
+        # the class names encode recorded (index i is output i); binary models default to 0/1
+        self.classes = list(classes) if classes is not None else list(range(max(self.n_classes, 2)))
+        if len(self.classes) != max(self.n_classes, 2):
+            raise ModelError(
+                f"{model_path}: the model has {self.n_classes} outputs but its encoder names "
+                f"{len(self.classes)} classes"
+            )
         meta = self.session.get_modelmeta().custom_metadata_map
         self.task = meta.get("task", "")
         self.arch = meta.get("arch", "")
@@ -94,7 +109,13 @@ class Predictor:
     @classmethod
     def from_dir(cls, model_dir: Path | str, threads: int = 1) -> Predictor:
         model_dir = Path(model_dir)
-        return cls(model_dir / MODEL_FILE, load_encoder(model_dir / ENCODER_FILE), threads)
+        encoder_file = model_dir / ENCODER_FILE
+        classes = (
+            json.loads(encoder_file.read_text(encoding="utf-8")).get("classes")
+            if encoder_file.is_file()
+            else None
+        )
+        return cls(model_dir / MODEL_FILE, load_encoder(encoder_file), threads, classes=classes)
 
     @classmethod
     def load(cls, uri: str, threads: int = 1) -> Predictor:

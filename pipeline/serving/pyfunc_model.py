@@ -50,11 +50,16 @@ class OnnxPipelineModel(PythonModel):
             raise InvalidInputError(f"{len(result.errors)} invalid input row(s): {shown}")
         band = (params or {}).get("neutral_band")
         answers = format_predictions(
-            self.predictor.task, result.probabilities, band, result.known_token_share
+            self.predictor.kind,
+            result.probabilities,
+            band,
+            result.known_token_share,
+            classes=self.predictor.classes,
         )
         out = pd.DataFrame(answers)
-        if "warning" in out.columns:  # None stays None (null in JSON), not pandas' NaN for text
-            out["warning"] = pd.Series([a["warning"] for a in answers], dtype=object)
+        for column in ("warning", "top", "label"):  # None stays None (null in JSON), not pandas' NaN
+            if column in out.columns:
+                out[column] = pd.Series([a[column] for a in answers], dtype=object)
         return out
 
 

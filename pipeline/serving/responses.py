@@ -2,8 +2,11 @@
 
 So that ``python -m pipeline serve`` and ``mlflow models serve`` answer a client identically:
 
-* churn: ``{"probability": p, "prediction": 0 | 1}`` (1 when ``p >= 0.5``);
-* sentiment: ``{"probability": p, "label": "Positive" | "Negative" | "Neutral",
+* a binary table (churn): ``{"probability": p, "prediction": 0 | 1}`` (1 when ``p >= 0.5``), plus
+  ``"label"`` (the class's name) when the classes have names other than 0/1;
+* a multi-class model (any kind): ``{"label": name, "probability": p, "top": [{"label", "probability"},
+  ...]}`` with the ``TOP_K`` most likely classes (text adds ``known_token_share`` and ``warning``);
+* binary text (sentiment): ``{"probability": p, "label": "Positive" | "Negative" | "Neutral",
   "known_token_share": s, "warning": None | "..."}``: Neutral when ``|p - 0.5| < neutral_band``
   (``tasks.<task>.predict.neutral_band`` in params.yaml); ``s`` is the share of the text's tokens that
   are in the model's vocabulary (of those the model reads). With no known token (``s == 0``:
@@ -16,8 +19,10 @@ A NaN probability (an invalid row) gives ``None`` for every field.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
+
+import numpy as np
 
 THRESHOLD = 0.5
 POSITIVE, NEGATIVE, NEUTRAL = "Positive", "Negative", "Neutral"
@@ -25,8 +30,11 @@ NO_KNOWN_WORD = (
     "no word of this text is in the model's vocabulary: its probability means nothing, "
     "so the label is Neutral"
 )
+NO_KNOWN_WORD_CLASSES = (
+    "no word of this text is in the model's vocabulary: the classes' probabilities say nothing about it"
+)
+TOP_K = 5  # classes listed per multi-class answer
 DEFAULT_NEUTRAL_BAND = 0.1  # PredictConfig's default, used when no params.yaml can be read
-TEXT_TASKS = {"sentiment", "text"}  # a task name or an encoder kind
 
 
 def default_neutral_band(task: str) -> float:
@@ -64,27 +72,35 @@ def churn_prediction(probability: float) -> int:
 
 
 def format_predictions(
-    task: str,
-    probabilities: Iterable[float],
+    kind: str,
+    probabilities: Any,
     neutral_band: float | None = None,
     known_shares: Iterable[float] | None = None,
+    *,
+    classes: Sequence[Any] | None = None,
+    task: str | None = None,
+    top_k: int = TOP_K,
 ) -> list[dict[str, Any]]:
-    """One JSON-ready dict per probability (see the module docstring).
+    """One JSON-ready dict per row (see the module docstring).
 
-    ``known_shares`` (text): the share of known tokens per row, as :class:`ScoreResult` gives it;
-    without it a text's answer has only ``probability`` and ``label``.
+    ``kind`` is the encoder's (``tabular`` or ``text``); ``probabilities`` are ``(n,)`` positive-class
+    probabilities of a binary model or ``(n, k)`` class probabilities; ``classes`` name the classes
+    (index i is output i). ``known_shares`` (text): the share of known tokens per row, as
+    :class:`ScoreResult` gives it; without it a text's answer has no ``known_token_share``.
+    ``task`` only finds the default neutral band in params.yaml.
     """
-    text = task in TEXT_TASKS
-    band = check_neutral_band(default_neutral_band(task) if neutral_band is None else neutral_band)
-    probabilities = list(probabilities)
-    shares = [None] * len(probabilities) if known_shares is None else list(known_shares)
+    scores = np.asarray(probabilities, dtype="float64")
+    shares = [None] * len(scores) if known_shares is None else list(known_shares)
+    if scores.ndim == 2:
+        names = list(classes) if classes is not None else list(range(scores.shape[1]))
+        return [_class_answer(row, names, share, top_k) for row, share in zip(scores, shares, strict=True)]
+    if kind != "text":
+        return [_binary_table_answer(float(p), classes) for p in scores]
+    default = default_neutral_band(task) if task else DEFAULT_NEUTRAL_BAND
+    band = check_neutral_band(default if neutral_band is None else neutral_band)
     out: list[dict[str, Any]] = []
-    for p, share in zip(probabilities, shares, strict=True):
+    for p, share in zip(scores, shares, strict=True):
         value = float(p)
-        if not text:
-            prediction = None if math.isnan(value) else churn_prediction(value)
-            out.append({"probability": None if math.isnan(value) else value, "prediction": prediction})
-            continue
         if math.isnan(value):
             item: dict[str, Any] = {"probability": None, "label": None}
             if share is not None:
@@ -97,3 +113,38 @@ def format_predictions(
             item["warning"] = warning
         out.append(item)
     return out
+
+
+def _binary_table_answer(value: float, classes: Sequence[Any] | None) -> dict[str, Any]:
+    """``probability`` of the positive class and ``prediction`` 0/1; ``label`` too when the classes
+    have names (``{"No", "Yes"}``) rather than 0/1."""
+    if math.isnan(value):
+        answer: dict[str, Any] = {"probability": None, "prediction": None}
+        return answer | ({"label": None} if _named(classes) else {})
+    prediction = churn_prediction(value)
+    answer = {"probability": value, "prediction": prediction}
+    return answer | ({"label": classes[prediction]} if _named(classes) else {})
+
+
+def _named(classes: Sequence[Any] | None) -> bool:
+    return classes is not None and [str(c) for c in classes] != ["0", "1"]
+
+
+def _class_answer(row: np.ndarray, classes: list[Any], share: float | None, top_k: int) -> dict[str, Any]:
+    """The most likely class, its probability, and the ``top_k`` classes with theirs (all of them
+    when there are no more than ``top_k``)."""
+    if np.isnan(row).any():
+        answer: dict[str, Any] = {"label": None, "probability": None, "top": None}
+    else:
+        order = np.argsort(-row, kind="stable")[: min(top_k, len(row))]
+        top = [{"label": _plain(classes[i]), "probability": float(row[i])} for i in order]
+        answer = {"label": top[0]["label"], "probability": top[0]["probability"], "top": top}
+    if share is not None:
+        known = None if answer["label"] is None else round(float(share), 4)
+        warning = NO_KNOWN_WORD_CLASSES if known == 0 else None
+        answer |= {"known_token_share": known, "warning": warning}
+    return answer
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value

@@ -361,7 +361,14 @@ class ScoringService:
                 400, f"{n_bad} of {n_rows} rows are invalid; nothing was scored (fix or drop them)", errors
             )
         band = options.get("neutral_band", self.neutral_band)
-        answers = format_predictions(self.task, result.probabilities, band, result.known_token_share)
+        answers = format_predictions(
+            self.predictor.kind,
+            result.probabilities,
+            band,
+            result.known_token_share,
+            classes=self.predictor.classes,
+            task=self.task,
+        )
         return {"predictions": answers}
 
 

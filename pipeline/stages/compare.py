@@ -8,8 +8,14 @@ from typing import Any
 
 from pipeline.core import paths
 from pipeline.core.io import read_json, write_text
+from pipeline.core.metrics import GATE_METRIC, METRIC_NAMES, MULTICLASS_METRIC_NAMES
 
-COLUMNS = ("accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc")
+
+def columns(rows: list[dict[str, Any]]) -> tuple[tuple[str, ...], str]:
+    """The metric columns and the gate metric, from what the metrics files hold (binary or not)."""
+    if any("test_roc_auc" in r for r in rows) or not rows:
+        return METRIC_NAMES, GATE_METRIC["binary"]
+    return MULTICLASS_METRIC_NAMES, GATE_METRIC["multiclass"]
 
 
 def collect(metrics_dir: Path) -> list[dict[str, Any]]:
@@ -22,13 +28,14 @@ def collect(metrics_dir: Path) -> list[dict[str, Any]]:
                 rows.append({"model": name, "kind": "baseline", **_flat(result)})
         else:
             rows.append({"model": path.stem, "kind": "neural", **_flat(data)})
-    return sorted(rows, key=lambda r: -r.get("test_roc_auc", 0.0))
+    gate = columns(rows)[1]
+    return sorted(rows, key=lambda r: -r.get(f"test_{gate}", 0.0))
 
 
 def _flat(result: dict[str, Any]) -> dict[str, Any]:
     row: dict[str, Any] = {}
     for section in ("val", "test"):
-        for key in COLUMNS:
+        for key in (*METRIC_NAMES, *MULTICLASS_METRIC_NAMES):
             if key in result.get(section, {}):
                 row[f"{section}_{key}"] = result[section][key]
     if "onnx_max_abs_diff" in result:
@@ -37,18 +44,19 @@ def _flat(result: dict[str, Any]) -> dict[str, Any]:
 
 
 def markdown(task: str, rows: list[dict[str, Any]]) -> str:
+    names, gate = columns(rows)
     head = [
         "model",
         "kind",
-        "val ROC AUC",
-        *[f"test {c.replace('_', ' ')}" for c in COLUMNS],
+        f"val {gate.replace('_', ' ')}",
+        *[f"test {c.replace('_', ' ')}" for c in names],
         "ONNX max diff",
     ]
     lines = [f"# {task}: models and baselines on the same split", "", "| " + " | ".join(head) + " |"]
     lines.append("|" + "---|" * len(head))
     for r in rows:
-        cells = [r["model"], r["kind"], _fmt(r.get("val_roc_auc"))]
-        cells += [_fmt(r.get(f"test_{c}")) for c in COLUMNS]
+        cells = [r["model"], r["kind"], _fmt(r.get(f"val_{gate}"))]
+        cells += [_fmt(r.get(f"test_{c}")) for c in names]
         diff = r.get("onnx_max_abs_diff")
         cells.append(f"{diff:.1e}" if isinstance(diff, float) else "")
         lines.append("| " + " | ".join(cells) + " |")
@@ -60,14 +68,14 @@ def tuning_markdown(best_files: list[Path]) -> str:
     from pipeline.core.io import read_yaml
 
     lines = [
-        "## Tuning: validation ROC AUC within the search budget",
+        "## Tuning: the validation gate metric within the search budget",
         "",
         "| model | untuned (params.yaml) | tuned | trials (pruned) | tuned values | importance |",
         "|---|---|---|---|---|---|",
     ]
     for path in best_files:
         best = read_yaml(path) or {}
-        name = path.stem.split("-", 1)[-1]
+        name = path.stem
         if not best.get("tuned"):
             lines.append(f"| {name} | tuning off | | | | |")
             continue
@@ -92,11 +100,12 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     rows = collect(paths.project_root() / "metrics" / args.task)
     out = paths.project_root() / "reports" / args.task
-    best_files = sorted((paths.project_root() / "params" / "best").glob(f"{args.task}-*.yaml"))
+    best_files = sorted(paths.best_params(args.task, "any").parent.glob("*.yaml"))
     write_text(out / "comparison.md", markdown(args.task, rows) + "\n" + tuning_markdown(best_files))
-    lines = ["model,kind,test_roc_auc,test_accuracy,test_f1"]
-    keys = ("test_roc_auc", "test_accuracy", "test_f1")
-    lines += [",".join([r["model"], r["kind"], *(str(r.get(k, "")) for k in keys)]) for r in rows]
+    gate = columns(rows)[1]
+    lines = ["model,kind,gate_metric,test_gate,test_accuracy"]  # test_gate: the test gate metric
+    keys = (f"test_{gate}", "test_accuracy")
+    lines += [",".join([r["model"], r["kind"], gate, *(str(r.get(k, "")) for k in keys)]) for r in rows]
     write_text(out / "comparison.csv", "\n".join(lines) + "\n")
     print(markdown(args.task, rows))
     return 0

@@ -1,7 +1,9 @@
 """evaluate: validation and test metrics, curves and figures for a trained Keras model.
 
-Outputs in ``reports/eval/<task>/<arch>/``: ``metrics.json`` (``{"val": {...}, "test": {...}}``),
-``roc.csv``, ``pr.csv`` and ``confusion.csv`` (DVC plots) and ``figures/*.png``, which are also
+Outputs in ``reports/eval/<task>/<arch>/``: ``metrics.json`` (``{"val": {...}, "test": {...}}``:
+binary or multi-class metrics, see ``pipeline.core.metrics``), ``per_class.csv`` (precision, recall,
+F1 and support per class), ``roc.csv``, ``pr.csv`` (micro-averaged one-vs-rest for multi-class) and
+``confusion.csv`` (DVC plots; class names for multi-class) and ``figures/*.png``, which are also
 logged to the model's MLflow run together with the metrics. The export stage adds the ONNX parity
 and publishes the result as ``metrics/<task>/<arch>.json``.
 """
@@ -19,20 +21,44 @@ from pipeline.core import paths
 from pipeline.core.config import params
 from pipeline.core.errors import ModelError
 from pipeline.core.io import atomic_path, read_json, write_json
-from pipeline.core.metrics import binary_metrics, confusion, pr_points, prefixed, roc_points
+from pipeline.core.metrics import (
+    binary_metrics,
+    classification_metrics,
+    confusion,
+    gate_metric,
+    per_class_report,
+    pr_points,
+    predicted_classes,
+    prefixed,
+    roc_points,
+)
 
 
 def evaluation(
-    y_val: np.ndarray, p_val: np.ndarray, y_test: np.ndarray, p_test: np.ndarray
+    y_val: np.ndarray, p_val: np.ndarray, y_test: np.ndarray, p_test: np.ndarray, class_names: list[str]
 ) -> dict[str, Any]:
-    """Pure core: the metrics document for one model."""
-    return {
-        "val": binary_metrics(y_val, p_val),
-        "test": binary_metrics(y_test, p_test),
+    """Pure core: the metrics document for one model (binary: 1-D probabilities of class 1)."""
+    n_classes = len(class_names)
+    doc: dict[str, Any] = {
+        "val": classification_metrics(y_val, p_val, n_classes),
+        "test": classification_metrics(y_test, p_test, n_classes),
         "test_confusion_matrix": confusion(y_test, p_test),
-        "threshold": 0.5,
-        "n": {"val": len(y_val), "test": len(y_test)},
     }
+    if n_classes == 2:
+        doc["threshold"] = 0.5
+    else:
+        doc["classes"] = list(class_names)
+    doc["n"] = {"val": len(y_val), "test": len(y_test)}
+    return doc
+
+
+def curve_inputs(y_true: np.ndarray, probability: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Labels and scores for one ROC/PR curve: as they are for binary, one-vs-rest pooled over
+    every class (the micro average) for multi-class."""
+    if np.ndim(probability) == 1:
+        return np.asarray(y_true), probability
+    onehot = np.eye(probability.shape[1], dtype=int)[np.asarray(y_true).astype(int)]
+    return onehot.ravel(), np.asarray(probability).ravel()
 
 
 def write_csv(path: Path, columns: dict[str, list[Any]]) -> None:
@@ -42,15 +68,26 @@ def write_csv(path: Path, columns: dict[str, list[Any]]) -> None:
         writer.writerows(zip(*columns.values(), strict=True))
 
 
-def confusion_rows(y_true: np.ndarray, probability: np.ndarray) -> dict[str, list[int]]:
-    """One row per test example (actual, predicted): the layout of DVC's confusion template."""
+def confusion_rows(y_true: np.ndarray, probability: np.ndarray, class_names: list[str]) -> dict[str, list]:
+    """One row per test example (actual, predicted): the layout of DVC's confusion template.
+    Binary keeps 0/1; multi-class rows carry the class names."""
+    actual, predicted = np.asarray(y_true).astype(int), predicted_classes(probability)
+    if np.ndim(probability) == 1:
+        return {"actual": actual.tolist(), "predicted": predicted.tolist()}
+    names = np.asarray(class_names, dtype=object)
+    return {"actual": names[actual].tolist(), "predicted": names[predicted].tolist()}
+
+
+def per_class_rows(y_true: np.ndarray, probability: np.ndarray, class_names: list[str]) -> dict[str, list]:
+    report = per_class_report(y_true, probability, list(class_names))
     return {
-        "actual": np.asarray(y_true).astype(int).tolist(),
-        "predicted": (np.asarray(probability) >= 0.5).astype(int).tolist(),
+        key: [round(r[key], 6) if isinstance(r[key], float) else r[key] for r in report] for key in report[0]
     }
 
 
-def save_figures(out_dir: Path, title: str, y: np.ndarray, p: np.ndarray, history_csv: Path) -> list[Path]:
+def save_figures(
+    out_dir: Path, title: str, y: np.ndarray, p: np.ndarray, class_names: list[str], history_csv: Path
+) -> list[Path]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -59,30 +96,38 @@ def save_figures(out_dir: Path, title: str, y: np.ndarray, p: np.ndarray, histor
 
     out_dir.mkdir(parents=True, exist_ok=True)
     files = []
-    roc, pr = roc_points(y, p), pr_points(y, p)
-    m = binary_metrics(y, p)
+    curve_y, curve_p = curve_inputs(y, p)
+    roc, pr = roc_points(curve_y, curve_p), pr_points(curve_y, curve_p)
+    m = binary_metrics(curve_y, curve_p)
+    pooled = "" if np.ndim(p) == 1 else " (micro-average)"
 
     fig, ax = plt.subplots(figsize=(4.5, 4))
-    ax.plot(roc["fpr"], roc["tpr"], label=f"ROC AUC {m['roc_auc']:.3f}")
+    ax.plot(roc["fpr"], roc["tpr"], label=f"ROC AUC {m['roc_auc']:.3f}{pooled}")
     ax.plot([0, 1], [0, 1], "--", color="grey", linewidth=0.8)
     ax.set(xlabel="false positive rate", ylabel="true positive rate", title=f"{title}: ROC (test)")
     ax.legend(loc="lower right")
     files.append(out_dir / "roc.png")
 
     fig2, ax2 = plt.subplots(figsize=(4.5, 4))
-    ax2.plot(pr["recall"], pr["precision"], label=f"PR AUC {m['pr_auc']:.3f}")
+    ax2.plot(pr["recall"], pr["precision"], label=f"PR AUC {m['pr_auc']:.3f}{pooled}")
     ax2.set(xlabel="recall", ylabel="precision", title=f"{title}: precision-recall (test)")
     ax2.legend(loc="lower left")
     files.append(out_dir / "pr.png")
 
-    fig3, ax3 = plt.subplots(figsize=(4, 3.6))
     cm = np.array(confusion(y, p))
+    side = max(4.0, 0.28 * len(cm) + 2)
+    fig3, ax3 = plt.subplots(figsize=(side, side * 0.9))
     ax3.imshow(cm, cmap="Blues")
-    for (i, j), v in np.ndenumerate(cm):
-        ax3.text(j, i, str(v), ha="center", va="center", color="black")
+    if len(cm) <= 12:
+        for (i, j), v in np.ndenumerate(cm):
+            ax3.text(j, i, str(v), ha="center", va="center", color="black")
+    ticks = list(range(len(cm)))
+    labels = ticks if np.ndim(p) == 1 else list(class_names)
     ax3.set(
-        xticks=[0, 1], yticks=[0, 1], xlabel="predicted", ylabel="actual", title=f"{title}: confusion (test)"
+        xticks=ticks, yticks=ticks, xlabel="predicted", ylabel="actual", title=f"{title}: confusion (test)"
     )
+    ax3.set_xticklabels(labels, rotation=90 if len(cm) > 2 else 0, fontsize=8 if len(cm) > 12 else 10)
+    ax3.set_yticklabels(labels, fontsize=8 if len(cm) > 12 else 10)
     files.append(out_dir / "confusion.png")
 
     figs = [fig, fig2, fig3]
@@ -129,17 +174,21 @@ def main(argv: list[str]) -> int:
     data = load_dataset(task)
     model = keras.saving.load_model(model_path, compile=False)
     p_val, p_test = predict_proba(model, data.val.x), predict_proba(model, data.test.x)
-    result = evaluation(data.val.y, p_val, data.test.y, p_test)
+    names = list(data.class_names)
+    result = evaluation(data.val.y, p_val, data.test.y, p_test, names)
 
     out = paths.eval_dir(task, arch)
-    write_csv(out / "roc.csv", roc_points(data.test.y, p_test))
-    write_csv(out / "pr.csv", pr_points(data.test.y, p_test))
-    write_csv(out / "confusion.csv", confusion_rows(data.test.y, p_test))
+    curve_y, curve_p = curve_inputs(data.test.y, p_test)
+    write_csv(out / "roc.csv", roc_points(curve_y, curve_p))
+    write_csv(out / "pr.csv", pr_points(curve_y, curve_p))
+    write_csv(out / "confusion.csv", confusion_rows(data.test.y, p_test, names))
+    write_csv(out / "per_class.csv", per_class_rows(data.test.y, p_test, names))
     figures = save_figures(
         out / "figures",
         f"{task}/{arch}",
         data.test.y,
         p_test,
+        names,
         paths.train_report_dir(task, arch) / "history.csv",
     )
     write_json(out / "metrics.json", result)
@@ -151,9 +200,9 @@ def main(argv: list[str]) -> int:
             mlflow.log_metrics({**prefixed("val", result["val"]), **prefixed("test", result["test"])})
             for figure in figures:
                 mlflow.log_artifact(str(figure), artifact_path="figures")
-    t = result["test"]
+    t, gate = result["test"], gate_metric(params().task(task), data.n_classes)
     print(
-        f"evaluate {task}/{arch}: test accuracy {t['accuracy']:.4f}, ROC AUC {t['roc_auc']:.4f}, "
-        f"F1 {t['f1']:.4f}; val ROC AUC {result['val']['roc_auc']:.4f}"
+        f"evaluate {task}/{arch}: test accuracy {t['accuracy']:.4f}, {gate} {t[gate]:.4f}; "
+        f"val {gate} {result['val'][gate]:.4f}"
     )
     return 0

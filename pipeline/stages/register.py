@@ -2,7 +2,8 @@
 
 Each version is the ONNX pyfunc (``pipeline/serving/pyfunc_model.py``) logged to the architecture's training
 run, tagged with its architecture, metrics and git commit. ``challenger`` goes to the version with
-the best validation ROC AUC; ``python -m pipeline promote`` then decides about ``champion``.
+the best validation gate metric (ROC AUC for binary tasks, macro F1 for multi-class ones, or
+``tasks.<task>.promote.metric``); ``python -m pipeline promote`` then decides about ``champion``.
 Writes ``reports/registry/<task>.json``.
 """
 
@@ -20,6 +21,7 @@ from pipeline.core import paths
 from pipeline.core.config import params
 from pipeline.core.errors import ModelError
 from pipeline.core.io import read_json, write_json
+from pipeline.core.metrics import gate_metric
 
 CHALLENGER, CHAMPION = "challenger", "champion"
 PYFUNC_REQUIREMENTS = [
@@ -36,8 +38,8 @@ def sha256_file(path: Path) -> str:
 
 
 def pick_challenger(entries: list[dict[str, Any]]) -> dict[str, Any]:
-    """The entry with the best validation ROC AUC (ties: the earlier architecture in params.yaml)."""
-    return max(enumerate(entries), key=lambda ie: (ie[1]["val_roc_auc"], -ie[0]))[1]
+    """The entry with the best validation gate metric (ties: the earlier architecture in params.yaml)."""
+    return max(enumerate(entries), key=lambda ie: (ie[1]["val_score"], -ie[0]))[1]
 
 
 def input_example(task: str) -> Any:
@@ -68,8 +70,16 @@ def model_signature(task: str, model_dir: Path, example: Any) -> Any:
     from pipeline.serving.inference import Predictor
     from pipeline.serving.responses import format_predictions
 
-    result = Predictor.from_dir(model_dir).score_frame(example)
-    answers = format_predictions(task, result.probabilities, None, result.known_token_share)
+    predictor = Predictor.from_dir(model_dir)
+    result = predictor.score_frame(example)
+    answers = format_predictions(
+        predictor.kind,
+        result.probabilities,
+        None,
+        result.known_token_share,
+        classes=predictor.classes,
+        task=task,
+    )
     with warnings.catch_warnings():  # MLflow's hint about integer inputs with missing values
         warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
         outputs = infer_signature(pd.DataFrame(answers)).inputs  # the answers' columns and types
@@ -101,6 +111,7 @@ def register_task(task: str) -> dict[str, Any]:
             if not needed.exists():
                 raise ModelError(f"{needed}: not found; run 'dvc repro export@{task}-{arch}' first")
         metrics = read_json(metrics_path)
+        gate = gate_metric(config, len(read_json(model_dir / "encoder.json").get("classes", [0, 1])))
         run_id = read_json(model_dir / "run.json")["run_id"]
         with mlflow.start_run(run_id=run_id):
             info = mlflow.pyfunc.log_model(
@@ -118,8 +129,9 @@ def register_task(task: str) -> dict[str, Any]:
             "run_id": run_id,
             "git_commit": tracking.git_commit(),
             "git_dirty": tracking.git_dirty(),
-            "val_roc_auc": f"{metrics['val']['roc_auc']:.6f}",
-            "test_roc_auc": f"{metrics['test']['roc_auc']:.6f}",
+            "gate_metric": gate,
+            f"val_{gate}": f"{metrics['val'][gate]:.6f}",
+            f"test_{gate}": f"{metrics['test'][gate]:.6f}",
             "test_accuracy": f"{metrics['test']['accuracy']:.6f}",
             "onnx_max_abs_diff": f"{metrics.get('onnx_max_abs_diff', float('nan')):.3g}",
             "onnx_sha256": sha256_file(model_dir / "model.onnx"),
@@ -131,8 +143,9 @@ def register_task(task: str) -> dict[str, Any]:
                 "arch": arch,
                 "version": int(version.version),
                 "run_id": run_id,
-                "val_roc_auc": metrics["val"]["roc_auc"],
-                "test_roc_auc": metrics["test"]["roc_auc"],
+                f"val_{gate}": metrics["val"][gate],
+                f"test_{gate}": metrics["test"][gate],
+                "val_score": metrics["val"][gate],
                 "onnx_sha256": tags["onnx_sha256"],
             }
         )
@@ -145,6 +158,7 @@ def register_task(task: str) -> dict[str, Any]:
         "registered_model": task,
         "challenger": best["version"],
         "challenger_arch": best["arch"],
+        "gate_metric": gate,
         "versions": entries,
     }
 
@@ -155,10 +169,11 @@ def stable_report(report: dict[str, Any]) -> dict[str, Any]:
     The stage's output is tracked (dvc.lock), so it must come out the same when the same models are
     registered again; the versions and runs are printed and live in MLflow.
     """
-    drop = {"version", "run_id"}
+    drop = {"version", "run_id", "val_score"}
     return {
         "registered_model": report["registered_model"],
         "challenger_arch": report["challenger_arch"],
+        "gate_metric": report["gate_metric"],
         "models": [{k: v for k, v in e.items() if k not in drop} for e in report["versions"]],
     }
 
@@ -173,7 +188,7 @@ def main(argv: list[str]) -> int:
     for entry in report["versions"]:
         print(
             f"register {args.task}: version {entry['version']} ({entry['arch']}, run {entry['run_id']}), "
-            f"val ROC AUC {entry['val_roc_auc']:.4f}"
+            f"val {report['gate_metric']} {entry['val_score']:.4f}"
         )
     print(f"alias {CHALLENGER} -> version {report['challenger']} ({report['challenger_arch']})")
     return 0

@@ -7,8 +7,9 @@ and train uses params.yaml unchanged.
 
 How a search runs:
 
-- Objective: validation ROC AUC (maximised) of a model fitted for ``epochs_per_trial`` epochs with
-  the shared ``models.fit`` (early stopping, best weights restored).
+- Objective: the task's validation gate metric (maximised; ROC AUC for binary tasks, macro F1
+  for multi-class ones, or ``tasks.<task>.promote.metric``) of a model fitted for
+  ``epochs_per_trial`` epochs with the shared ``models.fit`` (early stopping, best weights restored).
 - Pruning: after every epoch the trial reports ``-val_loss`` (negated because the study maximises)
   to a ``MedianPruner``; a pruned trial stops training at the end of that epoch. A diverged trial
   (NaN loss) is pruned too.
@@ -439,9 +440,9 @@ def run_trial(
     import mlflow
     import numpy as np
     import optuna
-    from sklearn.metrics import roc_auc_score
 
     from pipeline.core import tracking
+    from pipeline.core.metrics import classification_metrics, gate_metric
     from pipeline.modeling import models
 
     keras = models.keras
@@ -472,8 +473,9 @@ def run_trial(
                 if not np.all(np.isfinite(proba)):
                     report.pruned_at = summary["epochs_trained"]
                 else:
-                    value = float(roc_auc_score(data.val.y, proba))
-                    summary["val_roc_auc"] = value
+                    gate = gate_metric(params().task(task), data.n_classes)
+                    value = float(classification_metrics(data.val.y, proba, data.n_classes)[gate])
+                    summary[f"val_{gate}"] = value
             mlflow.log_metrics(summary)
             state = "pruned" if report.pruned_at is not None else "complete"
             mlflow.set_tag("optuna.state", state)
@@ -675,9 +677,11 @@ def main(argv: list[str]) -> int:
     base = p.model_params(task, arch)
     check_space(task, arch, base, cfg.space)  # before loading data and TensorFlow
 
+    from pipeline.core.metrics import gate_metric
     from pipeline.encoders.dataset import load_dataset
 
     data = load_dataset(task)
+    gate = gate_metric(p.task(task), data.n_classes)
     result = tune(
         task,
         arch,
@@ -694,7 +698,7 @@ def main(argv: list[str]) -> int:
     shown = ", ".join(f"{k}={v}" for k, v in result.params.items())
     print(
         f"tune {task}/{arch}: study {result.study}: {result.n_trials} trials ({result.n_pruned} pruned, "
-        f"{result.ran_here} here, {result.seconds:.0f} s); best val ROC AUC {result.best_value:.4f} "
+        f"{result.ran_here} here, {result.seconds:.0f} s); best val {gate} {result.best_value:.4f} "
         f"(trial {result.best_trial}): {shown} -> {out.relative_to(paths.project_root())}"
     )
     return 0
