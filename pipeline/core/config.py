@@ -146,6 +146,16 @@ class LabelSettings(Frozen):
         return self.classes is None or (isinstance(self.classes, list) and len(self.classes) == 2)
 
 
+class ConstantFill(Frozen):
+    constant: float | str
+
+
+# What a blank cell of a feature column becomes: ``error`` (the default: the row is refused),
+# ``median`` (numeric) or ``mode`` of the training split, ``{constant: value}``, or ``drop`` (the
+# row is left out of training; predict and serve refuse it). Fitted values live in encoder.json.
+MissingRule = Literal["error", "median", "mode", "drop"] | ConstantFill
+
+
 class TabularSchema(Frozen):
     """Columns of a tabular CSV: what is dropped, what is a feature, the target."""
 
@@ -154,12 +164,31 @@ class TabularSchema(Frozen):
     drop: list[str] = []
     numeric: dict[str, NumericColumn]
     categorical: dict[str, LabelValues] = {}  # allowed values; integers too (one-hot codes)
+    missing: dict[str, MissingRule] = {}  # feature column -> what a blank cell becomes (see above)
     min_rows: int = 100
     max_rows: int = 10_000_000
 
     @property
     def feature_columns(self) -> list[str]:
         return [*self.numeric, *self.categorical]
+
+    @model_validator(mode="after")
+    def _missing_rules_fit_their_columns(self) -> TabularSchema:
+        for col, rule in self.missing.items():
+            if col not in self.feature_columns:
+                raise ValueError(
+                    f"missing: {col!r} is not a feature column ({', '.join(self.feature_columns)})"
+                )
+            if rule == "median" and col not in self.numeric:
+                raise ValueError(f"missing.{col}: median needs a numeric column; use mode or a constant")
+            if isinstance(rule, ConstantFill):
+                if col in self.numeric and not isinstance(rule.constant, (int, float)):
+                    raise ValueError(f"missing.{col}: the constant of a numeric column must be a number")
+                if col in self.categorical and str(rule.constant) not in map(str, self.categorical[col]):
+                    raise ValueError(
+                        f"missing.{col}: the constant {rule.constant!r} is not one of {self.categorical[col]}"
+                    )
+        return self
 
     @property
     def all_columns(self) -> list[str]:

@@ -142,6 +142,10 @@ class TabularEncoder:
     numeric: dict[str, dict[str, Any]]  # column -> {mean, std, min, max, integer}
     categorical: dict[str, list[str | int]]  # column -> allowed values, as the schema wrote them
     passthrough: list[str] = field(default_factory=list)  # id/target columns accepted but unused
+    # schema.missing, fitted: a blank cell of a column in ``fills`` becomes that value (a number, or a
+    # category as the schema wrote it); a blank cell of a column in ``drop_missing`` refuses the row
+    fills: dict[str, Any] = field(default_factory=dict)
+    drop_missing: list[str] = field(default_factory=list)
     kind: str = "tabular"
     _keys: dict[str, list[str]] = field(default_factory=dict, repr=False, compare=False)
     _integer_coded: dict[str, bool] = field(default_factory=dict, repr=False, compare=False)
@@ -160,20 +164,37 @@ class TabularEncoder:
 
     @classmethod
     def fit(cls, train: pd.DataFrame, schema: Any) -> TabularEncoder:
-        """Fit on the training split only: means and standard deviations of numerics."""
+        """Fit on the training split only: means and standard deviations of numerics (blank cells
+        left out), and the fill value of each column that ``schema.missing`` fills."""
         numeric = {}
         for col, spec in schema.numeric.items():
-            values = train[col].astype("float64").to_numpy()
-            std = float(values.std())
+            values = pd.to_numeric(train[col], errors="coerce").astype("float64").to_numpy()
+            present = values[~np.isnan(values)]
+            std = float(present.std()) if len(present) else 0.0
             numeric[col] = {
-                "mean": float(values.mean()),
+                "mean": float(present.mean()) if len(present) else 0.0,
                 "std": std if std > 0 else 1.0,
                 "min": float(spec.min),
                 "max": float(spec.max),
                 "integer": bool(spec.integer),
             }
         categorical = {col: list(values) for col, values in schema.categorical.items()}
-        return cls(numeric, categorical, passthrough=[*schema.drop, schema.target])
+        fills: dict[str, Any] = {}
+        for col, rule in schema.missing.items():
+            column = train[col].dropna()
+            if rule == "median":
+                fills[col] = float(pd.to_numeric(column).median())
+            elif rule == "mode":
+                counts = column.astype(str).value_counts()
+                top = str(counts.index[0]) if len(counts) else None
+                written = {str(v): v for v in categorical.get(col, [])}
+                fills[col] = written.get(top, top) if col in categorical else float(top)
+            elif not isinstance(rule, str):  # {constant: value}
+                fills[col] = rule.constant
+        drop = [col for col, rule in schema.missing.items() if rule == "drop"]
+        return cls(
+            numeric, categorical, passthrough=[*schema.drop, schema.target], fills=fills, drop_missing=drop
+        )
 
     @property
     def feature_names(self) -> list[str]:
@@ -197,7 +218,9 @@ class TabularEncoder:
         if type(value) is str and not self._integer_coded[col] and value in self._keys[col]:
             return value, None  # the common case first (serving)
         if _is_missing(value):
-            return None, f"is missing; expected one of {self.allowed(col)}"
+            if col in self.fills:
+                return self._category(col, self.fills[col])
+            return None, f"is missing; expected one of {self.allowed(col)}{self._drop_note(col)}"
         if isinstance(value, (bool, np.bool_)):
             return None, f"expected one of {self.allowed(col)}, got a boolean ({str(value).lower()})"
         if self._integer_coded[col]:
@@ -209,10 +232,15 @@ class TabularEncoder:
             return None, f"unknown category {value!r}; expected one of {self.allowed(col)}"
         return key, None
 
+    def _drop_note(self, col: str) -> str:
+        return " (schema.missing drops rows with this column blank)" if col in self.drop_missing else ""
+
     def _value_errors(self, i: int, record: Any) -> list[RowError]:
         """The problems of one row's values (``record[col]`` for each input column)."""
         errors = []
         for col, spec in self.numeric.items():
+            if col in self.fills and _is_missing(record[col]):
+                continue
             problem = number_problem(record[col], spec)
             if problem:
                 errors.append(RowError(i, problem, col))
@@ -237,15 +265,18 @@ class TabularEncoder:
         errors += [RowError(int(i), EMPTY_ROW) for i in np.flatnonzero(empty)]
         for col, spec in self.numeric.items():
             raw = frame[col]
+            filled = col in self.fills
             if not _plain_numbers(raw):  # text, booleans, mixed objects: value by value
                 for i, value in enumerate(raw.tolist()):
-                    problem = number_problem(value, spec)
+                    problem = None if filled and _is_missing(value) else number_problem(value, spec)
                     if problem:
                         errors.append(RowError(i, problem, col))
                 continue
             values = raw.to_numpy(dtype="float64", na_value=np.nan)
             nan = np.isnan(values)
-            errors += [RowError(int(i), MISSING_NUMBER, col) for i in np.flatnonzero(nan)]
+            if not filled:
+                missing = MISSING_NUMBER + self._drop_note(col)
+                errors += [RowError(int(i), missing, col) for i in np.flatnonzero(nan)]
             suspect = ~nan & ((values < spec["min"]) | (values > spec["max"]))
             if spec.get("integer"):
                 suspect |= ~nan & np.isfinite(values) & (np.floor(values) != values)
@@ -264,10 +295,15 @@ class TabularEncoder:
         columns = []
         for col, stats in self.numeric.items():
             raw = frame[col]
+            fill = self.fills.get(col)
             if _plain_numbers(raw):
                 values = raw.to_numpy(dtype="float64", na_value=np.nan)
+                if fill is not None:
+                    values = np.where(np.isnan(values), float(fill), values)
             else:
-                values = np.array([_number(v) for v in raw.tolist()], dtype="float64")
+                values = np.array(
+                    [_number(fill if _is_missing(v) else v) for v in raw.tolist()], dtype="float64"
+                )
             columns.append((values - stats["mean"]) / stats["std"])
         for col in self.categorical:
             keys = np.array([self._category(col, v)[0] for v in frame[col].tolist()], dtype=object)
@@ -316,7 +352,7 @@ class TabularEncoder:
         """:meth:`transform` for records that passed :meth:`check_records`."""
         rows = []
         for record in records:
-            row = [(_number(record[c]) - s["mean"]) / s["std"] for c, s in self.numeric.items()]
+            row = [(self._record_number(record, c) - s["mean"]) / s["std"] for c, s in self.numeric.items()]
             for col in self.categorical:
                 key = self._category(col, record[col])[0]
                 row += [1.0 if key == level else 0.0 for level in self._levels(col)]
@@ -325,6 +361,10 @@ class TabularEncoder:
             return np.zeros((0, len(self.feature_names)), dtype="float32")
         return np.asarray(rows, dtype="float32")
 
+    def _record_number(self, record: Any, col: str) -> float:
+        value = record[col]
+        return _number(self.fills[col] if col in self.fills and _is_missing(value) else value)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "kind": self.kind,
@@ -332,11 +372,19 @@ class TabularEncoder:
             "categorical": self.categorical,
             "passthrough": self.passthrough,
             "feature_names": self.feature_names,
+            "fills": self.fills,
+            "drop_missing": self.drop_missing,
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TabularEncoder:
-        return cls(data["numeric"], data["categorical"], data.get("passthrough", []))
+        return cls(
+            data["numeric"],
+            data["categorical"],
+            data.get("passthrough", []),
+            fills=data.get("fills", {}),
+            drop_missing=data.get("drop_missing", []),
+        )
 
     def records_to_frame(self, records: Sequence[dict[str, Any]]) -> pd.DataFrame:
         return pd.DataFrame.from_records(list(records), columns=_union_keys(records))

@@ -72,7 +72,7 @@ def encode_frame(
     """Pure core: the encoder and classes fitted on train, the rows with their split, the arrays."""
     kind = tasks.kind_of(config)
     label = kind.label_column(config)
-    frame = frame.reset_index(drop=True)
+    frame = kind.usable_rows(frame, config).reset_index(drop=True)
     frame = frame.assign(split=assign_splits(frame, label, config, seed))
     train = frame[frame["split"] == "train"]
     encoder = kind.fit_encoder(train, config)
@@ -113,7 +113,10 @@ def main(argv: list[str]) -> int:
     raw = paths.raw_data(args.task)
     if not raw.exists():
         raise DataError(f"{raw}: not found; run 'dvc repro ingest@{args.task}' first")
-    encoder, labels, frame, arrays = encode_frame(pd.read_parquet(raw), config, p.seed)
+    rows = pd.read_parquet(raw)
+    encoder, labels, frame, arrays = encode_frame(rows, config, p.seed)
+    if len(frame) < len(rows):
+        print(f"encode {args.task}: {len(rows) - len(frame)} of {len(rows)} rows dropped by schema.missing")
     write_encoded(paths.encoded_dir(args.task), encoder, labels, frame, arrays)
     sizes = ", ".join(f"{k} {len(v.y)}" for k, v in arrays.items())
     print(

@@ -9,6 +9,7 @@ A kind module (``tabular``, ``text``) defines these functions; the stages call t
 - ``expectations(config, exp) -> list``: the Great Expectations checks of the raw data
 - ``prepare(frame, config) -> None``: add the helper columns those checks read (in place)
 - ``number_columns(config) -> list[str]``: columns whose values validate parses as numbers
+- ``usable_rows(frame, config) -> DataFrame``: the rows encode keeps (a table's missing-value policy)
 - ``fit_encoder(train, config) -> Encoder``: fitted on the training split only
 - ``baselines(task, config, seed) -> dict``: the classical models on the same split
 - ``input_example(frame, config) -> DataFrame``: raw inputs the registered model is shown with

@@ -52,11 +52,13 @@ def expectations(config: TabularTaskConfig, exp: Any) -> list[Any]:
         exp.ExpectTableColumnsToMatchSet(column_set=[*schema.all_columns, *helpers], exact_match=True),
         exp.ExpectTableRowCountToBeBetween(min_value=schema.min_rows, max_value=schema.max_rows),
     ]
+    may_be_blank = {col for col, rule in schema.missing.items() if rule != "error"}
     for col, spec in schema.numeric.items():
         number, col_meta = f"{col}{AS_NUMBER}", meta(col)
+        checks.append(exp.ExpectColumnValuesToBeInTypeList(column=col, type_list=NUMBER_TYPES, meta=col_meta))
+        if col not in may_be_blank:
+            checks.append(exp.ExpectColumnValuesToNotBeNull(column=col, meta=col_meta))
         checks += [
-            exp.ExpectColumnValuesToBeInTypeList(column=col, type_list=NUMBER_TYPES, meta=col_meta),
-            exp.ExpectColumnValuesToNotBeNull(column=col, meta=col_meta),
             exp.ExpectColumnValuesToBeBetween(
                 column=number, min_value=spec.min, max_value=spec.max, meta=col_meta, notes=HELPER_NOTE
             ),
@@ -68,11 +70,17 @@ def expectations(config: TabularTaskConfig, exp: Any) -> list[Any]:
                 )
             )
     for col, values in schema.categorical.items():
-        checks += [
-            exp.ExpectColumnValuesToNotBeNull(column=col, meta=meta(col)),
-            exp.ExpectColumnValuesToBeInSet(column=col, value_set=list(values), meta=meta(col)),
-        ]
+        if col not in may_be_blank:
+            checks.append(exp.ExpectColumnValuesToNotBeNull(column=col, meta=meta(col)))
+        checks.append(exp.ExpectColumnValuesToBeInSet(column=col, value_set=list(values), meta=meta(col)))
     return checks + label_checks(exp, schema.target, schema.labels)
+
+
+def usable_rows(frame: pd.DataFrame, config: TabularTaskConfig) -> pd.DataFrame:
+    """The rows to train on: those with a blank cell in a column whose ``schema.missing`` is ``drop``
+    are left out (encode reports how many)."""
+    drop = [col for col, rule in config.schema_.missing.items() if rule == "drop"]
+    return frame.dropna(subset=drop) if drop else frame
 
 
 def fit_encoder(train: pd.DataFrame, config: TabularTaskConfig) -> TabularEncoder:

@@ -103,6 +103,10 @@ def expectations(config: TextTaskConfig, exp: Any) -> list[Any]:
     return checks
 
 
+def usable_rows(frame: pd.DataFrame, config: TextTaskConfig) -> pd.DataFrame:
+    return frame
+
+
 def fit_encoder(train: pd.DataFrame, config: TextTaskConfig) -> TextEncoder:
     return TextEncoder.fit(train[config.schema_.text], config.encode, text_column=config.schema_.text)
 
