@@ -12,6 +12,7 @@ import pytest
 from pipeline.__main__ import main as cli
 from pipeline.commands.promote import NOT_PROMOTED, decide
 from pipeline.core.io import write_json
+from tests.conftest import REPO
 from tests.tiny_models import churn_model_dir, churn_rows
 
 
@@ -166,3 +167,15 @@ def test_the_pyfunc_flags_a_text_with_no_known_word(tmp_path: Path):
     assert out["label"].tolist() == ["Positive", "Neutral"]
     assert out["known_token_share"].tolist() == [pytest.approx(0.6667), 0.0]
     assert out["warning"][0] is None and "no word of this text" in out["warning"][1]
+
+
+def test_the_registered_model_ships_the_serving_code_and_nothing_more(tmp_path: Path) -> None:
+    from pipeline.stages.register import SHIPPED, serving_code
+    from tests.test_dvc_deps import closure, module_file
+
+    code = serving_code(tmp_path)
+    shipped = {p.relative_to(tmp_path).as_posix() for p in code.rglob("*.py")}
+    needed = {module_file(m).relative_to(REPO).as_posix() for m in closure("pipeline.serving.pyfunc_model")}
+    assert needed <= shipped, f"the pyfunc imports modules it would not ship: {sorted(needed - shipped)}"
+    assert not any(part in name for name in shipped for part in ("stages/", "modeling/", "tasks/"))
+    assert {name.split("/")[1] for name in shipped} == set(SHIPPED)

@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import shutil
+import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -87,68 +89,39 @@ def model_signature(task: str, model_dir: Path, example: Any) -> Any:
     return ModelSignature(inputs=tasks.kind_of(config).signature_inputs(example), outputs=outputs)
 
 
+# What the registered model runs: the serving layer and what it imports, never the stages, the
+# Keras builders or TensorFlow (tests/test_registry.py checks the list against the imports).
+SHIPPED = ("__init__.py", "core", "encoders", "serving")
+
+
+def serving_code(into: Path) -> Path:
+    """A copy of the pipeline package holding only ``SHIPPED``: the pyfunc's ``code_paths``."""
+    package = Path(__file__).resolve().parents[1]
+    target = into / "pipeline"
+    target.mkdir()
+    for name in SHIPPED:
+        source = package / name
+        if source.is_dir():
+            shutil.copytree(source, target / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, target / name)
+    return target
+
+
 def register_task(task: str) -> dict[str, Any]:
     quiet_mlflow_logging()
-    import mlflow
 
     from pipeline.core import tracking
 
     config = params().task(task)
     client = tracking.mlflow_client()
     tracking.setup_experiment(task)
-    code = str(Path(__file__).resolve().parents[1])  # the pipeline package
     example = input_example(task)
     entries = []
-    for arch in config.models:
-        model_dir = paths.model_dir(task, arch)
-        metrics_path = paths.metrics_file(task, arch)
-        for needed in (
-            model_dir / "model.onnx",
-            model_dir / "encoder.json",
-            model_dir / "run.json",
-            metrics_path,
-        ):
-            if not needed.exists():
-                raise ModelError(f"{needed}: not found; run 'dvc repro export@{task}-{arch}' first")
-        metrics = read_json(metrics_path)
-        gate = gate_metric(config, len(read_json(model_dir / "encoder.json").get("classes", [0, 1])))
-        run_id = read_json(model_dir / "run.json")["run_id"]
-        with mlflow.start_run(run_id=run_id):
-            info = mlflow.pyfunc.log_model(
-                name="onnx_pyfunc",
-                python_model=str(Path(code) / "serving" / "pyfunc_model.py"),
-                artifacts={"model_dir": str(model_dir)},
-                code_paths=[code],
-                pip_requirements=PYFUNC_REQUIREMENTS,
-                input_example=example,
-                signature=model_signature(task, model_dir, example),
-            )
-        version = mlflow.register_model(info.model_uri, task, tags={"arch": arch})
-        tags = {
-            "arch": arch,
-            "run_id": run_id,
-            "git_commit": tracking.git_commit(),
-            "git_dirty": tracking.git_dirty(),
-            "gate_metric": gate,
-            f"val_{gate}": f"{metrics['val'][gate]:.6f}",
-            f"test_{gate}": f"{metrics['test'][gate]:.6f}",
-            "test_accuracy": f"{metrics['test']['accuracy']:.6f}",
-            "onnx_max_abs_diff": f"{metrics.get('onnx_max_abs_diff', float('nan')):.3g}",
-            "onnx_sha256": sha256_file(model_dir / "model.onnx"),
-        }
-        for key, value in tags.items():
-            client.set_model_version_tag(task, version.version, key, value)
-        entries.append(
-            {
-                "arch": arch,
-                "version": int(version.version),
-                "run_id": run_id,
-                f"val_{gate}": metrics["val"][gate],
-                f"test_{gate}": metrics["test"][gate],
-                "val_score": metrics["val"][gate],
-                "onnx_sha256": tags["onnx_sha256"],
-            }
-        )
+    with tempfile.TemporaryDirectory(prefix="pyfunc-code-") as tmp:
+        code = serving_code(Path(tmp))
+        for arch in config.models:
+            entries.append(register_version(task, arch, config, client, code, example))
     best = pick_challenger(entries)
     client.set_registered_model_alias(task, CHALLENGER, str(best["version"]))
     client.update_registered_model(
@@ -158,8 +131,66 @@ def register_task(task: str) -> dict[str, Any]:
         "registered_model": task,
         "challenger": best["version"],
         "challenger_arch": best["arch"],
-        "gate_metric": gate,
+        "gate_metric": best["gate_metric"],
         "versions": entries,
+    }
+
+
+def register_version(
+    task: str, arch: str, config: Any, client: Any, code: Path, example: Any
+) -> dict[str, Any]:
+    """Log the pyfunc of one architecture's model to its training run and register it as a version."""
+    import mlflow
+
+    from pipeline.core import tracking
+
+    model_dir = paths.model_dir(task, arch)
+    metrics_path = paths.metrics_file(task, arch)
+    for needed in (
+        model_dir / "model.onnx",
+        model_dir / "encoder.json",
+        model_dir / "run.json",
+        metrics_path,
+    ):
+        if not needed.exists():
+            raise ModelError(f"{needed}: not found; run 'dvc repro export@{task}-{arch}' first")
+    metrics = read_json(metrics_path)
+    gate = gate_metric(config, len(read_json(model_dir / "encoder.json").get("classes", [0, 1])))
+    run_id = read_json(model_dir / "run.json")["run_id"]
+    with mlflow.start_run(run_id=run_id):
+        info = mlflow.pyfunc.log_model(
+            name="onnx_pyfunc",
+            python_model=str(code / "serving" / "pyfunc_model.py"),
+            artifacts={"model_dir": str(model_dir)},
+            code_paths=[str(code)],
+            pip_requirements=PYFUNC_REQUIREMENTS,
+            input_example=example,
+            signature=model_signature(task, model_dir, example),
+        )
+    version = mlflow.register_model(info.model_uri, task, tags={"arch": arch})
+    tags = {
+        "arch": arch,
+        "run_id": run_id,
+        "git_commit": tracking.git_commit(),
+        "git_dirty": tracking.git_dirty(),
+        "gate_metric": gate,
+        f"val_{gate}": f"{metrics['val'][gate]:.6f}",
+        f"test_{gate}": f"{metrics['test'][gate]:.6f}",
+        "test_accuracy": f"{metrics['test']['accuracy']:.6f}",
+        "onnx_max_abs_diff": f"{metrics.get('onnx_max_abs_diff', float('nan')):.3g}",
+        "onnx_sha256": sha256_file(model_dir / "model.onnx"),
+    }
+    for key, value in tags.items():
+        client.set_model_version_tag(task, version.version, key, value)
+    return {
+        "arch": arch,
+        "version": int(version.version),
+        "run_id": run_id,
+        f"val_{gate}": metrics["val"][gate],
+        f"test_{gate}": metrics["test"][gate],
+        "val_score": metrics["val"][gate],
+        "gate_metric": gate,
+        "onnx_sha256": tags["onnx_sha256"],
     }
 
 
@@ -169,7 +200,7 @@ def stable_report(report: dict[str, Any]) -> dict[str, Any]:
     The stage's output is tracked (dvc.lock), so it must come out the same when the same models are
     registered again; the versions and runs are printed and live in MLflow.
     """
-    drop = {"version", "run_id", "val_score"}
+    drop = {"version", "run_id", "val_score", "gate_metric"}
     return {
         "registered_model": report["registered_model"],
         "challenger_arch": report["challenger_arch"],
