@@ -33,8 +33,13 @@ Design: uvicorn (the ASGI server under ``mlflow models serve``) with its C parts
 Runtime session loaded once (``serve.ort_threads`` intra-op threads, ``--threads`` overrides).
 One event loop and no thread per connection: a single-row request costs about 0.2 ms of one core,
 most of it our JSON checks, so 8 concurrent clients stay within a few milliseconds at p99 on
-2 cores (``reports/bench.md``). Bodies over 16 KiB are scored on a worker thread (ONNX Runtime
-releases the GIL) so that a large batch does not hold up the small requests behind it.
+2 cores (``reports/bench.md``). A body over 16 KiB is a big batch: big batches are scored one at
+a time, on the event loop, :data:`CHUNK_ROWS` rows at a time, and the loop serves the small
+requests that came meanwhile between two chunks (about 0.3 ms of work each for churn rows). A
+worker thread would starve them instead: it holds the GIL for its Python work (row checks,
+encoding), and the loop waits up to the interpreter's 5 ms switch interval for it at every turn.
+One worker-thread call per chunk avoids that, but its GIL hand-offs make a 1000-row churn batch 2-3
+times slower (``bench``'s mixed-load row, README "Benchmark").
 TensorFlow is never imported, and MLflow only to resolve a ``models:/``/``runs:/`` URI.
 SIGTERM or SIGINT stop accepting connections, let in-flight requests finish (up to 30 s, answered
 with ``Connection: close``), close idle keep-alive connections and exit 0.
@@ -53,21 +58,25 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from pipeline.config import TASKS, ServeConfig
 from pipeline.errors import PipelineError
+from pipeline.inference import ScoreResult
 from pipeline.preprocess import RowError, TextEncoder
 
 FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 JSON_TYPE, CSV_TYPE = "application/json", "text/csv"
 DRAIN_LIMIT = 16 * 1024 * 1024  # an oversized body up to this size is discarded, the connection kept
-OFFLOAD_BYTES = 16 * 1024  # bodies past this are scored on a worker thread
+OFFLOAD_BYTES = 16 * 1024  # bodies past this are big batches: one at a time, in chunks (below)
+CHUNK_ROWS = 64  # a big batch is scored this many rows at a time, the loop serving others between
 SHUTDOWN_GRACE_S = 30.0
 IDLE_TIMEOUT_S = 60.0  # an idle keep-alive connection is closed after this
 
@@ -297,46 +306,77 @@ class ScoringService:
 
     def invocations(self, body: bytes, content_type: str | None) -> dict[str, Any]:
         """Score one request; raises :class:`RequestError` for anything the client must fix."""
-        from pipeline.responses import format_predictions
+        batch = self.parse(body, content_type)
+        n = len(batch.index)
+        return self.answer(batch, [(0, batch.score(0, n))] if n else [])
 
+    async def invocations_in_chunks(self, body: bytes, content_type: str | None) -> dict[str, Any]:
+        """:meth:`invocations` for a big batch: :data:`CHUNK_ROWS` rows at a time, giving the event
+        loop a turn between chunks to serve the small requests that came meanwhile."""
+        batch = self.parse(body, content_type)
+        n, results = len(batch.index), []
+        for lo in range(0, n, CHUNK_ROWS):
+            if lo:
+                await asyncio.sleep(0)
+            results.append((lo, batch.score(lo, min(lo + CHUNK_ROWS, n))))
+        return self.answer(batch, results)
+
+    def parse(self, body: bytes, content_type: str | None) -> Batch:
+        """The request's rows, ready to score, and its structural errors."""
         mime = content_type_of(content_type)
         try:
             text = body.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise RequestError(400, f"the body is not UTF-8 (byte {exc.start}: {exc.reason})") from exc
         encoder = self.predictor.encoder
-        options: dict[str, Any] = {}
-        errors: list[RowError] = []
         if mime == CSV_TYPE:
             frame = frame_from_csv(text, encoder, self.max_rows)
-            index, n_rows = list(range(len(frame))), len(frame)
-        else:
-            try:
-                doc = json.loads(text)
-            except (json.JSONDecodeError, RecursionError) as exc:
-                raise RequestError(400, f"the body is not valid JSON: {exc}") from exc
-            options = parse_params(doc)
-            rows, errors = rows_from_json(doc, encoder, self.max_rows)
-            bad = {e.row for e in errors}
-            index, n_rows = [i for i in range(len(rows)) if i not in bad], len(rows)
-            frame = None
-        if n_rows == 0:
+            n = len(frame)
+            return Batch(n, list(range(n)), lambda lo, hi: self.predictor.score_frame(frame.iloc[lo:hi]))
+        try:
+            doc = json.loads(text)
+        except (json.JSONDecodeError, RecursionError) as exc:
+            raise RequestError(400, f"the body is not valid JSON: {exc}") from exc
+        options = parse_params(doc)
+        rows, errors = rows_from_json(doc, encoder, self.max_rows)
+        bad = {e.row for e in errors}
+        index = [i for i in range(len(rows)) if i not in bad]
+        valid = [rows[i] for i in index]
+        return Batch(
+            len(rows), index, lambda lo, hi: self.predictor.score_records(valid[lo:hi]), errors, options
+        )
+
+    def answer(self, batch: Batch, results: list[tuple[int, ScoreResult]]) -> dict[str, Any]:
+        """The predictions from the scored chunks ``(first valid row, result)``; or the 400 that
+        lists every invalid row."""
+        from pipeline.responses import format_predictions
+
+        if batch.n_rows == 0:
             return {"predictions": []}
-        if frame is None:
-            valid_rows = [rows[i] for i in index]
-            result = self.predictor.score_records(valid_rows) if valid_rows else None
-        else:
-            result = self.predictor.score_frame(frame) if len(frame) else None
-        if result is not None:  # encoder rows -> request rows
-            errors += [RowError(index[e.row], e.message, e.column) for e in result.errors]
-        if errors or result is None:
+        errors = list(batch.errors)
+        probabilities = np.full(len(batch.index), np.nan)
+        for lo, result in results:  # chunk rows -> request rows
+            probabilities[lo : lo + len(result.probabilities)] = result.probabilities
+            errors += [RowError(batch.index[lo + e.row], e.message, e.column) for e in result.errors]
+        if errors or not batch.index:
             errors.sort(key=lambda e: e.row)
             n_bad = len({e.row for e in errors})
-            raise RequestError(
-                400, f"{n_bad} of {n_rows} rows are invalid; nothing was scored (fix or drop them)", errors
-            )
-        band = options.get("neutral_band", self.neutral_band)
-        return {"predictions": format_predictions(self.task, result.probabilities, band)}
+            message = f"{n_bad} of {batch.n_rows} rows are invalid; nothing was scored (fix or drop them)"
+            raise RequestError(400, message, errors)
+        band = batch.options.get("neutral_band", self.neutral_band)
+        return {"predictions": format_predictions(self.task, probabilities, band)}
+
+
+@dataclass
+class Batch:
+    """A parsed request: ``score(lo, hi)`` scores its valid rows ``lo`` to ``hi``; ``index`` maps
+    each valid row to its position in the request."""
+
+    n_rows: int
+    index: list[int]
+    score: Callable[[int, int], ScoreResult]
+    errors: list[RowError] = field(default_factory=list)
+    options: dict[str, Any] = field(default_factory=dict)
 
 
 # -------------------------------------------------------------------------- HTTP layer
@@ -345,6 +385,7 @@ class ScoringApp:
 
     def __init__(self, service: ScoringService) -> None:
         self.service = service
+        self.big_batches = asyncio.Semaphore(1)  # one big batch scored at a time; the rest wait
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":  # lifespan is off; websockets are not served
@@ -384,9 +425,9 @@ class ScoringApp:
         headers = dict(scope["headers"])
         body = await read_body(headers, receive, self.service.max_body_bytes)
         content_type = headers[b"content-type"].decode("latin-1") if b"content-type" in headers else None
-        if len(body) > OFFLOAD_BYTES:  # a big batch: score it on a worker thread (ONNX Runtime
-            # releases the GIL), so that single-row requests keep flowing meanwhile
-            return 200, await asyncio.to_thread(self.service.invocations, body, content_type)
+        if len(body) > OFFLOAD_BYTES:  # a big batch: see the module docstring
+            async with self.big_batches:
+                return 200, await self.service.invocations_in_chunks(body, content_type)
         return 200, self.service.invocations(body, content_type)
 
 

@@ -225,7 +225,7 @@ def test_limits_and_protocol_errors(servers):
     assert client.post(b"\xff\xfe{}")[0] == 400
 
 
-def test_a_large_body_is_scored_off_the_event_loop_with_the_same_answer(servers, model_dirs):
+def test_a_large_body_is_scored_as_a_big_batch_with_the_same_answer(servers, model_dirs):
     from pipeline.serve import OFFLOAD_BYTES
 
     texts = [f"review {i}: " + "a wonderful film, but the ending was awful " * 9 for i in range(45)]
@@ -282,6 +282,35 @@ def test_an_internal_fault_is_a_500_and_the_server_keeps_serving(model_dirs):
         status, data = Client(server).post(payload)
         assert status == 500 and data["error_code"] == "INTERNAL_ERROR" and "disk on fire" in data["message"]
         assert Client(server).post(payload)[0] == 200
+    finally:
+        server.stop(thread)
+
+
+def test_a_big_batch_is_scored_in_chunks_with_the_same_answer_and_row_numbers(model_dirs):
+    from pipeline.serve import CHUNK_ROWS, OFFLOAD_BYTES
+
+    directory = model_dirs["churn"]
+    server, thread = start(ScoringService(Predictor.from_dir(directory), str(directory), 0.1))
+    rows = churn_rows(4 * CHUNK_ROWS + 5, seed=3)
+    records = json.loads(rows.to_json(orient="records"))
+    body, csv = json.dumps({"dataframe_records": records}), rows.to_csv(index=False)
+    assert min(len(body), len(csv)) > OFFLOAD_BYTES  # both take the big-batch path: 5 chunks
+    try:
+        client = Client(server)
+        want = {"predictions": expected(directory, rows)}
+        assert client.post(body) == (200, want)
+        assert client.post(csv, "text/csv") == (200, want)
+
+        # a structural error in chunk 0 shifts the valid rows: a value error in chunk 2 must
+        # still be reported at its position in the request
+        records[CHUNK_ROWS - 3] = [1, 2]
+        records[2 * CHUNK_ROWS + 7]["Age"] = "old"
+        status, data = client.post({"dataframe_records": records})
+        assert status == 400 and data["message"].startswith(f"2 of {len(records)} rows are invalid")
+        assert [(e["row"], e.get("column")) for e in data["errors"]] == [
+            (CHUNK_ROWS - 3, None),
+            (2 * CHUNK_ROWS + 7, "Age"),
+        ]
     finally:
         server.stop(thread)
 
