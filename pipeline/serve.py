@@ -24,6 +24,12 @@ Content-Length (or chunked body); 413 for a body over ``serve.max_body_bytes`` o
 (``INTERNAL_ERROR``) only for a fault of the server itself. ``row`` is the 0-based position of the
 row in the request.
 
+Slow and idle clients are bounded (:class:`JsonErrorProtocol`): a request line and headers must
+arrive within ``serve.header_timeout_s`` and a body within ``serve.body_timeout_s`` (else 408
+``DEADLINE_EXCEEDED`` and a close; a connection that sent nothing is closed without an answer), an
+idle keep-alive connection is closed after ``serve.idle_timeout_s``, and a connection opened while
+``serve.max_connections`` are open gets 503 ``TEMPORARILY_UNAVAILABLE`` with ``Retry-After: 1``.
+
 Policy: a request with any invalid row is refused whole (400) and every bad row is listed. This is
 what ``mlflow models serve`` does (the pyfunc raises on bad input), so a client sees the same
 all-or-nothing behaviour from both, and never has to match partial results to rows.
@@ -60,6 +66,7 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from typing import Any
 
 import numpy as np
@@ -78,7 +85,7 @@ DRAIN_LIMIT = 16 * 1024 * 1024  # an oversized body up to this size is discarded
 OFFLOAD_BYTES = 16 * 1024  # bodies past this are big batches: one at a time, in chunks (below)
 CHUNK_ROWS = 64  # a big batch is scored this many rows at a time, the loop serving others between
 SHUTDOWN_GRACE_S = 30.0
-IDLE_TIMEOUT_S = 60.0  # an idle keep-alive connection is closed after this
+OVERFLOW_HEADER_TIMEOUT_S = 1.0  # a connection past serve.max_connections waits this long at most
 
 
 class RequestError(Exception):
@@ -460,13 +467,159 @@ async def read_body(headers: dict[bytes, bytes], receive: Any, limit: int) -> by
 
 
 class JsonErrorProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol, answering a request it cannot parse with JSON, not plain text."""
+    """uvicorn's httptools protocol, with JSON errors and bounds on slow, idle and surplus clients.
+
+    uvicorn 0.54 arms its keep-alive timer only after a response, so on its own it holds a
+    connection that sends nothing, half its headers or half its body for ever. Here each
+    connection runs one timer at a time:
+
+    * from its opening, or a request's first byte, until the headers are in:
+      ``header_timeout_s``; if part of a request came, the answer is a 408, else the connection
+      is closed quietly (it was idle);
+    * from the headers until the body is in: ``body_timeout_s``; a 408 if the application has
+      not answered yet (it is waiting for the body), else a close;
+    * between requests, uvicorn's keep-alive timer: ``idle_timeout_s``, then a quiet close.
+
+    A timer that fires while uvicorn itself has paused reading (pipelined requests, a body the
+    application has not consumed yet) starts again: that wait is the server's, not the client's.
+    A connection opened while ``max_connections`` are open gets a 503 (with ``Retry-After``) as
+    soon as its request headers are in, and at most :data:`OVERFLOW_HEADER_TIMEOUT_S` to send
+    them, so that surplus connections cannot pile up. Every one of these answers carries
+    ``Connection: close`` and the connection is then closed.
+    """
+
+    limits: ServeConfig = ServeConfig()  # make_server subclasses this with the served settings
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.read_timer: asyncio.TimerHandle | None = None
+        self.in_headers = False  # part of a request line or headers has come
+        self.header_timeout_s = self.limits.header_timeout_s
+
+    # -- timers
+    def _arm(self, delay: float, callback: Callable[[], None]) -> None:
+        if self.read_timer is not None:
+            self.read_timer.cancel()
+        self.read_timer = self.loop.call_later(delay, callback)
+
+    def _disarm(self) -> None:
+        if self.read_timer is not None:
+            self.read_timer.cancel()
+            self.read_timer = None
+
+    def _expired(self, rearm: Callable[[], None]) -> bool:
+        """Whether a timer that just fired should act (False: the connection is gone, or the
+        stall is the server's own and the timer was started again)."""
+        self.read_timer = None
+        if self.transport.is_closing():
+            return False
+        if self.flow.read_paused:
+            rearm()
+            return False
+        return True
+
+    def _header_timeout(self) -> None:
+        if not self._expired(self._arm_header_timer):
+            return
+        if self.in_headers:
+            self.send_error(
+                408,
+                "DEADLINE_EXCEEDED",
+                f"the request line and headers did not arrive within {self.header_timeout_s:g} s "
+                "(serve.header_timeout_s)",
+            )
+        else:  # not a byte of a request: an idle connection, closed without an answer
+            self.transport.close()
+
+    def _body_timeout(self) -> None:
+        if not self._expired(self._arm_body_timer):
+            return
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_started:
+            cycle.disconnected = True  # the application's receive() returns http.disconnect
+            cycle.message_event.set()
+            self.send_error(
+                408,
+                "DEADLINE_EXCEEDED",
+                f"the request body did not arrive within {self.limits.body_timeout_s:g} s "
+                "(serve.body_timeout_s)",
+            )
+        else:  # answered already without reading the whole body (e.g. a 413)
+            self.transport.close()
+
+    def _arm_header_timer(self) -> None:
+        self._arm(self.header_timeout_s, self._header_timeout)
+
+    def _arm_body_timer(self) -> None:
+        self._arm(self.limits.body_timeout_s, self._body_timeout)
+
+    # -- uvicorn's hooks
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        if len(self.connections) > self.limits.max_connections:
+            self.app = refuse_overloaded
+            self.header_timeout_s = min(self.header_timeout_s, OVERFLOW_HEADER_TIMEOUT_S)
+        self._arm_header_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)  # cancels the keep-alive timer, feeds the parser
+        if (
+            self.read_timer is None
+            and self.timeout_keep_alive_task is None
+            and (self.cycle is None or self.cycle.response_complete)
+            and not self.transport.is_closing()
+        ):  # bytes that begin no request (blank lines) must not keep a connection for ever
+            self._arm_header_timer()
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self.in_headers = True
+        if self.read_timer is None:  # else the clock started when the connection opened
+            self._arm_header_timer()
+
+    def on_headers_complete(self) -> None:
+        self.in_headers = False
+        self._arm_body_timer()
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self._disarm()
+        super().on_message_complete()
+
+    # -- answers the application never sees
+    def send_error(self, status: int, code: str, message: str) -> None:
+        data = json.dumps(error_body(message, code=code)).encode("utf-8")
+        head = (
+            f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\ncontent-type: {JSON_TYPE}\r\n"
+            f"content-length: {len(data)}\r\nconnection: close\r\n\r\n"
+        )
+        self.transport.write(head.encode("latin-1") + data)
+        self.transport.close()
 
     def send_400_response(self, msg: str) -> None:
-        data = json.dumps(error_body(f"malformed HTTP request: {msg}")).encode("utf-8")
-        head = f"HTTP/1.1 400 Bad Request\r\ncontent-type: {JSON_TYPE}\r\ncontent-length: {len(data)}\r\n"
-        self.transport.write(head.encode("latin-1") + b"connection: close\r\n\r\n" + data)
-        self.transport.close()
+        self.send_error(400, "BAD_REQUEST", f"malformed HTTP request: {msg}")
+
+
+async def refuse_overloaded(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """The application of a connection opened past ``serve.max_connections``."""
+    data = json.dumps(
+        error_body(
+            "too many open connections (serve.max_connections); retry shortly",
+            code="TEMPORARILY_UNAVAILABLE",
+        )
+    ).encode("utf-8")
+    headers = [
+        (b"content-type", JSON_TYPE.encode()),
+        (b"content-length", str(len(data)).encode()),
+        (b"retry-after", b"1"),
+        (b"connection", b"close"),
+    ]
+    await send({"type": "http.response.start", "status": 503, "headers": headers})
+    await send({"type": "http.response.body", "body": data})
 
 
 @dataclass
@@ -501,16 +654,20 @@ def make_server(
     port: int,
     access_log: bool = False,
     grace_s: float = SHUTDOWN_GRACE_S,
+    limits: ServeConfig | None = None,
 ) -> Listener:
+    """A server for ``service`` with the timeouts and connection cap of ``limits`` (``serve.*``)."""
+    limits = limits or ServeConfig()
     sock = socket.create_server((host, port), backlog=1024)
+    protocol = type("ServeProtocol", (JsonErrorProtocol,), {"limits": limits})
     config = uvicorn.Config(
         ScoringApp(service),
         loop="uvloop",
-        http=JsonErrorProtocol,
+        http=protocol,
         lifespan="off",
         access_log=access_log,
         log_level="info" if access_log else "warning",
-        timeout_keep_alive=int(IDLE_TIMEOUT_S),
+        timeout_keep_alive=limits.idle_timeout_s,  # type: ignore[arg-type]  # a float works
         timeout_graceful_shutdown=int(grace_s),
         server_header=False,
     )
@@ -546,6 +703,43 @@ def serve_settings() -> tuple[ServeConfig, float]:
     return p.serve, p.sentiment.predict.neutral_band
 
 
+def with_overrides(settings: ServeConfig, **overrides: Any) -> ServeConfig:
+    """``settings`` with the command-line values that were given, checked like params.yaml's."""
+    from pydantic import ValidationError
+
+    given = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return ServeConfig.model_validate({**settings.model_dump(), **given})
+    except ValidationError as exc:
+        flags = "; ".join(
+            f"--{str(e['loc'][0]).removesuffix('_s').replace('_', '-')}: {e['msg']}" for e in exc.errors()
+        )
+        raise PipelineError(flags) from exc
+
+
+FD_RESERVE = 64  # descriptors beyond the connections: the model, logs, the listening socket...
+
+
+def raise_fd_limit(max_connections: int) -> int:
+    """Make room for ``max_connections`` open sockets under the soft file-descriptor limit,
+    raising it up to the hard limit if needed; refuse settings the process could not honour
+    (the server would fail, /health included, when out of descriptors). Returns the limit."""
+    import resource
+
+    needed = max_connections + FD_RESERVE
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        if hard != resource.RLIM_INFINITY and hard < needed:
+            raise PipelineError(
+                f"serve.max_connections={max_connections} needs {needed} file descriptors, but this "
+                f"process may open at most {hard} (ulimit -Hn): lower serve.max_connections "
+                f"(--max-connections) or raise the limit"
+            )
+        resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
+        soft = needed
+    return soft
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m pipeline serve",
@@ -564,6 +758,13 @@ def main(argv: list[str]) -> int:
         "--neutral-band", type=float, help="sentiment: default sentiment.predict.neutral_band"
     )
     parser.add_argument("--access-log", action="store_true", help="log every request to stderr")
+    limits = parser.add_argument_group(
+        "slow and idle clients", "answered 408, 503 or closed; defaults: serve.* in params.yaml"
+    )
+    limits.add_argument("--header-timeout", type=float, help="seconds for a request line and headers")
+    limits.add_argument("--body-timeout", type=float, help="seconds for a body once its headers are in")
+    limits.add_argument("--idle-timeout", type=float, help="seconds an idle keep-alive connection stays")
+    limits.add_argument("--max-connections", type=int, help="open connections served at once")
     args = parser.parse_args(argv)
 
     from pipeline.inference import Predictor
@@ -575,6 +776,14 @@ def main(argv: list[str]) -> int:
         band = check_neutral_band(band if args.neutral_band is None else args.neutral_band)
     except ValueError as exc:
         raise PipelineError(f"--neutral-band: {exc}") from exc
+    settings = with_overrides(
+        settings,
+        header_timeout_s=args.header_timeout,
+        body_timeout_s=args.body_timeout,
+        idle_timeout_s=args.idle_timeout,
+        max_connections=args.max_connections,
+    )
+    raise_fd_limit(settings.max_connections)
     uri = args.model or f"models:/{args.task}@champion"
     threads = settings.ort_threads if args.threads is None else args.threads
     predictor = Predictor.load(uri, threads=threads)
@@ -583,7 +792,7 @@ def main(argv: list[str]) -> int:
     host = args.host or settings.host
     port = settings.port if args.port is None else args.port
     try:
-        listener = make_server(service, host, port, args.access_log)
+        listener = make_server(service, host, port, args.access_log, limits=settings)
     except OSError as exc:
         raise PipelineError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
     print(
