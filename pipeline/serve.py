@@ -361,9 +361,13 @@ class ScoringService:
         if batch.n_rows == 0:
             return {"predictions": []}
         errors = list(batch.errors)
-        probabilities = np.full(len(batch.index), np.nan)
+        if len(results) == 1:  # one chunk: its probabilities are the batch's (the usual request)
+            probabilities = results[0][1].probabilities
+        else:
+            probabilities = np.full(len(batch.index), np.nan)
         for lo, result in results:  # chunk rows -> request rows
-            probabilities[lo : lo + len(result.probabilities)] = result.probabilities
+            if len(results) > 1:
+                probabilities[lo : lo + len(result.probabilities)] = result.probabilities
             errors += [RowError(batch.index[lo + e.row], e.message, e.column) for e in result.errors]
         if errors or not batch.index:
             errors.sort(key=lambda e: e.row)
@@ -492,35 +496,40 @@ class JsonErrorProtocol(HttpToolsProtocol):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.read_timer: asyncio.TimerHandle | None = None
-        self.in_headers = False  # part of a request line or headers has come
         self.header_timeout_s = self.limits.header_timeout_s
+        self.in_headers = False  # part of a request line or headers has come
+        # When the request being read must be complete, and what then: a timer is armed only
+        # when a read leaves the request incomplete, so that the usual request, which arrives
+        # whole in one read, costs no timer at all.
+        self.deadline: float | None = None
+        self.phase: tuple[float, Callable[[], None]] | None = None  # (timeout, what to do)
+        self.read_timer: asyncio.TimerHandle | None = None
 
-    # -- timers
-    def _arm(self, delay: float, callback: Callable[[], None]) -> None:
-        if self.read_timer is not None:
-            self.read_timer.cancel()
-        self.read_timer = self.loop.call_later(delay, callback)
+    # -- deadlines
+    def _expect(self, timeout_s: float, expired: Callable[[], None]) -> None:
+        self.deadline, self.phase = self.loop.time() + timeout_s, (timeout_s, expired)
+
+    def _arm(self) -> None:
+        assert self.deadline is not None
+        self.read_timer = self.loop.call_at(self.deadline, self._fire)
 
     def _disarm(self) -> None:
         if self.read_timer is not None:
             self.read_timer.cancel()
             self.read_timer = None
 
-    def _expired(self, rearm: Callable[[], None]) -> bool:
-        """Whether a timer that just fired should act (False: the connection is gone, or the
-        stall is the server's own and the timer was started again)."""
+    def _fire(self) -> None:
         self.read_timer = None
-        if self.transport.is_closing():
-            return False
-        if self.flow.read_paused:
-            rearm()
-            return False
-        return True
+        if self.transport.is_closing() or self.phase is None:
+            return
+        timeout_s, expired = self.phase
+        if self.flow.read_paused:  # uvicorn stopped reading, not the client: start again
+            self._expect(timeout_s, expired)
+            self._arm()
+            return
+        expired()
 
     def _header_timeout(self) -> None:
-        if not self._expired(self._arm_header_timer):
-            return
         if self.in_headers:
             self.send_error(
                 408,
@@ -532,8 +541,6 @@ class JsonErrorProtocol(HttpToolsProtocol):
             self.transport.close()
 
     def _body_timeout(self) -> None:
-        if not self._expired(self._arm_body_timer):
-            return
         cycle = self.cycle
         if cycle is not None and not cycle.response_started:
             cycle.disconnected = True  # the application's receive() returns http.disconnect
@@ -547,19 +554,14 @@ class JsonErrorProtocol(HttpToolsProtocol):
         else:  # answered already without reading the whole body (e.g. a 413)
             self.transport.close()
 
-    def _arm_header_timer(self) -> None:
-        self._arm(self.header_timeout_s, self._header_timeout)
-
-    def _arm_body_timer(self) -> None:
-        self._arm(self.limits.body_timeout_s, self._body_timeout)
-
     # -- uvicorn's hooks
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         if len(self.connections) > self.limits.max_connections:
             self.app = refuse_overloaded
             self.header_timeout_s = min(self.header_timeout_s, OVERFLOW_HEADER_TIMEOUT_S)
-        self._arm_header_timer()
+        self._expect(self.header_timeout_s, self._header_timeout)  # the client may send nothing
+        self._arm()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
@@ -567,27 +569,30 @@ class JsonErrorProtocol(HttpToolsProtocol):
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)  # cancels the keep-alive timer, feeds the parser
-        if (
-            self.read_timer is None
-            and self.timeout_keep_alive_task is None
-            and (self.cycle is None or self.cycle.response_complete)
-            and not self.transport.is_closing()
-        ):  # bytes that begin no request (blank lines) must not keep a connection for ever
-            self._arm_header_timer()
+        if self.read_timer is not None or self.transport.is_closing():
+            return
+        if self.deadline is not None:  # this read left a request incomplete: its clock runs
+            self._arm()
+        elif self.timeout_keep_alive_task is None and (self.cycle is None or self.cycle.response_complete):
+            # bytes that begin no request (blank lines) must not keep a connection for ever
+            self._expect(self.header_timeout_s, self._header_timeout)
+            self._arm()
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self.in_headers = True
-        if self.read_timer is None:  # else the clock started when the connection opened
-            self._arm_header_timer()
+        if self.deadline is None:  # else the clock started with the connection or blank lines
+            self._expect(self.header_timeout_s, self._header_timeout)
 
     def on_headers_complete(self) -> None:
         self.in_headers = False
-        self._arm_body_timer()
+        self._disarm()
+        self._expect(self.limits.body_timeout_s, self._body_timeout)
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
         self._disarm()
+        self.deadline = self.phase = None
         super().on_message_complete()
 
     # -- answers the application never sees
