@@ -7,8 +7,10 @@ invalid ones come back as :class:`RowError` values. TensorFlow is never imported
 
 from __future__ import annotations
 
+import hashlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +55,20 @@ class ScoreResult:
 MIN_CHUNK_ROWS = 32  # a batch is split for parallel runs only into chunks at least this large
 
 
+@dataclass(frozen=True)
+class ModelSource:
+    """What a loaded model is: its URI and, for the MLflow registry, the version it resolved to.
+
+    A local model directory has no registered name, version, alias or run: those are None.
+    """
+
+    uri: str
+    registered_model: str | None = None
+    version: str | None = None
+    alias: str | None = None
+    run_id: str | None = None
+
+
 class Predictor:
     """One ONNX Runtime session and the encoder that turns raw inputs into its input.
 
@@ -79,6 +95,12 @@ class Predictor:
         meta = self.session.get_modelmeta().custom_metadata_map
         self.task = meta.get("task", "")
         self.arch = meta.get("arch", "")
+        self.source = ModelSource(str(self.model_path.parent))  # Predictor.load names a registry model
+
+    @cached_property
+    def onnx_sha256(self) -> str:
+        """The SHA-256 of the ONNX file this session runs (``onnx_sha256`` on a registered version)."""
+        return hashlib.sha256(self.model_path.read_bytes()).hexdigest()
 
     @property
     def kind(self) -> str:
@@ -94,7 +116,10 @@ class Predictor:
         """A local model directory, or an MLflow URI (``models:/churn@champion``, ``runs:/...``)."""
         if "://" not in uri and not uri.startswith("models:/") and not uri.startswith("runs:/"):
             return cls.from_dir(uri, threads)
-        return cls.from_dir(resolve_model_dir(uri), threads)
+        model_dir, source = resolve_model(uri)
+        predictor = cls.from_dir(model_dir, threads)
+        predictor.source = source
+        return predictor
 
     def predict_encoded(self, x: np.ndarray) -> np.ndarray:
         dtype = np.int32 if isinstance(self.encoder, TextEncoder) else np.float32
@@ -135,18 +160,56 @@ class Predictor:
         return ScoreResult(probabilities, errors)
 
 
-def resolve_model_dir(uri: str) -> Path:
-    """Download an MLflow model and return the directory that holds model.onnx and encoder.json."""
+def resolve_model(uri: str) -> tuple[Path, ModelSource]:
+    """Download an MLflow model; return its directory (model.onnx + encoder.json) and what it is.
+
+    ``models:/<name>@<alias>`` and ``models:/<name>/<version>`` are first resolved to a version,
+    and exactly that version is downloaded, so the version reported is the one served even if
+    the alias moves meanwhile.
+    """
     import mlflow
 
     from pipeline.paths import tracking_uri
 
     mlflow.set_tracking_uri(tracking_uri())
+    source, download = ModelSource(uri), uri
+    if uri.startswith("models:/"):
+        source = registry_source(uri)
+        if source.version is not None:
+            download = f"models:/{source.registered_model}/{source.version}"
+    elif uri.startswith("runs:/"):
+        source = ModelSource(uri, run_id=uri.removeprefix("runs:/").split("/")[0] or None)
     try:
-        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri))
+        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=download))
     except Exception as exc:  # MLflow raises several types for unknown names/aliases
         raise ModelError(f"cannot load {uri} from {tracking_uri()}: {exc}") from exc
     found = sorted(p.parent for p in local.rglob(MODEL_FILE) if (p.parent / ENCODER_FILE).exists())
     if not found:
         raise ModelError(f"{uri}: no {MODEL_FILE} with {ENCODER_FILE} among its artifacts")
-    return found[0]
+    return found[0], source
+
+
+def registry_source(uri: str) -> ModelSource:
+    """The registered version a ``models:/`` URI names (alias or version number)."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    from pipeline.paths import tracking_uri
+
+    ref = uri.removeprefix("models:/")
+    alias: str | None
+    if "@" in ref:
+        name, _, alias = ref.partition("@")
+    else:
+        (name, _, version), alias = ref.partition("/"), None
+        if not version.isdigit():  # a stage or "latest": MLflow resolves it while downloading
+            return ModelSource(uri, registered_model=name)
+    client = mlflow.MlflowClient()
+    try:
+        if alias is not None:
+            found = client.get_model_version_by_alias(name, alias)
+        else:
+            found = client.get_model_version(name, version)
+    except MlflowException as exc:
+        raise ModelError(f"cannot load {uri} from {tracking_uri()}: {exc}") from exc
+    return ModelSource(uri, name, str(found.version), alias, found.run_id or None)

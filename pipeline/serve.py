@@ -13,8 +13,10 @@ A client cannot tell it from ``mlflow models serve -m models:/<task>@champion``:
   The answer is ``{"predictions": [...]}`` with one item per row, exactly what the registered
   pyfunc returns (:mod:`pipeline.responses`): churn ``{"probability": p, "prediction": 0|1}``,
   sentiment ``{"probability": p, "label": "Positive"|"Negative"|"Neutral"}``.
-* ``GET /health`` and ``GET /ping``: 200 ``{"status": "ok", "task", "arch", "model"}``;
-  ``GET /version``: the package and ONNX Runtime versions.
+* ``GET /health`` and ``GET /ping``: 200 ``{"status": "ok", "task", "arch", "model",
+  "registered_model", "model_version", "alias", "run_id", "onnx_sha256"}``: what is served, the
+  registry version an alias resolved to at start-up (null for a local model directory) and the
+  SHA-256 of the ONNX file loaded; ``GET /version``: the same plus package and ONNX Runtime versions.
 
 Errors are JSON, ``{"error_code": "BAD_REQUEST", "message": "...", "errors": [{"row": i, "column":
 ..., "message": ...}, ...]}``, never a crash: 400 for invalid JSON, an unknown or ambiguous format,
@@ -283,6 +285,16 @@ class ScoringService:
     max_body_bytes: int = 1_048_576
     started: float = field(default_factory=time.time)
 
+    def __post_init__(self) -> None:
+        source = self.predictor.source  # what Predictor.load resolved the URI to
+        self.identity = {  # computed once: /health answers without touching the disk
+            "registered_model": source.registered_model,
+            "model_version": source.version,
+            "alias": source.alias,
+            "run_id": source.run_id,
+            "onnx_sha256": self.predictor.onnx_sha256,
+        }
+
     @property
     def task(self) -> str:
         return self.predictor.task or self.predictor.kind
@@ -293,6 +305,7 @@ class ScoringService:
             "task": self.predictor.task,
             "arch": self.predictor.arch,
             "model": self.model_uri,
+            **self.identity,
         }
 
     def version(self) -> dict[str, Any]:

@@ -84,3 +84,35 @@ def test_promote_without_a_challenger_is_a_clear_error(project: Path, capsys: py
     tracking.mlflow_client().create_registered_model("churn")
     assert cli(["promote", "churn"]) == 1
     assert "no 'challenger' alias" in capsys.readouterr().err
+
+
+def test_health_names_the_registered_version_an_alias_resolved_to(project: Path):
+    import hashlib
+
+    from pipeline.inference import Predictor
+    from pipeline.io import read_json
+    from pipeline.serve import ScoringService
+
+    _trained(project, val_auc=0.86, test_auc=0.85)
+    assert cli(["register", "churn"]) == 0
+    model_dir = project / "models" / "churn" / "ann"
+    sha256 = hashlib.sha256((model_dir / "model.onnx").read_bytes()).hexdigest()
+    run_id = read_json(model_dir / "run.json")["run_id"]
+
+    uri = "models:/churn@challenger"
+    health = ScoringService(Predictor.load(uri), uri, 0.1).health()
+    assert {k: health[k] for k in ("model", "registered_model", "model_version", "alias", "run_id")} == {
+        "model": uri,
+        "registered_model": "churn",
+        "model_version": "1",
+        "alias": "challenger",
+        "run_id": run_id,
+    }
+    assert health["onnx_sha256"] == sha256  # the registered file is the exported one
+
+    assert cli(["promote", "churn"]) == 0
+    source = Predictor.load("models:/churn@champion").source
+    assert (source.version, source.alias, source.run_id) == ("1", "champion", run_id)
+    source = Predictor.load("models:/churn/1").source
+    assert (source.registered_model, source.version, source.alias) == ("churn", "1", None)
+    assert source.run_id == run_id

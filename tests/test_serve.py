@@ -8,6 +8,7 @@ in the process, its memory, and a real SIGTERM shutdown that lets an in-flight r
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import http.client
 import json
 import os
@@ -135,9 +136,21 @@ def test_sentiment_formats_labels_and_neutral_band_param(servers, model_dirs):
 def test_health_ping_version_and_keep_alive(servers, model_dirs):
     client = Client(servers["churn"])
     status, body, _ = client.request("GET", "/health")
+    sha256 = hashlib.sha256((model_dirs["churn"] / "model.onnx").read_bytes()).hexdigest()
     assert (status, body) == (
         200,
-        {"status": "ok", "task": "churn", "arch": "ann", "model": str(model_dirs["churn"])},
+        {
+            "status": "ok",
+            "task": "churn",
+            "arch": "ann",
+            "model": str(model_dirs["churn"]),
+            # a local directory is in no registry: what only the registry knows is null
+            "registered_model": None,
+            "model_version": None,
+            "alias": None,
+            "run_id": None,
+            "onnx_sha256": sha256,
+        },
     )
     sock = client.conn.sock
     assert client.request("GET", "/ping")[0] == 200
