@@ -190,7 +190,8 @@ def resolve_model(uri: str) -> tuple[Path, ModelSource]:
 
 
 def registry_source(uri: str) -> ModelSource:
-    """The registered version a ``models:/`` URI names (alias or version number)."""
+    """The registered version a ``models:/`` URI names; a missing alias or model is a
+    :class:`ModelError` that says what to do (promote, pick another alias, register)."""
     import mlflow
     from mlflow.exceptions import MlflowException
 
@@ -210,6 +211,41 @@ def registry_source(uri: str) -> ModelSource:
             found = client.get_model_version_by_alias(name, alias)
         else:
             found = client.get_model_version(name, version)
-    except MlflowException as exc:
-        raise ModelError(f"cannot load {uri} from {tracking_uri()}: {exc}") from exc
+    except MlflowException as exc:  # the stores raise other codes than RESOURCE_DOES_NOT_EXIST
+        message = missing_model_message(client, uri, name, alias)
+        raise ModelError(message or f"cannot load {uri} from {tracking_uri()}: {exc}") from exc
     return ModelSource(uri, name, str(found.version), alias, found.run_id or None)
+
+
+def missing_model_message(client: Any, uri: str, name: str, alias: str | None) -> str | None:
+    """What to do when ``uri`` names no registered version; None when the registry does hold
+    it (the lookup failed for another reason)."""
+    from mlflow.exceptions import MlflowException
+
+    from pipeline.paths import tracking_uri
+
+    try:
+        aliases = dict(client.get_registered_model(name).aliases)
+    except MlflowException as exc:
+        if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+            return None
+        return (
+            f"{uri}: no registered model {name!r} in {tracking_uri()}. Train and register one with "
+            f"'make repro' (or 'dvc repro register@{name}'), or pass --model with a model directory "
+            f"such as models/{name}/<arch>"
+        )
+    if alias is None:
+        return f"{uri}: registered model {name!r} has no version {uri.rsplit('/', 1)[-1]}"
+    if alias in aliases:
+        return None
+    held = ", ".join(f"{a} (version {v})" for a, v in sorted(aliases.items()))
+    message = f"{uri}: registered model {name!r} has no alias {alias!r}"
+    if alias == "champion" and "challenger" in aliases:
+        return (
+            f"{message}, only {held}: nothing has been promoted yet. Promote the challenger with "
+            f"'python -m pipeline promote {name}', or use it as it is with "
+            f"'--model models:/{name}@challenger'"
+        )
+    if aliases:
+        return f"{message}; it has {held}: pass one with '--model models:/{name}@<alias>'"
+    return f"{message} and no alias at all; run 'python -m pipeline register {name}' to set 'challenger'"

@@ -86,6 +86,40 @@ def test_promote_without_a_challenger_is_a_clear_error(project: Path, capsys: py
     assert "no 'challenger' alias" in capsys.readouterr().err
 
 
+def test_serve_and_predict_without_a_champion_say_what_to_do(project: Path, capsys):
+    """After a fresh `make repro` only 'challenger' exists: the default @champion must fail with
+    the remedy, not MLflow's "alias champion not found" traceback."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.tiny_models import REPO
+
+    _trained(project, val_auc=0.86, test_auc=0.85)
+    assert cli(["register", "churn"]) == 0
+    assert _aliases("churn") == {"challenger": "1"}
+    remedy = ("python -m pipeline promote churn", "--model models:/churn@challenger")
+
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    cmd = [sys.executable, "-m", "pipeline", "serve", "churn", "--port", "0"]
+    done = subprocess.run(cmd, cwd=project, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.startswith("error: models:/churn@champion: registered model 'churn' has no alias")
+    assert all(r in done.stderr for r in remedy), done.stderr
+
+    churn_rows(2).to_csv(project / "rows.csv", index=False)
+    capsys.readouterr()
+    assert cli(["predict", "churn", "--input", str(project / "rows.csv")]) == 1
+    err = capsys.readouterr().err
+    assert all(r in err for r in remedy), err
+    challenger = ["--model", "models:/churn@challenger"]  # the second remedy works
+    assert cli(["predict", "churn", "--input", str(project / "rows.csv"), *challenger]) == 0
+
+    capsys.readouterr()
+    assert cli(["predict", "sentiment", "--text", "fine"]) == 1  # nothing registered at all
+    assert "no registered model 'sentiment'" in capsys.readouterr().err
+
+
 def test_health_names_the_registered_version_an_alias_resolved_to(project: Path):
     import hashlib
 
