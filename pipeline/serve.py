@@ -779,10 +779,16 @@ def main(argv: list[str]) -> int:
     limits = parser.add_argument_group(
         "slow and idle clients", "answered 408, 503 or closed; defaults: serve.* in params.yaml"
     )
-    limits.add_argument("--header-timeout", type=float, help="seconds for a request line and headers")
-    limits.add_argument("--body-timeout", type=float, help="seconds for a body once its headers are in")
-    limits.add_argument("--idle-timeout", type=float, help="seconds an idle keep-alive connection stays")
-    limits.add_argument("--max-connections", type=int, help="open connections served at once")
+    limits.add_argument(
+        "--header-timeout", type=float, metavar="S", help="seconds for a request line and headers"
+    )
+    limits.add_argument(
+        "--body-timeout", type=float, metavar="S", help="seconds for a body once its headers are in"
+    )
+    limits.add_argument(
+        "--idle-timeout", type=float, metavar="S", help="seconds an idle keep-alive connection stays"
+    )
+    limits.add_argument("--max-connections", type=int, metavar="N", help="open connections served at once")
     args = parser.parse_args(argv)
 
     from pipeline.inference import Predictor

@@ -464,10 +464,11 @@ def test_connections_past_the_cap_get_a_503_and_surplus_ones_are_closed_soon(mod
         server.stop(thread)
 
 
-def test_limit_settings_are_checked_and_the_fd_limit_makes_room(model_dirs):
+def test_limit_settings_are_checked_and_the_fd_limit_makes_room(tmp_path):
     import resource
 
-    args = ["serve", "churn", "--model", str(model_dirs["churn"]), "--port", "0"]
+    # no model there: were a bad setting let through, the command fails fast, not serves
+    args = ["serve", "churn", "--model", str(tmp_path / "missing"), "--port", "0"]
     for flag in ("--header-timeout", "--body-timeout", "--idle-timeout", "--max-connections"):
         with pytest.raises(PipelineError, match=f"{flag}: Input should be greater than"):
             cli_raising([*args, flag, "0"])
