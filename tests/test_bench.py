@@ -178,11 +178,16 @@ def test_bench_with_server_and_int8(project):
 
     rows, extra, markdown = read_reports(project)
     backends = {r["backend"] for r in rows}
-    assert backends == {"onnxruntime", "onnxruntime_int8", "server_8_clients"}
+    assert backends == {"onnxruntime", "onnxruntime_int8", "server_8_clients", "server_8_clients_mixed"}
     (server_row,) = [r for r in rows if r["backend"] == "server_8_clients"]
     assert server_row["calls"] >= 8 and server_row["rows_per_s"] > 0 and "rss=" in server_row["note"]
+    (mixed_row,) = [r for r in rows if r["backend"] == "server_8_clients_mixed"]
+    assert mixed_row["calls"] >= 8 and "streaming 1000-row batches" in mixed_row["note"]
     model = extra["models"][0]
     assert model["server"]["failed"] == 0 and model["server"]["exit_code_after_sigterm"] == 0
+    mixed = model["server"]["mixed"]  # the single-row clients while a ninth streams 1000-row batches
+    assert mixed["failed"] == 0 and mixed["batches"] >= 1 and mixed["batches_failed"] == 0
+    assert mixed["batch_rows"] == 1000 and "Mixed load" in markdown
     assert model["server"]["tensorflow_loaded"] is False and model["server"]["rss_after_mib"] > 0
     assert (project / "models" / "churn" / "ann" / "model.int8.onnx").is_file()
     assert abs(model["int8"]["accuracy_change"]) <= 0.1 and "int8" in markdown

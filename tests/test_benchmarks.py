@@ -37,3 +37,26 @@ def test_sigmoid_rewrite_and_unrolled_graph_match_the_tanh_rnn(script):
     np.testing.assert_allclose(tanh[-1, 0], expected, atol=1e-5)
     np.testing.assert_allclose(2 * rewrite.run(None, {"X": x})[0][-1, 0] - 1, expected, atol=1e-5)
     np.testing.assert_allclose(unrolled[0], expected, atol=1e-5)  # [1, batch, units]: one step
+
+
+def test_stalled_clients_script_sees_every_stall_closed_and_health_answer(tmp_path):
+    import subprocess
+    import sys
+
+    from tiny_models import REPO, churn_model_dir
+
+    model = churn_model_dir(tmp_path)
+    script = SCRIPT.parent / "stalled_clients.py"
+    cmd = [sys.executable, str(script), "--model", str(model), "--connections", "25", "--timeout", "0.5"]
+    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=60)
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = {line.split()[0]: line.split() for line in done.stdout.splitlines() if line}
+    assert [lines[k][2] for k in ("silent", "half-headers", "half-body", "idle-keep-alive")] == [
+        "nothing",
+        "408",
+        "408",
+        "200",
+    ]
+    assert all(lines[k][-1] == "0" for k in ("silent", "half-headers", "half-body", "blank-lines"))
+    assert ", 0 not 200," in done.stdout

@@ -179,3 +179,69 @@ def test_the_registered_model_ships_the_serving_code_and_nothing_more(tmp_path: 
     assert needed <= shipped, f"the pyfunc imports modules it would not ship: {sorted(needed - shipped)}"
     assert not any(part in name for name in shipped for part in ("stages/", "modeling/", "tasks/"))
     assert {name.split("/")[1] for name in shipped} == set(SHIPPED)
+
+
+def test_serve_and_predict_without_a_champion_say_what_to_do(project: Path, capsys):
+    """After a fresh `make repro` only 'challenger' exists: the default @champion must fail with
+    the remedy, not MLflow's "alias champion not found" traceback."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.tiny_models import REPO
+
+    _trained(project, val_auc=0.86, test_auc=0.85)
+    assert cli(["register", "churn"]) == 0
+    assert _aliases("churn") == {"challenger": "1"}
+    remedy = ("python -m pipeline promote churn", "--model models:/churn@challenger")
+
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    cmd = [sys.executable, "-m", "pipeline", "serve", "churn", "--port", "0"]
+    done = subprocess.run(cmd, cwd=project, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.startswith("error: models:/churn@champion: registered model 'churn' has no alias")
+    assert all(r in done.stderr for r in remedy), done.stderr
+
+    churn_rows(2).to_csv(project / "rows.csv", index=False)
+    capsys.readouterr()
+    assert cli(["predict", "churn", "--input", str(project / "rows.csv")]) == 1
+    err = capsys.readouterr().err
+    assert all(r in err for r in remedy), err
+    challenger = ["--model", "models:/churn@challenger"]  # the second remedy works
+    assert cli(["predict", "churn", "--input", str(project / "rows.csv"), *challenger]) == 0
+
+    capsys.readouterr()
+    assert cli(["predict", "sentiment", "--text", "fine"]) == 1  # nothing registered at all
+    assert "no registered model 'sentiment'" in capsys.readouterr().err
+
+
+def test_health_names_the_registered_version_an_alias_resolved_to(project: Path):
+    import hashlib
+
+    from pipeline.core.io import read_json
+    from pipeline.serving.inference import Predictor
+    from pipeline.serving.serve import ScoringService
+
+    _trained(project, val_auc=0.86, test_auc=0.85)
+    assert cli(["register", "churn"]) == 0
+    model_dir = project / "models" / "churn" / "ann"
+    sha256 = hashlib.sha256((model_dir / "model.onnx").read_bytes()).hexdigest()
+    run_id = read_json(model_dir / "run.json")["run_id"]
+
+    uri = "models:/churn@challenger"
+    health = ScoringService(Predictor.load(uri), uri, 0.1).health()
+    assert {k: health[k] for k in ("model", "registered_model", "model_version", "alias", "run_id")} == {
+        "model": uri,
+        "registered_model": "churn",
+        "model_version": "1",
+        "alias": "challenger",
+        "run_id": run_id,
+    }
+    assert health["onnx_sha256"] == sha256  # the registered file is the exported one
+
+    assert cli(["promote", "churn"]) == 0
+    source = Predictor.load("models:/churn@champion").source
+    assert (source.version, source.alias, source.run_id) == ("1", "champion", run_id)
+    source = Predictor.load("models:/churn/1").source
+    assert (source.registered_model, source.version, source.alias) == ("churn", "1", None)
+    assert source.run_id == run_id

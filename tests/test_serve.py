@@ -7,9 +7,12 @@ in the process, its memory, and a real SIGTERM shutdown that lets an in-flight r
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import http.client
 import json
 import os
+import selectors
 import shutil
 import signal
 import socket
@@ -18,6 +21,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +30,14 @@ import pytest
 
 pytest.importorskip("onnxruntime")
 
+from conftest import edit_params
 from tiny_models import REPO, churn_encoder, churn_model_dir, churn_rows, sentiment_model_dir
 
+from pipeline.core.config import ServeConfig
+from pipeline.core.errors import PipelineError
 from pipeline.serving.inference import Predictor
 from pipeline.serving.responses import format_predictions
-from pipeline.serving.serve import Listener, ScoringService, make_server
+from pipeline.serving.serve import FD_RESERVE, Listener, ScoringService, make_server, raise_fd_limit
 
 FEATURES = churn_encoder().input_columns  # the order of value lists in "instances"
 
@@ -131,9 +138,21 @@ def test_sentiment_formats_labels_and_neutral_band_param(servers, model_dirs):
 def test_health_ping_version_and_keep_alive(servers, model_dirs):
     client = Client(servers["churn"])
     status, body, _ = client.request("GET", "/health")
+    sha256 = hashlib.sha256((model_dirs["churn"] / "model.onnx").read_bytes()).hexdigest()
     assert (status, body) == (
         200,
-        {"status": "ok", "task": "churn", "arch": "ann", "model": str(model_dirs["churn"])},
+        {
+            "status": "ok",
+            "task": "churn",
+            "arch": "ann",
+            "model": str(model_dirs["churn"]),
+            # a local directory is in no registry: what only the registry knows is null
+            "registered_model": None,
+            "model_version": None,
+            "alias": None,
+            "run_id": None,
+            "onnx_sha256": sha256,
+        },
     )
     sock = client.conn.sock
     assert client.request("GET", "/ping")[0] == 200
@@ -227,7 +246,7 @@ def test_limits_and_protocol_errors(servers):
     assert client.post(b"\xff\xfe{}")[0] == 400
 
 
-def test_a_large_body_is_scored_off_the_event_loop_with_the_same_answer(servers, model_dirs):
+def test_a_large_body_is_scored_as_a_big_batch_with_the_same_answer(servers, model_dirs):
     from pipeline.serving.serve import OFFLOAD_BYTES
 
     texts = [f"review {i}: " + "a wonderful film, but the ending was awful " * 9 for i in range(45)]
@@ -288,9 +307,192 @@ def test_an_internal_fault_is_a_500_and_the_server_keeps_serving(model_dirs):
         server.stop(thread)
 
 
+def test_a_big_batch_is_scored_in_chunks_with_the_same_answer_and_row_numbers(model_dirs):
+    from pipeline.serving.serve import CHUNK_ROWS, OFFLOAD_BYTES
+
+    directory = model_dirs["churn"]
+    server, thread = start(ScoringService(Predictor.from_dir(directory), str(directory), 0.1))
+    rows = churn_rows(4 * CHUNK_ROWS + 5, seed=3)
+    records = json.loads(rows.to_json(orient="records"))
+    body, csv = json.dumps({"dataframe_records": records}), rows.to_csv(index=False)
+    assert min(len(body), len(csv)) > OFFLOAD_BYTES  # both take the big-batch path: 5 chunks
+    try:
+        client = Client(server)
+        want = {"predictions": expected(directory, rows)}
+        assert client.post(body) == (200, want)
+        assert client.post(csv, "text/csv") == (200, want)
+
+        # a structural error in chunk 0 shifts the valid rows: a value error in chunk 2 must
+        # still be reported at its position in the request
+        records[CHUNK_ROWS - 3] = [1, 2]
+        records[2 * CHUNK_ROWS + 7]["Age"] = "old"
+        status, data = client.post({"dataframe_records": records})
+        assert status == 400 and data["message"].startswith(f"2 of {len(records)} rows are invalid")
+        assert [(e["row"], e.get("column")) for e in data["errors"]] == [  # rows count from 1
+            (CHUNK_ROWS - 3 + 1, None),
+            (2 * CHUNK_ROWS + 7 + 1, "Age"),
+        ]
+    finally:
+        server.stop(thread)
+
+
+# ----------------------------------------------------------------- slow and idle clients
+TIMEOUT_S = 0.6
+POST = b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+STALLED = {  # what a client sends before it stalls, and how the server's answer starts
+    "silent": (b"", b""),  # nothing: closed without an answer
+    "half-headers": (POST + b"Content-Le", b"HTTP/1.1 408 "),
+    "half-body": (POST + b'Content-Length: 100\r\n\r\n{"instances": [', b"HTTP/1.1 408 "),
+    "idle-keep-alive": (b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n", b"HTTP/1.1 200 "),
+    "refused-then-stalled": (POST + b"Content-Length: 50000\r\n\r\n{", b"HTTP/1.1 413 "),
+}
+TRICKLED = {  # a byte every 0.1 s: the header deadline counts from the start, not the last byte
+    "trickled-headers": (b"GET /health HTTP/1.1\r\nX-Slow: ", b"a", b"HTTP/1.1 408 "),
+    # after an answer, blank lines (which begin no request) must not keep the connection open
+    "blank-lines": (b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n", b"\r\n", b"HTTP/1.1 200 "),
+}
+
+
+def health_status(server: Listener) -> int:
+    client = Client(server)
+    try:
+        return client.request("GET", "/health")[0]
+    finally:
+        client.conn.close()
+
+
+@dataclass
+class Stalled:
+    kind: str
+    sock: socket.socket
+    start: float
+    drip: bytes = b""
+    reply: bytes = b""
+    closed_after: float | None = None
+
+
+def test_stalled_and_idle_clients_are_closed_in_time_while_health_answers(model_dirs):
+    directory = model_dirs["churn"]
+    service = ScoringService(Predictor.from_dir(directory), str(directory), 0.1, max_body_bytes=20_000)
+    limits = ServeConfig(header_timeout_s=TIMEOUT_S, body_timeout_s=TIMEOUT_S, idle_timeout_s=TIMEOUT_S)
+    server = make_server(service, "127.0.0.1", 0, limits=limits)
+    thread = server.start_in_thread()
+    selector = selectors.DefaultSelector()
+    clients: list[Stalled] = []
+    kinds = [(k, data, b"") for k, (data, _) in STALLED.items()] * 12
+    kinds += [(k, data, drip) for k, (data, drip, _) in TRICKLED.items()] * 3
+    try:
+        for kind, data, drip in kinds:
+            sock = socket.create_connection(server.sock.getsockname()[:2], timeout=5)
+            sock.sendall(data)
+            client = Stalled(kind, sock, time.monotonic(), drip)
+            selector.register(sock, selectors.EVENT_READ, client)
+            clients.append(client)
+        health, deadline, next_drip = [], time.monotonic() + TIMEOUT_S + 5, 0.0
+        while any(c.closed_after is None for c in clients) and time.monotonic() < deadline:
+            for key, _ in selector.select(0.02):
+                client = key.data
+                try:
+                    chunk = client.sock.recv(65536)
+                except ConnectionResetError:
+                    chunk = b""
+                client.reply += chunk
+                if not chunk:
+                    client.closed_after = time.monotonic() - client.start
+                    selector.unregister(client.sock)
+            if time.monotonic() >= next_drip:
+                next_drip = time.monotonic() + 0.1
+                for client in clients:
+                    if client.drip and client.closed_after is None:
+                        with contextlib.suppress(OSError):  # closed meanwhile: select sees it
+                            client.sock.sendall(client.drip)
+            health.append(health_status(server))  # a new connection each time
+
+        expect = {k: reply for k, (_, reply) in STALLED.items()}
+        expect |= {k: reply for k, (_, _, reply) in TRICKLED.items()}
+        for client in clients:
+            assert client.closed_after is not None, f"{client.kind}: still open"
+            # closed by its own timer: not before the deadline, and soon after it
+            assert 0.8 * TIMEOUT_S <= client.closed_after <= TIMEOUT_S + 1.5, client.kind
+            assert client.reply.startswith(expect[client.kind]), (client.kind, client.reply[:80])
+            if expect[client.kind].startswith(b"HTTP/1.1 408"):
+                head, _, body = client.reply.partition(b"\r\n\r\n")
+                assert b"connection: close" in head.lower()
+                assert json.loads(body)["error_code"] == "DEADLINE_EXCEEDED", client.kind
+        assert len(health) >= 10 and set(health) == {200}  # /health answered throughout
+        assert health_status(server) == 200
+        connections = server.server.server_state.connections
+        deadline = time.monotonic() + 2  # the server sees the last /health client leave
+        while connections and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert not connections  # nothing left open
+    finally:
+        for client in clients:
+            client.sock.close()
+        server.stop(thread)
+
+
+def test_connections_past_the_cap_get_a_503_and_surplus_ones_are_closed_soon(model_dirs):
+    from pipeline.serving.serve import OVERFLOW_HEADER_TIMEOUT_S
+
+    directory = model_dirs["churn"]
+    service = ScoringService(Predictor.from_dir(directory), str(directory), 0.1)
+    server = make_server(service, "127.0.0.1", 0, limits=ServeConfig(max_connections=3, header_timeout_s=10))
+    thread = server.start_in_thread()
+    address = server.sock.getsockname()[:2]
+    held = [socket.create_connection(address, timeout=5) for _ in range(3)]
+    try:
+        assert health_status(server) == 503  # the 4th connection
+        reply = raw_exchange(server, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        head, _, body = reply.partition("\r\n\r\n")
+        assert head.startswith("HTTP/1.1 503")
+        assert "retry-after: 1" in head.lower() and "connection: close" in head.lower()
+        assert json.loads(body)["error_code"] == "TEMPORARILY_UNAVAILABLE"
+
+        # a surplus connection that sends nothing is dropped after a second, not header_timeout_s
+        start = time.monotonic()
+        with socket.create_connection(address, timeout=5) as silent:
+            assert silent.recv(100) == b""
+        assert time.monotonic() - start < OVERFLOW_HEADER_TIMEOUT_S + 1.5
+
+        held.pop().close()  # one connection leaves: newcomers are served again
+        deadline = time.monotonic() + 5
+        while (status := health_status(server)) != 200 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert status == 200
+    finally:
+        for sock in held:
+            sock.close()
+        server.stop(thread)
+
+
+def test_limit_settings_are_checked_and_the_fd_limit_makes_room(tmp_path):
+    import resource
+
+    # no model there: were a bad setting let through, the command fails fast, not serves
+    args = ["serve", "churn", "--model", str(tmp_path / "missing"), "--port", "0"]
+    for flag in ("--header-timeout", "--body-timeout", "--idle-timeout", "--max-connections"):
+        with pytest.raises(PipelineError, match=f"{flag}: Input should be greater than"):
+            cli_raising([*args, flag, "0"])
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    assert raise_fd_limit(10) == soft  # already enough room: unchanged
+    if hard != resource.RLIM_INFINITY:
+        with pytest.raises(PipelineError, match=r"ulimit -Hn"):
+            raise_fd_limit(hard - FD_RESERVE + 1)
+    assert resource.getrlimit(resource.RLIMIT_NOFILE) == (soft, hard)
+
+
+def cli_raising(argv: list[str]) -> None:
+    """``python -m pipeline serve`` in this process, raising its error instead of printing it."""
+    from pipeline.serving import serve
+
+    serve.main(argv[1:])
+
+
 # ------------------------------------------------------------------------- subprocess
 def test_cli_server_process_no_tensorflow_and_graceful_sigterm(model_dirs, tmp_path):
     shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
+    edit_params(tmp_path / "params.yaml", serve={"header_timeout_s": 0.5})
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     cmd = [
         sys.executable,
@@ -302,6 +504,8 @@ def test_cli_server_process_no_tensorflow_and_graceful_sigterm(model_dirs, tmp_p
         str(model_dirs["churn"]),
         "--port",
         "0",
+        "--idle-timeout",
+        "0.5",
     ]
     proc = subprocess.Popen(
         cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
@@ -314,6 +518,14 @@ def test_cli_server_process_no_tensorflow_and_graceful_sigterm(model_dirs, tmp_p
         assert client.request("GET", "/health")[1]["task"] == "churn"
         payload = json.dumps({"dataframe_records": json.loads(churn_rows(3).to_json(orient="records"))})
         assert client.post(payload)[0] == 200
+        host, port = url.removeprefix("http://").split(":")
+
+        # serve.header_timeout_s from params.yaml, --idle-timeout from the command line
+        opened = time.monotonic()
+        with socket.create_connection((host, int(port)), timeout=10) as silent:
+            assert silent.recv(1) == b""
+        assert 0.4 <= time.monotonic() - opened < 3
+        assert client.conn.sock.recv(1) == b""  # the keep-alive connection, idle since the POST
 
         maps = Path(f"/proc/{proc.pid}/maps")
         if maps.exists():
@@ -326,7 +538,6 @@ def test_cli_server_process_no_tensorflow_and_graceful_sigterm(model_dirs, tmp_p
         assert rss_mb < 400
 
         # an in-flight request: headers and half the body sent before SIGTERM
-        host, port = url.removeprefix("http://").split(":")
         body = payload.encode()
         sock = socket.create_connection((host, int(port)), timeout=10)
         head = "POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"

@@ -25,13 +25,16 @@ array, so conversions are timed too. TensorFlow keeps its own thread pools (all 
 Also: ONNX/Keras parity on the whole test split; with ``--int8`` a dynamically quantised
 ``model.int8.onnx`` next to ``model.onnx`` (accuracy change and speed-up); and, unless
 ``--no-server``, ``python -m pipeline serve`` in a subprocess hammered by 8 keep-alive clients
-sending single-row requests (p50/p99, requests/s and the server's RSS). The clients are separate
+sending single-row requests (p50/p99, requests/s and the server's RSS), then by the same 8 while a
+ninth streams batches of 1000 rows (or the most that ``serve.max_rows``/``max_body_bytes`` allow):
+the mixed-load row shows whether big batches starve small requests. The clients are separate
 processes on raw sockets (:mod:`pipeline.commands.loadgen`) sharing the same cores as the server.
 
 Outputs: ``reports/bench.json``, a list of ``{"model", "backend", "batch", "p50_ms", "p99_ms",
-"rows_per_s", "calls", "note"}`` rows (``onnxruntime_int8`` and ``server_8_clients`` rows
-included); ``reports/bench_extra.json`` (parity, int8, server, machine); ``reports/bench.md``
-(tables with the ONNX speed-ups), also printed. TensorFlow is imported only here, lazily.
+"rows_per_s", "calls", "note"}`` rows (``onnxruntime_int8``, ``server_8_clients`` and
+``server_8_clients_mixed`` rows included); ``reports/bench_extra.json`` (parity, int8, server,
+machine); ``reports/bench.md`` (tables with the ONNX speed-ups), also printed. TensorFlow is
+imported only here, lazily.
 """
 
 from __future__ import annotations
@@ -61,6 +64,7 @@ from pipeline.encoders.preprocess import Encoder, TabularEncoder, TextEncoder, l
 BACKENDS = ("onnxruntime", "keras_predict", "keras_call", "keras_function", "tf_savedmodel")
 BATCHES = (1, 32, 256)
 SERVER_CLIENTS = 8
+STREAM_ROWS = 1000  # rows per request of the client that streams big batches (mixed load)
 MIN_CALLS = 3
 REQUIRED = ("model.keras", "model.onnx", "encoder.json")
 
@@ -244,6 +248,17 @@ def hammer(
     return loadgen.run(host, int(port), bodies, clients=clients, requests=requests, duration_s=duration_s)
 
 
+def stream_body(encoder: Encoder, x: np.ndarray, key: str, max_rows: int, max_body_bytes: int) -> bytes:
+    """The biggest batch of up to :data:`STREAM_ROWS` rows that the server's limits accept."""
+    n = min(STREAM_ROWS, max_rows)
+    items = raw_inputs(encoder, x, n)
+    while True:
+        body = json.dumps({key: items[:n]}).encode()
+        if len(body) <= max_body_bytes or n == 1:
+            return body
+        n = max(1, n * max_body_bytes // len(body) * 9 // 10)
+
+
 def bench_server(
     name: str,
     task: str,
@@ -253,13 +268,22 @@ def bench_server(
     *,
     requests: int,
     duration_s: float,
-) -> tuple[Row, dict[str, Any]]:
+) -> tuple[list[Row], dict[str, Any]]:
+    """The server under :data:`SERVER_CLIENTS` single-row clients; then the same clients while
+    one more streams big batches (mixed load: are small requests starved by big ones?)."""
     import psutil
 
+    from pipeline.commands import loadgen
+    from pipeline.serving.serve import serve_settings
+
+    limits, _ = serve_settings(task)
     inputs = raw_inputs(encoder, x, 64)
     key = "instances" if isinstance(encoder, TextEncoder) else "dataframe_records"
     bodies = [json.dumps({key: [item]}).encode() for item in inputs]
+    big = stream_body(encoder, x, key, limits.max_rows, limits.max_body_bytes)
+    batch_rows = len(json.loads(big)[key])
     proc, url = start_server(task, model_dir)
+    host, port = url.removeprefix("http://").split(":")
     try:
         wait_healthy(url)
         process = psutil.Process(proc.pid)
@@ -268,6 +292,15 @@ def bench_server(
             url, bodies, clients=SERVER_CLIENTS, requests=requests, duration_s=duration_s
         )
         rss_loaded = process.memory_info().rss
+        mixed_lat, mixed_wall, mixed_failed, batch_lat, batch_failed = loadgen.run_mixed(
+            host,
+            int(port),
+            bodies,
+            clients=SERVER_CLIENTS,
+            requests=requests,
+            duration_s=duration_s,
+            background=[big],
+        )
         loaded = {m.path for m in process.memory_maps()} if hasattr(process, "memory_maps") else set()
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -279,6 +312,19 @@ def bench_server(
     p50, p99, _ = summarize(lat, 1)
     row = Row(name, f"server_{SERVER_CLIENTS}_clients", 1, p50, p99, len(lat) / wall, len(lat))
     row.note = f"rss={rss_loaded / 2**20:.0f}MiB"
+    m50, m99, _ = summarize(mixed_lat, 1)
+    b50, b99, _ = summarize(batch_lat, batch_rows) if batch_lat else (float("nan"),) * 3
+    mixed_row = Row(
+        name,
+        f"server_{SERVER_CLIENTS}_clients_mixed",
+        1,
+        m50,
+        m99,
+        len(mixed_lat) / mixed_wall,
+        len(mixed_lat),
+        f"+1 client streaming {batch_rows}-row batches: {len(batch_lat) / mixed_wall:.1f}/s, "
+        f"p50 {b50:.1f} ms",
+    )
     extra = {
         "model": name,
         "clients": SERVER_CLIENTS,
@@ -291,8 +337,20 @@ def bench_server(
         "rss_after_mib": rss_loaded / 2**20,
         "tensorflow_loaded": any("tensorflow" in p for p in loaded),
         "exit_code_after_sigterm": code,
+        "mixed": {
+            "batch_rows": batch_rows,
+            "requests": len(mixed_lat),
+            "failed": mixed_failed,
+            "p50_ms": m50,
+            "p99_ms": m99,
+            "requests_per_s": len(mixed_lat) / mixed_wall,
+            "batches": len(batch_lat),
+            "batches_failed": batch_failed,
+            "batch_p50_ms": b50,
+            "batch_p99_ms": b99,
+        },
     }
-    return row, extra
+    return [row, mixed_row], extra
 
 
 # ------------------------------------------------------------------------ one model
@@ -404,7 +462,7 @@ def bench_model(
         }
 
     if settings.server:
-        row, server = bench_server(
+        server_rows, server = bench_server(
             name,
             task,
             model_dir,
@@ -413,12 +471,13 @@ def bench_model(
             requests=settings.server_requests,
             duration_s=settings.server_duration_s,
         )
-        rows.append(row)
+        rows += server_rows
         extra["server"] = server
-        log(
-            f"  {name:<16} server, {SERVER_CLIENTS} clients: "
-            f"p50 {row.p50_ms:.3f} ms, {row.rows_per_s:.0f} req/s"
-        )
+        for row in server_rows:
+            log(
+                f"  {name:<16} {row.backend}: p50 {row.p50_ms:.3f} ms, p99 {row.p99_ms:.3f} ms, "
+                f"{row.rows_per_s:.0f} req/s"
+            )
     return rows, extra
 
 
@@ -501,7 +560,8 @@ def render_markdown(
         f"Each cell: up to {settings.repeats} calls or {settings.duration_s:g} s after a warm-up. "
         "ONNX Runtime runs with 1 intra-op thread; at batch 256 also with 2, and with the batch split "
         "into one chunk per core run at once (the fastest is kept, see note). TensorFlow uses its default "
-        "pools. The server rows: 8 client processes on raw keep-alive sockets, on the same cores.",
+        "pools. The server rows: 8 client processes on raw keep-alive sockets, on the same cores; "
+        "mixed: the same 8 while a ninth streams big batches.",
         "",
         "## Speed-up of ONNX Runtime",
         "",
@@ -552,6 +612,15 @@ def render_markdown(
                 f"RSS {s['rss_idle_mib']:.0f} MiB idle, {s['rss_after_mib']:.0f} MiB after; "
                 f"TensorFlow loaded: {s['tensorflow_loaded']}."
             )
+            m = s.get("mixed")
+            if m:
+                lines.append(
+                    f"Mixed load, the same clients while one more streams {m['batch_rows']}-row batches: "
+                    f"single-row p50 {m['p50_ms']:.2f} ms, p99 {m['p99_ms']:.2f} ms, "
+                    f"{m['requests_per_s']:,.0f} requests/s ({m['failed']} failed); "
+                    f"{m['batches']} batches, p50 {m['batch_p50_ms']:.1f} ms, p99 {m['batch_p99_ms']:.1f} ms "
+                    f"({m['batches_failed']} failed)."
+                )
     return "\n".join(lines) + "\n"
 
 

@@ -48,7 +48,10 @@ def _client(
     duration_s: float,
     ready: Any,
     results: Any,
+    stop: Any = None,
 ) -> None:
+    """One connection in a closed loop: up to ``limit`` requests or ``duration_s`` seconds, or,
+    given ``stop`` (a background client), until that event is set."""
     sock = socket.create_connection(address, timeout=30)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     pending = b""
@@ -58,13 +61,15 @@ def _client(
     ready.wait()
     stop_at = time.perf_counter() + duration_s
     latencies, failed = [], 0
-    for i in range(first, first + limit):
+    i, background = first, stop is not None
+    while (not stop.is_set()) if background else i < first + limit:
         start = time.perf_counter_ns()
         sock.sendall(requests[i % len(requests)])
         status, pending = read_response(sock, pending)
         latencies.append(time.perf_counter_ns() - start)
         failed += status != 200
-        if time.perf_counter() >= stop_at:
+        i += 1
+        if not background and time.perf_counter() >= stop_at:
             break
     sock.close()
     results.put((latencies, failed))
@@ -76,24 +81,64 @@ def run(
     """``clients`` processes send POST requests with ``bodies`` in turn, each up to ``requests``
     times or for ``duration_s`` seconds. Returns every latency (ns), the wall time of the timed
     part and the number of answers other than 200."""
+    latencies, wall, failed, _, _ = run_mixed(
+        host, port, bodies, clients=clients, requests=requests, duration_s=duration_s
+    )
+    return latencies, wall, failed
+
+
+def run_mixed(
+    host: str,
+    port: int,
+    bodies: list[bytes],
+    *,
+    clients: int,
+    requests: int,
+    duration_s: float,
+    background: list[bytes] | None = None,
+    background_clients: int = 1,
+) -> tuple[list[int], float, int, list[int], int]:
+    """:func:`run`, while ``background_clients`` more processes send ``background`` bodies (e.g.
+    big batches) in a closed loop from before the clock starts until the timed clients are done.
+    Returns the timed clients' latencies (ns), wall time and failures, then the background
+    clients' latencies and failures."""
     prepared = [request_bytes(host, port, body) for body in bodies]
+    streamed = [request_bytes(host, port, body) for body in background or []]
+    n_background = background_clients if streamed else 0
     context = multiprocessing.get_context("spawn")  # no fork of a process that may hold TF threads
-    ready = context.Barrier(clients + 1)  # every client connected and warm before the clock starts
-    results = context.Queue()
+    ready = context.Barrier(clients + n_background + 1)  # all connected and warm before the clock
+    results, background_results, stop = context.Queue(), context.Queue(), context.Event()
+    address = (host, int(port))
     procs = [
         context.Process(
             target=_client,
-            args=((host, port), prepared, k * requests, requests, duration_s, ready, results),
+            args=(address, prepared, k * requests, requests, duration_s, ready, results),
             daemon=True,
         )
         for k in range(clients)
+    ]
+    procs += [
+        context.Process(
+            target=_client,
+            args=(address, streamed, k, 0, duration_s, ready, background_results, stop),
+            daemon=True,
+        )
+        for k in range(n_background)
     ]
     for proc in procs:
         proc.start()
     ready.wait(timeout=120)
     start = time.perf_counter()
-    collected = [results.get(timeout=duration_s + 60) for _ in procs]
+    collected = [results.get(timeout=duration_s + 60) for _ in range(clients)]
     wall = time.perf_counter() - start
+    stop.set()
+    behind = [background_results.get(timeout=120) for _ in range(n_background)]
     for proc in procs:
         proc.join(10)
-    return [v for lat, _ in collected for v in lat], wall, sum(f for _, f in collected)
+    return (
+        [v for lat, _ in collected for v in lat],
+        wall,
+        sum(f for _, f in collected),
+        [v for lat, _ in behind for v in lat],
+        sum(f for _, f in behind),
+    )

@@ -7,9 +7,11 @@ invalid ones come back as :class:`RowError` values. TensorFlow is never imported
 
 from __future__ import annotations
 
+import hashlib
 import json
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +62,20 @@ class ScoreResult:
 MIN_CHUNK_ROWS = 32  # a batch is split for parallel runs only into chunks at least this large
 
 
+@dataclass(frozen=True)
+class ModelSource:
+    """What a loaded model is: its URI and, for the MLflow registry, the version it resolved to.
+
+    A local model directory has no registered name, version, alias or run: those are None.
+    """
+
+    uri: str
+    registered_model: str | None = None
+    version: str | None = None
+    alias: str | None = None
+    run_id: str | None = None
+
+
 class Predictor:
     """One ONNX Runtime session and the encoder that turns raw inputs into its input.
 
@@ -101,6 +117,12 @@ class Predictor:
         meta = self.session.get_modelmeta().custom_metadata_map
         self.task = meta.get("task", "")
         self.arch = meta.get("arch", "")
+        self.source = ModelSource(str(self.model_path.parent))  # Predictor.load names a registry model
+
+    @cached_property
+    def onnx_sha256(self) -> str:
+        """The SHA-256 of the ONNX file this session runs (``onnx_sha256`` on a registered version)."""
+        return hashlib.sha256(self.model_path.read_bytes()).hexdigest()
 
     @property
     def kind(self) -> str:
@@ -122,7 +144,10 @@ class Predictor:
         """A local model directory, or an MLflow URI (``models:/churn@champion``, ``runs:/...``)."""
         if "://" not in uri and not uri.startswith("models:/") and not uri.startswith("runs:/"):
             return cls.from_dir(uri, threads)
-        return cls.from_dir(resolve_model_dir(uri), threads)
+        model_dir, source = resolve_model(uri)
+        predictor = cls.from_dir(model_dir, threads)
+        predictor.source = source
+        return predictor
 
     def predict_encoded(self, x: np.ndarray) -> np.ndarray:
         """float32 ``(n,)`` positive-class probabilities from a binary model (one output unit),
@@ -189,21 +214,95 @@ def output_classes(shape: list[Any]) -> int:
     return width if isinstance(width, int) and width > 1 else 2
 
 
-def resolve_model_dir(uri: str) -> Path:
-    """Download an MLflow model and return the directory that holds model.onnx and encoder.json."""
+def resolve_model(uri: str) -> tuple[Path, ModelSource]:
+    """Download an MLflow model; return its directory (model.onnx + encoder.json) and what it is.
+
+    ``models:/<name>@<alias>`` and ``models:/<name>/<version>`` are first resolved to a version,
+    and exactly that version is downloaded, so the version reported is the one served even if
+    the alias moves meanwhile.
+    """
     import mlflow
 
     from pipeline.core.paths import tracking_uri
 
     mlflow.set_tracking_uri(tracking_uri())
+    source, download = ModelSource(uri), uri
+    if uri.startswith("models:/"):
+        source = registry_source(uri)
+        if source.version is not None:
+            download = f"models:/{source.registered_model}/{source.version}"
+    elif uri.startswith("runs:/"):
+        source = ModelSource(uri, run_id=uri.removeprefix("runs:/").split("/")[0] or None)
     try:
-        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri))
+        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=download))
     except Exception as exc:  # MLflow raises several types for unknown names/aliases
         raise ModelError(f"cannot load {uri} from {tracking_uri()}: {exc}") from exc
     found = sorted(p.parent for p in local.rglob(MODEL_FILE) if (p.parent / ENCODER_FILE).exists())
     if not found:
         raise ModelError(f"{uri}: no {MODEL_FILE} with {ENCODER_FILE} among its artifacts")
-    return found[0]
+    return found[0], source
+
+
+def registry_source(uri: str) -> ModelSource:
+    """The registered version a ``models:/`` URI names; a missing alias or model is a
+    :class:`ModelError` that says what to do (promote, pick another alias, register)."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    from pipeline.core.paths import tracking_uri
+
+    ref = uri.removeprefix("models:/")
+    alias: str | None
+    if "@" in ref:
+        name, _, alias = ref.partition("@")
+    else:
+        (name, _, version), alias = ref.partition("/"), None
+        if not version.isdigit():  # a stage or "latest": MLflow resolves it while downloading
+            return ModelSource(uri, registered_model=name)
+    client = mlflow.MlflowClient()
+    try:
+        if alias is not None:
+            found = client.get_model_version_by_alias(name, alias)
+        else:
+            found = client.get_model_version(name, version)
+    except MlflowException as exc:  # the stores raise other codes than RESOURCE_DOES_NOT_EXIST
+        message = missing_model_message(client, uri, name, alias)
+        raise ModelError(message or f"cannot load {uri} from {tracking_uri()}: {exc}") from exc
+    return ModelSource(uri, name, str(found.version), alias, found.run_id or None)
+
+
+def missing_model_message(client: Any, uri: str, name: str, alias: str | None) -> str | None:
+    """What to do when ``uri`` names no registered version; None when the registry does hold
+    it (the lookup failed for another reason)."""
+    from mlflow.exceptions import MlflowException
+
+    from pipeline.core.paths import tracking_uri
+
+    try:
+        aliases = dict(client.get_registered_model(name).aliases)
+    except MlflowException as exc:
+        if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+            return None
+        return (
+            f"{uri}: no registered model {name!r} in {tracking_uri()}. Train and register one with "
+            f"'make repro' (or 'dvc repro register@{name}'), or pass --model with a model directory "
+            f"such as models/{name}/<arch>"
+        )
+    if alias is None:
+        return f"{uri}: registered model {name!r} has no version {uri.rsplit('/', 1)[-1]}"
+    if alias in aliases:
+        return None
+    held = ", ".join(f"{a} (version {v})" for a, v in sorted(aliases.items()))
+    message = f"{uri}: registered model {name!r} has no alias {alias!r}"
+    if alias == "champion" and "challenger" in aliases:
+        return (
+            f"{message}, only {held}: nothing has been promoted yet. Promote the challenger with "
+            f"'python -m pipeline promote {name}', or use it as it is with "
+            f"'--model models:/{name}@challenger'"
+        )
+    if aliases:
+        return f"{message}; it has {held}: pass one with '--model models:/{name}@<alias>'"
+    return f"{message} and no alias at all; run 'python -m pipeline register {name}' to set 'challenger'"
 
 
 def check_model(predictor: Any, task: str, source: str) -> None:

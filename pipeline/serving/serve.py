@@ -13,9 +13,12 @@ A client cannot tell it from ``mlflow models serve -m models:/<task>@champion``:
   The answer is ``{"predictions": [...]}`` with one item per row, exactly what the registered
   pyfunc returns (:mod:`pipeline.serving.responses`): churn ``{"probability": p, "prediction": 0|1}``,
   sentiment ``{"probability": p, "label": "Positive"|"Negative"|"Neutral", "known_token_share": s,
-  "warning": null|"..."}`` (Neutral with a warning when no word of the text is known).
-* ``GET /health`` and ``GET /ping``: 200 ``{"status": "ok", "task", "arch", "model"}``;
-  ``GET /version``: the package and ONNX Runtime versions.
+  "warning": null|"..."}`` (Neutral with a warning when no word of the text is known), a
+  multi-class model ``{"label": class, "probability": p, "top": [...]}``.
+* ``GET /health`` and ``GET /ping``: 200 ``{"status": "ok", "task", "arch", "model",
+  "registered_model", "model_version", "alias", "run_id", "onnx_sha256"}``: what is served, the
+  registry version an alias resolved to at start-up (null for a local model directory) and the
+  SHA-256 of the ONNX file loaded; ``GET /version``: the same plus package and ONNX Runtime versions.
 
 Errors are JSON, ``{"error_code": "BAD_REQUEST", "message": "...", "errors": [{"row": i, "column":
 ..., "message": ...}, ...]}``, never a crash: 400 for invalid JSON, an unknown or ambiguous format,
@@ -23,9 +26,15 @@ a missing field, a wrong type, an invalid row, or a request that is not valid HT
 Content-Length (or chunked body); 413 for a body over ``serve.max_body_bytes`` or more than
 ``serve.max_rows`` rows; 415 for another content type; 404/405 for other paths and methods; 500
 (``INTERNAL_ERROR``) only for a fault of the server itself. Rows are numbered as everywhere in the
-pipeline (:mod:`pipeline.rows`): ``row`` counts the request's rows from 1 (the first row, record,
-instance or text is row 1); for a CSV body it is the data row (counted from 1 under the header,
-a blank line being a row too) and ``line`` is its line in the body (the header is line 1).
+pipeline (:mod:`pipeline.core.rows`): ``row`` counts the request's rows from 1 (the first row,
+record, instance or text is row 1); for a CSV body it is the data row (counted from 1 under the
+header, a blank line being a row too) and ``line`` is its line in the body (the header is line 1).
+
+Slow and idle clients are bounded (:class:`JsonErrorProtocol`): a request line and headers must
+arrive within ``serve.header_timeout_s`` and a body within ``serve.body_timeout_s`` (else 408
+``DEADLINE_EXCEEDED`` and a close; a connection that sent nothing is closed without an answer), an
+idle keep-alive connection is closed after ``serve.idle_timeout_s``, and a connection opened while
+``serve.max_connections`` are open gets 503 ``TEMPORARILY_UNAVAILABLE`` with ``Retry-After: 1``.
 
 Policy: a request with any invalid row is refused whole (400) and every bad row is listed. This is
 what ``mlflow models serve`` does (the pyfunc raises on bad input), so a client sees the same
@@ -36,8 +45,13 @@ Design: uvicorn (the ASGI server under ``mlflow models serve``) with its C parts
 Runtime session loaded once (``serve.ort_threads`` intra-op threads, ``--threads`` overrides).
 One event loop and no thread per connection: a single-row request costs about 0.2 ms of one core,
 most of it our JSON checks, so 8 concurrent clients stay within a few milliseconds at p99 on
-2 cores (``reports/bench.md``). Bodies over 16 KiB are scored on a worker thread (ONNX Runtime
-releases the GIL) so that a large batch does not hold up the small requests behind it.
+2 cores (``reports/bench.md``). A body over 16 KiB is a big batch: big batches are scored one at
+a time, on the event loop, :data:`CHUNK_ROWS` rows at a time, and the loop serves the small
+requests that came meanwhile between two chunks (about 0.3 ms of work each for churn rows). A
+worker thread would starve them instead: it holds the GIL for its Python work (row checks,
+encoding), and the loop waits up to the interpreter's 5 ms switch interval for it at every turn.
+One worker-thread call per chunk avoids that, but its GIL hand-offs make a 1000-row churn batch 2-3
+times slower (``bench``'s mixed-load row, README "Benchmark").
 TensorFlow is never imported, and MLflow only to resolve a ``models:/``/``runs:/`` URI.
 SIGTERM or SIGINT stop accepting connections, let in-flight requests finish (up to 30 s, answered
 with ``Connection: close``), close idle keep-alive connections and exit 0.
@@ -56,9 +70,12 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -67,13 +84,15 @@ from pipeline.core.config import ServeConfig
 from pipeline.core.errors import PipelineError
 from pipeline.core.rows import csv_header, header_problem, scan_rows
 from pipeline.encoders.preprocess import RowError, TextEncoder
+from pipeline.serving.inference import ScoreResult
 
 FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 JSON_TYPE, CSV_TYPE = "application/json", "text/csv"
 DRAIN_LIMIT = 16 * 1024 * 1024  # an oversized body up to this size is discarded, the connection kept
-OFFLOAD_BYTES = 16 * 1024  # bodies past this are scored on a worker thread
+OFFLOAD_BYTES = 16 * 1024  # bodies past this are big batches: one at a time, in chunks (below)
+CHUNK_ROWS = 64  # a big batch is scored this many rows at a time, the loop serving others between
 SHUTDOWN_GRACE_S = 30.0
-IDLE_TIMEOUT_S = 60.0  # an idle keep-alive connection is closed after this
+OVERFLOW_HEADER_TIMEOUT_S = 1.0  # a connection past serve.max_connections waits this long at most
 
 
 class RequestError(Exception):
@@ -290,6 +309,16 @@ class ScoringService:
     max_body_bytes: int = 1_048_576
     started: float = field(default_factory=time.time)
 
+    def __post_init__(self) -> None:
+        source = self.predictor.source  # what Predictor.load resolved the URI to
+        self.identity = {  # computed once: /health answers without touching the disk
+            "registered_model": source.registered_model,
+            "model_version": source.version,
+            "alias": source.alias,
+            "run_id": source.run_id,
+            "onnx_sha256": self.predictor.onnx_sha256,
+        }
+
     @property
     def task(self) -> str:
         return self.predictor.task or self.predictor.kind
@@ -300,6 +329,7 @@ class ScoringService:
             "task": self.predictor.task,
             "arch": self.predictor.arch,
             "model": self.model_uri,
+            **self.identity,
         }
 
     def version(self) -> dict[str, Any]:
@@ -320,56 +350,94 @@ class ScoringService:
 
     def invocations(self, body: bytes, content_type: str | None) -> dict[str, Any]:
         """Score one request; raises :class:`RequestError` for anything the client must fix."""
-        from pipeline.serving.responses import format_predictions
+        batch = self.parse(body, content_type)
+        n = len(batch.index)
+        return self.answer(batch, [(0, batch.score(0, n))] if n else [])
 
+    async def invocations_in_chunks(self, body: bytes, content_type: str | None) -> dict[str, Any]:
+        """:meth:`invocations` for a big batch: :data:`CHUNK_ROWS` rows at a time, giving the event
+        loop a turn between chunks to serve the small requests that came meanwhile."""
+        batch = self.parse(body, content_type)
+        n, results = len(batch.index), []
+        for lo in range(0, n, CHUNK_ROWS):
+            if lo:
+                await asyncio.sleep(0)
+            results.append((lo, batch.score(lo, min(lo + CHUNK_ROWS, n))))
+        return self.answer(batch, results)
+
+    def parse(self, body: bytes, content_type: str | None) -> Batch:
+        """The request's rows, ready to score, and its structural errors."""
         mime = content_type_of(content_type)
         try:
             text = body.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise RequestError(400, f"the body is not UTF-8 (byte {exc.start}: {exc.reason})") from exc
         encoder = self.predictor.encoder
-        options: dict[str, Any] = {}
-        errors: list[RowError] = []
         if mime == CSV_TYPE:
             frame = frame_from_csv(text, encoder, self.max_rows)
-            index, n_rows = list(range(len(frame))), len(frame)
-        else:
-            try:
-                doc = json.loads(text)
-            except (json.JSONDecodeError, RecursionError) as exc:
-                raise RequestError(400, f"the body is not valid JSON: {exc}") from exc
-            options = parse_params(doc)
-            rows, errors = rows_from_json(doc, encoder, self.max_rows)
-            bad = {e.row for e in errors}
-            index, n_rows = [i for i in range(len(rows)) if i not in bad], len(rows)
-            frame = None
-        if n_rows == 0:
+            n = len(frame)
+            return Batch(
+                n, list(range(n)), lambda lo, hi: self.predictor.score_frame(frame.iloc[lo:hi]), csv_text=text
+            )
+        try:
+            doc = json.loads(text)
+        except (json.JSONDecodeError, RecursionError) as exc:
+            raise RequestError(400, f"the body is not valid JSON: {exc}") from exc
+        options = parse_params(doc)
+        rows, errors = rows_from_json(doc, encoder, self.max_rows)
+        bad = {e.row for e in errors}
+        index = [i for i in range(len(rows)) if i not in bad]
+        valid = [rows[i] for i in index]
+        return Batch(
+            len(rows), index, lambda lo, hi: self.predictor.score_records(valid[lo:hi]), errors, options
+        )
+
+    def answer(self, batch: Batch, results: list[tuple[int, ScoreResult]]) -> dict[str, Any]:
+        """The predictions from the scored chunks ``(first valid row, result)``; or the 400 that
+        lists every invalid row."""
+        from pipeline.serving.responses import format_predictions
+
+        if batch.n_rows == 0:
             return {"predictions": []}
-        if frame is None:
-            valid_rows = [rows[i] for i in index]
-            result = self.predictor.score_records(valid_rows) if valid_rows else None
-        else:
-            result = self.predictor.score_frame(frame) if len(frame) else None
-        if result is not None:  # encoder rows -> request rows
-            errors += [RowError(index[e.row], e.message, e.column) for e in result.errors]
-        if errors or result is None:
-            if mime == CSV_TYPE:
-                errors = _csv_lines(errors, text, n_rows)
+        errors = list(batch.errors)
+        for lo, result in results:  # chunk rows -> request rows
+            errors += [RowError(batch.index[lo + e.row], e.message, e.column) for e in result.errors]
+        if errors or not batch.index:
+            if batch.csv_text is not None:
+                errors = _csv_lines(errors, batch.csv_text, batch.n_rows)
             errors.sort(key=lambda e: e.row)
             n_bad = len({e.row for e in errors})
-            raise RequestError(
-                400, f"{n_bad} of {n_rows} rows are invalid; nothing was scored (fix or drop them)", errors
-            )
-        band = options.get("neutral_band", self.neutral_band)
+            message = f"{n_bad} of {batch.n_rows} rows are invalid; nothing was scored (fix or drop them)"
+            raise RequestError(400, message, errors)
+        if len(results) == 1:  # one chunk: its results are the batch's (the usual request)
+            probabilities, shares = results[0][1].probabilities, results[0][1].known_token_share
+        else:  # (n,) or (n, n_classes) probabilities, and text's known-token shares, chunk by chunk
+            probabilities = np.concatenate([r.probabilities for _, r in results])
+            has_shares = results[0][1].known_token_share is not None
+            shares = np.concatenate([r.known_token_share for _, r in results]) if has_shares else None
+        band = batch.options.get("neutral_band", self.neutral_band)
         answers = format_predictions(
             self.predictor.kind,
-            result.probabilities,
+            probabilities,
             band,
-            result.known_token_share,
+            shares,
             classes=self.predictor.classes,
             task=self.task,
         )
         return {"predictions": answers}
+
+
+@dataclass
+class Batch:
+    """A parsed request: ``score(lo, hi)`` scores its valid rows ``lo`` to ``hi``; ``index`` maps
+    each valid row to its position in the request."""
+
+    n_rows: int
+    index: list[int]
+    score: Callable[[int, int], ScoreResult]
+    errors: list[RowError] = field(default_factory=list)
+    options: dict[str, Any] = field(default_factory=dict)
+    csv_text: str | None = None  # a CSV body: to give each invalid row its line
 
 
 # -------------------------------------------------------------------------- HTTP layer
@@ -378,6 +446,7 @@ class ScoringApp:
 
     def __init__(self, service: ScoringService) -> None:
         self.service = service
+        self.big_batches = asyncio.Semaphore(1)  # one big batch scored at a time; the rest wait
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":  # lifespan is off; websockets are not served
@@ -417,9 +486,9 @@ class ScoringApp:
         headers = dict(scope["headers"])
         body = await read_body(headers, receive, self.service.max_body_bytes)
         content_type = headers[b"content-type"].decode("latin-1") if b"content-type" in headers else None
-        if len(body) > OFFLOAD_BYTES:  # a big batch: score it on a worker thread (ONNX Runtime
-            # releases the GIL), so that single-row requests keep flowing meanwhile
-            return 200, await asyncio.to_thread(self.service.invocations, body, content_type)
+        if len(body) > OFFLOAD_BYTES:  # a big batch: see the module docstring
+            async with self.big_batches:
+                return 200, await self.service.invocations_in_chunks(body, content_type)
         return 200, self.service.invocations(body, content_type)
 
 
@@ -452,13 +521,160 @@ async def read_body(headers: dict[bytes, bytes], receive: Any, limit: int) -> by
 
 
 class JsonErrorProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol, answering a request it cannot parse with JSON, not plain text."""
+    """uvicorn's httptools protocol, with JSON errors and bounds on slow, idle and surplus clients.
+
+    uvicorn 0.54 arms its keep-alive timer only after a response, so on its own it holds a
+    connection that sends nothing, half its headers or half its body for ever. Here each
+    connection runs one timer at a time:
+
+    * from its opening, or a request's first byte, until the headers are in:
+      ``header_timeout_s``; if part of a request came, the answer is a 408, else the connection
+      is closed quietly (it was idle);
+    * from the headers until the body is in: ``body_timeout_s``; a 408 if the application has
+      not answered yet (it is waiting for the body), else a close;
+    * between requests, uvicorn's keep-alive timer: ``idle_timeout_s``, then a quiet close.
+
+    A timer that fires while uvicorn itself has paused reading (pipelined requests, a body the
+    application has not consumed yet) starts again: that wait is the server's, not the client's.
+    A connection opened while ``max_connections`` are open gets a 503 (with ``Retry-After``) as
+    soon as its request headers are in, and at most :data:`OVERFLOW_HEADER_TIMEOUT_S` to send
+    them, so that surplus connections cannot pile up. Every one of these answers carries
+    ``Connection: close`` and the connection is then closed.
+    """
+
+    limits: ServeConfig = ServeConfig()  # make_server subclasses this with the served settings
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.header_timeout_s = self.limits.header_timeout_s
+        self.in_headers = False  # part of a request line or headers has come
+        # When the request being read must be complete, and what then: a timer is armed only
+        # when a read leaves the request incomplete, so that the usual request, which arrives
+        # whole in one read, costs no timer at all.
+        self.deadline: float | None = None
+        self.phase: tuple[float, Callable[[], None]] | None = None  # (timeout, what to do)
+        self.read_timer: asyncio.TimerHandle | None = None
+
+    # -- deadlines
+    def _expect(self, timeout_s: float, expired: Callable[[], None]) -> None:
+        self.deadline, self.phase = self.loop.time() + timeout_s, (timeout_s, expired)
+
+    def _arm(self) -> None:
+        assert self.deadline is not None
+        self.read_timer = self.loop.call_at(self.deadline, self._fire)
+
+    def _disarm(self) -> None:
+        if self.read_timer is not None:
+            self.read_timer.cancel()
+            self.read_timer = None
+
+    def _fire(self) -> None:
+        self.read_timer = None
+        if self.transport.is_closing() or self.phase is None:
+            return
+        timeout_s, expired = self.phase
+        if self.flow.read_paused:  # uvicorn stopped reading, not the client: start again
+            self._expect(timeout_s, expired)
+            self._arm()
+            return
+        expired()
+
+    def _header_timeout(self) -> None:
+        if self.in_headers:
+            self.send_error(
+                408,
+                "DEADLINE_EXCEEDED",
+                f"the request line and headers did not arrive within {self.header_timeout_s:g} s "
+                "(serve.header_timeout_s)",
+            )
+        else:  # not a byte of a request: an idle connection, closed without an answer
+            self.transport.close()
+
+    def _body_timeout(self) -> None:
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_started:
+            cycle.disconnected = True  # the application's receive() returns http.disconnect
+            cycle.message_event.set()
+            self.send_error(
+                408,
+                "DEADLINE_EXCEEDED",
+                f"the request body did not arrive within {self.limits.body_timeout_s:g} s "
+                "(serve.body_timeout_s)",
+            )
+        else:  # answered already without reading the whole body (e.g. a 413)
+            self.transport.close()
+
+    # -- uvicorn's hooks
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        if len(self.connections) > self.limits.max_connections:
+            self.app = refuse_overloaded
+            self.header_timeout_s = min(self.header_timeout_s, OVERFLOW_HEADER_TIMEOUT_S)
+        self._expect(self.header_timeout_s, self._header_timeout)  # the client may send nothing
+        self._arm()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)  # cancels the keep-alive timer, feeds the parser
+        if self.read_timer is not None or self.transport.is_closing():
+            return
+        if self.deadline is not None:  # this read left a request incomplete: its clock runs
+            self._arm()
+        elif self.timeout_keep_alive_task is None and (self.cycle is None or self.cycle.response_complete):
+            # bytes that begin no request (blank lines) must not keep a connection for ever
+            self._expect(self.header_timeout_s, self._header_timeout)
+            self._arm()
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self.in_headers = True
+        if self.deadline is None:  # else the clock started with the connection or blank lines
+            self._expect(self.header_timeout_s, self._header_timeout)
+
+    def on_headers_complete(self) -> None:
+        self.in_headers = False
+        self._disarm()
+        self._expect(self.limits.body_timeout_s, self._body_timeout)
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self._disarm()
+        self.deadline = self.phase = None
+        super().on_message_complete()
+
+    # -- answers the application never sees
+    def send_error(self, status: int, code: str, message: str) -> None:
+        data = json.dumps(error_body(message, code=code)).encode("utf-8")
+        head = (
+            f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\ncontent-type: {JSON_TYPE}\r\n"
+            f"content-length: {len(data)}\r\nconnection: close\r\n\r\n"
+        )
+        self.transport.write(head.encode("latin-1") + data)
+        self.transport.close()
 
     def send_400_response(self, msg: str) -> None:
-        data = json.dumps(error_body(f"malformed HTTP request: {msg}")).encode("utf-8")
-        head = f"HTTP/1.1 400 Bad Request\r\ncontent-type: {JSON_TYPE}\r\ncontent-length: {len(data)}\r\n"
-        self.transport.write(head.encode("latin-1") + b"connection: close\r\n\r\n" + data)
-        self.transport.close()
+        self.send_error(400, "BAD_REQUEST", f"malformed HTTP request: {msg}")
+
+
+async def refuse_overloaded(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """The application of a connection opened past ``serve.max_connections``."""
+    data = json.dumps(
+        error_body(
+            "too many open connections (serve.max_connections); retry shortly",
+            code="TEMPORARILY_UNAVAILABLE",
+        )
+    ).encode("utf-8")
+    headers = [
+        (b"content-type", JSON_TYPE.encode()),
+        (b"content-length", str(len(data)).encode()),
+        (b"retry-after", b"1"),
+        (b"connection", b"close"),
+    ]
+    await send({"type": "http.response.start", "status": 503, "headers": headers})
+    await send({"type": "http.response.body", "body": data})
 
 
 @dataclass
@@ -493,16 +709,20 @@ def make_server(
     port: int,
     access_log: bool = False,
     grace_s: float = SHUTDOWN_GRACE_S,
+    limits: ServeConfig | None = None,
 ) -> Listener:
+    """A server for ``service`` with the timeouts and connection cap of ``limits`` (``serve.*``)."""
+    limits = limits or ServeConfig()
     sock = socket.create_server((host, port), backlog=1024)
+    protocol = type("ServeProtocol", (JsonErrorProtocol,), {"limits": limits})
     config = uvicorn.Config(
         ScoringApp(service),
         loop="uvloop",
-        http=JsonErrorProtocol,
+        http=protocol,
         lifespan="off",
         access_log=access_log,
         log_level="info" if access_log else "warning",
-        timeout_keep_alive=int(IDLE_TIMEOUT_S),
+        timeout_keep_alive=limits.idle_timeout_s,  # type: ignore[arg-type]  # a float works
         timeout_graceful_shutdown=int(grace_s),
         server_header=False,
     )
@@ -539,6 +759,43 @@ def serve_settings(task: str) -> tuple[ServeConfig, float]:
     return p.serve, predict.neutral_band if predict else DEFAULT_NEUTRAL_BAND
 
 
+def with_overrides(settings: ServeConfig, **overrides: Any) -> ServeConfig:
+    """``settings`` with the command-line values that were given, checked like params.yaml's."""
+    from pydantic import ValidationError
+
+    given = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return ServeConfig.model_validate({**settings.model_dump(), **given})
+    except ValidationError as exc:
+        flags = "; ".join(
+            f"--{str(e['loc'][0]).removesuffix('_s').replace('_', '-')}: {e['msg']}" for e in exc.errors()
+        )
+        raise PipelineError(flags) from exc
+
+
+FD_RESERVE = 64  # descriptors beyond the connections: the model, logs, the listening socket...
+
+
+def raise_fd_limit(max_connections: int) -> int:
+    """Make room for ``max_connections`` open sockets under the soft file-descriptor limit,
+    raising it up to the hard limit if needed; refuse settings the process could not honour
+    (the server would fail, /health included, when out of descriptors). Returns the limit."""
+    import resource
+
+    needed = max_connections + FD_RESERVE
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        if hard != resource.RLIM_INFINITY and hard < needed:
+            raise PipelineError(
+                f"serve.max_connections={max_connections} needs {needed} file descriptors, but this "
+                f"process may open at most {hard} (ulimit -Hn): lower serve.max_connections "
+                f"(--max-connections) or raise the limit"
+            )
+        resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
+        soft = needed
+    return soft
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m pipeline serve",
@@ -557,6 +814,19 @@ def main(argv: list[str]) -> int:
         "--neutral-band", type=float, help="sentiment: default tasks.<task>.predict.neutral_band"
     )
     parser.add_argument("--access-log", action="store_true", help="log every request to stderr")
+    limits = parser.add_argument_group(
+        "slow and idle clients", "answered 408, 503 or closed; defaults: serve.* in params.yaml"
+    )
+    limits.add_argument(
+        "--header-timeout", type=float, metavar="S", help="seconds for a request line and headers"
+    )
+    limits.add_argument(
+        "--body-timeout", type=float, metavar="S", help="seconds for a body once its headers are in"
+    )
+    limits.add_argument(
+        "--idle-timeout", type=float, metavar="S", help="seconds an idle keep-alive connection stays"
+    )
+    limits.add_argument("--max-connections", type=int, metavar="N", help="open connections served at once")
     args = parser.parse_args(argv)
 
     from pipeline.serving.inference import Predictor, check_model
@@ -567,6 +837,14 @@ def main(argv: list[str]) -> int:
         band = check_neutral_band(band if args.neutral_band is None else args.neutral_band)
     except ValueError as exc:
         raise PipelineError(f"--neutral-band: {exc}") from exc
+    settings = with_overrides(
+        settings,
+        header_timeout_s=args.header_timeout,
+        body_timeout_s=args.body_timeout,
+        idle_timeout_s=args.idle_timeout,
+        max_connections=args.max_connections,
+    )
+    raise_fd_limit(settings.max_connections)
     uri = args.model or f"models:/{args.task}@champion"
     threads = settings.ort_threads if args.threads is None else args.threads
     predictor = Predictor.load(uri, threads=threads)
@@ -575,7 +853,7 @@ def main(argv: list[str]) -> int:
     host = args.host or settings.host
     port = settings.port if args.port is None else args.port
     try:
-        listener = make_server(service, host, port, args.access_log)
+        listener = make_server(service, host, port, args.access_log, limits=settings)
     except OSError as exc:
         raise PipelineError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
     print(
