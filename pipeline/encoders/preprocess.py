@@ -578,14 +578,18 @@ def save_encoder(encoder: Encoder, path: Path) -> None:
     write_json(path, encoder.to_dict())
 
 
-def load_encoder(path: Path) -> Encoder:
+def read_encoder_json(path: Path) -> dict[str, Any]:
+    """encoder.json as written: the encoder's settings and, beside them, the task's ``classes``."""
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        return json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise ModelError(f"{path}: encoder file not found") from exc
     except json.JSONDecodeError as exc:
         raise DataError(f"{path}: not valid JSON ({exc})") from exc
-    return encoder_from_dict(data)
+
+
+def load_encoder(path: Path) -> Encoder:
+    return encoder_from_dict(read_encoder_json(path))
 
 
 def _is_missing(value: Any) -> bool:

@@ -8,7 +8,6 @@ invalid ones come back as :class:`RowError` values. TensorFlow is never imported
 from __future__ import annotations
 
 import hashlib
-import json
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
@@ -20,7 +19,7 @@ import pandas as pd
 
 from pipeline.core.config import ConfigError, params
 from pipeline.core.errors import ModelError
-from pipeline.encoders.preprocess import Encoder, RowError, TextEncoder, load_encoder
+from pipeline.encoders.preprocess import Encoder, RowError, TextEncoder, encoder_from_dict, read_encoder_json
 
 MODEL_FILE = "model.onnx"
 ENCODER_FILE = "encoder.json"
@@ -131,13 +130,8 @@ class Predictor:
     @classmethod
     def from_dir(cls, model_dir: Path | str, threads: int = 1) -> Predictor:
         model_dir = Path(model_dir)
-        encoder_file = model_dir / ENCODER_FILE
-        classes = (
-            json.loads(encoder_file.read_text(encoding="utf-8")).get("classes")
-            if encoder_file.is_file()
-            else None
-        )
-        return cls(model_dir / MODEL_FILE, load_encoder(encoder_file), threads, classes=classes)
+        data = read_encoder_json(model_dir / ENCODER_FILE)
+        return cls(model_dir / MODEL_FILE, encoder_from_dict(data), threads, classes=data.get("classes"))
 
     @classmethod
     def load(cls, uri: str, threads: int = 1) -> Predictor:

@@ -55,3 +55,16 @@ def class_counts(labels: Any) -> dict[str, int]:
     """How many rows each label has, most frequent first (the ingest note and the model card)."""
     counts = labels.astype(str).value_counts()
     return {str(k): int(v) for k, v in counts.items()}
+
+
+def by_class_index(scores: Any, model_classes: Any, n_classes: int) -> Any:
+    """A scikit-learn model's per-class scores as the metrics expect them: the positive class's
+    column for two classes; otherwise one column per class index, zeros for a class the training
+    split did not hold (scikit-learn leaves those columns out)."""
+    import numpy as np
+
+    if n_classes == 2:
+        return scores[:, list(model_classes).index(1)]
+    full = np.zeros((scores.shape[0], n_classes), dtype="float64")
+    full[:, np.asarray(model_classes, dtype=int)] = scores
+    return full

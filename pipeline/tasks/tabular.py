@@ -15,6 +15,7 @@ from pipeline.tasks.base import (
     HELPER_NOTE,
     NUMBER_TYPES,
     WHOLE_NUMBER,
+    by_class_index,
     class_counts,
     label_checks,
     meta,
@@ -110,27 +111,18 @@ def baselines(task: str, config: TabularTaskConfig, seed: int) -> dict[str, dict
         model = factories[name]().fit(data.train.x, data.train.y.astype(int))
         results[name] = {
             "val": classification_metrics(
-                data.val.y, class_proba(model, data.val.x, data.n_classes), data.n_classes
+                data.val.y,
+                by_class_index(model.predict_proba(data.val.x), model.classes_, data.n_classes),
+                data.n_classes,
             ),
             "test": classification_metrics(
-                data.test.y, class_proba(model, data.test.x, data.n_classes), data.n_classes
+                data.test.y,
+                by_class_index(model.predict_proba(data.test.x), model.classes_, data.n_classes),
+                data.n_classes,
             ),
             "fit_seconds": round(time.perf_counter() - started, 3),
         }
     return results
-
-
-def class_proba(model: Any, x: Any, n_classes: int) -> Any:
-    """The positive class's probability for two classes; otherwise one column per class index,
-    zeros for a class the training split did not hold (scikit-learn drops those columns)."""
-    import numpy as np
-
-    proba = model.predict_proba(x)
-    if n_classes == 2:
-        return proba[:, list(model.classes_).index(1)]
-    full = np.zeros((proba.shape[0], n_classes), dtype="float64")
-    full[:, np.asarray(model.classes_, dtype=int)] = proba
-    return full
 
 
 def input_example(frame: pd.DataFrame, config: TabularTaskConfig) -> pd.DataFrame:

@@ -16,7 +16,7 @@ from pipeline.core.config import TextTaskConfig
 from pipeline.core.errors import DataError
 from pipeline.data.readers import SPLIT_COLUMN, SPLIT_VALUES, CsvRows, is_archive, read_aclimdb, read_text_csv
 from pipeline.encoders.preprocess import TextEncoder, tokenize
-from pipeline.tasks.base import AS_NUMBER, TOKENS, class_counts, label_checks, meta
+from pipeline.tasks.base import AS_NUMBER, TOKENS, by_class_index, class_counts, label_checks, meta
 
 
 def label_column(config: TextTaskConfig) -> str:
@@ -162,18 +162,12 @@ def baselines(task: str, config: TextTaskConfig, seed: int) -> dict[str, dict[st
 def _scores(model: Any, x: Any, n_classes: int) -> np.ndarray:
     """A probability-like score per class index (the positive class's alone for two classes)."""
     if hasattr(model, "predict_proba"):
-        raw = model.predict_proba(x)
-    else:
-        decision = model.decision_function(x)
-        if decision.ndim == 1:
-            return 1.0 / (1.0 + np.exp(-decision))
-        shifted = np.exp(decision - decision.max(axis=1, keepdims=True))
-        raw = shifted / shifted.sum(axis=1, keepdims=True)
-    if n_classes == 2:
-        return raw[:, list(model.classes_).index(1)]
-    full = np.zeros((raw.shape[0], n_classes), dtype="float64")
-    full[:, np.asarray(model.classes_, dtype=int)] = raw
-    return full
+        return by_class_index(model.predict_proba(x), model.classes_, n_classes)
+    decision = model.decision_function(x)
+    if decision.ndim == 1:
+        return 1.0 / (1.0 + np.exp(-decision))
+    shifted = np.exp(decision - decision.max(axis=1, keepdims=True))
+    return by_class_index(shifted / shifted.sum(axis=1, keepdims=True), model.classes_, n_classes)
 
 
 def input_example(frame: pd.DataFrame, config: TextTaskConfig) -> pd.DataFrame:
