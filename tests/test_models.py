@@ -52,6 +52,12 @@ def test_balanced_class_weights_average_one_per_row():
     assert weights == pytest.approx({0: 2 / 3, 1: 2.0, 2: 1.0, 3: 1.0})
     assert (3 * weights[0] + 1 * weights[1] + 2 * weights[2]) / 6 == pytest.approx(1.0)
     assert class_weights(AnnParams(), np.array([0, 1, 2]), n_classes=3) is None
+    # recurrent models: off by default (binary and multi-class), the same weights when asked for
+    assert class_weights(RecurrentParams(), np.array([0, 0, 0, 1], "float32")) is None
+    assert class_weights(RecurrentParams(), np.array([0, 1, 2]), n_classes=3) is None
+    recurrent = RecurrentParams(class_weight="balanced")
+    assert class_weights(recurrent, np.array([0, 0, 0, 1], "float32")) == {0: 0.5 / 0.75, 1: 0.5 / 0.25}
+    assert class_weights(recurrent, np.array([0, 0, 0, 1, 2, 2]), n_classes=4) == pytest.approx(weights)
 
 
 def test_a_multiclass_dataset_trains_with_integer_labels_and_class_weights():

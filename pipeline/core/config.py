@@ -241,7 +241,7 @@ class AnnParams(Frozen):
 
 
 class RecurrentParams(Frozen):
-    """Embedding -> SimpleRNN/LSTM/GRU stack -> sigmoid."""
+    """Embedding -> SimpleRNN/LSTM/GRU stack -> sigmoid (binary) or softmax (multi-class)."""
 
     embedding_dim: int = Field(64, ge=1)
     units: int = Field(64, ge=1)
@@ -259,6 +259,8 @@ class RecurrentParams(Frozen):
     batch_size: int = Field(64, ge=1)
     epochs: int = Field(10, ge=1)
     patience: int = Field(2, ge=1)
+    # "balanced": each class's loss weighted by the inverse of its training frequency (as for the ANN)
+    class_weight: Literal["none", "balanced"] = "none"
 
 
 class FloatDim(Frozen):

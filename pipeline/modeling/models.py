@@ -140,7 +140,7 @@ def class_weights(
     """``balanced``: each class weighted by the inverse of its frequency in ``y``, scaled so that
     the mean weight over the rows of ``y`` is 1 (``n / (classes present * count)``). A class
     absent from ``y`` gets 1.0: it is never trained on, but Keras wants a weight for every index."""
-    if not isinstance(params, AnnParams) or params.class_weight == "none":
+    if params.class_weight == "none":
         return None
     if n_classes == 2:  # the same expression as before multi-class support: same weights, same models
         positives = float(y.mean())

@@ -1,0 +1,154 @@
+"""`python -m pipeline real-data`: the shipped real-data settings, merged over params.yaml (no training)."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipeline.commands import real_data
+from pipeline.core.config import load_params
+from pipeline.core.errors import DataError, PipelineError
+from tests.conftest import REPO
+
+SETS = REPO / "params" / "real"
+
+
+def _merged(base: dict, update: dict) -> dict:
+    out = copy.deepcopy(base)
+    real_data.deep_merge(out, update)
+    return out
+
+
+@pytest.fixture
+def fake_data(project: Path) -> Path:
+    """A data folder with two small files, and a set file `fake` pinning their sha256."""
+    folder = project / "datasets"
+    folder.mkdir()
+    (folder / "train.csv").write_text("text,label\nsome story,earn\n")
+    (folder / "test.csv").write_text("text,label\nanother story,acq\n")
+    sets = project / "params" / "real"
+    sets.mkdir(parents=True)
+    files = ("train.csv", "test.csv")
+    sha = {name: hashlib.sha256((folder / name).read_bytes()).hexdigest() for name in files}
+    (sets / "fake.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "requires": sha,
+                "tasks": {
+                    "topics": {
+                        "data": {"source": "{data}", "train_file": "train.csv", "test_file": "test.csv"},
+                        "encode": {"max_tokens": 500, "sequence_length": 30},
+                        "models": {"gru": {"units": 16, "pooling": "mean"}},
+                        "tune": {"gru": {"enabled": False}},
+                    }
+                },
+            }
+        )
+    )
+    return folder
+
+
+def test_merges_the_set_exactly_and_keeps_comments(project: Path, fake_data: Path):
+    before_text = (project / "params.yaml").read_text()
+    before = yaml.safe_load(before_text)
+    _, partial = real_data.read_set(project / "params" / "real" / "fake.yaml")
+
+    assert real_data.main(["datasets"]) == 0
+
+    after_text = (project / "params.yaml").read_text()
+    assert yaml.safe_load(after_text) == _merged(before, real_data.substitute(partial, "datasets"))
+    topics = yaml.safe_load(after_text)["tasks"]["topics"]
+    assert topics["data"]["source"] == "datasets"  # as given, relative to the repository root
+    assert topics["models"]["gru"]["units"] == 16 and topics["models"]["gru"]["embedding_dim"] == 32
+    assert "requires" not in yaml.safe_load(after_text)
+    # the rest of the file, comments included, is as it was
+    for line in before_text.splitlines():
+        if line.lstrip().startswith("#"):
+            assert line in after_text
+    load_params(project / "params.yaml")
+
+
+def test_refuses_a_missing_file_naming_it_and_writes_nothing(project: Path, fake_data: Path):
+    before = (project / "params.yaml").read_text()
+    (fake_data / "test.csv").unlink()
+    with pytest.raises(DataError, match=r"datasets/test\.csv: not found; the set 'fake'"):
+        real_data.main([str(fake_data)])
+    assert (project / "params.yaml").read_text() == before
+
+
+def test_refuses_a_wrong_checksum_and_writes_nothing(project: Path, fake_data: Path):
+    before = (project / "params.yaml").read_text()
+    (fake_data / "train.csv").write_text("text,label\nedited story,earn\n")
+    with pytest.raises(DataError, match=r"train\.csv: sha256 [0-9a-f]{64} is not the published"):
+        real_data.main([str(fake_data)])
+    assert (project / "params.yaml").read_text() == before
+
+
+def test_unknown_set_and_missing_folder_are_refused(project: Path, fake_data: Path):
+    with pytest.raises(PipelineError, match=r"unknown set\(s\) \['nope'\]; available: \['fake'\]"):
+        real_data.main([str(fake_data), "--only", "nope"])
+    with pytest.raises(DataError, match="not a folder"):
+        real_data.main([str(fake_data / "absent")])
+
+
+def test_merged_params_that_do_not_load_leave_params_yaml_unchanged(project: Path, fake_data: Path):
+    before = (project / "params.yaml").read_text()
+    bad = project / "params" / "real" / "fake.yaml"
+    bad.write_text(bad.read_text().replace("units: 16", "units: 0"))
+    with pytest.raises(PipelineError, match=r"params\.yaml left unchanged"):
+        real_data.main([str(fake_data)])
+    assert (project / "params.yaml").read_text() == before
+    assert not list(project.glob(".params.yaml*"))
+
+
+@pytest.mark.parametrize("name", ["churn", "imdb", "r52"])
+def test_each_shipped_set_merges_into_loadable_params(name: str, tmp_path: Path):
+    requires, partial = real_data.read_set(SETS / f"{name}.yaml")
+    assert requires and all(sha and len(sha) == 64 for sha in requires.values())  # all pinned
+    merged = _merged(yaml.safe_load((REPO / "params.yaml").read_text()), real_data.substitute(partial, "/d"))
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(merged))
+    params = load_params(tmp_path / "params.yaml")
+    for task in partial["tasks"]:
+        source = params.task(task).data.source
+        assert source.startswith("/d")
+        assert all(tune.enabled is False for tune in params.task(task).tune.values())
+
+
+def test_the_r52_set_reads_the_shared_folder_layout():
+    requires, partial = real_data.read_set(SETS / "r52.yaml")
+    data = partial["tasks"]["topics"]["data"]
+    assert data["source"] == "{data}"
+    assert (
+        {data["train_file"], data["test_file"]}
+        == set(requires)
+        == {
+            "reuters_r52_train.csv",
+            "reuters_r52_test.csv",
+        }
+    )
+
+
+def test_the_shipped_sets_apply_to_the_real_files(project: Path, shared_data: Path):
+    shutil.copytree(SETS, project / "params" / "real")
+    assert real_data.main([str(shared_data)]) == 0  # the published checksums match the files
+    params = load_params(project / "params.yaml")
+    assert params.task("topics").data.source == str(shared_data)
+
+
+def test_the_command_imports_no_tensorflow():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\nfrom pipeline.__main__ import main\n"
+        "try: main(['real-data', '--help'])\nexcept SystemExit: pass\n"
+        "print('HEAVY', [m for m in ('tensorflow', 'keras', 'mlflow', 'onnxruntime') if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True).stdout
+    assert "run it in a copy of the repository or on a branch" in " ".join(out.split())
+    assert "HEAVY []" in out
