@@ -535,7 +535,8 @@ class JsonErrorProtocol(HttpToolsProtocol):
     * between requests, uvicorn's keep-alive timer: ``idle_timeout_s``, then a quiet close.
 
     A timer that fires while uvicorn itself has paused reading (pipelined requests, a body the
-    application has not consumed yet) starts again: that wait is the server's, not the client's.
+    application has not consumed yet), or while the previous request's answer is not out yet,
+    starts again: that wait is the server's, not the client's.
     A connection opened while ``max_connections`` are open gets a 503 (with ``Retry-After``) as
     soon as its request headers are in, and at most :data:`OVERFLOW_HEADER_TIMEOUT_S` to send
     them, so that surplus connections cannot pile up. Every one of these answers carries
@@ -547,37 +548,35 @@ class JsonErrorProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.header_timeout_s = self.limits.header_timeout_s
-        self.in_headers = False  # part of a request line or headers has come
-        # When the request being read must be complete, and what then: a timer is armed only
-        # when a read leaves the request incomplete, so that the usual request, which arrives
-        # whole in one read, costs no timer at all.
-        self.deadline: float | None = None
-        self.phase: tuple[float, Callable[[], None]] | None = None  # (timeout, what to do)
+        self.in_headers = False  # part of a request line or headers has come, not all
+        self.in_body = False  # a request's headers have come, not all of its body
+        # Armed only when a read leaves a request incomplete (and when a connection opens, since
+        # a client may send nothing): the usual request, which arrives whole in one read, costs
+        # no timer at all.
         self.read_timer: asyncio.TimerHandle | None = None
 
-    # -- deadlines
-    def _expect(self, timeout_s: float, expired: Callable[[], None]) -> None:
-        self.deadline, self.phase = self.loop.time() + timeout_s, (timeout_s, expired)
-
-    def _arm(self) -> None:
-        assert self.deadline is not None
-        self.read_timer = self.loop.call_at(self.deadline, self._fire)
+    # -- timers
+    def _arm(self, timeout_s: float) -> None:
+        self.read_timer = self.loop.call_later(timeout_s, self._expired)
 
     def _disarm(self) -> None:
         if self.read_timer is not None:
             self.read_timer.cancel()
             self.read_timer = None
 
-    def _fire(self) -> None:
+    def _expired(self) -> None:
         self.read_timer = None
-        if self.transport.is_closing() or self.phase is None:
+        if self.transport.is_closing():
             return
-        timeout_s, expired = self.phase
-        if self.flow.read_paused:  # uvicorn stopped reading, not the client: start again
-            self._expect(timeout_s, expired)
-            self._arm()
-            return
-        expired()
+        behind = self.flow.read_paused or (  # uvicorn stopped reading, or, between requests,
+            not self.in_body and self.cycle is not None and not self.cycle.response_complete
+        )  # the previous answer is not out yet: the wait is the server's, start again
+        if behind:
+            self._arm(self.limits.body_timeout_s if self.in_body else self.header_timeout_s)
+        elif self.in_body:
+            self._body_timeout()
+        else:
+            self._header_timeout()
 
     def _header_timeout(self) -> None:
         if self.in_headers:
@@ -610,8 +609,7 @@ class JsonErrorProtocol(HttpToolsProtocol):
         if len(self.connections) > self.limits.max_connections:
             self.app = refuse_overloaded
             self.header_timeout_s = min(self.header_timeout_s, OVERFLOW_HEADER_TIMEOUT_S)
-        self._expect(self.header_timeout_s, self._header_timeout)  # the client may send nothing
-        self._arm()
+        self._arm(self.header_timeout_s)  # from the opening: the client may send nothing
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
@@ -620,29 +618,26 @@ class JsonErrorProtocol(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         super().data_received(data)  # cancels the keep-alive timer, feeds the parser
         if self.read_timer is not None or self.transport.is_closing():
-            return
-        if self.deadline is not None:  # this read left a request incomplete: its clock runs
-            self._arm()
-        elif self.timeout_keep_alive_task is None and (self.cycle is None or self.cycle.response_complete):
-            # bytes that begin no request (blank lines) must not keep a connection for ever
-            self._expect(self.header_timeout_s, self._header_timeout)
-            self._arm()
+            return  # a clock runs already (a deadline counts from the first byte, not the last)
+        if self.in_body:  # this read left a body incomplete
+            self._arm(self.limits.body_timeout_s)
+        elif self.in_headers or (
+            self.timeout_keep_alive_task is None and (self.cycle is None or self.cycle.response_complete)
+        ):  # headers incomplete; or bytes that begin no request (blank lines) after an answer
+            self._arm(self.header_timeout_s)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self.in_headers = True
-        if self.deadline is None:  # else the clock started with the connection or blank lines
-            self._expect(self.header_timeout_s, self._header_timeout)
 
     def on_headers_complete(self) -> None:
-        self.in_headers = False
-        self._disarm()
-        self._expect(self.limits.body_timeout_s, self._body_timeout)
+        self.in_headers, self.in_body = False, True
+        self._disarm()  # the header clock; the body's starts if this read leaves it incomplete
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
+        self.in_body = False
         self._disarm()
-        self.deadline = self.phase = None
         super().on_message_complete()
 
     # -- answers the application never sees
