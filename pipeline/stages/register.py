@@ -54,10 +54,20 @@ def input_example(task: str) -> Any:
 def quiet_mlflow_logging() -> None:
     """Drop what MLflow prints while logging a pyfunc that tells a user nothing here: a progress bar
     per artifact copy, a hint to add type hints (the pyfunc validates its input itself) and a hint
-    about integer columns (the encoder checks every column against the schema)."""
+    about integer columns (the encoder checks every column against the schema).
+
+    The type-hint hint is dropped where warnings are shown, not by a filter: MLflow wraps some of
+    its calls in ``simplefilter("once")``, which takes precedence over any filter set here.
+    """
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    warnings.filterwarnings("ignore", message=".*Add type hints to the `predict` method")
     warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer column")
+    show = warnings.showwarning
+
+    def showwarning(message: Any, *args: Any, **kwargs: Any) -> None:
+        if "Add type hints to the `predict` method" not in str(message):
+            show(message, *args, **kwargs)
+
+    warnings.showwarning = showwarning
 
 
 def model_signature(task: str, model_dir: Path, example: Any) -> Any:
