@@ -121,3 +121,16 @@ def test_a_blank_cell_without_a_policy_still_fails_validation_by_row(telco: Path
     assert cli(["validate", "telco"]) == 1
     err = capsys.readouterr().err
     assert "column 'MonthlyCharges'" in err and "data rows 4, 11, 18 (file lines 5, 12, 19)" in err
+
+
+def test_a_label_outside_the_classes_is_named_by_its_data_row(telco: Path, capsys) -> None:
+    rows = telco_rows(400)
+    rows.loc[250, "Churn"] = "Maybe"
+    rows.to_csv(telco / "telco.csv", index=False)
+    raw = yaml.safe_load((telco / "params.yaml").read_text())
+    raw["tasks"]["telco"]["schema"]["missing"]["Tenure"] = "median"  # no dropped rows: row 251 is row 251
+    (telco / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    params.cache_clear()
+    assert cli(["ingest", "telco"]) == 0
+    assert cli(["encode", "telco"]) == 1  # validate would refuse it too; encode must not guess
+    assert "'Maybe' in data row 251" in capsys.readouterr().err

@@ -34,12 +34,12 @@ class Labels:
         codes = np.array([index.get(k, -1) for k in keys], dtype="int64")
         bad = np.flatnonzero(codes < 0)
         if len(bad):
-            shown = ", ".join(f"{values.iloc[i]!r} in data row {i + 1}" for i in bad[:MAX_LISTED])
-            more = f" and {len(bad) - MAX_LISTED} more" if len(bad) > MAX_LISTED else ""
-            raise DataError(
-                f"{where}: label(s) not among the classes {self.classes}: {shown}{more} "
-                f"(rows counted from 1 in the split)"
+            # the index is the row's position in the raw data: data row N counts from 1
+            shown = ", ".join(
+                f"{values.iloc[i]!r} in data row {values.index[i] + 1}" for i in bad[:MAX_LISTED]
             )
+            more = f" and {len(bad) - MAX_LISTED} more" if len(bad) > MAX_LISTED else ""
+            raise DataError(f"{where}: label(s) not among the classes {self.classes}: {shown}{more}")
         return codes.astype("float32") if self.binary else codes
 
 

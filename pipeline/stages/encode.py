@@ -72,7 +72,8 @@ def encode_frame(
     """Pure core: the encoder and classes fitted on train, the rows with their split, the arrays."""
     kind = tasks.kind_of(config)
     label = kind.label_column(config)
-    frame = kind.usable_rows(frame, config).reset_index(drop=True)
+    # the index stays the row's position in the raw data, so that messages can name the row
+    frame = kind.usable_rows(frame.reset_index(drop=True), config)
     frame = frame.assign(split=assign_splits(frame, label, config, seed))
     train = frame[frame["split"] == "train"]
     encoder = kind.fit_encoder(train, config)
