@@ -422,3 +422,26 @@ def test_the_real_aclimdb_archive(run: Run) -> None:
     }
     assert reviews["text"].str.len().min() > 0
     assert read_json(paths.raw_meta("sentiment"))["splits"] == {"train": 25_000, "test": 25_000}
+
+
+# ---------------------------------------------------------------------- folder source
+def test_a_folder_source_keeps_its_test_file_as_the_test_split(run: Run, project: Path) -> None:
+    folder = project / "news"
+    folder.mkdir()
+    pd.DataFrame({"text": ["oil up", "bank merger", "crop news"], "label": ["crude", "acq", "grain"]}).to_csv(
+        folder / "news_train.csv", index=False
+    )
+    pd.DataFrame({"text": ["oil down", "takeover bid"], "label": ["crude", "acq"]}).to_csv(
+        folder / "news_test.csv", index=False
+    )
+    code, out = run("topics", source="news", train_file="news_train.csv", test_file="news_test.csv")
+    assert code == 0, out
+    stored = pd.read_parquet(paths.raw_data("topics"))
+    assert stored["split"].tolist() == ["train", "train", "train", "test", "test"]
+    assert stored["label"].tolist() == ["crude", "acq", "grain", "crude", "acq"]  # names kept: multi-class
+    meta = read_json(paths.raw_meta("topics"))
+    assert meta["splits"] == {"train": 3, "test": 2} and meta["format"] == "train and test CSVs"
+
+    (folder / "news_test.csv").unlink()
+    code, out = run("topics", source="news", train_file="news_train.csv", test_file="news_test.csv")
+    assert code == 1 and "news: no news_test.csv in this folder" in out
