@@ -21,16 +21,17 @@ import argparse
 import contextlib
 import http.client
 import os
-import selectors
 import signal
-import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the stalled-client helpers are the ones tests/test_serve.py uses
+
+from pipeline.commands.loadgen import Stalls  # noqa: E402  (standard library only)
+
 POST = b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
 GET = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
 KINDS = {  # what the client sends first, then what it drips every 0.1 s (if anything)
@@ -40,23 +41,6 @@ KINDS = {  # what the client sends first, then what it drips every 0.1 s (if any
     "idle-keep-alive": (GET, b""),
     "blank-lines": (GET, b"\r\n"),
 }
-
-
-@dataclass
-class Stalled:
-    kind: str
-    sock: socket.socket
-    start: float
-    drip: bytes
-    reply: bytes = b""
-    closed_after: float | None = None
-
-    @property
-    def answer(self) -> str:
-        if not self.reply:
-            return "nothing"
-        statuses = [line.split()[1] for line in self.reply.split(b"\r\n") if line.startswith(b"HTTP/1.1 ")]
-        return "+".join(s.decode() for s in statuses)
 
 
 def start_server(task: str, model: Path, timeout: float, connections: int) -> tuple[subprocess.Popen, str]:
@@ -99,53 +83,31 @@ def run(args: argparse.Namespace) -> int:
     proc, hostport = start_server(args.task, args.model, args.timeout, args.max_connections)
     host, port = hostport.rsplit(":", 1)
     address = (host, int(port))
-    selector = selectors.DefaultSelector()
-    clients: list[Stalled] = []
+    stalls = Stalls()
     checks: list[tuple[int, float]] = []
     fds: dict[str, int | None] = {"before": open_fds(proc.pid)}
-    peak = 0
+    peak, next_check = 0, 0.0
+
+    def check() -> None:  # /health on a new connection, and the server's open files, every 50 ms
+        nonlocal peak, next_check
+        if time.monotonic() >= next_check:
+            next_check = time.monotonic() + 0.05
+            checks.append(health(address))
+            peak = max(peak, open_fds(proc.pid) or 0)
+
     try:
         names = list(KINDS)
         for i in range(args.connections):
             kind = names[i % len(names)]
             first, drip = KINDS[kind]
-            sock = socket.create_connection(address, timeout=5)
-            sock.sendall(first)
-            client = Stalled(kind, sock, time.monotonic(), drip)
-            selector.register(sock, selectors.EVENT_READ, client)
-            clients.append(client)
-        opened = time.monotonic()
-        deadline = opened + args.timeout + args.slack
-        next_drip = next_check = opened
-        while any(c.closed_after is None for c in clients) and time.monotonic() < deadline:
-            for key, _ in selector.select(0.01):
-                client = key.data
-                try:
-                    chunk = client.sock.recv(65536)
-                except ConnectionResetError:
-                    chunk = b""
-                client.reply += chunk
-                if not chunk:
-                    client.closed_after = time.monotonic() - client.start
-                    selector.unregister(client.sock)
-            now = time.monotonic()
-            if now >= next_drip:
-                next_drip = now + 0.1
-                for client in clients:
-                    if client.drip and client.closed_after is None:
-                        with contextlib.suppress(OSError):
-                            client.sock.sendall(client.drip)
-            if now >= next_check:
-                next_check = now + 0.05
-                checks.append(health(address))
-                peak = max(peak, open_fds(proc.pid) or 0)
+            stalls.open(address, kind, first, drip)
+        stalls.watch(time.monotonic() + args.timeout + args.slack, check, poll_s=0.01)
         checks.append(health(address))
         fds["peak"] = peak
         time.sleep(0.5)
         fds["0.5 s after the last close"] = open_fds(proc.pid)
     finally:
-        for client in clients:
-            client.sock.close()
+        stalls.close()
         proc.send_signal(signal.SIGTERM)
         try:
             proc.wait(timeout=30)
@@ -157,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"{header} {'median':>7} {'max':>6}  open")
     failed = False
     for kind in KINDS:
-        group = [c for c in clients if c.kind == kind]
+        group = [c for c in stalls.clients if c.kind == kind]
         closed = sorted(c.closed_after for c in group if c.closed_after is not None)
         answers = sorted({c.answer for c in group})
         still_open = len(group) - len(closed)

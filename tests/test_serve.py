@@ -7,12 +7,10 @@ in the process, its memory, and a real SIGTERM shutdown that lets an in-flight r
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import http.client
 import json
 import os
-import selectors
 import shutil
 import signal
 import socket
@@ -21,7 +19,6 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +30,7 @@ pytest.importorskip("onnxruntime")
 from conftest import edit_params
 from tiny_models import REPO, churn_encoder, churn_model_dir, churn_rows, sentiment_model_dir
 
+from pipeline.commands.loadgen import Stalls
 from pipeline.core.config import ServeConfig
 from pipeline.core.errors import PipelineError
 from pipeline.serving.inference import Predictor
@@ -361,52 +359,21 @@ def health_status(server: Listener) -> int:
         client.conn.close()
 
 
-@dataclass
-class Stalled:
-    kind: str
-    sock: socket.socket
-    start: float
-    drip: bytes = b""
-    reply: bytes = b""
-    closed_after: float | None = None
-
-
 def test_stalled_and_idle_clients_are_closed_in_time_while_health_answers(model_dirs):
     directory = model_dirs["churn"]
     service = ScoringService(Predictor.from_dir(directory), str(directory), 0.1, max_body_bytes=20_000)
     limits = ServeConfig(header_timeout_s=TIMEOUT_S, body_timeout_s=TIMEOUT_S, idle_timeout_s=TIMEOUT_S)
     server = make_server(service, "127.0.0.1", 0, limits=limits)
     thread = server.start_in_thread()
-    selector = selectors.DefaultSelector()
-    clients: list[Stalled] = []
+    stalls, health = Stalls(), []
     kinds = [(k, data, b"") for k, (data, _) in STALLED.items()] * 12
     kinds += [(k, data, drip) for k, (data, drip, _) in TRICKLED.items()] * 3
     try:
         for kind, data, drip in kinds:
-            sock = socket.create_connection(server.sock.getsockname()[:2], timeout=5)
-            sock.sendall(data)
-            client = Stalled(kind, sock, time.monotonic(), drip)
-            selector.register(sock, selectors.EVENT_READ, client)
-            clients.append(client)
-        health, deadline, next_drip = [], time.monotonic() + TIMEOUT_S + 5, 0.0
-        while any(c.closed_after is None for c in clients) and time.monotonic() < deadline:
-            for key, _ in selector.select(0.02):
-                client = key.data
-                try:
-                    chunk = client.sock.recv(65536)
-                except ConnectionResetError:
-                    chunk = b""
-                client.reply += chunk
-                if not chunk:
-                    client.closed_after = time.monotonic() - client.start
-                    selector.unregister(client.sock)
-            if time.monotonic() >= next_drip:
-                next_drip = time.monotonic() + 0.1
-                for client in clients:
-                    if client.drip and client.closed_after is None:
-                        with contextlib.suppress(OSError):  # closed meanwhile: select sees it
-                            client.sock.sendall(client.drip)
-            health.append(health_status(server))  # a new connection each time
+            stalls.open(server.sock.getsockname()[:2], kind, data, drip)
+        # /health on a new connection every turn while the stalls wait for their timers
+        stalls.watch(time.monotonic() + TIMEOUT_S + 5, lambda: health.append(health_status(server)))
+        clients = stalls.clients
 
         expect = {k: reply for k, (_, reply) in STALLED.items()}
         expect |= {k: reply for k, (_, _, reply) in TRICKLED.items()}
@@ -427,8 +394,7 @@ def test_stalled_and_idle_clients_are_closed_in_time_while_health_answers(model_
             time.sleep(0.01)
         assert not connections  # nothing left open
     finally:
-        for client in clients:
-            client.sock.close()
+        stalls.close()
         server.stop(thread)
 
 

@@ -9,9 +9,13 @@ so that each spawned client starts in milliseconds.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
+import selectors
 import socket
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -142,3 +146,68 @@ def run_mixed(
         [v for lat, _ in behind for v in lat],
         sum(f for _, f in behind),
     )
+
+
+# ------------------------------------------------------------------------ stalled clients
+@dataclass
+class StalledClient:
+    """A connection that sent ``kind``'s first bytes and then stalls, or trickles ``drip``."""
+
+    kind: str
+    sock: socket.socket
+    start: float
+    drip: bytes = b""
+    reply: bytes = b""
+    closed_after: float | None = None  # seconds from opening until the server closed it
+
+    @property
+    def answer(self) -> str:
+        """The HTTP statuses the server sent before closing (``408``, ``503``), or ``nothing``."""
+        if not self.reply:
+            return "nothing"
+        statuses = [line.split()[1] for line in self.reply.split(b"\r\n") if line.startswith(b"HTTP/1.1 ")]
+        return "+".join(s.decode() for s in statuses)
+
+
+class Stalls:
+    """Many stalled connections to one server, watched until the server has closed them all."""
+
+    DRIP_EVERY_S = 0.1
+
+    def __init__(self) -> None:
+        self.selector = selectors.DefaultSelector()
+        self.clients: list[StalledClient] = []
+
+    def open(self, address: tuple[str, int], kind: str, first: bytes, drip: bytes = b"") -> None:
+        sock = socket.create_connection(address, timeout=5)
+        sock.sendall(first)
+        client = StalledClient(kind, sock, time.monotonic(), drip)
+        self.selector.register(sock, selectors.EVENT_READ, client)
+        self.clients.append(client)
+
+    def watch(self, deadline: float, tick: Callable[[], None], poll_s: float = 0.02) -> None:
+        """Until every connection is closed or ``deadline`` (monotonic) passes: keep what the server
+        sends, note when it closes each one, trickle the drips, and call ``tick`` every turn."""
+        next_drip = 0.0
+        while any(c.closed_after is None for c in self.clients) and time.monotonic() < deadline:
+            for key, _ in self.selector.select(poll_s):
+                client = key.data
+                try:
+                    chunk = client.sock.recv(65536)
+                except ConnectionResetError:
+                    chunk = b""
+                client.reply += chunk
+                if not chunk:
+                    client.closed_after = time.monotonic() - client.start
+                    self.selector.unregister(client.sock)
+            if time.monotonic() >= next_drip:
+                next_drip = time.monotonic() + self.DRIP_EVERY_S
+                for client in self.clients:
+                    if client.drip and client.closed_after is None:
+                        with contextlib.suppress(OSError):  # closed meanwhile: select sees it
+                            client.sock.sendall(client.drip)
+            tick()
+
+    def close(self) -> None:
+        for client in self.clients:
+            client.sock.close()
