@@ -1,10 +1,10 @@
-"""Why the exported SimpleRNN loses to TensorFlow at batch 256: ONNX Runtime's CPU ``RNN`` kernel.
+"""Why the exporter unrolls the SimpleRNN: ONNX Runtime's CPU ``RNN`` kernel is slow at batch 256.
 
-Times one ONNX ``RNN`` node (the operator ``pipeline/modeling/onnx_builder.py`` exports a SimpleRNN to) on
+Times one ONNX ``RNN`` node (the operator ``export.simple_rnn: native`` exports a SimpleRNN to) on
 the default sentiment model's shape with ``Tanh`` (the model's), the exact rewrite
 ``tanh(z) = 2*sigmoid(2z) - 1`` as a ``Sigmoid`` RNN (it keeps the native operator), and ``Relu``
 and ``Softsign`` for scale (other functions); then the same tanh recurrence unrolled into
-``MatMul``/``Add``/``Tanh`` nodes (what the native operator would be replaced by). Prints how far
+``MatMul``/``Add``/``Tanh`` nodes (what the default ``export.simple_rnn: unrolled`` emits). Prints how far
 the rewrite and the unrolled graph are from the ``Tanh`` node.
 
     python benchmarks/ort_rnn_activation.py [--batch 256] [--steps 48] [--units 32]

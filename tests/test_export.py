@@ -111,7 +111,7 @@ def test_recurrent_model_exports_native_operator_with_parity(arch, layers, bidir
     from pipeline.modeling.onnx_builder import build_onnx, operator_types
 
     model = recurrent_model(arch, layers, bidirectional, activation)
-    proto = build_onnx(model, opset=params().export.opset)
+    proto = build_onnx(model, opset=params().export.opset, simple_rnn="native")
     ops = operator_types(proto)
     assert NATIVE[arch] in ops
     assert not {"Loop", "Scan"} & set(ops)
@@ -141,7 +141,7 @@ def test_pooled_recurrent_model_exports_with_parity(arch, bidirectional, pooling
     from pipeline.modeling.onnx_builder import build_onnx, operator_types
 
     model = recurrent_model(arch, bidirectional=bidirectional, pooling=pooling, seed=5)
-    proto = build_onnx(model, opset=params().export.opset)
+    proto = build_onnx(model, opset=params().export.opset, simple_rnn="native")
     ops = operator_types(proto)
     assert NATIVE[arch] in ops and {"max": "ReduceMax", "mean": "ReduceMean"}[pooling] in ops
     assert not {"Loop", "Scan"} & set(ops)
@@ -151,8 +151,41 @@ def test_pooled_recurrent_model_exports_with_parity(arch, bidirectional, pooling
     got = session(proto).run(None, {"tokens": x})[0]
     assert np.abs(got - expected).max() <= BOUND
     # opset 18 moved the reduction axes from an attribute to an input
-    got18 = session(build_onnx(model, opset=18)).run(None, {"tokens": x})[0]
+    got18 = session(build_onnx(model, opset=18, simple_rnn="native")).run(None, {"tokens": x})[0]
     assert np.abs(got18 - expected).max() <= BOUND
+
+
+@pytest.mark.parametrize(
+    ("layers", "bidirectional", "pooling", "n_classes"),
+    [(1, False, "last", 2), (2, False, "last", 2), (1, False, "mean", 4), (2, True, "last", 2)],
+)
+def test_simple_rnn_is_unrolled_with_parity(layers, bidirectional, pooling, n_classes):
+    """The default SimpleRNN export: MatMul/Add/Tanh steps instead of ONNX Runtime's slow RNN kernel,
+    the same probabilities at batch 1 and 7; a Bidirectional layer keeps the native operator."""
+    from pipeline.modeling.onnx_builder import build_onnx, operator_types
+
+    model = recurrent_model("rnn", layers, bidirectional, pooling=pooling, seed=11, n_classes=n_classes)
+    proto = build_onnx(model, opset=params().export.opset)
+    ops = operator_types(proto)
+    assert not {"Loop", "Scan"} & set(ops)
+    if bidirectional:
+        assert "RNN" in ops
+    else:
+        assert "RNN" not in ops
+        assert sum(n.op_type == "Tanh" for n in proto.graph.node) == layers * SEQ
+    x = token_batch(7)
+    expected = keras_probability(model, x)
+    assert expected.std() > 0.05, "outputs too uniform for the parity check to mean anything"
+    sess = session(proto)
+    assert np.abs(sess.run(None, {"tokens": x})[0] - expected).max() <= BOUND
+    assert np.abs(sess.run(None, {"tokens": x[4:5]})[0] - expected[4:5]).max() <= BOUND
+
+
+def test_unknown_simple_rnn_mode_is_refused():
+    from pipeline.modeling.onnx_builder import build_onnx
+
+    with pytest.raises(ModelError, match="simple_rnn 'loop'"):
+        build_onnx(recurrent_model("rnn"), simple_rnn="loop")
 
 
 @pytest.mark.parametrize(
@@ -164,7 +197,7 @@ def test_multiclass_recurrent_model_exports_softmax_with_parity(arch, layers, bi
     from pipeline.modeling.onnx_builder import build_onnx, operator_types
 
     model = recurrent_model(arch, layers, bidirectional, pooling=pooling, seed=7, n_classes=4)
-    proto = build_onnx(model, opset=params().export.opset)
+    proto = build_onnx(model, opset=params().export.opset, simple_rnn="native")
     ops = operator_types(proto)
     assert {NATIVE[arch], "Softmax"} <= set(ops)
     assert not {"Loop", "Scan"} & set(ops)
@@ -348,8 +381,8 @@ def test_parity_failure_raises_and_keeps_previous_export(project, monkeypatch):
 
     real = onnx_builder.build_onnx
 
-    def off_by_a_bias(model, opset=17):
-        proto = real(model, opset)
+    def off_by_a_bias(model, opset=17, **options):
+        proto = real(model, opset, **options)
         (bias,) = [t for t in proto.graph.initializer if t.name.startswith("probability_bias")]
         bias.CopyFrom(onnx.numpy_helper.from_array(onnx.numpy_helper.to_array(bias) + 0.05, bias.name))
         return proto

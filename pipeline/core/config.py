@@ -374,6 +374,7 @@ class ServeConfig(Frozen):
 class ExportConfig(Frozen):
     opset: int = 17
     max_abs_diff: float = 1e-5  # parity bound between Keras and ONNX Runtime probabilities
+    simple_rnn: Literal["unrolled", "native"] = "unrolled"  # how a SimpleRNN is written (onnx_builder)
 
 
 class ModelRef(Frozen):

@@ -16,7 +16,12 @@ naming the layer, instead of exporting a graph that computes something different
 Mapping (Keras -> ONNX, time-major ``[seq, batch, features]`` between recurrent layers):
 
 * ``Embedding``: ``Transpose`` the int tokens to ``[seq, batch]``, then ``Gather`` rows of the table.
-* ``SimpleRNN``: ``RNN``; ``LSTM``: ``LSTM`` (Keras gate order i,f,c,o -> ONNX i,o,f,c);
+* ``SimpleRNN``: unrolled (the default, ``simple_rnn="unrolled"``) into one ``MatMul``/``Add`` over
+  every step's input, then per step ``Gather`` + ``MatMul`` + ``Add`` + the activation: ONNX
+  Runtime's CPU ``RNN`` kernel is ~35x slower than that at batch 256 with ``Tanh``
+  (``benchmarks/ort_rnn_activation.py``), and still no ``Loop`` or ``Scan``. It needs a fixed
+  sequence length and a forward layer; otherwise (or with ``simple_rnn="native"``) ``RNN``.
+  ``LSTM``: ``LSTM`` (Keras gate order i,f,c,o -> ONNX i,o,f,c);
   ``GRU``: ``GRU`` (same z,r,h order; ``reset_after=True`` -> ``linear_before_reset=1`` with the
   input and recurrent biases as ``Wb`` and ``Rb``). ONNX wants ``W = kernel.T`` and
   ``R = recurrent_kernel.T``; a Keras layer's single bias goes into ``Wb`` with ``Rb = 0``.
@@ -51,6 +56,7 @@ SKIPPED_LAYERS = {"Dropout", "SpatialDropout1D", "GaussianDropout", "GaussianNoi
 
 # Activations inside ONNX RNN/LSTM/GRU that compute exactly what the Keras function computes.
 RECURRENT_ACTIVATIONS = {"tanh": "Tanh", "relu": "Relu", "sigmoid": "Sigmoid"}
+SIMPLE_RNN_MODES = ("unrolled", "native")
 # Dense activations: ONNX op(s) per Keras activation name ("linear" adds nothing).
 DENSE_ACTIVATIONS = {
     "linear",
@@ -82,6 +88,7 @@ class _Graph:
     """Nodes and initializers collected while walking the layers."""
 
     opset: int = 17
+    simple_rnn: str = "unrolled"
     nodes: list[onnx.NodeProto] = field(default_factory=list)
     initializers: list[onnx.TensorProto] = field(default_factory=list)
     _count: int = 0
@@ -92,7 +99,8 @@ class _Graph:
 
     def const(self, hint: str, value: np.ndarray) -> str:
         name = self.name(hint)
-        self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(value), name))
+        array = value if value.ndim == 0 else np.ascontiguousarray(value)  # that makes scalars 1-d
+        self.initializers.append(numpy_helper.from_array(array, name))
         return name
 
     def add(self, op: str, inputs: list[str], n_outputs: int = 1, hint: str = "", **attrs: Any) -> list[str]:
@@ -104,11 +112,14 @@ class _Graph:
 
 @dataclass
 class _Tensor:
-    """The current value: ``ids`` int [batch, seq], ``seq`` float [seq, batch, dim], ``flat`` [batch, dim]."""
+    """The current value: ``ids`` int [batch, seq], ``seq`` float [seq, batch, dim], ``flat`` [batch, dim].
+
+    ``steps``: the sequence length when the model's input fixes it (0 when it is dynamic)."""
 
     name: str
     kind: str
     dim: int
+    steps: int = 0
 
 
 # ----------------------------------------------------------------------------- recurrent layers
@@ -192,6 +203,8 @@ def _recurrent(graph: _Graph, layer: Any, x: _Tensor) -> _Tensor:
     if w.shape[2] != x.dim:
         raise ModelError(f"layer {layer.name!r}: expects {w.shape[2]} input features, gets {x.dim}")
     activations = [a for d in directions for a in _recurrent_activations(d)]
+    if kind == "SimpleRNN" and len(directions) == 1 and x.steps and graph.simple_rnn == "unrolled":
+        return _unrolled_simple_rnn(graph, inner, x, w[0], r[0], b[0], activations[0])
     attrs: dict[str, Any] = {
         "hidden_size": units,
         "direction": "bidirectional" if len(directions) == 2 else "forward",
@@ -210,7 +223,7 @@ def _recurrent(graph: _Graph, layer: Any, x: _Tensor) -> _Tensor:
             y = graph.add("Reshape", [y, graph.const("shape_seq", np.array([0, 0, -1], "int64"))])[0]
         else:
             y = graph.add("Squeeze", [y, graph.const("axis1", np.array([1], "int64"))])[0]
-        return _Tensor(y, "seq", dirs * units)
+        return _Tensor(y, "seq", dirs * units, x.steps)
     _, y_h = graph.add(op, inputs, n_outputs=2, hint=layer.name, **attrs)  # Y_h: [dirs, batch, units]
     graph.nodes[-1].output[0] = ""  # Y is not needed: ONNX Runtime skips writing it
     if dirs == 2:
@@ -219,6 +232,34 @@ def _recurrent(graph: _Graph, layer: Any, x: _Tensor) -> _Tensor:
     else:
         y_h = graph.add("Squeeze", [y_h, graph.const("axis0", np.array([0], "int64"))])[0]
     return _Tensor(y_h, "flat", dirs * units)
+
+
+def _unrolled_simple_rnn(
+    graph: _Graph, layer: Any, x: _Tensor, w: np.ndarray, r: np.ndarray, b: np.ndarray, activation: str
+) -> _Tensor:
+    """``h_t = act(x_t W^T + h_{t-1} R^T + Wb + Rb)`` with ``h_0 = 0``, written step by step.
+
+    The input projection of every step is one ``MatMul`` over ``[seq, batch, in]``; each step then
+    adds its row of that to ``h_{t-1} R^T``. The steps are fixed by the model's input length.
+    """
+    units = r.shape[0]
+    projected = graph.add("MatMul", [x.name, graph.const(f"{layer.name}_Wt", w.T)], hint=layer.name)[0]
+    bias = b[:units] + b[units:]
+    projected = graph.add("Add", [projected, graph.const(f"{layer.name}_bias", bias)])[0]
+    recurrent = graph.const(f"{layer.name}_Rt", r.T)
+    states: list[str] = []
+    h = ""
+    for t in range(x.steps):
+        step = graph.add("Gather", [projected, graph.const("step", np.array(t, "int64"))], axis=0)[0]
+        if h:  # h_0 = 0: the first step has no recurrent term
+            step = graph.add("Add", [step, graph.add("MatMul", [h, recurrent])[0]])[0]
+        h = graph.add(activation, [step])[0]
+        states.append(h)
+    if layer.return_sequences:
+        axis0 = graph.const("axis0", np.array([0], "int64"))
+        rows = [graph.add("Unsqueeze", [state, axis0])[0] for state in states]
+        return _Tensor(graph.add("Concat", rows, axis=0)[0], "seq", units, x.steps)
+    return _Tensor(h, "flat", units)
 
 
 # ------------------------------------------------------------------------ other layers
@@ -245,7 +286,7 @@ def _embedding(graph: _Graph, layer: Any, x: _Tensor) -> _Tensor:
     table = _array(layer.embeddings)
     time_major = graph.add("Transpose", [x.name], perm=[1, 0])[0]  # ints are cheaper to move than floats
     out = graph.add("Gather", [graph.const(f"{layer.name}_table", table), time_major], axis=0)[0]
-    return _Tensor(out, "seq", int(table.shape[1]))
+    return _Tensor(out, "seq", int(table.shape[1]), x.steps)
 
 
 def _activation(graph: _Graph, name: str, x: str, where: str) -> str:
@@ -306,14 +347,17 @@ def _layer_chain(model: Any) -> list[Any]:
     return layers
 
 
-def build_onnx(model: Any, opset: int = 17) -> onnx.ModelProto:
+def build_onnx(model: Any, opset: int = 17, simple_rnn: str = "unrolled") -> onnx.ModelProto:
     """An ONNX model computing ``model`` (a trained Keras model built by ``pipeline.modeling.models``).
 
     Input ``tokens`` (int32 ``[batch, seq]``) for text models or ``features`` (float32
     ``[batch, n]``) for tabular ones; output ``probability`` (float32 ``[batch, 1]``) for a model
     ending in one unit, or ``probabilities`` (float32 ``[batch, n_classes]``) for one ending in a
-    softmax over ``n_classes`` units; the batch dimension is dynamic.
+    softmax over ``n_classes`` units; the batch dimension is dynamic. ``simple_rnn``: ``unrolled``
+    or ``native`` (see the module docstring).
     """
+    if simple_rnn not in SIMPLE_RNN_MODES:
+        raise ModelError(f"simple_rnn {simple_rnn!r}: expected one of {', '.join(SIMPLE_RNN_MODES)}")
     if opset < 14:
         raise ModelError(f"opset {opset}: the ONNX builder needs opset 14 or newer")
     layers = _layer_chain(model)
@@ -329,8 +373,8 @@ def build_onnx(model: Any, opset: int = 17) -> onnx.ModelProto:
     else:
         name, elem, kind = FEATURES_INPUT, TensorProto.FLOAT, "flat"
     second = shape[1] if shape[1] is not None else ("sequence" if kind == "ids" else "features")
-    graph = _Graph(opset=opset)
-    x = _Tensor(name, kind, int(shape[1] or 0))
+    graph = _Graph(opset=opset, simple_rnn=simple_rnn)
+    x = _Tensor(name, kind, int(shape[1] or 0), int(shape[1] or 0) if kind == "ids" else 0)
     for layer in layers:
         layer_type = type(layer).__name__
         if layer_type in SKIPPED_LAYERS:

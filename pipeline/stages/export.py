@@ -68,7 +68,9 @@ def tf2onnx_convert(model: Any, opset: int) -> Any:
     return proto
 
 
-def convert(model: Any, task: str, arch: str, *, opset: int, converter: str = "auto") -> tuple[Any, str]:
+def convert(
+    model: Any, task: str, arch: str, *, opset: int, converter: str = "auto", simple_rnn: str = "unrolled"
+) -> tuple[Any, str]:
     """The checked ONNX model with its metadata, and the converter that produced it.
 
     ``auto``: tf2onnx for the tabular ANN (falling back to our builder if tf2onnx fails),
@@ -95,7 +97,7 @@ def convert(model: Any, task: str, arch: str, *, opset: int, converter: str = "a
             print(f"export {task}/{arch}: tf2onnx failed ({exc}); using the ONNX builder instead")
             converter = "builder"
     if converter == "builder":
-        proto = build_onnx(model, opset)
+        proto = build_onnx(model, opset, simple_rnn=simple_rnn)
     versions = {name: _version(name) for name in ("keras", "tensorflow", "tf2onnx", "onnx")}
     onnx.helper.set_model_props(
         proto,
@@ -166,6 +168,7 @@ def export(
     opset: int,
     bound: float,
     converter: str = "auto",
+    simple_rnn: str = "unrolled",
 ) -> ExportResult:
     """Convert, check parity on the test split, log to MLflow, then write the three outputs.
 
@@ -206,7 +209,7 @@ def export(
             f"{paths.encoded_dir(task) / 'test.npz'}: rows have {x.shape[1]} columns but {keras_path} "
             f"expects {expected_width}; re-run train after encode"
         )
-    proto, used = convert(model, task, arch, opset=opset, converter=converter)
+    proto, used = convert(model, task, arch, opset=opset, converter=converter, simple_rnn=simple_rnn)
     operators = operator_types(proto)
     keras_p = predict_proba(model, x)
     out_path = model_dir / MODEL_FILE
@@ -266,7 +269,12 @@ def main(argv: list[str]) -> int:
     p = params()
     p.model_params(args.task, args.arch)  # unknown task/arch fails here, before TensorFlow loads
     result = export(
-        args.task, args.arch, opset=p.export.opset, bound=p.export.max_abs_diff, converter=args.converter
+        args.task,
+        args.arch,
+        opset=p.export.opset,
+        bound=p.export.max_abs_diff,
+        converter=args.converter,
+        simple_rnn=p.export.simple_rnn,
     )
     print(
         f"export {args.task}/{args.arch}: {result.model_path} ({result.size_bytes / 1024:.1f} KiB, "
