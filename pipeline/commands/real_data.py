@@ -1,7 +1,8 @@
 """real-data: point params.yaml at the real data sets, with the settings measured on them.
 
 ``python -m pipeline real-data DATA_DIR [--only NAME ...]`` deep-merges the ready settings in
-``params/real/<name>.yaml`` (churn, imdb, r52) over this checkout's ``params.yaml`` and writes it
+``params/real/<name>.yaml`` (churn, imdb, r52; ``--sets-dir`` names another folder of sets, such as
+``params/untuned``) over this checkout's ``params.yaml`` and writes it
 back; ``dvc repro`` then trains on the real data. It rewrites ``params.yaml`` in place, so run it in
 a copy of the repository or on a branch: the committed file keeps the offline default data.
 
@@ -34,9 +35,9 @@ PLACEHOLDER = "{data}"
 REQUIRES = "requires"
 
 
-def available_sets(root: Path) -> dict[str, Path]:
-    """The set files under ``params/real/``, by name (the file name without ``.yaml``)."""
-    folder = root / SETS_DIR
+def available_sets(root: Path, sets_dir: Path = SETS_DIR) -> dict[str, Path]:
+    """The set files under ``sets_dir`` (``params/real/``), by name (the file name without ``.yaml``)."""
+    folder = root / sets_dir
     return {path.stem: path for path in sorted(folder.glob("*.yaml"))} if folder.is_dir() else {}
 
 
@@ -128,11 +129,11 @@ def _flow_leaves(value: Any) -> Any:
     return value
 
 
-def apply_sets(root: Path, data_dir: str, names: list[str]) -> list[str]:
+def apply_sets(root: Path, data_dir: str, names: list[str], sets_dir: Path = SETS_DIR) -> list[str]:
     """Check the data and write the merged params.yaml at ``root``; the lines to print."""
-    sets = available_sets(root)
+    sets = available_sets(root, sets_dir)
     if not sets:
-        raise PipelineError(f"{root / SETS_DIR}: no set files (*.yaml) found")
+        raise PipelineError(f"{root / sets_dir}: no set files (*.yaml) found")
     unknown = [name for name in names if name not in sets]
     if unknown:
         raise PipelineError(f"unknown set(s) {unknown}; available: {sorted(sets)}")
@@ -192,14 +193,21 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="NAME",
-        help="apply only this set (repeatable; default: every file in params/real/, e.g. churn imdb r52)",
+        help="apply only this set (repeatable; default: every file in the sets folder, e.g. churn imdb r52)",
+    )
+    parser.add_argument(
+        "--sets-dir",
+        type=Path,
+        default=SETS_DIR,
+        help=f"folder of the set files, relative to the repository root (default: {SETS_DIR}; "
+        "params/untuned holds two data sets nobody tuned for)",
     )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    for line in apply_sets(project_root(), args.data_dir, args.only):
+    for line in apply_sets(project_root(), args.data_dir, args.only, args.sets_dir):
         print(line)
     return 0
 
