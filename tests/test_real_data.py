@@ -152,3 +152,20 @@ def test_the_command_imports_no_tensorflow():
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True).stdout
     assert "run it in a copy of the repository or on a branch" in " ".join(out.split())
     assert "HEAVY []" in out
+
+
+def test_a_set_with_yes_no_classes_and_another_sets_dir(project: Path, fake_data: Path):
+    """Strings that YAML 1.1 reads as booleans ("No", "Yes") stay strings in the written params.yaml,
+    and --sets-dir reads the sets from another folder."""
+    folder = project / "params" / "untuned"
+    folder.mkdir(parents=True)
+    source = yaml.safe_load((REPO / "params" / "untuned" / "caravan.yaml").read_text())
+    source["requires"] = {"train.csv": None}
+    source["tasks"]["caravan"]["data"] = {"source": "{data}/train.csv", "sha256": None}
+    (folder / "bank.yaml").write_text(yaml.safe_dump(source))
+    assert real_data.main([str(fake_data), "--sets-dir", "params/untuned"]) == 0
+    params = load_params(project / "params.yaml")
+    labels = params.task("caravan").schema_.labels
+    assert (labels.classes, labels.positive) == (["No", "Yes"], "Yes")
+    assert params.models["caravan-ann"].task == "caravan"
+    assert len(params.task("caravan").schema_.categorical) >= 15

@@ -126,7 +126,21 @@ def _flow_leaves(value: Any) -> Any:
         if all(not isinstance(item, dict | list) for item in value):
             node.fa.set_flow_style()
         return node
+    if isinstance(value, str) and _read_as_other_type(value):
+        from ruamel.yaml.scalarstring import DoubleQuotedScalarString
+
+        return DoubleQuotedScalarString(value)
     return value
+
+
+def _read_as_other_type(text: str) -> bool:
+    """Whether PyYAML (YAML 1.1, which DVC and our config loader read params.yaml with) would read
+    this string as something else: ``No``/``Yes``/``on``/``off`` as booleans, ``null``, numbers.
+    ruamel writes YAML 1.2 and leaves such strings unquoted."""
+    try:
+        return not isinstance(yaml.safe_load(text), str)
+    except yaml.YAMLError:  # "[unclosed", "a: b: c": quoting keeps them strings
+        return True
 
 
 def apply_sets(root: Path, data_dir: str, names: list[str], sets_dir: Path = SETS_DIR) -> list[str]:
