@@ -820,7 +820,10 @@ def raise_fd_limit(max_connections: int) -> int:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m pipeline serve",
-        description="HTTP server speaking MLflow's scoring protocol (POST /invocations), on ONNX Runtime.",
+        description=(
+            "HTTP server speaking MLflow's scoring protocol (POST /invocations), on ONNX Runtime; "
+            "GET / is a page to try the model in a browser."
+        ),
     )
     parser.add_argument("task", help="a task of params.yaml (churn, sentiment, ...)")
     parser.add_argument(
