@@ -60,3 +60,37 @@ def test_stalled_clients_script_sees_every_stall_closed_and_health_answer(tmp_pa
     ]
     assert all(lines[k][-1] == "0" for k in ("silent", "half-headers", "half-body", "blank-lines"))
     assert ", 0 not 200," in done.stdout
+
+
+def test_page_round_trip_script_times_answers_shown_in_the_browser(tmp_path):
+    import subprocess
+    import sys
+
+    from tiny_models import REPO, sentiment_model_dir
+
+    from pipeline.commands.browser import find_chromium
+
+    if find_chromium() is None:
+        pytest.skip("no Chromium: install Debian's `chromium` (.ci/run does) or set $CHROMIUM")
+    pytest.importorskip("playwright.sync_api")
+    script = SCRIPT.parent / "page_round_trip.py"
+    model = sentiment_model_dir(tmp_path)
+    cmd = [
+        sys.executable,
+        str(script),
+        "sentiment",
+        "--model",
+        str(model),
+        "--requests",
+        "6",
+        "--warmup",
+        "2",
+    ]
+    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=90)
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "sentiment (binary_text)" in done.stdout and "6 answers after 2 warm-up" in done.stdout
+    rows = [line.split() for line in done.stdout.splitlines() if line.startswith(("in the page", "seen by"))]
+    assert len(rows) == 2 and all(row[-1] == "(n=6)" for row in rows)
+    median, p95, worst = (float(x) for x in rows[0][-4:-1])
+    assert 0 < median <= p95 <= worst

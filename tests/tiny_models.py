@@ -3,7 +3,8 @@
 No TensorFlow and no dependency on the export stage: churn is a logistic regression
 (MatMul + Add + Sigmoid) over the real churn encoder's 12 features; sentiment is the mean of
 one learned score per token (Gather + ReduceMean + MatMul + Add + Sigmoid), so "great" reads
-positive, "awful" negative and "movie" neutral.
+positive, "awful" negative and "movie" neutral; topics is the softmax of the mean of one score
+row per token (Gather + ReduceMean + Softmax), so "oil" reads crude and "profit" earn.
 """
 
 from __future__ import annotations
@@ -23,6 +24,14 @@ REPO = Path(__file__).resolve().parents[1]
 SCHEMA = load_params(REPO / "params.yaml").task("churn").schema_
 WORDS = {"great": 3.0, "good": 2.0, "fine": 1.0, "movie": 0.0, "plot": 0.0, "bad": -2.0, "awful": -3.0}
 SEQUENCE_LENGTH = 6
+TOPICS = ["earn", "acq", "crude", "trade"]
+TOPIC_WORDS = {  # word -> its score for each topic (the order of TOPICS)
+    "profit": [3.0, 0.5, 0.0, 0.0],
+    "shares": [1.0, 2.5, 0.0, 0.0],
+    "oil": [0.0, 0.0, 3.0, 0.5],
+    "barrels": [0.0, 0.0, 2.0, 0.0],
+    "tariffs": [0.0, 0.0, 0.5, 3.0],
+}
 
 
 def churn_encoder() -> TabularEncoder:
@@ -103,6 +112,22 @@ def sentiment_onnx(path: Path, encoder: TextEncoder, arch: str = "lstm", oov_sco
     _save(graph, path, "sentiment", arch)
 
 
+def topics_onnx(path: Path, encoder: TextEncoder, arch: str = "lstm") -> None:
+    table = np.array([[0.0] * len(TOPICS)] * 2 + list(TOPIC_WORDS.values()), dtype=np.float32)
+    graph = helper.make_graph(
+        [
+            helper.make_node("Gather", ["E", "tokens"], ["embedded"], axis=0),
+            helper.make_node("ReduceMean", ["embedded"], ["pooled"], axes=[1], keepdims=0),
+            helper.make_node("Softmax", ["pooled"], ["probabilities"], axis=-1),
+        ],
+        "topics_bag",
+        [helper.make_tensor_value_info("tokens", TensorProto.INT32, ["batch", encoder.sequence_length])],
+        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["batch", len(TOPICS)])],
+        initializer=[numpy_helper.from_array(table, "E")],
+    )
+    _save(graph, path, "topics", arch)
+
+
 def churn_model_dir(root: Path, arch: str = "ann") -> Path:
     directory = root / "models" / "churn" / arch
     encoder = churn_encoder()
@@ -116,6 +141,14 @@ def sentiment_model_dir(root: Path, arch: str = "lstm", oov_score: float = 0.0) 
     encoder = text_encoder()
     sentiment_onnx(directory / "model.onnx", encoder, arch=arch, oov_score=oov_score)
     write_json(directory / "encoder.json", encoder.to_dict())
+    return directory
+
+
+def topics_model_dir(root: Path, arch: str = "lstm") -> Path:
+    directory = root / "models" / "topics" / arch
+    encoder = TextEncoder([PAD, OOV, *TOPIC_WORDS], SEQUENCE_LENGTH)
+    topics_onnx(directory / "model.onnx", encoder, arch=arch)
+    write_json(directory / "encoder.json", {**encoder.to_dict(), "classes": TOPICS})
     return directory
 
 

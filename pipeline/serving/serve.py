@@ -15,6 +15,8 @@ A client cannot tell it from ``mlflow models serve -m models:/<task>@champion``:
   sentiment ``{"probability": p, "label": "Positive"|"Negative"|"Neutral", "known_token_share": s,
   "warning": null|"..."}`` (Neutral with a warning when no word of the text is known), a
   multi-class model ``{"label": class, "probability": p, "top": [...]}``.
+* ``GET /``: a page to try the model in a browser (:mod:`pipeline.serving.page`), which calls
+  ``/invocations`` itself.
 * ``GET /health`` and ``GET /ping``: 200 ``{"status": "ok", "task", "arch", "model",
   "registered_model", "model_version", "alias", "run_id", "onnx_sha256"}``: what is served, the
   registry version an alias resolved to at start-up (null for a local model directory) and the
@@ -41,7 +43,7 @@ what ``mlflow models serve`` does (the pyfunc raises on bad input), so a client 
 all-or-nothing behaviour from both, and never has to match partial results to rows.
 
 Design: uvicorn (the ASGI server under ``mlflow models serve``) with its C parts, ``uvloop`` and
-``httptools``, running a plain ASGI callable (no web framework: four routes) around one ONNX
+``httptools``, running a plain ASGI callable (no web framework: five routes) around one ONNX
 Runtime session loaded once (``serve.ort_threads`` intra-op threads, ``--threads`` overrides).
 One event loop and no thread per connection: a single-row request costs about 0.2 ms of one core,
 most of it our JSON checks, so 8 concurrent clients stay within a few milliseconds at p99 on
@@ -323,6 +325,13 @@ class ScoringService:
     def task(self) -> str:
         return self.predictor.task or self.predictor.kind
 
+    @functools.cached_property
+    def page(self) -> bytes:
+        """The HTML page of ``GET /``, filled once from the model's encoder."""
+        from pipeline.serving.page import page_config, render_page
+
+        return render_page(page_config(self.predictor, self.identity, self.neutral_band))
+
     def health(self) -> dict[str, Any]:
         return {
             "status": "ok",
@@ -451,6 +460,9 @@ class ScoringApp:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":  # lifespan is off; websockets are not served
             return
+        if scope["method"] == "GET" and not scope["path"].strip("/"):
+            await self._send_page(send)
+            return
         close = False
         try:
             status, payload = await self._route(scope, receive)
@@ -469,13 +481,27 @@ class ScoringApp:
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": data})
 
+    async def _send_page(self, send: Any) -> None:
+        from pipeline.serving.page import CONTENT_SECURITY_POLICY
+
+        data = self.service.page
+        headers = [
+            (b"content-type", b"text/html; charset=utf-8"),
+            (b"content-length", str(len(data)).encode()),
+            (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
+            (b"cache-control", b"no-cache"),
+        ]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": data})
+
     async def _route(self, scope: dict[str, Any], receive: Any) -> tuple[int, dict[str, Any]]:
         path = scope["path"].rstrip("/") or "/"
         method = scope["method"]
-        routes = {"/health": "GET", "/ping": "GET", "/version": "GET", "/invocations": "POST"}
+        routes = {"/": "GET", "/health": "GET", "/ping": "GET", "/version": "GET", "/invocations": "POST"}
         if path not in routes:
             return 404, error_body(
-                f"no endpoint {path}; try POST /invocations or GET /health", code="NOT_FOUND"
+                f"no endpoint {path}; try POST /invocations, GET /health or GET / (a page to try the model)",
+                code="NOT_FOUND",
             )
         if method != routes[path]:
             return 405, error_body(f"{path} accepts {routes[path]} only, not {method}")
@@ -794,7 +820,10 @@ def raise_fd_limit(max_connections: int) -> int:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m pipeline serve",
-        description="HTTP server speaking MLflow's scoring protocol (POST /invocations), on ONNX Runtime.",
+        description=(
+            "HTTP server speaking MLflow's scoring protocol (POST /invocations), on ONNX Runtime; "
+            "GET / is a page to try the model in a browser."
+        ),
     )
     parser.add_argument("task", help="a task of params.yaml (churn, sentiment, ...)")
     parser.add_argument(
@@ -853,7 +882,8 @@ def main(argv: list[str]) -> int:
         raise PipelineError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
     print(
         f"serve {args.task}/{predictor.arch or '?'} ({uri}) on {listener.url} "
-        f"(POST /invocations, GET /health); Ctrl-C or SIGTERM stops",
+        f"(POST /invocations, GET /health; try it in a browser at {listener.url}/); "
+        "Ctrl-C or SIGTERM stops",
         flush=True,
     )
     return run_until_signalled(listener)

@@ -1,0 +1,100 @@
+"""The page to try a served model in a browser: ``GET /`` on ``python -m pipeline serve <task>``.
+
+``page.html`` (beside this file, shipped as package data) is one static template with inline CSS and
+JavaScript and no external asset, so that it works offline. The server fills it once, at start-up,
+with what the served model's encoder says about its input (its kind, its columns and their values,
+its classes), and the page then calls ``POST /invocations`` with ``fetch()`` like any other client.
+
+What the page shows is chosen by :func:`page_mode` from the encoder's kind and the number of classes
+alone, so that a task of an existing kind needs nothing here.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from functools import cache
+from importlib.resources import files
+from typing import Any
+
+TEMPLATE = "page.html"
+CONFIG_MARK = "__PAGE_CONFIG__"
+TITLE_MARK = "__PAGE_TITLE__"
+MAX_LISTED_CLASSES = 200  # a language model's "classes" are its vocabulary: not sent to the page
+# The browser itself refuses anything but this server: no CDN, no other origin, even by mistake.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+    "connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'"
+)
+
+
+def page_mode(kind: str, n_classes: int) -> str:
+    """``form`` (a table's fields), ``binary_text`` (Positive/Negative/Neutral), ``classes_text``
+    (the top classes) or ``next_word`` (as-you-type suggestions)."""
+    if kind == "tabular":
+        return "form"
+    if kind == "language_model":
+        return "next_word"
+    return "binary_text" if n_classes <= 2 else "classes_text"
+
+
+def input_fields(encoder: Any) -> list[dict[str, Any]]:
+    """A table's columns in the encoder's order: numbers with their range and a starting value
+    (the training mean), categories with their values as the schema wrote them."""
+    fields: list[dict[str, Any]] = []
+    for name, spec in encoder.numeric.items():
+        integer = bool(spec.get("integer"))
+        start = encoder.fills.get(name, spec["mean"])
+        start = round(start) if integer else round(float(start), 2)
+        fields.append(
+            {
+                "name": name,
+                "type": "number",
+                "min": spec["min"],
+                "max": spec["max"],
+                "integer": integer,
+                "value": start,
+            }
+        )
+    for name, values in encoder.categorical.items():
+        fields.append({"name": name, "type": "category", "values": list(values)})
+    return fields
+
+
+def page_config(predictor: Any, identity: dict[str, Any], neutral_band: float) -> dict[str, Any]:
+    """What the page needs to know about the served model (JSON-ready)."""
+    encoder = predictor.encoder
+    kind = str(getattr(encoder, "kind", ""))
+    classes = [c.item() if hasattr(c, "item") else c for c in predictor.classes]
+    config: dict[str, Any] = {
+        "task": predictor.task or kind,
+        "arch": predictor.arch,
+        "kind": kind,
+        "mode": page_mode(kind, len(classes)),
+        "n_classes": len(classes),
+        "classes": classes if len(classes) <= MAX_LISTED_CLASSES else None,
+        "neutral_band": neutral_band,
+        "model": {k: identity.get(k) for k in ("registered_model", "model_version", "alias")},
+    }
+    if kind == "tabular":
+        config["fields"] = input_fields(encoder)
+    else:
+        config["text_column"] = getattr(encoder, "text_column", "text")
+    return config
+
+
+@cache
+def template() -> str:
+    return files("pipeline.serving").joinpath(TEMPLATE).read_text(encoding="utf-8")
+
+
+def script_json(value: Any) -> str:
+    """JSON safe inside a ``<script>`` element: no ``</script>`` or ``<!--`` can end it early."""
+    text = json.dumps(value, ensure_ascii=False, allow_nan=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def render_page(config: dict[str, Any]) -> bytes:
+    title = f"{config['task']} ({config['arch']})" if config.get("arch") else str(config["task"])
+    page = template().replace(TITLE_MARK, html.escape(title)).replace(CONFIG_MARK, script_json(config))
+    return page.encode("utf-8")

@@ -1,0 +1,287 @@
+"""The page of ``GET /``: served filled from the model's encoder, and driven in a real headless Chromium
+against the real server (uvicorn + ONNX Runtime on tiny models): fill or type, submit, read the answer
+from the page, and see the server's errors there.
+
+The browser is the system's Chromium (``$CHROMIUM``, or ``chromium`` on the PATH; ``.ci/run`` installs
+Debian's), driven by Playwright; the browser tests are skipped with the reason when there is none.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+pytest.importorskip("onnxruntime")
+
+from tiny_models import TOPICS, churn_model_dir, sentiment_model_dir, topics_model_dir
+
+from pipeline.commands.browser import find_chromium, launch
+from pipeline.serving.inference import Predictor
+from pipeline.serving.page import page_config, page_mode, render_page, script_json
+from pipeline.serving.responses import NO_KNOWN_WORD
+from pipeline.serving.serve import Listener, ScoringService, make_server
+
+BAND = 0.1
+# every request the page sent has its answer on the page (``sent`` is the page script's counter)
+SETTLED = "sent > 0 && document.querySelector('#result').dataset.answered === String(sent)"
+
+
+@pytest.fixture(scope="module")
+def model_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("page")
+    return {
+        "churn": churn_model_dir(root),
+        "sentiment": sentiment_model_dir(root),
+        "topics": topics_model_dir(root),
+    }
+
+
+@pytest.fixture(scope="module")
+def servers(model_dirs) -> Iterator[dict[str, Listener]]:
+    running: dict[str, tuple[Listener, threading.Thread]] = {}
+    for task, directory in model_dirs.items():
+        server = make_server(
+            ScoringService(Predictor.from_dir(directory), str(directory), BAND), "127.0.0.1", 0
+        )
+        running[task] = (server, server.start_in_thread())
+    yield {task: server for task, (server, _) in running.items()}
+    for server, thread in running.values():
+        server.stop(thread)
+
+
+def get(url: str) -> tuple[int, dict[str, str], str]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, dict(response.headers), response.read().decode("utf-8")
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), exc.read().decode("utf-8")
+
+
+def config_of(page: str) -> dict:
+    found = re.search(r'<script type="application/json" id="config">(.*?)</script>', page, re.S)
+    assert found, "the page carries its model's config"
+    return json.loads(found.group(1))
+
+
+# ------------------------------------------------------------------ the page as served (no browser)
+def test_page_is_filled_from_the_served_encoder_and_needs_nothing_from_outside(servers, model_dirs):
+    status, headers, page = get(servers["churn"].url + "/")
+    assert status == 200 and headers["content-type"] == "text/html; charset=utf-8"
+    assert "connect-src 'self'" in headers["content-security-policy"]  # the browser refuses other hosts
+    assert "://" not in page and not re.search(r"\b(src|href)=", page)  # no CDN, no external file
+    config = config_of(page)
+    encoder = Predictor.from_dir(model_dirs["churn"]).encoder
+    assert (config["task"], config["mode"]) == ("churn", "form")
+    assert [f["name"] for f in config["fields"]] == encoder.input_columns
+    fields = {f["name"]: f for f in config["fields"]}
+    assert fields["Geography"]["values"] == encoder.categorical["Geography"]
+    assert fields["Age"]["min"] <= fields["Age"]["value"] <= fields["Age"]["max"]
+
+    modes = {task: config_of(get(servers[task].url + "/")[2])["mode"] for task in ("sentiment", "topics")}
+    assert modes == {"sentiment": "binary_text", "topics": "classes_text"}
+    assert config_of(get(servers["topics"].url + "/")[2])["classes"] == TOPICS
+    assert get(servers["churn"].url + "/nothing")[0] == 404
+
+
+def test_page_mode_depends_on_the_encoder_kind_and_classes_only():
+    assert page_mode("tabular", 2) == page_mode("tabular", 5) == "form"
+    assert page_mode("text", 2) == "binary_text"
+    assert page_mode("text", 52) == "classes_text"
+    assert page_mode("language_model", 4_800) == "next_word"
+
+
+def test_config_cannot_end_the_script_element_early():
+    text = script_json({"value": "</script><script>alert(1)</script><!--"})
+    assert "<" not in text and ">" not in text
+    assert json.loads(text) == {"value": "</script><script>alert(1)</script><!--"}
+
+
+def test_post_to_the_page_is_refused_as_json(servers):
+    request = urllib.request.Request(servers["churn"].url + "/", data=b"{}", method="POST")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10)
+    assert refused.value.code == 405
+    assert "accepts GET only" in json.loads(refused.value.read())["message"]
+
+
+# ---------------------------------------------------------------------------- in a real browser
+@pytest.fixture(scope="module")
+def browser() -> Iterator:
+    executable = find_chromium()
+    if executable is None:
+        pytest.skip("no Chromium: install Debian's `chromium` (.ci/run does) or set $CHROMIUM to a binary")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright: pip install -e '.[dev]'")
+    with sync_api.sync_playwright() as playwright:
+        browser = launch(playwright, executable)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def open_page(browser, servers) -> Iterator:
+    """``open_page(task)``: a fresh tab on that task's ``GET /``; every request it made is checked to
+    have gone to the server itself."""
+    tabs, requests = [], []
+
+    def open_(task: str):
+        tab = browser.new_page()
+        tab.set_default_timeout(10_000)
+        tab.on("request", lambda request: requests.append((task, request.url)))
+        tab.goto(servers[task].url + "/")
+        tabs.append(tab)
+        return tab
+
+    yield open_
+    for tab in tabs:
+        tab.close()
+    assert requests and all(url.startswith(servers[task].url + "/") for task, url in requests), requests
+
+
+def answer(tab, n: int) -> None:
+    """Wait until the page shows the answer (or error) to its ``n``-th request."""
+    tab.wait_for_selector(f'#result[data-answered="{n}"]', state="attached")
+
+
+def shown_probability(tab, selector: str = "#probability") -> float:
+    return float(tab.get_attribute(selector, "data-probability"))
+
+
+def test_churn_form_sends_the_customer_and_shows_the_probability_and_prediction(open_page, model_dirs):
+    tab = open_page("churn")
+    assert tab.title() == "Try churn (ann)"
+    customer = {"Age": "71", "Balance": "125000.5", "Geography": "Germany", "IsActiveMember": "0"}
+    tab.fill("#f-Age", customer["Age"])
+    tab.fill("#f-Balance", customer["Balance"])
+    tab.select_option("#f-Geography", label=customer["Geography"])
+    tab.fill("#f-IsActiveMember", customer["IsActiveMember"])
+    tab.click("#submit")
+    answer(tab, 1)
+
+    # what the model says for the same customer: the form's other fields keep their shown values
+    record = {}
+    for field in config_of(tab.content())["fields"]:
+        shown = tab.input_value(f"#f-{field['name']}")
+        if field["type"] == "number":
+            record[field["name"]] = float(shown)
+        else:
+            record[field["name"]] = field["values"][int(shown)]
+    assert record["Geography"] == "Germany" and record["Age"] == 71
+    predictor = Predictor.from_dir(model_dirs["churn"])
+    want = float(predictor.score_records([record]).probabilities[0])
+    assert shown_probability(tab) == pytest.approx(want, abs=1e-6)
+    assert tab.text_content("#prediction") == f"prediction {int(want >= 0.5)}"
+    assert f"{100 * want:.1f}%" in tab.text_content("#probability")
+    assert tab.is_hidden("#error")
+
+
+def test_churn_form_shows_the_servers_error_then_recovers(open_page):
+    tab = open_page("churn")
+    tab.fill("#f-Age", "500")  # the browser lets it through: the server's rules are the ones shown
+    tab.click("#submit")
+    answer(tab, 1)
+    error = tab.text_content("#error")
+    assert tab.is_visible("#error") and "Error 400 BAD_REQUEST" in error
+    assert re.search(r"Age: .*500", error), error  # the column and the server's own words
+    assert tab.text_content("#result") == ""
+
+    tab.fill("#f-Age", "40")
+    tab.click("#submit")
+    answer(tab, 2)
+    assert tab.is_hidden("#error")
+    assert 0 <= shown_probability(tab) <= 1
+
+
+def test_sentiment_text_box_labels_the_text_and_warns_when_no_word_is_known(open_page, model_dirs):
+    tab = open_page("sentiment")
+    predictor = Predictor.from_dir(model_dirs["sentiment"])
+    tab.fill("#text", "a great movie")
+    tab.click("#submit")
+    answer(tab, 1)
+    assert tab.text_content("#prediction") == "Positive"
+    want = float(predictor.score_records(["a great movie"]).probabilities[0])
+    assert shown_probability(tab) == pytest.approx(want, abs=1e-6)
+
+    tab.fill("#text", "awful awful plot")
+    tab.press("#text", "Control+Enter")
+    answer(tab, 2)
+    assert tab.text_content("#prediction") == "Negative"
+
+    tab.fill("#text", "zxqv plmokn")
+    tab.click("#submit")
+    answer(tab, 3)
+    assert tab.text_content("#prediction") == "Neutral"
+    assert tab.text_content("#warning") == NO_KNOWN_WORD
+
+    tab.fill("#text", "   ")  # the server refuses an empty text; the page says so
+    tab.click("#submit")
+    answer(tab, 4)
+    assert "text is empty" in tab.text_content("#error")
+
+
+def test_topics_text_box_lists_the_top_topics_with_their_probabilities(open_page, model_dirs):
+    tab = open_page("topics")
+    tab.fill("#text", "oil barrels and some tariffs")
+    tab.click("#submit")
+    answer(tab, 1)
+    rows = tab.eval_on_selector_all(
+        "#top tr.top", "rows => rows.map(r => [r.dataset.label, Number(r.dataset.probability)])"
+    )
+    scores = Predictor.from_dir(model_dirs["topics"]).score_records(["oil barrels and some tariffs"])
+    want = sorted(zip(TOPICS, scores.probabilities[0].tolist(), strict=True), key=lambda lp: -lp[1])
+    assert [label for label, _ in rows] == [label for label, _ in want]
+    assert [p for _, p in rows] == pytest.approx([p for _, p in want], abs=1e-6)
+    assert tab.text_content("#prediction") == "crude"
+
+
+def test_next_word_mode_suggests_as_you_type_and_a_chip_appends_its_word(browser):
+    """The page's language-model mode against the answer contract of ``/invocations``. No served
+    language model exists yet, so the browser's network layer answers in the server's place."""
+    vocabulary = [f"w{i}" for i in range(3_000)]  # a language model's classes: its vocabulary
+    encoder = SimpleNamespace(kind="language_model", text_column="text")
+    predictor = SimpleNamespace(encoder=encoder, classes=vocabulary, task="nextword", arch="lstm")
+    config = page_config(predictor, {}, BAND)
+    assert config["mode"] == "next_word" and config["classes"] is None  # not 3,000 words in the page
+    asked = []
+
+    def invocations(route):
+        body = json.loads(route.request.post_data)
+        asked.append(body)
+        text = body["inputs"][0]
+        top = [{"label": w, "probability": p} for w, p in (("be", 0.6), ("the", 0.2), ("go", 0.1))]
+        unknown = [w for w in text.split() if w == "zxq"]
+        route.fulfill(
+            status=200,
+            content_type="application/json",
+            body=json.dumps(
+                {"predictions": [{"label": "be", "probability": 0.6, "top": top, "unknown_words": unknown}]}
+            ),
+        )
+
+    tab = browser.new_page()
+    try:
+        tab.route(
+            "http://page.test/", lambda r: r.fulfill(body=render_page(config), content_type="text/html")
+        )
+        tab.route("http://page.test/invocations", invocations)
+        tab.goto("http://page.test/")
+        tab.type("#text", "to be or not zxq to", delay=5)
+        tab.wait_for_function(SETTLED)
+        assert tab.locator("#suggestions .chip").all_text_contents() == ["be60.0%", "the20.0%", "go10.0%"]
+        assert asked and all(b["params"] == {"top_k": 5} for b in asked)
+        assert len(asked) <= len("to be or not zxq to")  # never more requests than keystrokes
+        assert asked[-1]["inputs"] == ["to be or not zxq to"]  # the latest text is always asked
+        assert "zxq" in tab.text_content("#unknown")
+        tab.click("#suggestions .chip >> nth=0")
+        assert tab.input_value("#text") == "to be or not zxq to be "
+        tab.wait_for_function(SETTLED)
+        assert asked[-1]["inputs"] == ["to be or not zxq to be "]
+    finally:
+        tab.close()
