@@ -4,11 +4,13 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(abspath $(VENV))/bin
 STAMP := $(VENV)/.installed
+SERVICES_STAMP := $(VENV)/.installed-services
 export PATH := $(BIN):$(PATH)
 export MPLBACKEND := Agg
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: install repro test test-slow lint format bench ui serve-churn serve-sentiment clean-state
+.PHONY: install install-services repro test test-slow test-services services services-down lint format bench ui \
+	serve-churn serve-sentiment clean-state
 
 install: $(STAMP)
 
@@ -17,6 +19,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	@touch $(STAMP)
+
+# The optional `services` group: PostgreSQL's driver, DVC's S3 remote, boto3, moto's S3 server.
+# PostgreSQL itself comes from the system (Debian: apt-get install -y postgresql).
+install-services: $(SERVICES_STAMP)
+
+$(SERVICES_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[dev,services]"
+	@touch $(SERVICES_STAMP)
 
 # A clone whose MLflow store does not exist yet (a fresh clone, or after `make clean-state`) gets a
 # forced run: stages whose outputs are committed (tune, baselines, compare) would otherwise be
@@ -30,7 +40,11 @@ repro: install
 	fi
 
 test: install
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest -m "not slow and not services"
+
+# Starts the real PostgreSQL, moto S3 and mlflow servers (tests/test_services.py).
+test-services: install-services
+	$(BIN)/python -m pytest -m services
 
 test-slow: install
 	$(BIN)/python -m pytest -m slow
@@ -48,6 +62,13 @@ bench: install
 
 ui: install
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(abspath mlflow.db) --port 5001
+
+# A local PostgreSQL + S3 (moto) + MLflow server stack in .services/; prints the variables to export.
+services: install-services
+	$(BIN)/python -m pipeline services up
+
+services-down:
+	$(BIN)/python -m pipeline services down
 
 serve-churn: install
 	$(BIN)/python -m pipeline serve churn

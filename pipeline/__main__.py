@@ -38,6 +38,10 @@ USER_COMMANDS = {
     ),
     "serve": ("pipeline.serving.serve", "HTTP server speaking MLflow's scoring protocol (ONNX Runtime)"),
     "bench": ("pipeline.commands.bench", "latency/throughput of ONNX Runtime against every Keras path"),
+    "services": (
+        "pipeline.commands.services",
+        "up|down|env: a local PostgreSQL + S3 (moto) + MLflow server stack, for work beyond one machine",
+    ),
     "real-data": (
         "pipeline.commands.real_data",
         "point params.yaml at the real data sets (params/real/*.yaml); in a copy or on a branch",

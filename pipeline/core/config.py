@@ -294,6 +294,10 @@ class TuneConfig(Frozen):
     timeout_s: float | None = None
     epochs_per_trial: int = Field(10, ge=1)
     storage: str | None = None  # an Optuna storage URL; default: a SQLite file under .optuna/
+    # A running trial records a heartbeat every heartbeat_s; one silent for grace_period_s (a worker
+    # killed mid-trial) is failed by the next worker that starts a trial, so the budget is refilled.
+    heartbeat_s: int = Field(10, ge=1)
+    grace_period_s: int = Field(60, ge=1)
     space: dict[str, SearchDim] = {}
 
 

@@ -235,8 +235,17 @@ def _retry(action: Callable[[], T], attempts: int = 6) -> T:
     raise AssertionError("unreachable")
 
 
-def open_storage(url: str) -> optuna.storages.RDBStorage:
-    """An Optuna RDB storage; a SQLite file's folder is created and writers wait for its lock."""
+def open_storage(
+    url: str, heartbeat_s: int | None = None, grace_period_s: int | None = None
+) -> optuna.storages.RDBStorage:
+    """An Optuna RDB storage; a SQLite file's folder is created and writers wait for its lock.
+
+    With ``heartbeat_s``, each trial run by ``study.optimize`` records a heartbeat that often, and
+    a trial whose heartbeat is older than ``grace_period_s`` (its worker was killed) is failed by
+    the next trial start of any worker (``optuna.storages.fail_stale_trials``).
+    """
+    import warnings
+
     import optuna
     from sqlalchemy import exc as sa_exc
 
@@ -249,13 +258,24 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
     else:
         engine_kwargs = {"pool_pre_ping": True}
     try:
-        return _retry(lambda: optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs))
+        with warnings.catch_warnings():  # heartbeat_interval is "experimental" since Optuna 2.9
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return _retry(
+                lambda: optuna.storages.RDBStorage(
+                    url,
+                    engine_kwargs=engine_kwargs,
+                    heartbeat_interval=heartbeat_s,
+                    grace_period=grace_period_s if heartbeat_s else None,
+                )
+            )
     except sa_exc.ArgumentError as exc:
         raise ConfigError(f"storage {redact(url)!r}: not a database URL ({exc})") from exc
     except ImportError as exc:
         raise ConfigError(
             f"storage {redact(url)!r}: its database driver is not installed "
-            f"({exc.__cause__ or exc}); e.g. psycopg2-binary for PostgreSQL, PyMySQL for MySQL"
+            f"({exc.__cause__ or exc}); e.g. psycopg2-binary for PostgreSQL with a "
+            f"postgresql+psycopg2:// URL (SQLAlchemy 2.1 reads postgresql:// as psycopg 3), "
+            f"PyMySQL for MySQL"
         ) from exc
     except sa_exc.SQLAlchemyError as exc:
         raise PipelineError(f"storage {redact(url)!r}: cannot open it: {getattr(exc, 'orig', exc)}") from exc
@@ -427,7 +447,6 @@ def _epoch_callback(trial: optuna.trial.Trial) -> Any:
 
 def run_trial(
     study: optuna.Study,
-    trial: optuna.trial.Trial,
     *,
     task: str,
     arch: str,
@@ -436,7 +455,11 @@ def run_trial(
     data: Dataset,
     seed: int,
 ) -> optuna.trial.FrozenTrial:
-    """Fit one sampled configuration inside a nested MLflow run and tell the study how it went."""
+    """Fit one sampled configuration inside a nested MLflow run: one ``study.optimize`` trial.
+
+    Optuna's own loop asks, tells (a raised error fails the trial, ``TrialPruned`` prunes it),
+    records the trial's heartbeat while it runs and first fails other workers' stale trials.
+    """
     import mlflow
     import numpy as np
     import optuna
@@ -447,7 +470,9 @@ def run_trial(
 
     keras = models.keras
 
-    try:
+    def objective(trial: optuna.trial.Trial) -> float:
+        # Reseed per trial: reproducible alone, distinct proposals across concurrent workers.
+        study.sampler = _sampler(seed + trial.number, startup_trials(cfg.n_trials))
         values = suggest(trial, cfg.space)
         model_params = apply_params(base, values, f"trial {trial.number} of study {study.study_name}")
         keras.backend.clear_session()
@@ -468,6 +493,7 @@ def run_trial(
             summary = {"epochs_trained": len(history.history.get("val_loss", []))}
             if losses:
                 summary["best_val_loss"] = min(losses)
+            value = math.nan
             if report.pruned_at is None:
                 proba = models.predict_proba(model, data.val.x)
                 if not np.all(np.isfinite(proba)):
@@ -477,16 +503,16 @@ def run_trial(
                     value = float(classification_metrics(data.val.y, proba, data.n_classes)[gate])
                     summary[f"val_{gate}"] = value
             mlflow.log_metrics(summary)
-            state = "pruned" if report.pruned_at is not None else "complete"
-            mlflow.set_tag("optuna.state", state)
+            mlflow.set_tag("optuna.state", "pruned" if report.pruned_at is not None else "complete")
             if report.pruned_at is not None:
                 mlflow.set_tag("optuna.pruned_at_epoch", str(report.pruned_at))
-    except BaseException:
-        study.tell(trial, state=optuna.trial.TrialState.FAIL, skip_if_finished=True)
-        raise
-    if state == "pruned":
-        return study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-    return study.tell(trial, value)
+        if report.pruned_at is not None:
+            raise optuna.TrialPruned()
+        return value
+
+    done: list[optuna.trial.FrozenTrial] = []
+    study.optimize(objective, n_trials=1, callbacks=[lambda _study, trial: done.append(trial)])
+    return done[0]
 
 
 def tune(
@@ -523,7 +549,8 @@ def tune(
     total = cfg.n_trials
     name = study_name(task, arch, fingerprint(base, cfg, seed, data_digest(data)))
     shown_storage = redact(storage_url)
-    study = open_study(name, open_storage(storage_url), seed, total)
+    storage = open_storage(storage_url, cfg.heartbeat_s, cfg.grace_period_s)
+    study = open_study(name, storage, seed, total)
     for key, val in {"task": task, "arch": arch, "epochs_per_trial": cfg.epochs_per_trial}.items():
         study.set_user_attr(key, val)
     if not study.get_trials(deepcopy=False):
@@ -568,13 +595,8 @@ def tune(
                 if deadline is not None and time.monotonic() >= deadline:
                     log(f"timeout: {timeout:g} s reached after {ran} trials in this worker")
                     break
-                trial = study.ask()
-                # Reseed per trial: reproducible alone, distinct proposals across concurrent workers.
-                study.sampler = _sampler(seed + trial.number, startup_trials(total))
                 t0 = time.monotonic()
-                frozen = run_trial(
-                    study, trial, task=task, arch=arch, base=base, cfg=cfg, data=data, seed=seed
-                )
+                frozen = run_trial(study, task=task, arch=arch, base=base, cfg=cfg, data=data, seed=seed)
                 ran += 1
                 shown = "pruned" if frozen.state == optuna.trial.TrialState.PRUNED else f"{frozen.value:.4f}"
                 log(
