@@ -23,6 +23,12 @@ How a search runs:
   exceeds it and concurrent workers do not either (except two asking at the very same instant, or
   a worker that joined while another's trial was already running: N workers overshoot by N - 1 at
   most). Failed trials do not count.
+- A worker killed mid-trial leaves that trial RUNNING. Every trial runs through
+  ``study.optimize(n_trials=1)``, which records its heartbeat every ``heartbeat_s`` and, before
+  starting, fails any trial whose heartbeat is older than ``grace_period_s``; failed trials do not
+  count, so the other workers run a replacement instead of waiting. Workers started after the
+  death do not count the dead trial as in flight: to resume, start the command (or ``dvc repro``)
+  again.
 - Sampling: TPE, reseeded for every trial from ``seed + trial number``. One worker is exactly
   reproducible, and concurrent workers, which get distinct trial numbers from the storage, draw
   from distinct seeds instead of proposing the same points, with no worker index to hand out.
