@@ -172,7 +172,7 @@ def spawn(cmd: list[str], log: Path, env: dict[str, str] | None = None) -> int:
     return proc.pid
 
 
-def stop_group(pid: int, timeout_s: float = 10) -> None:
+def stop_group(pid: int, timeout_s: float = 5) -> None:
     """SIGTERM to the group, SIGKILL after ``timeout_s`` (the stack is throwaway)."""
     try:
         os.killpg(pid, signal.SIGTERM)
