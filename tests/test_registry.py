@@ -282,7 +282,7 @@ def test_model_cards_and_a_promotion_gate_that_knows_noise(project: Path, capsys
     _evaluated(project, first, labels, rows="rows-a")
     assert cli(["register", "churn"]) == 0
     card = mlflow.MlflowClient().get_model_version("churn", "1").description
-    assert card.startswith("# Model card: churn / ann") and "Challenger: yes" in card
+    assert card.startswith("# Model card: churn / ann") and "Challenger: yes (alias challenger)" in card
     assert "Rank a bank's retail customers" in card and "## Known limits" in card  # params.yaml's card
     assert re.search(r"\| roc_auc \| 0\.\d{4} \[0\.\d{4}, 0\.\d{4}\] \|", card)
     run_id = json.loads((project / "models" / "churn" / "ann" / "run.json").read_text())["run_id"]

@@ -142,7 +142,7 @@ def register_task(task: str) -> dict[str, Any]:
     best = pick_challenger(entries)
     for entry in entries:
         entry["card"] = entry["card"].replace(
-            "{challenger}", "yes: alias challenger" if entry is best else "no"
+            "{challenger}", "yes (alias challenger)" if entry is best else "no"
         )
         client.update_model_version(task, str(entry["version"]), description=entry["card"] + entry["lineage"])
     client.set_registered_model_alias(task, CHALLENGER, str(best["version"]))
