@@ -72,8 +72,12 @@ def weighted_average_precision(positive: np.ndarray, score: np.ndarray, weights:
     return np.where((n_pos > 0) & (n_neg > 0), _ratio(ap, n_pos), np.nan)
 
 
-def _binary_samples(y: np.ndarray, p: np.ndarray, w: np.ndarray, threshold: float = 0.5) -> dict:
+def _binary_samples(
+    y: np.ndarray, p: np.ndarray, w: np.ndarray, only: str | None, threshold: float = 0.5
+) -> dict:
     positive, predicted = y == 1, p >= threshold
+    if only == "roc_auc":  # the gate of a paired comparison: skip the rest
+        return {"roc_auc": weighted_roc_auc(positive, p, w)}
     tp = w @ (positive & predicted)
     fp = w @ (~positive & predicted)
     fn = w @ (positive & ~predicted)
@@ -89,7 +93,9 @@ def _binary_samples(y: np.ndarray, p: np.ndarray, w: np.ndarray, threshold: floa
     }
 
 
-def _multiclass_samples(y: np.ndarray, proba: np.ndarray, w: np.ndarray, k: int = 5) -> dict:
+def _multiclass_samples(
+    y: np.ndarray, proba: np.ndarray, w: np.ndarray, only: str | None, k: int = 5
+) -> dict:
     n_classes = proba.shape[1]
     eye = np.eye(n_classes, dtype=bool)
     true, predicted = eye[y], eye[np.argmax(proba, axis=1)]
@@ -98,29 +104,34 @@ def _multiclass_samples(y: np.ndarray, proba: np.ndarray, w: np.ndarray, k: int 
     seen = (n_true + n_pred) > 0  # scikit-learn averages over the classes in y_true or y_pred
     top = min(k, n_classes)
     top_hit = (np.argsort(-proba, axis=1, kind="stable")[:, :top] == y[:, None]).any(axis=1)
-    aucs = np.stack([weighted_roc_auc(y == c, proba[:, c], w) for c in range(n_classes)], axis=1)
-    enough = np.isfinite(aucs).sum(axis=1) >= 2
-    with np.errstate(invalid="ignore"):
-        auc_mean = np.where(enough, np.nanmean(np.where(enough[:, None], aucs, 0.0), axis=1), np.nan)
     n = n_true.sum(axis=1)
-    return {
+    out = {
         "accuracy": tp.sum(axis=1) / n,
         "f1_macro": _ratio((f1 * seen).sum(axis=1), seen.sum(axis=1)),
         "f1_weighted": _ratio((f1 * n_true).sum(axis=1), n),
-        "roc_auc_ovr_macro": auc_mean,
         "top_k_accuracy": (w @ top_hit) / n,
     }
+    if only in (None, "roc_auc_ovr_macro"):  # one AUC per class: the costly one, skipped when not asked
+        aucs = np.stack([weighted_roc_auc(y == c, proba[:, c], w) for c in range(n_classes)], axis=1)
+        enough = np.isfinite(aucs).sum(axis=1) >= 2
+        with np.errstate(invalid="ignore"):
+            out["roc_auc_ovr_macro"] = np.where(
+                enough, np.nanmean(np.where(enough[:, None], aucs, 0.0), axis=1), np.nan
+            )
+    return out
 
 
-def metric_samples(y: np.ndarray, proba: np.ndarray, n_classes: int, weights: np.ndarray) -> dict:
-    """Every metric of :func:`pipeline.core.metrics.classification_metrics`, one value per row of
-    ``weights`` (how often each test row was drawn)."""
+def metric_samples(
+    y: np.ndarray, proba: np.ndarray, n_classes: int, weights: np.ndarray, only: str | None = None
+) -> dict:
+    """Every metric of :func:`pipeline.core.metrics.classification_metrics` (at least ``only``), one
+    value per row of ``weights`` (how often each test row was drawn)."""
     y = np.asarray(y).astype(int).reshape(-1)
     proba = np.asarray(proba, dtype="float64")
     if n_classes == 2:
         p = proba[:, 1] if proba.ndim == 2 else proba.reshape(-1)
-        return _binary_samples(y, p, weights)
-    return _multiclass_samples(y, proba, weights)
+        return _binary_samples(y, p, weights, only)
+    return _multiclass_samples(y, proba, weights, only)
 
 
 def _bounds(values: np.ndarray, level: float) -> list[float]:
@@ -133,13 +144,18 @@ def _bounds(values: np.ndarray, level: float) -> list[float]:
 
 
 def _all_samples(
-    y: np.ndarray, scores: list[np.ndarray], n_classes: int, resamples: int, seed: int
+    y: np.ndarray,
+    scores: list[np.ndarray],
+    n_classes: int,
+    resamples: int,
+    seed: int,
+    only: str | None = None,
 ) -> list[dict[str, np.ndarray]]:
-    """Each model's metric values over the same resamples of the test rows."""
+    """Each model's metric values (every metric, or at least ``only``) over the same resamples."""
     blocks: list[list[dict]] = [[] for _ in scores]
     for w in resample_weights(len(y), resamples, seed):
         for i, score in enumerate(scores):
-            blocks[i].append(metric_samples(y, score, n_classes, w))
+            blocks[i].append(metric_samples(y, score, n_classes, w, only))
     return [{name: np.concatenate([b[name] for b in per]) for name in per[0]} for per in blocks]
 
 
@@ -223,10 +239,8 @@ def paired_difference(
     if len(proba_a) != len(y) or len(proba_b) != len(y):
         raise ValueError(f"{len(y)} labels but {len(proba_a)} and {len(proba_b)} rows of scores")
     ones = np.ones((1, len(y)))
-    point = float(
-        metric_samples(y, proba_a, n_classes, ones)[metric][0]
-        - metric_samples(y, proba_b, n_classes, ones)[metric][0]
-    )
-    a, b = _all_samples(y, [proba_a, proba_b], n_classes, resamples, seed)
+    a_all, b_all = (metric_samples(y, p, n_classes, ones, metric)[metric][0] for p in (proba_a, proba_b))
+    point = float(a_all - b_all)
+    a, b = _all_samples(y, [proba_a, proba_b], n_classes, resamples, seed, metric)
     low, high = _bounds(a[metric] - b[metric], level)
     return PairedDifference(metric, point, low, high, level, resamples)
