@@ -289,6 +289,7 @@ def test_model_cards_and_a_promotion_gate_that_knows_noise(project: Path, capsys
     assert f"MLflow run: {run_id}" in card and "git commit:" in card
     written = (project / "reports" / "churn" / "model_card.md").read_text()
     assert written in card and run_id not in written  # per-registration ids stay out of the tracked file
+    assert mlflow.artifacts.load_text(f"runs:/{run_id}/model_card_v1.md") == card
     assert cli(["promote", "churn", "--require", "significant"]) == 0  # the first promotion is free
     capsys.readouterr()
 

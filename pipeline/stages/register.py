@@ -144,7 +144,9 @@ def register_task(task: str) -> dict[str, Any]:
         entry["card"] = entry["card"].replace(
             "{challenger}", "yes (alias challenger)" if entry is best else "no"
         )
-        client.update_model_version(task, str(entry["version"]), description=entry["card"] + entry["lineage"])
+        card = entry["card"] + entry["lineage"]
+        client.log_text(entry["run_id"], card, f"model_card_v{entry['version']}.md")
+        client.update_model_version(task, str(entry["version"]), description=description(card))
     client.set_registered_model_alias(task, CHALLENGER, str(best["version"]))
     client.update_registered_model(
         task, description=f"{task}: ONNX Runtime pyfunc over raw inputs; versions tagged by architecture."
@@ -232,6 +234,19 @@ def register_version(
         "card": model_card(task, arch, config, metrics, gate),
         "lineage": "".join(f"- {k}: {v}\n" for k, v in lineage.items()),
     }
+
+
+# MLflow's registry keeps at most this many characters of a description in its SQL stores
+DESCRIPTION_LIMIT = 5000
+
+
+def description(card: str) -> str:
+    """The card as a version's description; a card too long for the registry is cut and points to
+    the whole one, logged to the version's run."""
+    if len(card) <= DESCRIPTION_LIMIT:
+        return card
+    note = "\n\n(cut at MLflow's 5,000 characters: the whole card is the run's model_card_v<version>.md)\n"
+    return card[: DESCRIPTION_LIMIT - len(note)] + note
 
 
 def _fmt_metric(metrics: dict[str, Any], name: str) -> str:
