@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.core import bootstrap, paths
-from pipeline.core.config import EvaluateConfig
+from pipeline.core.config import EvaluateConfig, params
 from pipeline.core.io import load_array, read_json, write_text
 from pipeline.core.metrics import GATE_METRIC, METRIC_NAMES, MULTICLASS_METRIC_NAMES
 
@@ -196,8 +196,6 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipeline compare", description=__doc__)
     parser.add_argument("task")
     args = parser.parse_args(argv)
-    from pipeline.core.config import params
-
     p = params()
     p.task(args.task)
     rows = collect(paths.project_root() / "metrics" / args.task)
