@@ -38,7 +38,7 @@ USER_COMMANDS = {
     "predict": ("pipeline.commands.predict", "score rows or texts with ONNX Runtime (default: @champion)"),
     "promote": (
         "pipeline.commands.promote",
-        "move 'champion' to the challenger if it is not worse; --rollback",
+        "move 'champion' to the challenger if it is not worse (or --require significant); --rollback",
     ),
     "serve": ("pipeline.serving.serve", "HTTP server speaking MLflow's scoring protocol (ONNX Runtime)"),
     "bench": ("pipeline.commands.bench", "latency/throughput of ONNX Runtime against every Keras path"),
