@@ -26,6 +26,10 @@ STAGES = {
     "train": ("pipeline.stages.train", "train a Keras model and log it to MLflow"),
     "evaluate": ("pipeline.stages.evaluate", "test/val metrics and plots for a trained model"),
     "baselines": ("pipeline.stages.baselines", "scikit-learn baselines on the same split"),
+    "cv": (
+        "pipeline.stages.crossval",
+        "cross-validate a tabular task's models and baselines (evaluate.cv_folds)",
+    ),
     "export": ("pipeline.stages.export", "export to ONNX and check parity with Keras"),
     "compare": ("pipeline.stages.compare", "table and plot data comparing a task's models and baselines"),
     "register": ("pipeline.stages.register", "register the ONNX pyfunc in MLflow and set 'challenger'"),
@@ -34,7 +38,7 @@ USER_COMMANDS = {
     "predict": ("pipeline.commands.predict", "score rows or texts with ONNX Runtime (default: @champion)"),
     "promote": (
         "pipeline.commands.promote",
-        "move 'champion' to the challenger if it is not worse; --rollback",
+        "move 'champion' to the challenger if it is not worse (or --require significant); --rollback",
     ),
     "serve": ("pipeline.serving.serve", "HTTP server speaking MLflow's scoring protocol (ONNX Runtime)"),
     "bench": ("pipeline.commands.bench", "latency/throughput of ONNX Runtime against every Keras path"),

@@ -245,3 +245,69 @@ def test_health_names_the_registered_version_an_alias_resolved_to(project: Path)
     source = Predictor.load("models:/churn/1").source
     assert (source.registered_model, source.version, source.alias) == ("churn", "1", None)
     assert source.run_id == run_id
+
+
+def _evaluated(project: Path, scores, labels, rows: str) -> None:
+    """What evaluate and export leave for register: scores, labels and test-row fingerprint too."""
+    import numpy as np
+    from sklearn.metrics import roc_auc_score
+
+    from pipeline.core.io import read_json, save_array
+
+    auc = float(roc_auc_score(labels, scores))
+    _trained(project, val_auc=auc, test_auc=auc)
+    out = project / "reports" / "eval" / "churn" / "ann"
+    save_array(out / "test_scores.npy", np.asarray(scores, dtype="float32"))
+    save_array(out / "test_labels.npy", np.asarray(labels, dtype="int32"))
+    path = project / "metrics" / "churn" / "ann.json"
+    metrics = read_json(path)
+    metrics["test"]["roc_auc_ci"] = [auc - 0.02, auc + 0.02]
+    write_json(path, {**metrics, "test_rows_sha256": rows})
+
+
+def test_min_delta_asks_for_more_than_not_worse():
+    assert not decide(0.86, 0.85, "test_roc_auc", min_delta=0.02).promote
+    assert decide(0.88, 0.85, "test_roc_auc", min_delta=0.02).promote
+    assert not decide(0.85, 0.85, "test_roc_auc", min_delta=0.0).promote  # ahead by more than 0
+
+
+def test_model_cards_and_a_promotion_gate_that_knows_noise(project: Path, capsys: pytest.CaptureFixture[str]):
+    import mlflow
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    labels = (rng.random(400) < 0.3).astype(int)
+    first = np.clip(0.3 + 0.25 * labels + rng.normal(0, 0.2, 400), 0, 1)
+
+    _evaluated(project, first, labels, rows="rows-a")
+    assert cli(["register", "churn"]) == 0
+    card = mlflow.MlflowClient().get_model_version("churn", "1").description
+    assert card.startswith("# Model card: churn / ann") and "Challenger: yes (alias challenger)" in card
+    assert "Rank a bank's retail customers" in card and "## Known limits" in card  # params.yaml's card
+    assert re.search(r"\| roc_auc \| 0\.\d{4} \[0\.\d{4}, 0\.\d{4}\] \|", card)
+    run_id = json.loads((project / "models" / "churn" / "ann" / "run.json").read_text())["run_id"]
+    assert f"MLflow run: {run_id}" in card and "git commit:" in card
+    written = (project / "reports" / "churn" / "model_card.md").read_text()
+    assert written in card and run_id not in written  # per-registration ids stay out of the tracked file
+    assert mlflow.artifacts.load_text(f"runs:/{run_id}/model_card_v1.md") == card
+    assert cli(["promote", "churn", "--require", "significant"]) == 0  # the first promotion is free
+    capsys.readouterr()
+
+    twin = np.clip(first + rng.normal(0, 0.02, 400), 0, 1)  # as good: a lucky split at most
+    _evaluated(project, twin, labels, rows="rows-a")
+    assert cli(["register", "churn"]) == 0
+    assert cli(["promote", "churn", "--require", "significant"]) == NOT_PROMOTED
+    out = capsys.readouterr().out
+    assert "not promoted" in out and "paired bootstrap interval [" in out and "not a significant" in out
+    assert _aliases("churn")["champion"] == "1"
+    client = mlflow.MlflowClient()
+    client.set_model_version_tag("churn", "2", "test_rows_sha256", "rows-b")  # as if from another split
+    assert cli(["promote", "churn", "--require", "significant"]) == 1
+    assert "same test rows" in capsys.readouterr().err and _aliases("churn")["champion"] == "1"
+
+    better = np.clip(0.3 + 0.45 * labels + rng.normal(0, 0.1, 400), 0, 1)
+    _evaluated(project, better, labels, rows="rows-a")
+    assert cli(["register", "churn"]) == 0
+    assert cli(["promote", "churn", "--require", "significant", "--min-delta", "0.01"]) == 0
+    assert "lower bound above 0.01" in capsys.readouterr().out
+    assert _aliases("churn")["champion"] == "3"

@@ -1,7 +1,12 @@
 """promote: move alias ``champion`` to the ``challenger`` if it is not worse; ``--rollback`` undoes it.
 
 The gate is the test ROC AUC stored on each model version (tag ``test_roc_auc``): the challenger is
-promoted when it is not below the current champion's; a first promotion is always allowed. Every
+promoted when it is not below the current champion's; a first promotion is always allowed.
+Stricter gates for a noisy test split: ``--min-delta X`` promotes only a challenger ahead by more
+than X; ``--require significant`` scores both versions on the same bootstrap resamples of the same
+test rows (the scores register logged to each version's run) and promotes only when the whole
+interval of the difference lies above zero (above X with ``--min-delta``). It refuses when the two
+versions were not evaluated on the same test rows, and prints the interval it decided on. Every
 move is remembered in the registered model's tag ``champion_history`` (a JSON list of versions), so
 ``--rollback`` returns ``champion`` to the version it held before. Exit codes: 0 promoted / rolled
 back / nothing to do, 3 not promoted (the challenger is worse), 1 an error.
@@ -14,6 +19,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
+from pipeline.core.bootstrap import PairedDifference, paired_difference
 from pipeline.core.errors import ModelError
 
 CHALLENGER, CHAMPION, HISTORY = "challenger", "champion", "champion_history"
@@ -26,17 +34,100 @@ class Decision:
     reason: str
 
 
-def decide(challenger_score: float, champion_score: float | None, metric: str) -> Decision:
-    """Pure gate: promote when there is no champion or the challenger is not worse."""
+def decide(
+    challenger_score: float, champion_score: float | None, metric: str, min_delta: float | None = None
+) -> Decision:
+    """Pure gate: promote when there is no champion or the challenger is not worse (with
+    ``min_delta``: ahead by more than it)."""
     if champion_score is None:
         return Decision(
             True, f"no champion yet; first promotion (challenger {metric} {challenger_score:.4f})"
+        )
+    if min_delta is not None:
+        delta = challenger_score - champion_score
+        verdict = ">" if delta > min_delta else "<="
+        return Decision(
+            delta > min_delta,
+            f"challenger {metric} {challenger_score:.4f} - champion's {champion_score:.4f} = "
+            f"{delta:+.4f} {verdict} min delta {min_delta:g}",
         )
     if challenger_score >= champion_score:
         return Decision(
             True, f"challenger {metric} {challenger_score:.4f} >= champion's {champion_score:.4f}"
         )
     return Decision(False, f"challenger {metric} {challenger_score:.4f} < champion's {champion_score:.4f}")
+
+
+def decide_paired(difference: PairedDifference, min_delta: float | None = None) -> Decision:
+    """Pure gate of ``--require significant``: the interval of challenger - champion lies wholly
+    above ``min_delta`` (0 when not given)."""
+    bar = min_delta or 0.0
+    interval = (
+        f"{difference.metric} challenger - champion {difference.difference:+.4f}, "
+        f"{difference.level:.0%} paired bootstrap interval [{difference.low:+.4f}, {difference.high:+.4f}] "
+        f"over {difference.resamples} resamples of the same test rows"
+    )
+    if difference.low > bar:
+        return Decision(True, f"{interval}: lower bound above {bar:g}")
+    return Decision(False, f"{interval}: lower bound not above {bar:g}, not a significant improvement")
+
+
+def _test_rows(client: Any, version: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The test scores and labels register logged to the version's run."""
+    import tempfile
+    from pathlib import Path
+
+    import mlflow
+
+    from pipeline.core.io import load_array
+    from pipeline.core.tracking import EVAL_ARTIFACTS
+
+    run_id = version.tags.get("run_id") or version.run_id
+    with tempfile.TemporaryDirectory(prefix="promote-") as tmp:
+        try:
+            folder = Path(
+                mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=EVAL_ARTIFACTS, dst_path=tmp)
+            )
+            return load_array(folder / "test_scores.npy"), load_array(folder / "test_labels.npy")
+        except (OSError, ValueError, mlflow.exceptions.MlflowException) as exc:
+            raise ModelError(
+                f"version {version.version}: no test scores in its run {run_id} ({EVAL_ARTIFACTS}/"
+                f"test_scores.npy); register it again with this pipeline to compare it on the test rows"
+            ) from exc
+
+
+def paired_gate(client: Any, task: str, challenger: Any, champion: Any, metric: str) -> PairedDifference:
+    """Challenger minus champion on the same bootstrap resamples of the same test rows; refuses
+    versions evaluated on different test rows."""
+    from pipeline.core.config import params
+
+    rows = {v.version: v.tags.get("test_rows_sha256") for v in (challenger, champion)}
+    if None in rows.values() or len(set(rows.values())) != 1:
+        shown = ", ".join(f"version {v} {h[:12] if h else 'not recorded'}" for v, h in rows.items())
+        raise ModelError(
+            f"{task}: --require significant needs both versions evaluated on the same test rows, but their "
+            f"test-row fingerprints (tag test_rows_sha256) differ: {shown}. Compare them on one split "
+            f"(re-evaluate the champion's model on today's split) or promote without --require significant"
+        )
+    scores, labels = _test_rows(client, challenger)
+    champion_scores, champion_labels = _test_rows(client, champion)
+    if labels.shape != champion_labels.shape or not np.array_equal(labels, champion_labels):
+        raise ModelError(
+            f"{task}: versions {challenger.version} and {champion.version} logged different test labels; "
+            "they were not scored on the same test rows"
+        )
+    settings, seed = params().evaluate, params().seed
+    n_classes = 2 if scores.ndim == 1 else scores.shape[1]
+    return paired_difference(
+        labels,
+        scores,
+        champion_scores,
+        n_classes,
+        metric.removeprefix("test_"),
+        resamples=settings.bootstrap_resamples,
+        level=settings.ci_level,
+        seed=seed,
+    )
 
 
 def _alias_version(client: Any, name: str, alias: str) -> Any | None:
@@ -60,8 +151,11 @@ def _history(client: Any, name: str) -> list[str]:
     return [str(v) for v in json.loads(tags.get(HISTORY, "[]"))]
 
 
-def promote(task: str, metric: str | None = None) -> tuple[bool, str]:
-    """``metric``: the version tag compared; default ``test_<gate metric>`` as register tagged it."""
+def promote(
+    task: str, metric: str | None = None, min_delta: float | None = None, require: str = "not-worse"
+) -> tuple[bool, str]:
+    """``metric``: the version tag compared; default ``test_<gate metric>`` as register tagged it.
+    ``require``: ``not-worse`` (today's gate) or ``significant`` (paired bootstrap)."""
     from pipeline.core import tracking
 
     client = tracking.mlflow_client()
@@ -74,7 +168,12 @@ def promote(task: str, metric: str | None = None) -> tuple[bool, str]:
     champion = _alias_version(client, task, CHAMPION)
     if champion is not None and str(champion.version) == str(challenger.version):
         return True, f"version {challenger.version} is already {CHAMPION}; nothing to do"
-    decision = decide(_score(challenger, metric), _score(champion, metric) if champion else None, metric)
+    if require == "significant" and champion is not None:
+        decision = decide_paired(paired_gate(client, task, challenger, champion, metric), min_delta)
+    else:
+        decision = decide(
+            _score(challenger, metric), _score(champion, metric) if champion else None, metric, min_delta
+        )
     if not decision.promote:
         return False, f"not promoted: {decision.reason}; {CHAMPION} stays at version {champion.version}"
     history = _history(client, task)
@@ -134,6 +233,20 @@ def main(argv: list[str]) -> int:
         help="model-version tag compared (default test_<the task's gate metric>: test_roc_auc for "
         "binary tasks, test_f1_macro for multi-class ones, or tasks.<task>.promote.metric)",
     )
+    parser.add_argument(
+        "--min-delta",
+        type=float,
+        help="promote only a challenger ahead of the champion by more than this (with --require "
+        "significant: the interval's lower bound above it)",
+    )
+    parser.add_argument(
+        "--require",
+        choices=["not-worse", "significant"],
+        default="not-worse",
+        help="not-worse (default): the challenger's test figure is not below the champion's; "
+        "significant: a paired bootstrap of both on the same test rows puts the whole interval of "
+        "the difference above zero",
+    )
     args = parser.parse_args(argv)
     from pipeline.core.config import params
 
@@ -141,6 +254,6 @@ def main(argv: list[str]) -> int:
     if args.rollback:
         print(rollback(args.task))
         return 0
-    promoted, message = promote(args.task, args.metric)
+    promoted, message = promote(args.task, args.metric, args.min_delta, args.require)
     print(message)
     return 0 if promoted else NOT_PROMOTED

@@ -310,6 +310,13 @@ class PromoteConfig(Frozen):
     metric: str | None = None
 
 
+class CardConfig(Frozen):
+    """What the model card of a registered version says about the model's use (see register)."""
+
+    intended_use: str = "Not stated: write tasks.<task>.card.intended_use in params.yaml."
+    limits: str = "Not stated: write tasks.<task>.card.limits in params.yaml."
+
+
 class TabularEncodeConfig(Frozen):
     """Encoder settings of a tabular task: none yet (numerics are standardised, categories one-hot).
 
@@ -333,6 +340,7 @@ class TabularTaskConfig(Frozen):
         "hist_gradient_boosting",
     ]
     promote: PromoteConfig = PromoteConfig()
+    card: CardConfig = CardConfig()
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
@@ -354,6 +362,7 @@ class TextTaskConfig(Frozen):
     baselines: list[Literal["tfidf_logreg", "tfidf_linear_svm"]] = ["tfidf_logreg"]
     promote: PromoteConfig = PromoteConfig()
     predict: PredictConfig = PredictConfig()
+    card: CardConfig = CardConfig()
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
@@ -381,6 +390,25 @@ class ExportConfig(Frozen):
     simple_rnn: Literal["unrolled", "native"] = "unrolled"  # how a SimpleRNN is written (onnx_builder)
 
 
+class EvaluateConfig(Frozen):
+    """How honestly the test figures are reported: bootstrap intervals on every test metric, and
+    optional cross-validation of tabular tasks (the ``cv`` stage)."""
+
+    bootstrap_resamples: int = Field(1000, ge=100)  # seeded by ``seed``
+    ci_level: float = Field(0.95, gt=0.5, lt=1)
+    # Repeated stratified k-fold on train + validation with the tuned values, for the models and
+    # the baselines of tabular tasks. 0 = off (the cv stage then only writes that it is off).
+    cv_folds: int = Field(0, ge=0)
+    cv_repeats: int = Field(1, ge=1)
+
+    @field_validator("cv_folds")
+    @classmethod
+    def _zero_or_at_least_two(cls, value: int) -> int:
+        if value == 1:
+            raise ValueError("cv_folds must be 0 (off) or at least 2")
+        return value
+
+
 class ModelRef(Frozen):
     task: str
     arch: str
@@ -391,6 +419,7 @@ class Params(Frozen):
     synthetic: dict[str, SyntheticConfig] = {}
     models: dict[str, ModelRef]  # "<task>-<arch>" for every pair in tasks (dvc.yaml's foreach)
     tasks: dict[str, TaskConfig]
+    evaluate: EvaluateConfig = EvaluateConfig()
     export: ExportConfig = ExportConfig()
     serve: ServeConfig = ServeConfig()
 

@@ -50,6 +50,20 @@ def read_yaml(path: Path) -> Any:
     return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
 
 
+def save_array(path: Path, array: Any) -> None:
+    """One NumPy array as ``.npy`` (never pickled)."""
+    import numpy as np
+
+    with atomic_path(path) as tmp, tmp.open("wb") as fh:
+        np.save(fh, np.asarray(array), allow_pickle=False)
+
+
+def load_array(path: Path) -> Any:
+    import numpy as np
+
+    return np.load(path, allow_pickle=False)
+
+
 def _jsonable(value: Any) -> Any:
     """NumPy scalars and arrays as plain JSON values."""
     if hasattr(value, "tolist"):

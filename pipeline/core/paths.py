@@ -86,6 +86,25 @@ def eval_dir(task: str, arch: str) -> Path:
     return project_root() / "reports" / "eval" / task / arch
 
 
+def test_scores(task: str, arch: str) -> Path:
+    """A model's test-row scores (positive-class probability, or ``(n, classes)``) as evaluate saw them;
+    ``test_labels.npy`` beside it holds the rows' labels."""
+    return eval_dir(task, arch) / "test_scores.npy"
+
+
+def baseline_scores_dir(task: str) -> Path:
+    """``<baseline>.npy`` per baseline and ``test_labels.npy``: the same test rows as the models'."""
+    return project_root() / "reports" / "eval" / task / "baselines"
+
+
+def cv_report(task: str) -> Path:
+    return project_root() / "reports" / "cv" / f"{task}.json"
+
+
+def model_card(task: str) -> Path:
+    return project_root() / "reports" / task / "model_card.md"
+
+
 def metrics_file(task: str, model: str) -> Path:
     return project_root() / "metrics" / task / f"{model}.json"
 

@@ -13,6 +13,8 @@ from typing import Any
 
 from pipeline.core import paths
 
+# The folder of a model's run that register logs the test rows' scores and labels to (promote reads it).
+EVAL_ARTIFACTS = "eval"
 EXPERIMENT_KIND_TAG, CUSTOM_MODEL_KIND = "mlflow.experimentKind", "custom_model_development"
 
 

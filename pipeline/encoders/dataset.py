@@ -98,6 +98,16 @@ def load_splits_frame(task: str, directory: Path | None = None) -> pd.DataFrame:
     return pd.read_parquet((directory or paths.encoded_dir(task)) / "splits.parquet")
 
 
+def test_rows_sha256(frame: pd.DataFrame) -> str:
+    """A fingerprint of the test rows, in order, as ``splits.parquet`` holds them: two models were
+    scored on the same test rows when their fingerprints agree (promote's paired comparison)."""
+    import hashlib
+
+    rows = frame[frame["split"] == "test"].drop(columns=["split"])
+    hashes = pd.util.hash_pandas_object(rows, index=False).to_numpy()
+    return hashlib.sha256(hashes.tobytes()).hexdigest()
+
+
 def load_classes(task: str, directory: Path | None = None) -> list:
     """The task's classes as ``encode`` recorded them (index i is the model's output i)."""
     from pipeline.core.io import read_json

@@ -4,7 +4,10 @@ Which ones is the task kind's business (``pipeline.tasks``): a table gets logist
 HistGradientBoosting on the encoded features, a text TF-IDF (1-2 grams) with logistic regression
 or a linear SVM on the raw text of the same train/val/test rows. Each baseline is
 also an MLflow run in the task's experiment (tag ``arch`` = the baseline), so the compare view shows
-at a glance whether a neural model earns its cost.
+at a glance whether a neural model earns its cost. Every test metric gets its bootstrap interval
+(``<metric>_ci``, as evaluate gives the models), and the test rows' scores are saved to
+``reports/eval/<task>/baselines/<baseline>.npy`` (labels in ``test_labels.npy``) for compare's
+paired comparison.
 """
 
 from __future__ import annotations
@@ -12,15 +15,41 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+import numpy as np
+
 from pipeline import tasks
-from pipeline.core import paths
-from pipeline.core.config import TaskConfig, params
-from pipeline.core.io import write_json
+from pipeline.core import bootstrap, paths
+from pipeline.core.config import EvaluateConfig, TaskConfig, params
+from pipeline.core.io import save_array, write_json
 from pipeline.core.metrics import prefixed
 
 
 def run_baselines(task: str, config: TaskConfig, seed: int) -> dict[str, dict[str, Any]]:
     return tasks.kind_of(config).baselines(task, config, seed)
+
+
+def add_intervals(results: dict[str, dict[str, Any]], settings: EvaluateConfig, seed: int) -> None:
+    """Each baseline's test metrics with their bootstrap intervals (the models' resamples: same seed)."""
+    for result in results.values():
+        scores, labels = result["test_scores"], result["test_labels"]
+        n_classes = 2 if np.ndim(scores) == 1 else scores.shape[1]
+        cis = bootstrap.intervals(
+            labels,
+            scores,
+            n_classes,
+            resamples=settings.bootstrap_resamples,
+            level=settings.ci_level,
+            seed=seed,
+        )
+        result["test"] = bootstrap.with_intervals(result["test"], cis)
+
+
+def save_scores(task: str, results: dict[str, dict[str, Any]]) -> None:
+    out = paths.baseline_scores_dir(task)
+    for name, result in results.items():
+        save_array(out / f"{name}.npy", np.asarray(result["test_scores"], dtype="float32"))
+    first = next(iter(results.values()))
+    save_array(out / "test_labels.npy", np.asarray(first["test_labels"]).astype("int32"))
 
 
 def main(argv: list[str]) -> int:
@@ -30,11 +59,14 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     p = params()
     results = run_baselines(args.task, p.task(args.task), p.seed)
+    add_intervals(results, p.evaluate, p.seed)
+    save_scores(args.task, results)
     # Fit times go to MLflow and the log, not to the tracked metrics file: a wall-clock figure there
     # would change dvc.lock (and dirty the git tree) on every rebuild of the same baselines.
+    kept = ("val", "test")
     write_json(
         paths.metrics_file(args.task, "baselines"),
-        {name: {k: v for k, v in r.items() if k != "fit_seconds"} for name, r in results.items()},
+        {name: {k: r[k] for k in kept} for name, r in results.items()},
     )
     if not args.no_mlflow:
         import mlflow
@@ -50,14 +82,16 @@ def main(argv: list[str]) -> int:
                     {
                         **prefixed("val", result["val"]),
                         **prefixed("test", result["test"]),
+                        **bootstrap.interval_metrics("test", result["test"]),
                         "fit_seconds": result["fit_seconds"],
                     }
                 )
     for name, result in results.items():
         t = result["test"]
         gate = "roc_auc" if "roc_auc" in t else "f1_macro"
+        low, high = t[f"{gate}_ci"]
         print(
             f"baseline {args.task}/{name}: test accuracy {t['accuracy']:.4f}, {gate} {t[gate]:.4f} "
-            f"(fit {result['fit_seconds']:.2f} s)"
+            f"[{low:.4f}, {high:.4f}] (fit {result['fit_seconds']:.2f} s)"
         )
     return 0

@@ -1,4 +1,10 @@
-"""compare: one table (Markdown) and one plot table (CSV) of a task's models and baselines."""
+"""compare: one table (Markdown) and one plot table (CSV) of a task's models and baselines.
+
+Beside the single-split figures the report says how much they can be trusted: each model's gate
+metric with its bootstrap interval, each model against its best baseline as a paired bootstrap
+difference on the same test rows (and whether it is distinguishable from zero), and, when the
+``cv`` stage ran, the cross-validated mean ± sd fold by fold.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +12,11 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from pipeline.core import paths
-from pipeline.core.io import read_json, write_text
+import numpy as np
+
+from pipeline.core import bootstrap, paths
+from pipeline.core.config import EvaluateConfig, params
+from pipeline.core.io import load_array, read_json, write_text
 from pipeline.core.metrics import GATE_METRIC, METRIC_NAMES, MULTICLASS_METRIC_NAMES
 
 
@@ -38,6 +47,8 @@ def _flat(result: dict[str, Any]) -> dict[str, Any]:
         for key in (*METRIC_NAMES, *MULTICLASS_METRIC_NAMES):
             if key in result.get(section, {}):
                 row[f"{section}_{key}"] = result[section][key]
+            if f"{key}_ci" in result.get(section, {}):
+                row[f"{section}_{key}_ci"] = result[section][f"{key}_ci"]
     if "onnx_max_abs_diff" in result:
         row["onnx_max_abs_diff"] = result["onnx_max_abs_diff"]
     return row
@@ -50,6 +61,7 @@ def markdown(task: str, rows: list[dict[str, Any]]) -> str:
         "kind",
         f"val {gate.replace('_', ' ')}",
         *[f"test {c.replace('_', ' ')}" for c in names],
+        f"test {gate.replace('_', ' ')} interval",
         "ONNX max diff",
     ]
     lines = [f"# {task}: models and baselines on the same split", "", "| " + " | ".join(head) + " |"]
@@ -57,6 +69,8 @@ def markdown(task: str, rows: list[dict[str, Any]]) -> str:
     for r in rows:
         cells = [r["model"], r["kind"], _fmt(r.get(f"val_{gate}"))]
         cells += [_fmt(r.get(f"test_{c}")) for c in names]
+        ci = r.get(f"test_{gate}_ci")
+        cells.append(f"[{ci[0]:.4f}, {ci[1]:.4f}]" if isinstance(ci, list) else "")
         diff = r.get("onnx_max_abs_diff")
         cells.append(f"{diff:.1e}" if isinstance(diff, float) else "")
         lines.append("| " + " | ".join(cells) + " |")
@@ -90,6 +104,90 @@ def tuning_markdown(best_files: list[Path]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def load_scores(task: str, model: str, kind: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """A model's or baseline's test scores and the labels of the rows they score; None if not saved."""
+    if kind == "baseline":
+        folder = paths.baseline_scores_dir(task)
+        scores, labels = folder / f"{model}.npy", folder / "test_labels.npy"
+    else:
+        scores = paths.test_scores(task, model)
+        labels = scores.with_name("test_labels.npy")
+    if not (scores.exists() and labels.exists()):
+        return None
+    return load_array(scores), load_array(labels)
+
+
+def paired_markdown(task: str, rows: list[dict[str, Any]], settings: EvaluateConfig, seed: int) -> str:
+    """Each neural model minus the baseline with the best test gate metric, on the same test rows."""
+    _, gate = columns(rows)
+    baselines = [r for r in rows if r["kind"] == "baseline" and f"test_{gate}" in r]
+    lines = [
+        "## Each model against its best baseline: paired bootstrap on the same test rows",
+        "",
+    ]
+    if not baselines:
+        return "\n".join([*lines, "No baseline to compare with.", ""])
+    best = max(baselines, key=lambda r: r[f"test_{gate}"])
+    reference = load_scores(task, best["model"], "baseline")
+    lines += [
+        f"Test {gate} of the model minus {best['model']}'s; {settings.ci_level:.0%} percentile interval "
+        f"over {settings.bootstrap_resamples} resamples of the test rows, both scored on each resample.",
+        "",
+        "| model | baseline | difference | interval | verdict |",
+        "|---|---|---|---|---|",
+    ]
+    for r in (r for r in rows if r["kind"] == "neural"):
+        own = load_scores(task, r["model"], "neural")
+        if own is None or reference is None:
+            lines.append(
+                f"| {r['model']} | {best['model']} | | | test scores not saved; rerun evaluate/baselines |"
+            )
+            continue
+        (scores, labels), (ref_scores, ref_labels) = own, reference
+        if labels.shape != ref_labels.shape or not np.array_equal(labels, ref_labels):
+            lines.append(f"| {r['model']} | {best['model']} | | | not the same test rows |")
+            continue
+        n_classes = 2 if scores.ndim == 1 else scores.shape[1]
+        d = bootstrap.paired_difference(
+            labels,
+            scores,
+            ref_scores,
+            n_classes,
+            gate,
+            resamples=settings.bootstrap_resamples,
+            level=settings.ci_level,
+            seed=seed,
+        )
+        verdict = (
+            ("better" if d.low > 0 else "worse") + " than the baseline"
+            if d.distinguishable
+            else "not distinguishable from zero"
+        )
+        interval = f"[{d.low:+.4f}, {d.high:+.4f}]"
+        lines.append(f"| {r['model']} | {best['model']} | {d.difference:+.4f} | {interval} | {verdict} |")
+    return "\n".join(lines) + "\n"
+
+
+def cv_markdown(report: dict[str, Any]) -> str:
+    """The cross-validated gate metric per model and baseline: mean ± sd, then each fold."""
+    lines = ["## Cross-validation on train + validation", ""]
+    if not report.get("folds"):
+        return "\n".join([*lines, f"Off: {report.get('reason', 'evaluate.cv_folds is 0')}.", ""])
+    gate = report["gate_metric"]
+    lines += [
+        f"Repeated stratified {report['folds']}-fold x {report['repeats']} ({report['rows']} rows), "
+        f"the tuned values, test {gate} of each held-out fold.",
+        "",
+        "| model | kind | mean ± sd | folds |",
+        "|---|---|---|---|",
+    ]
+    for name, result in report["models"].items():
+        per_fold = ", ".join(f"{f[gate]:.4f}" for f in result["per_fold"])
+        spread = f"{result['mean'][gate]:.4f} ± {result['sd'][gate]:.4f}"
+        lines.append(f"| {name} | {result['kind']} | {spread} | {per_fold} |")
+    return "\n".join(lines) + "\n"
+
+
 def _fmt(value: Any) -> str:
     return f"{value:.4f}" if isinstance(value, (int, float)) else ""
 
@@ -98,14 +196,23 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipeline compare", description=__doc__)
     parser.add_argument("task")
     args = parser.parse_args(argv)
+    p = params()
+    p.task(args.task)
     rows = collect(paths.project_root() / "metrics" / args.task)
     out = paths.project_root() / "reports" / args.task
     best_files = sorted(paths.best_params(args.task, "any").parent.glob("*.yaml"))
-    write_text(out / "comparison.md", markdown(args.task, rows) + "\n" + tuning_markdown(best_files))
+    cv_file = paths.cv_report(args.task)
+    sections = [
+        markdown(args.task, rows),
+        paired_markdown(args.task, rows, p.evaluate, p.seed),
+        cv_markdown(read_json(cv_file) if cv_file.exists() else {"reason": f"{cv_file} not found"}),
+        tuning_markdown(best_files),
+    ]
+    write_text(out / "comparison.md", "\n".join(sections))
     gate = columns(rows)[1]
     lines = ["model,kind,gate_metric,test_gate,test_accuracy"]  # test_gate: the test gate metric
     keys = (f"test_{gate}", "test_accuracy")
     lines += [",".join([r["model"], r["kind"], gate, *(str(r.get(k, "")) for k in keys)]) for r in rows]
     write_text(out / "comparison.csv", "\n".join(lines) + "\n")
-    print(markdown(args.task, rows))
+    print("\n".join(sections[:3]))
     return 0

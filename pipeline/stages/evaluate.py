@@ -1,9 +1,12 @@
 """evaluate: validation and test metrics, curves and figures for a trained Keras model.
 
 Outputs in ``reports/eval/<task>/<arch>/``: ``metrics.json`` (``{"val": {...}, "test": {...}}``:
-binary or multi-class metrics, see ``pipeline.core.metrics``), ``per_class.csv`` (precision, recall,
-F1 and support per class), ``roc.csv``, ``pr.csv`` (micro-averaged one-vs-rest for multi-class) and
-``confusion.csv`` (DVC plots; class names for multi-class) and ``figures/*.png``, which are also
+binary or multi-class metrics, see ``pipeline.core.metrics``; every test metric has its seeded
+bootstrap interval beside it as ``<metric>_ci``), ``test_scores.npy`` and ``test_labels.npy``
+(the test rows' scores and labels, for the paired comparisons of compare and promote),
+``per_class.csv`` (precision, recall, F1 and support per class), ``roc.csv``, ``pr.csv``
+(micro-averaged one-vs-rest for multi-class) and ``confusion.csv`` (DVC plots; class names for
+multi-class) and ``figures/*.png``, which are also
 logged to the model's MLflow run together with the metrics. The export stage adds the ONNX parity
 and publishes the result as ``metrics/<task>/<arch>.json``.
 """
@@ -17,10 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.core import paths
-from pipeline.core.config import params
+from pipeline.core import bootstrap, paths
+from pipeline.core.config import EvaluateConfig, params
 from pipeline.core.errors import ModelError
-from pipeline.core.io import atomic_path, read_json, write_json
+from pipeline.core.io import atomic_path, read_json, save_array, write_json
 from pipeline.core.metrics import (
     binary_metrics,
     classification_metrics,
@@ -35,13 +38,25 @@ from pipeline.core.metrics import (
 
 
 def evaluation(
-    y_val: np.ndarray, p_val: np.ndarray, y_test: np.ndarray, p_test: np.ndarray, class_names: list[str]
+    y_val: np.ndarray,
+    p_val: np.ndarray,
+    y_test: np.ndarray,
+    p_test: np.ndarray,
+    class_names: list[str],
+    settings: EvaluateConfig | None = None,
+    seed: int = 42,
 ) -> dict[str, Any]:
     """Pure core: the metrics document for one model (binary: 1-D probabilities of class 1)."""
     n_classes = len(class_names)
+    settings = settings or EvaluateConfig()
+    test = classification_metrics(y_test, p_test, n_classes)
+    cis = bootstrap.intervals(
+        y_test, p_test, n_classes, resamples=settings.bootstrap_resamples, level=settings.ci_level, seed=seed
+    )
     doc: dict[str, Any] = {
         "val": classification_metrics(y_val, p_val, n_classes),
-        "test": classification_metrics(y_test, p_test, n_classes),
+        "test": bootstrap.with_intervals(test, cis),
+        "test_ci": {"method": "percentile bootstrap", **ci_settings(settings)},
         "test_confusion_matrix": confusion(y_test, p_test),
     }
     if n_classes == 2:
@@ -50,6 +65,10 @@ def evaluation(
         doc["classes"] = list(class_names)
     doc["n"] = {"val": len(y_val), "test": len(y_test)}
     return doc
+
+
+def ci_settings(settings: EvaluateConfig) -> dict[str, Any]:
+    return {"resamples": settings.bootstrap_resamples, "level": settings.ci_level}
 
 
 def curve_inputs(y_true: np.ndarray, probability: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -168,16 +187,19 @@ def main(argv: list[str]) -> int:
     import mlflow
 
     from pipeline.core import tracking
-    from pipeline.encoders.dataset import load_dataset
+    from pipeline.encoders.dataset import load_dataset, load_splits_frame, test_rows_sha256
     from pipeline.modeling.models import predict_proba
 
     data = load_dataset(task)
     model = keras.saving.load_model(model_path, compile=False)
     p_val, p_test = predict_proba(model, data.val.x), predict_proba(model, data.test.x)
     names = list(data.class_names)
-    result = evaluation(data.val.y, p_val, data.test.y, p_test, names)
+    result = evaluation(data.val.y, p_val, data.test.y, p_test, names, params().evaluate, params().seed)
+    result["test_rows_sha256"] = test_rows_sha256(load_splits_frame(task))
 
     out = paths.eval_dir(task, arch)
+    save_array(paths.test_scores(task, arch), np.asarray(p_test, dtype="float32"))
+    save_array(out / "test_labels.npy", np.asarray(data.test.y).astype("int32"))
     curve_y, curve_p = curve_inputs(data.test.y, p_test)
     write_csv(out / "roc.csv", roc_points(curve_y, curve_p))
     write_csv(out / "pr.csv", pr_points(curve_y, curve_p))
@@ -197,12 +219,19 @@ def main(argv: list[str]) -> int:
     if run_file.exists():
         tracking.setup_experiment(task)
         with mlflow.start_run(run_id=read_json(run_file)["run_id"]):
-            mlflow.log_metrics({**prefixed("val", result["val"]), **prefixed("test", result["test"])})
+            mlflow.log_metrics(
+                {
+                    **prefixed("val", result["val"]),
+                    **prefixed("test", result["test"]),
+                    **bootstrap.interval_metrics("test", result["test"]),
+                }
+            )
             for figure in figures:
                 mlflow.log_artifact(str(figure), artifact_path="figures")
     t, gate = result["test"], gate_metric(params().task(task), data.n_classes)
+    low, high = t[f"{gate}_ci"]
     print(
-        f"evaluate {task}/{arch}: test accuracy {t['accuracy']:.4f}, {gate} {t[gate]:.4f}; "
-        f"val {gate} {result['val'][gate]:.4f}"
+        f"evaluate {task}/{arch}: test accuracy {t['accuracy']:.4f}, {gate} {t[gate]:.4f} "
+        f"[{low:.4f}, {high:.4f}]; val {gate} {result['val'][gate]:.4f}"
     )
     return 0

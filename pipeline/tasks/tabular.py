@@ -88,39 +88,47 @@ def fit_encoder(train: pd.DataFrame, config: TabularTaskConfig) -> TabularEncode
     return TabularEncoder.fit(train, config.schema_)
 
 
+def baseline_factories(seed: int) -> dict[str, Any]:
+    """A fresh unfitted model per baseline name (the baselines stage and cross-validation)."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.linear_model import LogisticRegression
+
+    return {
+        "logistic_regression": lambda: LogisticRegression(max_iter=2000),
+        "hist_gradient_boosting": lambda: HistGradientBoostingClassifier(random_state=seed),
+    }
+
+
+def baseline_scores(model: Any, x: Any, n_classes: int) -> Any:
+    return by_class_index(model.predict_proba(x), model.classes_, n_classes)
+
+
 def baselines(task: str, config: TabularTaskConfig, seed: int) -> dict[str, dict[str, Any]]:
-    """Logistic regression and HistGradientBoosting on exactly the model's encoded features."""
+    """Logistic regression and HistGradientBoosting on exactly the model's encoded features; each
+    result also holds the test rows' scores and labels (``test_scores``, ``test_labels``)."""
     import time
 
     import numpy as np
-    from sklearn.ensemble import HistGradientBoostingClassifier
-    from sklearn.linear_model import LogisticRegression
 
     from pipeline.core.metrics import classification_metrics
     from pipeline.encoders.dataset import load_dataset
 
     data = load_dataset(task)
     np.random.seed(seed)
-    factories = {
-        "logistic_regression": lambda: LogisticRegression(max_iter=2000),
-        "hist_gradient_boosting": lambda: HistGradientBoostingClassifier(random_state=seed),
-    }
+    factories = baseline_factories(seed)
     results = {}
     for name in config.baselines:
         started = time.perf_counter()
         model = factories[name]().fit(data.train.x, data.train.y.astype(int))
+        test_scores = baseline_scores(model, data.test.x, data.n_classes)
         results[name] = {
             "val": classification_metrics(
-                data.val.y,
-                by_class_index(model.predict_proba(data.val.x), model.classes_, data.n_classes),
-                data.n_classes,
+                data.val.y, baseline_scores(model, data.val.x, data.n_classes), data.n_classes
             ),
-            "test": classification_metrics(
-                data.test.y,
-                by_class_index(model.predict_proba(data.test.x), model.classes_, data.n_classes),
-                data.n_classes,
-            ),
+            "test": classification_metrics(data.test.y, test_scores, data.n_classes),
             "fit_seconds": round(time.perf_counter() - started, 3),
+            "test_scores": test_scores,
+            "test_labels": data.test.y,
         }
     return results
 

@@ -114,7 +114,8 @@ def fit_encoder(train: pd.DataFrame, config: TextTaskConfig) -> TextEncoder:
 def baselines(task: str, config: TextTaskConfig, seed: int) -> dict[str, dict[str, Any]]:
     """TF-IDF (1-2 grams) with logistic regression and, when asked, a linear SVM (its decision
     values through a softmax over classes stand in for probabilities: ROC AUC and top-k need a score
-    per class, and the ranking is the SVM's own)."""
+    per class, and the ranking is the SVM's own). Each result also holds the test rows' scores and
+    labels (``test_scores``, ``test_labels``)."""
     import time
 
     from sklearn.feature_extraction.text import TfidfVectorizer
@@ -152,10 +153,12 @@ def baselines(task: str, config: TextTaskConfig, seed: int) -> dict[str, dict[st
         started = time.perf_counter()
         model = factories[name]().fit(x["train"], y["train"].astype(int))
         n = len(labels.classes)
-        results[name] = {
-            split: classification_metrics(y[split], _scores(model, x[split], n), n)
-            for split in ("val", "test")
-        } | {"fit_seconds": round(vectorize_seconds + time.perf_counter() - started, 3)}
+        scores = {split: _scores(model, x[split], n) for split in ("val", "test")}
+        results[name] = {split: classification_metrics(y[split], scores[split], n) for split in scores} | {
+            "fit_seconds": round(vectorize_seconds + time.perf_counter() - started, 3),
+            "test_scores": scores["test"],
+            "test_labels": y["test"],
+        }
     return results
 
 

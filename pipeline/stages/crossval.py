@@ -1,0 +1,129 @@
+"""cv: repeated stratified k-fold of a tabular task's models and baselines on train + validation.
+
+One split says little on a table of a few thousand rows: the test figure moves with the luck of the
+draw. With ``evaluate.cv_folds`` = k (0 = off, the default), the rows of train and validation are
+cut k ways (``cv_repeats`` times, seeded); for each fold the models are trained with the tuned
+values (``params/best``) and the baselines fitted, on the other folds, and scored on the held-out
+fold. Within the other folds a stratified validation share (``split.val_fraction`` of the pool, as
+encode carves it) serves early stopping, and the encoder is refitted on the training part, so no
+held-out row shapes a model. The test split is never touched.
+
+Writes ``reports/cv/<task>.json`` (every metric per fold, mean and sd per model); compare shows it.
+Off, or for a text task, the stage writes only that it is off and imports neither TensorFlow nor
+scikit-learn.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+import numpy as np
+
+from pipeline.core import paths
+from pipeline.core.config import EvaluateConfig, Params, params
+from pipeline.core.io import write_json
+
+
+def off_reason(config: Any, settings: EvaluateConfig) -> str | None:
+    """Why the task is not cross-validated, or None when it is."""
+    if config.kind != "tabular":
+        return "cross-validation is for tabular tasks; a text task keeps its single split"
+    if settings.cv_folds == 0:
+        return "evaluate.cv_folds is 0"
+    return None
+
+
+def summary(per_fold: list[dict[str, float]]) -> dict[str, dict[str, float]]:
+    """Mean and sample sd (ddof 1) of every metric over the folds."""
+    names = list(per_fold[0])
+    values = {n: np.array([f[n] for f in per_fold], dtype="float64") for n in names}
+    return {
+        "mean": {n: round(float(np.nanmean(v)), 6) for n, v in values.items()},
+        "sd": {n: round(float(np.nanstd(v, ddof=1)) if len(v) > 1 else 0.0, 6) for n, v in values.items()},
+    }
+
+
+def cross_validate(task: str, p: Params) -> dict[str, Any]:
+    """Train and score every model and baseline of ``task`` on each fold (the pure-ish core)."""
+    from sklearn.model_selection import RepeatedStratifiedKFold, train_test_split
+
+    from pipeline import tasks
+    from pipeline.core.metrics import classification_metrics, gate_metric
+    from pipeline.encoders.dataset import Dataset, Split, load_classes, load_splits_frame
+    from pipeline.encoders.labels import Labels
+    from pipeline.modeling import models
+    from pipeline.modeling.best_params import merged_model_params
+    from pipeline.tasks.tabular import baseline_factories, baseline_scores
+
+    config, settings = p.task(task), p.evaluate
+    kind = tasks.kind_of(config)
+    label = kind.label_column(config)
+    frame = load_splits_frame(task)
+    pool = frame[frame["split"] != "test"].reset_index(drop=True)
+    labels = Labels(load_classes(task))
+    y = labels.encode(pool[label], f"{task} train+val rows, column {label!r}")
+    n_classes = len(labels.classes)
+    names = tuple(str(c) for c in labels.classes)
+    val_share = config.split.val_fraction / (1 - config.split.test_fraction)
+    folds = RepeatedStratifiedKFold(
+        n_splits=settings.cv_folds, n_repeats=settings.cv_repeats, random_state=p.seed
+    )
+    results: dict[str, dict[str, Any]] = {
+        **{arch: {"kind": "neural", "per_fold": []} for arch in config.models},
+        **{name: {"kind": "baseline", "per_fold": []} for name in config.baselines},
+    }
+    factories = baseline_factories(p.seed)
+    for i, (rest, held_out) in enumerate(folds.split(np.zeros(len(y)), y.astype(int))):
+        fit_rows, val_rows = train_test_split(
+            rest, test_size=val_share, random_state=p.seed + 1, stratify=y[rest]
+        )
+        encoder = kind.fit_encoder(pool.iloc[fit_rows], config)
+        fit, val, test = (
+            Split(encoder.transform(pool.iloc[r]), y[r]) for r in (fit_rows, val_rows, held_out)
+        )
+        data = Dataset(fit, val, test, 0, n_classes, names)
+        for arch in config.models:
+            models.seed_everything(p.seed)
+            model_params = merged_model_params(task, arch)
+            model = models.build_for(arch, model_params, data)
+            models.fit(model, model_params, data)
+            scores = models.predict_proba(model, data.test.x)
+            results[arch]["per_fold"].append(classification_metrics(data.test.y, scores, n_classes))
+        for name in config.baselines:
+            fitted = factories[name]().fit(data.train.x, data.train.y.astype(int))
+            scores = baseline_scores(fitted, data.test.x, n_classes)
+            results[name]["per_fold"].append(classification_metrics(data.test.y, scores, n_classes))
+        gate = gate_metric(config, n_classes)
+        shown = ", ".join(f"{n} {r['per_fold'][-1][gate]:.4f}" for n, r in results.items())
+        print(
+            f"cv {task}: fold {i + 1}/{settings.cv_folds * settings.cv_repeats}: {gate} {shown}", flush=True
+        )
+    for result in results.values():
+        result["per_fold"] = [{k: round(v, 6) for k, v in f.items()} for f in result["per_fold"]]
+        result.update(summary(result["per_fold"]))
+    return {
+        "folds": settings.cv_folds,
+        "repeats": settings.cv_repeats,
+        "rows": len(y),
+        "gate_metric": gate_metric(config, n_classes),
+        "models": results,
+    }
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pipeline cv", description=__doc__)
+    parser.add_argument("task")
+    args = parser.parse_args(argv)
+    p = params()
+    reason = off_reason(p.task(args.task), p.evaluate)
+    if reason:
+        write_json(paths.cv_report(args.task), {"folds": 0, "reason": reason})
+        print(f"cv {args.task}: off ({reason})")
+        return 0
+    report = cross_validate(args.task, p)
+    write_json(paths.cv_report(args.task), report)
+    gate = report["gate_metric"]
+    for name, result in report["models"].items():
+        print(f"cv {args.task}/{name}: {gate} {result['mean'][gate]:.4f} ± {result['sd'][gate]:.4f}")
+    return 0
