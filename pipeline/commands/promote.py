@@ -1,7 +1,8 @@
 """promote: move alias ``champion`` to the ``challenger`` if it is not worse; ``--rollback`` undoes it.
 
 The gate is the test ROC AUC stored on each model version (tag ``test_roc_auc``): the challenger is
-promoted when it is not below the current champion's; a first promotion is always allowed. Every
+promoted when it is not below the current champion's (not above, for a metric where lower is better:
+a language model's perplexity); a first promotion is always allowed. Every
 move is remembered in the registered model's tag ``champion_history`` (a JSON list of versions), so
 ``--rollback`` returns ``champion`` to the version it held before. Exit codes: 0 promoted / rolled
 back / nothing to do, 3 not promoted (the challenger is worse), 1 an error.
@@ -32,11 +33,21 @@ def decide(challenger_score: float, champion_score: float | None, metric: str) -
         return Decision(
             True, f"no champion yet; first promotion (challenger {metric} {challenger_score:.4f})"
         )
-    if challenger_score >= champion_score:
+    from pipeline.core.metrics import higher_is_better
+
+    if higher_is_better(metric):
+        if challenger_score >= champion_score:
+            return Decision(
+                True, f"challenger {metric} {challenger_score:.4f} >= champion's {champion_score:.4f}"
+            )
         return Decision(
-            True, f"challenger {metric} {challenger_score:.4f} >= champion's {champion_score:.4f}"
+            False, f"challenger {metric} {challenger_score:.4f} < champion's {champion_score:.4f}"
         )
-    return Decision(False, f"challenger {metric} {challenger_score:.4f} < champion's {champion_score:.4f}")
+    if challenger_score <= champion_score:  # lower is better (perplexity)
+        return Decision(
+            True, f"challenger {metric} {challenger_score:.4f} <= champion's {champion_score:.4f}"
+        )
+    return Decision(False, f"challenger {metric} {challenger_score:.4f} > champion's {champion_score:.4f}")
 
 
 def _alias_version(client: Any, name: str, alias: str) -> Any | None:

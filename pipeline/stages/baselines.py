@@ -55,7 +55,7 @@ def main(argv: list[str]) -> int:
                 )
     for name, result in results.items():
         t = result["test"]
-        gate = "roc_auc" if "roc_auc" in t else "f1_macro"
+        gate = next(m for m in ("roc_auc", "f1_macro", "perplexity") if m in t)
         print(
             f"baseline {args.task}/{name}: test accuracy {t['accuracy']:.4f}, {gate} {t[gate]:.4f} "
             f"(fit {result['fit_seconds']:.2f} s)"
