@@ -166,9 +166,7 @@ def check_request_params(
     supported = LANGUAGE_MODEL_PARAMS if kind == "language_model" else ("neutral_band",)
     unknown = sorted(set(given) - set(supported))
     if unknown:
-        raise ValueError(
-            f"unknown param(s) {', '.join(unknown)}; supported: {', '.join(supported)}"
-        )
+        raise ValueError(f"unknown param(s) {', '.join(unknown)}; supported: {', '.join(supported)}")
     out: dict[str, Any] = {}
     for name, value in given.items():
         if name == "neutral_band":

@@ -2,7 +2,10 @@
 
 Both give a full distribution over the vocabulary for each context, so perplexity, top-1 and top-5
 are computed exactly as for the neural models. The Kneser-Ney model follows ``nltk.lm``'s
-``KneserNeyInterpolated`` (tests/test_language_model.py checks it agrees on a small corpus), but
+``KneserNeyInterpolated`` (tests/test_language_model.py checks it agrees on a small corpus), with one
+fix: a lower order's share counts the distinct words of its continuation table, as Kneser-Ney
+defines it, where nltk counts those of the raw n-grams; the two differ only for a context holding
+the text's first token, where nltk's probabilities then sum to more than 1. It also
 scores a whole context's distribution at once with NumPy: nltk scores one word at a time, which
 for top-5 over a few thousand words and test windows takes hours instead of seconds.
 
@@ -66,7 +69,7 @@ class KneserNey:
             return lower
         words = np.fromiter(table.keys(), dtype="int64", count=len(table))
         counts = np.fromiter(table.values(), dtype="float64", count=len(table))
-        gamma = self.discount * len(seen) / total
+        gamma = self.discount * len(table) / total
         p = gamma * lower
         p[words] += np.maximum(counts - self.discount, 0.0) / total
         return p
