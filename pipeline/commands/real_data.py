@@ -192,7 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="NAME",
-        help="apply only this set (repeatable; default: every file in params/real/, e.g. churn imdb r52 hamlet)",
+        help="apply only this set (repeatable; default: every file in params/real/, e.g. churn imdb hamlet)",
     )
     return parser
 
