@@ -381,6 +381,18 @@ class KneserNeyConfig(Frozen):
     discount: float = Field(0.75, gt=0, lt=1)
 
 
+class LanguageModelBaselines(Frozen):
+    """The count-based baselines and their settings (null or false: not run). One section, so that
+    the baselines stage's DVC params (``tasks.<task>.baselines``) cover every setting."""
+
+    kneser_ney: KneserNeyConfig | None = KneserNeyConfig()  # interpolated Kneser-Ney
+    unigram: bool = True  # add-one word frequencies
+
+    @property
+    def names(self) -> list[str]:
+        return [name for name, on in (("kneser_ney", self.kneser_ney), ("unigram", self.unigram)) if on]
+
+
 class LanguageModelPredictConfig(Frozen):
     top_k: int = Field(5, ge=1)  # words listed per answer
     max_generate: int = Field(200, ge=1)  # most words `generate` may ask for
@@ -398,8 +410,7 @@ class LanguageModelTaskConfig(Frozen):
     encode: LanguageModelEncodeConfig = LanguageModelEncodeConfig()
     models: dict[Literal["rnn", "lstm", "gru"], RecurrentParams]
     tune: dict[str, TuneConfig] = {}
-    baselines: list[Literal["kneser_ney", "unigram"]] = ["kneser_ney", "unigram"]
-    kneser_ney: KneserNeyConfig = KneserNeyConfig()
+    baselines: LanguageModelBaselines = LanguageModelBaselines()
     promote: PromoteConfig = PromoteConfig(metric="perplexity")
     predict: LanguageModelPredictConfig = LanguageModelPredictConfig()
 

@@ -162,10 +162,10 @@ def baselines(task: str, config: LanguageModelTaskConfig, seed: int) -> dict[str
     data = load_dataset(task)
     vocab = data.n_classes
     results: dict[str, dict[str, Any]] = {}
-    for name in config.baselines:
+    for name in config.baselines.names:
         started = time.perf_counter()
         if name == "kneser_ney":
-            kn = config.kneser_ney
+            kn = config.baselines.kneser_ney
             padded = np.concatenate([np.zeros(kn.order - 1, dtype="int32"), data.train.y])
             model = KneserNey(padded, vocab, kn.order, kn.discount)
             score = model.probabilities
