@@ -54,9 +54,10 @@ class LanguageModelEncoder(TextEncoder):
             return [str(t) for t in inputs[self.text_column].tolist()]
         return [str(t) for t in self._texts(inputs)]
 
-    def unknown_words(self, text: str) -> list[str]:
-        """The words of ``text`` the vocabulary lacks (each once, in order of appearance)."""
-        return list(dict.fromkeys(t for t in self.tokens(text) if t not in self._index))
+    def unknown_words(self, text: str | list[str]) -> list[str]:
+        """The words of ``text`` (or its tokens) the vocabulary lacks, each once, in order of appearance."""
+        tokens = self.tokens(text) if isinstance(text, str) else text
+        return list(dict.fromkeys(t for t in tokens if t not in self._index))
 
     def windows(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """One row per token of ``ids``: the ``window`` tokens before it (padding before the first)
@@ -91,8 +92,11 @@ class LanguageModelEncoder(TextEncoder):
 def next_word_ranking(probabilities: np.ndarray, top_k: int) -> list[int]:
     """The ``top_k`` most probable ids, best first, leaving out padding and the OOV token (never an
     answer a user can type)."""
-    order = np.argsort(-np.asarray(probabilities, dtype="float64"), kind="stable")
-    return [int(i) for i in order[: top_k + 2] if i > 1][:top_k]
+    p = np.asarray(probabilities, dtype="float64")
+    n = min(top_k + 2, len(p))
+    best = np.argpartition(-p, n - 1)[:n] if n < len(p) else np.arange(len(p))
+    order = best[np.lexsort((best, -p[best]))]  # most probable first, ties by index (stable)
+    return [int(i) for i in order if i > 1][:top_k]
 
 
 def continue_text(

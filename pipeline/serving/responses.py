@@ -211,7 +211,7 @@ def next_word_answers(
                         "known_token_share": None, "warning": None})  # fmt: skip
             continue
         tokens = encoder.tokens(text)
-        unknown = encoder.unknown_words(text)
+        unknown = encoder.unknown_words(tokens)
         missing = set(unknown)
         share = sum(t not in missing for t in tokens) / len(tokens) if tokens else 0.0
         top = [
