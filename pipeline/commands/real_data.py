@@ -1,7 +1,7 @@
 """real-data: point params.yaml at the real data sets, with the settings measured on them.
 
 ``python -m pipeline real-data DATA_DIR [--only NAME ...]`` deep-merges the ready settings in
-``params/real/<name>.yaml`` (churn, imdb, r52, hamlet) over this checkout's ``params.yaml`` and writes it
+``params/real/<name>.yaml`` (churn, imdb, r52) over this checkout's ``params.yaml`` and writes it
 back; ``dvc repro`` then trains on the real data. It rewrites ``params.yaml`` in place, so run it in
 a copy of the repository or on a branch: the committed file keeps the offline default data.
 
@@ -192,7 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="NAME",
-        help="apply only this set (repeatable; default: every file in params/real/, e.g. churn imdb hamlet)",
+        help="apply only this set (repeatable; default: every file in params/real/, e.g. churn imdb r52)",
     )
     return parser
 
