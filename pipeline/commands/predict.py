@@ -380,7 +380,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def next_words(predictor: Any, frame: pd.DataFrame, options: dict[str, Any]) -> Scored:
+def next_words(predictor: Any, frame: pd.DataFrame, options: dict[str, Any], unit: str = "text") -> Scored:
     """Pure core of a language model's predict: every text's answer, invalid ones with their reasons."""
     from pipeline.serving.responses import answer_rows
 
@@ -398,7 +398,7 @@ def next_words(predictor: Any, frame: pd.DataFrame, options: dict[str, Any]) -> 
         if key != "generated" or options.get("generate"):
             out[key] = [a.get(key) if a else None for a in answers]
     out["error"] = ["; ".join(e.message for e in result.errors if e.row == i) for i in range(len(frame))]
-    return Scored(out, result.errors, "text")
+    return Scored(out, result.errors, unit)
 
 
 def render_next_words(scored: Scored, text_column: str) -> str:
@@ -450,7 +450,7 @@ def main(argv: list[str]) -> int:
         (frame, row_map), unit, source = read_csv(args.input, text_column), "data row", str(args.input)
 
     if predictor.kind == "language_model":
-        return predict_next_words(args, predictor, frame, uri, source)
+        return predict_next_words(args, predictor, frame, uri, source, unit)
     scored = score(predictor, frame, neutral_band=band, unit=unit, row_map=row_map)
     problem = file_level_problem(scored)
     if problem:
@@ -481,7 +481,7 @@ def main(argv: list[str]) -> int:
 
 
 def predict_next_words(
-    args: argparse.Namespace, predictor: Any, frame: pd.DataFrame, uri: str, source: str
+    args: argparse.Namespace, predictor: Any, frame: pd.DataFrame, uri: str, source: str, unit: str
 ) -> int:
     from pipeline.core.config import params
     from pipeline.serving.responses import check_request_params
@@ -498,17 +498,17 @@ def predict_next_words(
         options = check_request_params("language_model", given, settings.max_generate)
     except ValueError as exc:
         raise DataError(f"--{str(exc).replace('_', '-')}") from exc
-    scored = next_words(predictor, frame, options)
+    scored = next_words(predictor, frame, options, unit)
     for line in error_lines(scored):
         print(line, file=sys.stderr)
     status = exit_status(scored)
     if status == EXIT_FAILED:
-        raise DataError(f"{source}: no valid text among {len(frame)}; nothing was scored")
+        raise DataError(f"{source}: no valid {unit} among {len(frame)}; nothing was scored")
     if args.output:
         write_output(scored, args.output)
     elif args.format == "table":
         print(render_next_words(scored, predictor.encoder.text_column))
     else:
         sys.stdout.write(to_json(scored) if args.format == "json" else to_csv(scored))
-    print(f"predict {args.task}: {scored.n_valid} of {len(frame)} texts with {uri}", file=sys.stderr)
+    print(f"predict {args.task}: {scored.n_valid} of {len(frame)} {unit}s with {uri}", file=sys.stderr)
     return status
