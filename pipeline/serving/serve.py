@@ -9,12 +9,15 @@ A client cannot tell it from ``mlflow models serve -m models:/<task>@champion``:
   ``{"dataframe_split": {"columns": [...], "data": [[...], ...]}}``,
   ``{"dataframe_records": [{...}, ...]}``, ``{"instances": [...]}`` or ``{"inputs": [...]}``
   (a list of records, of value lists in the encoder's column order, of texts, or a dict of
-  columns), optionally with ``"params": {"neutral_band": 0.2}`` (sentiment); or ``text/csv``.
+  columns), optionally with ``"params": {"neutral_band": 0.2}`` (sentiment) or ``{"top_k": 5,
+  "generate": 10, "temperature": 0.8, "seed": 1}`` (a next-word model); or ``text/csv``.
   The answer is ``{"predictions": [...]}`` with one item per row, exactly what the registered
   pyfunc returns (:mod:`pipeline.serving.responses`): churn ``{"probability": p, "prediction": 0|1}``,
   sentiment ``{"probability": p, "label": "Positive"|"Negative"|"Neutral", "known_token_share": s,
   "warning": null|"..."}`` (Neutral with a warning when no word of the text is known), a
-  multi-class model ``{"label": class, "probability": p, "top": [...]}``.
+  multi-class model ``{"label": class, "probability": p, "top": [...]}``, a next-word model the
+  same plus ``"unknown_words"``, ``"known_token_share"``, ``"warning"`` and, with ``generate``,
+  ``"generated"``.
 * ``GET /health`` and ``GET /ping``: 200 ``{"status": "ok", "task", "arch", "model",
   "registered_model", "model_version", "alias", "run_id", "onnx_sha256"}``: what is served, the
   registry version an alias resolved to at start-up (null for a local model directory) and the
