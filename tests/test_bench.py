@@ -49,6 +49,14 @@ def test_tile_repeats_short_splits():
     assert bench.tile(x, 5).flags["C_CONTIGUOUS"]
 
 
+def test_parity_helpers_keep_one_column_per_class():
+    """A multi-class model's (topics, nextword) probabilities stay (n, classes), scored by argmax."""
+    three = bench.batched(lambda x: np.tile([[0.1, 0.7, 0.2]], (len(x), 1)), np.zeros((2500, 1)), size=1024)
+    assert three.shape == (2500, 3) and bench.accuracy(three, np.ones(2500)) == 1.0
+    binary = bench.batched(lambda x: np.full((len(x), 1), 0.8), np.zeros((5, 1)))
+    assert binary.shape == (5,) and bench.accuracy(binary, np.array([1, 1, 0, 1, 1])) == 0.8
+
+
 def test_raw_inputs_encode_back_to_the_test_rows():
     tabular = churn_encoder()
     x = tabular.transform(churn_rows(5))

@@ -36,6 +36,7 @@ TINY = {
         "churn": {"generator": "churn", "rows": 800},
         "sentiment": {"generator": "reviews", "rows": 500},
         "topics": {"generator": "topics", "rows": 400},
+        "nextword": {"generator": "script", "rows": 300},
     },
     "churn": {
         "models": {"ann": {"epochs": 3, "patience": 2}},
@@ -43,10 +44,13 @@ TINY = {
     },
     "sentiment": TINY_RECURRENT,
     "topics": TINY_RECURRENT,
+    "nextword": {"models": TINY_RECURRENT["models"], "tune": TINY_RECURRENT["tune"]},
 }
-ARCHS = {"churn": ["ann"], "sentiment": ["rnn", "lstm", "gru"], "topics": ["gru"]}
+ARCHS = {"churn": ["ann"], "sentiment": ["rnn", "lstm", "gru"], "topics": ["gru"], "nextword": ["gru"]}
 BINARY = {"accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc"}
 MULTICLASS = {"accuracy", "f1_macro", "f1_weighted", "roc_auc_ovr_macro", "top_k_accuracy"}
+LANGUAGE_MODEL = {"perplexity", "top1_accuracy", "top5_accuracy"}
+EXPECTED = {"churn": BINARY, "sentiment": BINARY, "topics": MULTICLASS, "nextword": LANGUAGE_MODEL}
 
 
 def only_gru(path: Path, task: str) -> None:
@@ -78,6 +82,7 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]
         shutil.copy(REPO / name, root / name)
     edit_params(root / "params.yaml", **TINY)
     only_gru(root / "params.yaml", "topics")  # one multi-class model is enough: the suite stays quick
+    only_gru(root / "params.yaml", "nextword")
     env = {
         **os.environ,
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
@@ -104,7 +109,7 @@ def test_repro_builds_metrics_models_and_registry(repo: tuple[Path, dict[str, st
         for arch in archs:
             metrics = json.loads((root / "metrics" / task / f"{arch}.json").read_text())
             for section in ("val", "test"):
-                assert (MULTICLASS if task == "topics" else BINARY) <= set(metrics[section])
+                assert EXPECTED[task] <= set(metrics[section])
             assert metrics["onnx_max_abs_diff"] <= 1e-5
             assert (root / "models" / task / arch / "model.onnx").stat().st_size > 0
             assert (root / "models" / task / arch / "encoder.json").exists()
@@ -125,6 +130,13 @@ def test_repro_builds_metrics_models_and_registry(repo: tuple[Path, dict[str, st
     classes = gru["classes"]
     assert len(classes) == 8 and len(gru["test_confusion_matrix"]) == 8  # n x n, named in "classes"
     assert "Softmax" in gru["onnx_operators"] and "GRU" in gru["onnx_operators"]
+    words = json.loads((root / "metrics" / "nextword" / "baselines.json").read_text())
+    assert set(words) == {"kneser_ney", "unigram"}
+    assert words["kneser_ney"]["test"]["perplexity"] < words["unigram"]["test"]["perplexity"]
+    assert (
+        json.loads((root / "reports" / "registry" / "nextword.json").read_text())["gate_metric"]
+        == "perplexity"
+    )
     assert (root / "mlflow.db").exists()
 
 

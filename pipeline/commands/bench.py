@@ -171,12 +171,22 @@ def quantize(model_path: Path, out_path: Path) -> Path:
 
 
 def batched(fn: Fn, x: np.ndarray, size: int = 1024) -> np.ndarray:
-    parts = [np.asarray(fn(x[i : i + size]), dtype=np.float64).reshape(-1) for i in range(0, len(x), size)]
-    return np.concatenate(parts) if parts else np.zeros(0)
+    """``(n,)`` positive-class probabilities, or ``(n, n_classes)`` for a multi-class model."""
+    parts = [
+        np.asarray(fn(x[i : i + size]), dtype=np.float64).reshape(min(size, len(x) - i), -1)
+        for i in range(0, len(x), size)
+    ]
+    out = np.concatenate(parts) if parts else np.zeros((0, 1))
+    return out[:, 0] if out.shape[1] == 1 else out
 
 
 def accuracy(p: np.ndarray, y: np.ndarray) -> float:
-    return float(np.mean((p >= 0.5) == (y >= 0.5))) if len(y) else float("nan")
+    """Thresholded at 0.5 for one probability per row, the most probable class for several."""
+    if not len(y):
+        return float("nan")
+    if p.ndim == 2:
+        return float(np.mean(np.argmax(p, axis=1) == y))
+    return float(np.mean((p >= 0.5) == (y >= 0.5)))
 
 
 # ------------------------------------------------------------------------------- server
@@ -276,7 +286,7 @@ def bench_server(
     from pipeline.commands import loadgen
     from pipeline.serving.serve import serve_settings
 
-    limits, _ = serve_settings(task)
+    limits, _, _ = serve_settings(task)
     inputs = raw_inputs(encoder, x, 64)
     key = "instances" if isinstance(encoder, TextEncoder) else "dataframe_records"
     bodies = [json.dumps({key: [item]}).encode() for item in inputs]

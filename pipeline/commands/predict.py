@@ -3,6 +3,7 @@
     python -m pipeline predict churn --input customers.csv --output scored.csv
     python -m pipeline predict sentiment --text "A fine film." --text "Dull and far too long."
     python -m pipeline predict sentiment --model models/sentiment/lstm --input reviews.txt
+    python -m pipeline predict nextword --text "to be or not to" --top-k 5 --generate 10
 
 The model is ``models:/<task>@champion`` from the MLflow registry unless ``--model`` names another
 MLflow URI or a local model directory (``model.onnx`` + ``encoder.json``).
@@ -18,6 +19,11 @@ the neutral band), for sentiment ``known_token_share`` (the share of the text's 
 model's vocabulary) and ``warning`` (set, and the label Neutral, when no token is known: see
 :mod:`pipeline.serving.responses`), and ``error`` (empty for valid rows; for an invalid row the reason, and
 empty probability and prediction). Texts with a warning are also listed on stderr.
+
+nextword (a language model): per text, the ``--top-k`` most probable next words with their
+probabilities, the words the vocabulary lacks (read as the OOV token) and, with ``--generate N``,
+N more words: greedy by default, sampled with ``--temperature T`` (and ``--seed S``: the same seed
+gives the same text). An empty text is invalid; unknown words are reported, never an error.
 
 Invalid rows are listed on stderr (at most 100 lines, then a count), numbered as everywhere in
 the pipeline (:mod:`pipeline.rows`): for a CSV, ``data row N (file line M)``, data rows counted
@@ -366,7 +372,53 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--threads", type=int, default=0, help="ONNX Runtime intra-op threads (0: one per core)"
     )
+    words = parser.add_argument_group("next-word tasks (a language model)")
+    words.add_argument("--top-k", type=int, help="next words listed per text (default: predict.top_k)")
+    words.add_argument("--generate", type=int, default=0, metavar="N", help="continue each text by N words")
+    words.add_argument("--temperature", type=float, default=0.0, help="0: greedy (default); > 0: sampled")
+    words.add_argument("--seed", type=int, help="the sampling seed: the same seed gives the same text")
     return parser
+
+
+def next_words(predictor: Any, frame: pd.DataFrame, options: dict[str, Any], unit: str = "text") -> Scored:
+    """Pure core of a language model's predict: every text's answer, invalid ones with their reasons."""
+    from pipeline.serving.responses import answer_rows
+
+    frame = frame.reset_index(drop=True)
+    result = predictor.score_frame(frame)
+    bad = {e.row for e in result.errors}
+    good = [i for i in range(len(frame)) if i not in bad]
+    answers: list[dict[str, Any] | None] = [None] * len(frame)
+    if good:
+        valid = answer_rows(predictor, result.probabilities[good], None, frame.iloc[good], options)
+        for i, answer in zip(good, valid, strict=True):
+            answers[i] = answer
+    out = frame.copy()
+    for key in ("label", "probability", "top", "unknown_words", "known_token_share", "warning", "generated"):
+        if key != "generated" or options.get("generate"):
+            out[key] = [a.get(key) if a else None for a in answers]
+    out["error"] = ["; ".join(e.message for e in result.errors if e.row == i) for i in range(len(frame))]
+    return Scored(out, result.errors, unit)
+
+
+def render_next_words(scored: Scored, text_column: str) -> str:
+    """Per text: its next words with their probabilities, unknown words, and the continuation."""
+    blocks = []
+    for _, row in scored.frame.iterrows():
+        lines = [f"{row[text_column]!r}"]
+        if row["error"]:
+            lines.append(f"  error: {row['error']}")
+        else:
+            width = max(len(t["label"]) for t in row["top"])
+            lines += [f"  {t['label']:<{width}}  {t['probability']:.4f}" for t in row["top"]]
+            if row["unknown_words"]:
+                lines.append(f"  unknown words (read as the OOV token): {', '.join(row['unknown_words'])}")
+            if row["warning"]:
+                lines.append(f"  warning: {row['warning']}")
+            if "generated" in row and row["generated"] is not None:
+                lines.append(f"  continued: {row[text_column]} {row['generated']}")
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
 
 
 def main(argv: list[str]) -> int:
@@ -375,7 +427,7 @@ def main(argv: list[str]) -> int:
     from pipeline.serving.inference import Predictor
     from pipeline.serving.responses import check_neutral_band, default_neutral_band
 
-    if args.text is not None and params().task(args.task).kind != "text":
+    if args.text is not None and params().task(args.task).kind == "tabular":
         raise DataError(f"--text is for text tasks; {args.task!r} reads rows from --input FILE.csv")
     band = default_neutral_band(args.task) if args.neutral_band is None else args.neutral_band
     try:
@@ -397,6 +449,8 @@ def main(argv: list[str]) -> int:
         text_column = encoder.text_column if isinstance(encoder, TextEncoder) else None
         (frame, row_map), unit, source = read_csv(args.input, text_column), "data row", str(args.input)
 
+    if predictor.kind == "language_model":
+        return predict_next_words(args, predictor, frame, uri, source, unit)
     scored = score(predictor, frame, neutral_band=band, unit=unit, row_map=row_map)
     problem = file_level_problem(scored)
     if problem:
@@ -423,4 +477,38 @@ def main(argv: list[str]) -> int:
     if args.output:
         summary += f"; wrote {args.output}"
     print(summary, file=sys.stderr)
+    return status
+
+
+def predict_next_words(
+    args: argparse.Namespace, predictor: Any, frame: pd.DataFrame, uri: str, source: str, unit: str
+) -> int:
+    from pipeline.core.config import params
+    from pipeline.serving.responses import check_request_params
+
+    settings = params().task(args.task).predict
+    given = {
+        "top_k": args.top_k or settings.top_k,
+        "generate": args.generate,
+        "temperature": args.temperature,
+    }
+    if args.seed is not None:
+        given["seed"] = args.seed
+    try:
+        options = check_request_params("language_model", given, settings.max_generate)
+    except ValueError as exc:
+        raise DataError(f"--{str(exc).replace('_', '-')}") from exc
+    scored = next_words(predictor, frame, options, unit)
+    for line in error_lines(scored):
+        print(line, file=sys.stderr)
+    status = exit_status(scored)
+    if status == EXIT_FAILED:
+        raise DataError(f"{source}: no valid {unit} among {len(frame)}; nothing was scored")
+    if args.output:
+        write_output(scored, args.output)
+    elif args.format == "table":
+        print(render_next_words(scored, predictor.encoder.text_column))
+    else:
+        sys.stdout.write(to_json(scored) if args.format == "json" else to_csv(scored))
+    print(f"predict {args.task}: {scored.n_valid} of {len(frame)} {unit}s with {uri}", file=sys.stderr)
     return status

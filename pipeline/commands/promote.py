@@ -1,11 +1,12 @@
 """promote: move alias ``champion`` to the ``challenger`` if it is not worse; ``--rollback`` undoes it.
 
 The gate is the test ROC AUC stored on each model version (tag ``test_roc_auc``): the challenger is
-promoted when it is not below the current champion's; a first promotion is always allowed.
+promoted when it is not below the current champion's (not above, for a metric where lower is better:
+a language model's perplexity); a first promotion is always allowed.
 Stricter gates for a noisy test split: ``--min-delta X`` promotes only a challenger ahead by more
 than X; ``--require significant`` scores both versions on the same bootstrap resamples of the same
 test rows (the scores register logged to each version's run) and promotes only when the whole
-interval of the difference lies above zero (above X with ``--min-delta``). It refuses when the two
+interval of the improvement lies above zero (above X with ``--min-delta``). It refuses when the two
 versions were not evaluated on the same test rows, and prints the interval it decided on. Every
 move is remembered in the registered model's tag ``champion_history`` (a JSON list of versions), so
 ``--rollback`` returns ``champion`` to the version it held before. Exit codes: 0 promoted / rolled
@@ -43,19 +44,31 @@ def decide(
         return Decision(
             True, f"no champion yet; first promotion (challenger {metric} {challenger_score:.4f})"
         )
+    from pipeline.core.metrics import higher_is_better
+
     if min_delta is not None:
-        delta = challenger_score - champion_score
-        verdict = ">" if delta > min_delta else "<="
+        gain = challenger_score - champion_score
+        if not higher_is_better(metric):
+            gain = -gain
+        verdict = ">" if gain > min_delta else "<="
         return Decision(
-            delta > min_delta,
-            f"challenger {metric} {challenger_score:.4f} - champion's {champion_score:.4f} = "
-            f"{delta:+.4f} {verdict} min delta {min_delta:g}",
+            gain > min_delta,
+            f"challenger {metric} {challenger_score:.4f} vs champion's {champion_score:.4f}: "
+            f"improvement {gain:+.4f} {verdict} min delta {min_delta:g}",
         )
-    if challenger_score >= champion_score:
+    if higher_is_better(metric):
+        if challenger_score >= champion_score:
+            return Decision(
+                True, f"challenger {metric} {challenger_score:.4f} >= champion's {champion_score:.4f}"
+            )
         return Decision(
-            True, f"challenger {metric} {challenger_score:.4f} >= champion's {champion_score:.4f}"
+            False, f"challenger {metric} {challenger_score:.4f} < champion's {champion_score:.4f}"
         )
-    return Decision(False, f"challenger {metric} {challenger_score:.4f} < champion's {champion_score:.4f}")
+    if challenger_score <= champion_score:  # lower is better (perplexity)
+        return Decision(
+            True, f"challenger {metric} {challenger_score:.4f} <= champion's {champion_score:.4f}"
+        )
+    return Decision(False, f"challenger {metric} {challenger_score:.4f} > champion's {champion_score:.4f}")
 
 
 def decide_paired(difference: PairedDifference, min_delta: float | None = None) -> Decision:
@@ -67,7 +80,10 @@ def decide_paired(difference: PairedDifference, min_delta: float | None = None) 
         f"{difference.level:.0%} paired bootstrap interval [{difference.low:+.4f}, {difference.high:+.4f}] "
         f"over {difference.resamples} resamples of the same test rows"
     )
-    if difference.low > bar:
+    low, high = difference.improvement  # positive: the challenger is better (perplexity: lower)
+    if not difference.higher_is_better:
+        interval += f"; improvement (lower is better) [{low:+.4f}, {high:+.4f}]"
+    if low > bar:
         return Decision(True, f"{interval}: lower bound above {bar:g}")
     return Decision(False, f"{interval}: lower bound not above {bar:g}, not a significant improvement")
 

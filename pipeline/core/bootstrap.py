@@ -17,6 +17,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pipeline.core.metrics import LANGUAGE_MODEL_METRIC_NAMES, higher_is_better
+
+LANGUAGE_MODEL_ONLY = frozenset(LANGUAGE_MODEL_METRIC_NAMES) - {"accuracy"}
+
 # Resamples are drawn in blocks of about this many (resample, row) cells, so memory stays bounded
 # (~16 MB a block) also for a 25,000-row test split.
 BLOCK_CELLS = 2_000_000
@@ -121,13 +125,43 @@ def _multiclass_samples(
     return out
 
 
+def _language_model_samples(y: np.ndarray, proba: np.ndarray, w: np.ndarray) -> dict:
+    """The metrics of :func:`pipeline.core.metrics.language_model_metrics`, per resample."""
+    true_p = proba[np.arange(len(y)), y]
+    log_p = np.log(np.maximum(true_p, 1e-12))
+    rank = (proba > true_p[:, None]).sum(axis=1)
+    n = w.sum(axis=1)
+    cross_entropy = -(w @ log_p) / n
+    top1 = (w @ (rank < 1)) / n
+    return {
+        "perplexity": np.exp(cross_entropy),
+        "cross_entropy": cross_entropy,
+        "top1_accuracy": top1,
+        "top5_accuracy": (w @ (rank < 5)) / n,
+        "accuracy": top1,
+    }
+
+
+def family_of(metrics: dict[str, object]) -> str:
+    """Which metrics a metrics dict holds: a language model's (perplexity...) or a classifier's."""
+    return "language_model" if "perplexity" in metrics else "classification"
+
+
 def metric_samples(
-    y: np.ndarray, proba: np.ndarray, n_classes: int, weights: np.ndarray, only: str | None = None
+    y: np.ndarray,
+    proba: np.ndarray,
+    n_classes: int,
+    weights: np.ndarray,
+    only: str | None = None,
+    family: str = "classification",
 ) -> dict:
-    """Every metric of :func:`pipeline.core.metrics.classification_metrics` (at least ``only``), one
-    value per row of ``weights`` (how often each test row was drawn)."""
+    """Every metric of :func:`pipeline.core.metrics.classification_metrics` (at least ``only``), or of
+    ``language_model_metrics`` for ``family="language_model"``, one value per row of ``weights`` (how
+    often each test row was drawn)."""
     y = np.asarray(y).astype(int).reshape(-1)
     proba = np.asarray(proba, dtype="float64")
+    if family == "language_model" or only in LANGUAGE_MODEL_ONLY:
+        return _language_model_samples(y, proba, weights)
     if n_classes == 2:
         p = proba[:, 1] if proba.ndim == 2 else proba.reshape(-1)
         return _binary_samples(y, p, weights, only)
@@ -150,20 +184,28 @@ def _all_samples(
     resamples: int,
     seed: int,
     only: str | None = None,
+    family: str = "classification",
 ) -> list[dict[str, np.ndarray]]:
     """Each model's metric values (every metric, or at least ``only``) over the same resamples."""
     blocks: list[list[dict]] = [[] for _ in scores]
     for w in resample_weights(len(y), resamples, seed):
         for i, score in enumerate(scores):
-            blocks[i].append(metric_samples(y, score, n_classes, w, only))
+            blocks[i].append(metric_samples(y, score, n_classes, w, only, family))
     return [{name: np.concatenate([b[name] for b in per]) for name in per[0]} for per in blocks]
 
 
 def intervals(
-    y: np.ndarray, proba: np.ndarray, n_classes: int, *, resamples: int, level: float, seed: int
+    y: np.ndarray,
+    proba: np.ndarray,
+    n_classes: int,
+    *,
+    resamples: int,
+    level: float,
+    seed: int,
+    family: str = "classification",
 ) -> dict[str, list[float]]:
     """A percentile bootstrap interval ``[low, high]`` for every test metric (seeded)."""
-    (samples,) = _all_samples(y, [proba], n_classes, resamples, seed)
+    (samples,) = _all_samples(y, [proba], n_classes, resamples, seed, family=family)
     return {name: _bounds(values, level) for name, values in samples.items()}
 
 
@@ -197,17 +239,25 @@ class PairedDifference:
     high: float
     level: float
     resamples: int
+    higher_is_better: bool = True  # perplexity: a negative difference means a is better
 
     @property
     def distinguishable(self) -> bool:
         """The interval leaves out zero."""
         return self.low > 0 or self.high < 0
 
+    @property
+    def improvement(self) -> tuple[float, float]:
+        """The interval of how much better a is than b (positive: a is better), whatever the
+        metric's direction."""
+        return (self.low, self.high) if self.higher_is_better else (-self.high, -self.low)
+
     def words(self, a: str = "a", b: str = "b") -> str:
         interval = f"{self.difference:+.4f} [{self.low:+.4f}, {self.high:+.4f}]"
-        if self.low > 0:
+        low, high = self.improvement
+        if low > 0:
             verdict = f"{a} is better; the {self.level:.0%} interval leaves out zero"
-        elif self.high < 0:
+        elif high < 0:
             verdict = f"{b} is better; the {self.level:.0%} interval leaves out zero"
         else:
             verdict = f"not distinguishable from zero at {self.level:.0%}"
@@ -243,4 +293,4 @@ def paired_difference(
     point = float(a_all - b_all)
     a, b = _all_samples(y, [proba_a, proba_b], n_classes, resamples, seed, metric)
     low, high = _bounds(a[metric] - b[metric], level)
-    return PairedDifference(metric, point, low, high, level, resamples)
+    return PairedDifference(metric, point, low, high, level, resamples, higher_is_better(metric))

@@ -103,7 +103,7 @@ class SyntheticConfig(Frozen):
     or, with ``test_rows``, to data/synthetic/<name>/train.csv and test.csv (the test rows drawn
     independently from the same distribution, like a data set shipped with its own test file)."""
 
-    generator: Literal["churn", "reviews", "topics"]
+    generator: Literal["churn", "reviews", "topics", "script"]  # script: a play's text (language model)
     rows: int = Field(ge=50)
     test_rows: Annotated[int, Field(ge=50)] | None = None
 
@@ -367,7 +367,80 @@ class TextTaskConfig(Frozen):
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
 
-TaskConfig = Annotated[TabularTaskConfig | TextTaskConfig, Field(discriminator="kind")]
+class CorpusSchema(Frozen):
+    """What validate expects of a text corpus (a language-model task): its size, clean decoding and
+    how much of it a vocabulary of frequent words covers."""
+
+    min_tokens: int = Field(1_000, ge=1)
+    max_tokens: int = Field(50_000_000, ge=1)
+    # vocabulary coverage: the mean, over lines, of the share of a line's tokens whose word occurs at
+    # least ``coverage_min_count`` times in the whole text; a corpus of mostly one-off strings (a
+    # binary dump, a list of ids) has nothing to learn
+    coverage_min_count: int = Field(2, ge=1)
+    min_coverage: float = Field(0.5, ge=0, le=1)
+
+
+class LanguageModelEncodeConfig(Frozen):
+    """The vocabulary (fitted on the training part) and the windows the model reads."""
+
+    window: int = Field(5, ge=1)  # previous tokens the model reads to predict the next one
+    min_count: int = Field(1, ge=1)  # a word seen fewer times in training is out of vocabulary
+    max_size: int = Field(10_000, ge=3)  # vocabulary size, padding and OOV included
+    lowercase: bool = True
+
+
+class KneserNeyConfig(Frozen):
+    order: int = Field(3, ge=2, le=6)  # n-gram order: n - 1 previous tokens
+    discount: float = Field(0.75, gt=0, lt=1)
+
+
+class LanguageModelBaselines(Frozen):
+    """The count-based baselines and their settings (null or false: not run). One section, so that
+    the baselines stage's DVC params (``tasks.<task>.baselines``) cover every setting."""
+
+    kneser_ney: KneserNeyConfig | None = KneserNeyConfig()  # interpolated Kneser-Ney
+    unigram: bool = True  # add-one word frequencies
+
+    @property
+    def names(self) -> list[str]:
+        return [name for name, on in (("kneser_ney", self.kneser_ney), ("unigram", self.unigram)) if on]
+
+
+class LanguageModelPredictConfig(Frozen):
+    top_k: int = Field(5, ge=1)  # words listed per answer
+    max_generate: int = Field(200, ge=1)  # most words `generate` may ask for
+    # fixed prompts whose completions evaluate writes to the report and logs to MLflow
+    prompts: list[str] = ["to be or not to", "the king"]
+
+
+class LanguageModelTaskConfig(Frozen):
+    """A next-word language model over a UTF-8 text (Shakespeare's Hamlet is the course's example)."""
+
+    kind: Literal["language_model"]
+    data: DataConfig
+    schema_: CorpusSchema = Field(CorpusSchema(), alias="schema")
+    split: SplitConfig = SplitConfig(val_fraction=0.1, test_fraction=0.1)
+    encode: LanguageModelEncodeConfig = LanguageModelEncodeConfig()
+    models: dict[Literal["rnn", "lstm", "gru"], RecurrentParams]
+    tune: dict[str, TuneConfig] = {}
+    baselines: LanguageModelBaselines = LanguageModelBaselines()
+    promote: PromoteConfig = PromoteConfig(metric="perplexity")
+    predict: LanguageModelPredictConfig = LanguageModelPredictConfig()
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    @field_validator("models")
+    @classmethod
+    def _read_the_last_state(cls, models: dict[str, RecurrentParams]) -> dict[str, RecurrentParams]:
+        for arch, model in models.items():
+            if model.pooling != "last" or model.bidirectional:
+                raise ValueError(f"{arch}: a next-word model reads its window forwards to the last state")
+        return models
+
+
+TaskConfig = Annotated[
+    TabularTaskConfig | TextTaskConfig | LanguageModelTaskConfig, Field(discriminator="kind")
+]
 
 
 class ServeConfig(Frozen):
@@ -460,7 +533,7 @@ class ConfigError(PipelineError):
 def _key_path(loc: tuple[Any, ...]) -> list[str | int]:
     """A pydantic error location as the params.yaml key path (without the union's kind tag)."""
     parts = list(loc)
-    if len(parts) > 2 and parts[0] == "tasks" and parts[2] in {"tabular", "text"}:
+    if len(parts) > 2 and parts[0] == "tasks" and parts[2] in {"tabular", "text", "language_model"}:
         del parts[2]
     return parts
 

@@ -17,6 +17,35 @@ MULTICLASS_METRIC_NAMES = ("accuracy", "f1_macro", "f1_weighted", "roc_auc_ovr_m
 # independently of its threshold; macro F1 weighs every class alike, so a model cannot pass by
 # predicting only the frequent classes.
 GATE_METRIC = {"binary": "roc_auc", "multiclass": "f1_macro"}
+LANGUAGE_MODEL_METRIC_NAMES = ("perplexity", "cross_entropy", "top1_accuracy", "top5_accuracy")
+LOWER_IS_BETTER = frozenset({"perplexity", "cross_entropy"})
+
+
+def higher_is_better(metric: str) -> bool:
+    """Whether a larger value of ``metric`` is better (tune's direction, challenger and promote)."""
+    return metric.removeprefix("val_").removeprefix("test_") not in LOWER_IS_BETTER
+
+
+def language_model_metrics(y_true: np.ndarray, proba: np.ndarray) -> dict[str, float]:
+    """Next-word metrics over ``(n, vocabulary)`` probabilities: perplexity (``exp`` of the mean
+    negative log-probability of the true next word, natural log), and whether the true word is the
+    most probable one (``top1_accuracy``, also ``accuracy``) or among the five most probable."""
+    y_true = np.asarray(y_true).astype(int).reshape(-1)
+    proba = _class_probabilities(proba)
+    if len(y_true) != len(proba):
+        raise ValueError(f"{len(y_true)} next words but {len(proba)} rows of probabilities")
+    true_p = proba[np.arange(len(y_true)), y_true]
+    cross_entropy = float(-np.mean(np.log(np.maximum(true_p, 1e-12))))
+    # rank of the true word: how many words are strictly more probable (ties count in its favour)
+    rank = (proba > true_p[:, None]).sum(axis=1)
+    top1 = float(np.mean(rank < 1))
+    return {
+        "perplexity": float(np.exp(cross_entropy)),
+        "cross_entropy": cross_entropy,
+        "top1_accuracy": top1,
+        "top5_accuracy": float(np.mean(rank < 5)),
+        "accuracy": top1,
+    }
 
 
 def problem_type(n_classes: int) -> str:

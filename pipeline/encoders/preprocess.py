@@ -569,6 +569,10 @@ def encoder_from_dict(data: dict[str, Any]) -> Encoder:
         return TabularEncoder.from_dict(data)
     if kind == "text":
         return TextEncoder.from_dict(data)
+    if kind == "language_model":
+        from pipeline.encoders.language_model import LanguageModelEncoder
+
+        return LanguageModelEncoder.from_dict(data)
     raise ModelError(f"unknown encoder kind {kind!r}")
 
 

@@ -35,7 +35,7 @@ class OnnxPipelineModel(PythonModel):
         self.predictor = Predictor.from_dir(context.artifacts["model_dir"])
 
     def predict(self, context, model_input, params=None):
-        from pipeline.serving.responses import format_predictions
+        from pipeline.serving.responses import answer_rows, check_request_params
 
         if isinstance(model_input, pd.DataFrame):
             frame = model_input
@@ -48,16 +48,14 @@ class OnnxPipelineModel(PythonModel):
         if result.errors:
             shown = "; ".join(str(e) for e in result.errors[:20])
             raise InvalidInputError(f"{len(result.errors)} invalid input row(s): {shown}")
-        band = (params or {}).get("neutral_band")
-        answers = format_predictions(
-            self.predictor.kind,
-            result.probabilities,
-            band,
-            result.known_token_share,
-            classes=self.predictor.classes,
-        )
+        given = {k: v for k, v in (params or {}).items() if v is not None}
+        try:
+            options = check_request_params(self.predictor.kind, given)
+        except ValueError as exc:
+            raise InvalidInputError(f"params: {exc}") from exc
+        answers = answer_rows(self.predictor, result.probabilities, result.known_token_share, frame, options)
         out = pd.DataFrame(answers)
-        for column in ("warning", "top", "label"):  # None stays None (null in JSON), not pandas' NaN
+        for column in ("warning", "top", "label", "unknown_words"):  # None stays None (null in JSON), not NaN
             if column in out.columns:
                 out[column] = pd.Series([a[column] for a in answers], dtype=object)
         return out

@@ -148,3 +148,115 @@ def _class_answer(row: np.ndarray, classes: list[Any], share: float | None, top_
 
 def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
+
+
+# ------------------------------------------------------------------ next-word (language model)
+NO_TOKEN_NEXT = "the text has no word the model reads: the next words are its guess for a text's start"
+NO_KNOWN_WORD_NEXT = "no word of this text is in the model's vocabulary: the next words are a guess"
+LANGUAGE_MODEL_PARAMS = ("top_k", "generate", "temperature", "seed")
+DEFAULT_MAX_GENERATE = 200  # LanguageModelPredictConfig's default, used when no params.yaml can be read
+
+
+def check_request_params(
+    kind: str, given: dict[str, Any], max_generate: int = DEFAULT_MAX_GENERATE
+) -> dict[str, Any]:
+    """A request's ``params`` checked for the model's kind: ``neutral_band`` for text,
+    ``top_k``, ``generate``, ``temperature`` and ``seed`` for a language model. Raises
+    ValueError naming the parameter."""
+    supported = LANGUAGE_MODEL_PARAMS if kind == "language_model" else ("neutral_band",)
+    unknown = sorted(set(given) - set(supported))
+    if unknown:
+        raise ValueError(f"unknown param(s) {', '.join(unknown)}; supported: {', '.join(supported)}")
+    out: dict[str, Any] = {}
+    for name, value in given.items():
+        if name == "neutral_band":
+            out[name] = check_neutral_band(value)
+        elif name == "temperature":
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 100:
+                raise ValueError(f"temperature must be a number in [0, 100] (0: greedy), got {value!r}")
+            out[name] = float(value)
+        elif name == "seed":
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+                raise ValueError(f"seed must be a non-negative integer or null, got {value!r}")
+            out[name] = value
+        else:
+            low, high = (1, 1000) if name == "top_k" else (0, max_generate)
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise ValueError(f"{name} must be an integer in [{low}, {high}], got {value!r}")
+            out[name] = value
+    return out
+
+
+def next_word_answers(
+    encoder: Any,
+    texts: Sequence[str],
+    probabilities: Any,
+    predict: Any = None,
+    *,
+    top_k: int = TOP_K,
+    generate: int = 0,
+    temperature: float = 0.0,
+    seed: int | None = None,
+) -> list[dict[str, Any]]:
+    """One answer per text from a language model: the most probable next word, the ``top_k``
+    (padding and the OOV token left out), the words of the text the vocabulary lacks (read as the
+    OOV token), their complement's share, and with ``generate`` the continuation (``predict``:
+    windows to probabilities)."""
+    from pipeline.encoders.language_model import continue_text, next_word_ranking
+
+    out: list[dict[str, Any]] = []
+    for text, row in zip(texts, np.asarray(probabilities, dtype="float64"), strict=True):
+        if np.isnan(row).any():
+            out.append({"label": None, "probability": None, "top": None, "unknown_words": None,
+                        "known_token_share": None, "warning": None})  # fmt: skip
+            continue
+        tokens = encoder.tokens(text)
+        unknown = encoder.unknown_words(tokens)
+        missing = set(unknown)
+        share = sum(t not in missing for t in tokens) / len(tokens) if tokens else 0.0
+        top = [
+            {"label": encoder.vocabulary[i], "probability": float(row[i])}
+            for i in next_word_ranking(row, top_k)
+        ]
+        warning = NO_TOKEN_NEXT if not tokens else NO_KNOWN_WORD_NEXT if share == 0 else None
+        answer: dict[str, Any] = {
+            "label": top[0]["label"],
+            "probability": top[0]["probability"],
+            "top": top,
+            "unknown_words": unknown,
+            "known_token_share": round(share, 4),
+            "warning": warning,
+        }
+        if generate:
+            words = continue_text(encoder, predict, text, generate, temperature=temperature, seed=seed)
+            answer["generated"] = " ".join(words)
+        out.append(answer)
+    return out
+
+
+def answer_rows(
+    predictor: Any,
+    probabilities: Any,
+    known_shares: Any,
+    inputs: Any,
+    options: dict[str, Any] | None = None,
+    *,
+    task: str | None = None,
+) -> list[dict[str, Any]]:
+    """The answers of predict, serve and the pyfunc: :func:`next_word_answers` for a language model
+    (it reads the texts of ``inputs``, the scored records or DataFrame, and calls the model again to
+    generate), :func:`format_predictions` for the classifiers."""
+    options = options or {}
+    if predictor.kind == "language_model":
+        texts = predictor.encoder.texts(inputs)
+        return next_word_answers(
+            predictor.encoder, texts, probabilities, predictor.predict_encoded, **options
+        )
+    return format_predictions(
+        predictor.kind,
+        probabilities,
+        options.get("neutral_band"),
+        known_shares,
+        classes=predictor.classes,
+        task=task,
+    )

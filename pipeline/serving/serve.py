@@ -9,12 +9,15 @@ A client cannot tell it from ``mlflow models serve -m models:/<task>@champion``:
   ``{"dataframe_split": {"columns": [...], "data": [[...], ...]}}``,
   ``{"dataframe_records": [{...}, ...]}``, ``{"instances": [...]}`` or ``{"inputs": [...]}``
   (a list of records, of value lists in the encoder's column order, of texts, or a dict of
-  columns), optionally with ``"params": {"neutral_band": 0.2}`` (sentiment); or ``text/csv``.
+  columns), optionally with ``"params": {"neutral_band": 0.2}`` (sentiment) or ``{"top_k": 5,
+  "generate": 10, "temperature": 0.8, "seed": 1}`` (a next-word model); or ``text/csv``.
   The answer is ``{"predictions": [...]}`` with one item per row, exactly what the registered
   pyfunc returns (:mod:`pipeline.serving.responses`): churn ``{"probability": p, "prediction": 0|1}``,
   sentiment ``{"probability": p, "label": "Positive"|"Negative"|"Neutral", "known_token_share": s,
   "warning": null|"..."}`` (Neutral with a warning when no word of the text is known), a
-  multi-class model ``{"label": class, "probability": p, "top": [...]}``.
+  multi-class model ``{"label": class, "probability": p, "top": [...]}``, a next-word model the
+  same plus ``"unknown_words"``, ``"known_token_share"``, ``"warning"`` and, with ``generate``,
+  ``"generated"``.
 * ``GET /``: a page to try the model in a browser (:mod:`pipeline.serving.page`), which calls
   ``/invocations`` itself.
 * ``GET /health`` and ``GET /ping``: 200 ``{"status": "ok", "task", "arch", "model",
@@ -257,24 +260,21 @@ def _csv_lines(errors: list[RowError], text: str, n_rows: int) -> list[RowError]
     return [RowError(e.row, e.message, e.column, rows.line(e.row)) for e in errors]
 
 
-def parse_params(doc: Any) -> dict[str, Any]:
-    """MLflow's optional ``params``: here only ``neutral_band`` (sentiment)."""
-    from pipeline.serving.responses import check_neutral_band
+def parse_params(doc: Any, kind: str = "text", max_generate: int | None = None) -> dict[str, Any]:
+    """MLflow's optional ``params``: ``neutral_band`` (sentiment); ``top_k``, ``generate``,
+    ``temperature`` and ``seed`` (a language model). Another kind takes none."""
+    from pipeline.serving.responses import DEFAULT_MAX_GENERATE, check_request_params
 
     if not isinstance(doc, dict) or doc.get("params") is None:
         return {}
     params = doc["params"]
     if not isinstance(params, dict):
         raise RequestError(400, f"params must be an object; got {_kind(params)}")
-    unknown = sorted(set(params) - {"neutral_band"})
-    if unknown:
-        raise RequestError(400, f"unknown param(s) {', '.join(unknown)}; supported: neutral_band")
     try:
-        return (
-            {"neutral_band": check_neutral_band(params["neutral_band"])} if "neutral_band" in params else {}
-        )
+        return check_request_params(kind, params, max_generate or DEFAULT_MAX_GENERATE)
     except ValueError as exc:
-        raise RequestError(400, f"params.{exc}") from exc
+        message = str(exc)
+        raise RequestError(400, message if message.startswith("unknown") else f"params.{message}") from exc
 
 
 @functools.lru_cache(maxsize=64)  # clients send the same header on every request
@@ -309,6 +309,7 @@ class ScoringService:
     neutral_band: float
     max_rows: int = 1_000
     max_body_bytes: int = 1_048_576
+    max_generate: int | None = None  # a language model's most generated words per request
     started: float = field(default_factory=time.time)
 
     def __post_init__(self) -> None:
@@ -386,25 +387,34 @@ class ScoringService:
             frame = frame_from_csv(text, encoder, self.max_rows)
             n = len(frame)
             return Batch(
-                n, list(range(n)), lambda lo, hi: self.predictor.score_frame(frame.iloc[lo:hi]), csv_text=text
+                n,
+                list(range(n)),
+                lambda lo, hi: self.predictor.score_frame(frame.iloc[lo:hi]),
+                csv_text=text,
+                inputs=frame,
             )
         try:
             doc = json.loads(text)
         except (json.JSONDecodeError, RecursionError) as exc:
             raise RequestError(400, f"the body is not valid JSON: {exc}") from exc
-        options = parse_params(doc)
+        options = parse_params(doc, self.predictor.kind, self.max_generate)
         rows, errors = rows_from_json(doc, encoder, self.max_rows)
         bad = {e.row for e in errors}
         index = [i for i in range(len(rows)) if i not in bad]
         valid = [rows[i] for i in index]
         return Batch(
-            len(rows), index, lambda lo, hi: self.predictor.score_records(valid[lo:hi]), errors, options
+            len(rows),
+            index,
+            lambda lo, hi: self.predictor.score_records(valid[lo:hi]),
+            errors,
+            options,
+            inputs=valid,
         )
 
     def answer(self, batch: Batch, results: list[tuple[int, ScoreResult]]) -> dict[str, Any]:
         """The predictions from the scored chunks ``(first valid row, result)``; or the 400 that
         lists every invalid row."""
-        from pipeline.serving.responses import format_predictions
+        from pipeline.serving.responses import answer_rows
 
         if batch.n_rows == 0:
             return {"predictions": []}
@@ -424,15 +434,10 @@ class ScoringService:
             probabilities = np.concatenate([r.probabilities for _, r in results])
             has_shares = results[0][1].known_token_share is not None
             shares = np.concatenate([r.known_token_share for _, r in results]) if has_shares else None
-        band = batch.options.get("neutral_band", self.neutral_band)
-        answers = format_predictions(
-            self.predictor.kind,
-            probabilities,
-            band,
-            shares,
-            classes=self.predictor.classes,
-            task=self.task,
-        )
+        options = dict(batch.options)
+        if self.predictor.kind != "language_model":
+            options["neutral_band"] = batch.options.get("neutral_band", self.neutral_band)
+        answers = answer_rows(self.predictor, probabilities, shares, batch.inputs, options, task=self.task)
         return {"predictions": answers}
 
 
@@ -447,6 +452,7 @@ class Batch:
     errors: list[RowError] = field(default_factory=list)
     options: dict[str, Any] = field(default_factory=dict)
     csv_text: str | None = None  # a CSV body: to give each invalid row its line
+    inputs: Any = None  # the valid rows (records, or a CSV's DataFrame): a language model reads their texts
 
 
 # -------------------------------------------------------------------------- HTTP layer
@@ -767,17 +773,19 @@ def run_until_signalled(listener: Listener) -> int:
 
 
 # --------------------------------------------------------------------------------- CLI
-def serve_settings(task: str) -> tuple[ServeConfig, float]:
-    """serve.* and the neutral band from params.yaml, or the defaults outside a checkout."""
+def serve_settings(task: str) -> tuple[ServeConfig, float, int | None]:
+    """serve.*, the neutral band and a language model's most generated words from params.yaml, or
+    the defaults outside a checkout."""
     from pipeline.core.config import params
     from pipeline.core.paths import project_root
     from pipeline.serving.responses import DEFAULT_NEUTRAL_BAND
 
     if not (project_root() / "params.yaml").is_file():
-        return ServeConfig(), DEFAULT_NEUTRAL_BAND
+        return ServeConfig(), DEFAULT_NEUTRAL_BAND, None
     p = params()
     predict = getattr(p.task(task), "predict", None)
-    return p.serve, predict.neutral_band if predict else DEFAULT_NEUTRAL_BAND
+    band = getattr(predict, "neutral_band", DEFAULT_NEUTRAL_BAND)
+    return p.serve, band, getattr(predict, "max_generate", None)
 
 
 def with_overrides(settings: ServeConfig, **overrides: Any) -> ServeConfig:
@@ -856,7 +864,7 @@ def main(argv: list[str]) -> int:
     from pipeline.serving.inference import Predictor, check_model
     from pipeline.serving.responses import check_neutral_band
 
-    settings, band = serve_settings(args.task)
+    settings, band, max_generate = serve_settings(args.task)
     try:
         band = check_neutral_band(band if args.neutral_band is None else args.neutral_band)
     except ValueError as exc:
@@ -873,7 +881,9 @@ def main(argv: list[str]) -> int:
     threads = settings.ort_threads if args.threads is None else args.threads
     predictor = Predictor.load(uri, threads=threads)
     check_model(predictor, args.task, uri)
-    service = ScoringService(predictor, uri, band, settings.max_rows, settings.max_body_bytes)
+    service = ScoringService(
+        predictor, uri, band, settings.max_rows, settings.max_body_bytes, max_generate=max_generate
+    )
     host = args.host or settings.host
     port = settings.port if args.port is None else args.port
     try:

@@ -40,6 +40,7 @@ def add_intervals(results: dict[str, dict[str, Any]], settings: EvaluateConfig, 
             resamples=settings.bootstrap_resamples,
             level=settings.ci_level,
             seed=seed,
+            family=bootstrap.family_of(result["test"]),
         )
         result["test"] = bootstrap.with_intervals(result["test"], cis)
 
@@ -88,7 +89,7 @@ def main(argv: list[str]) -> int:
                 )
     for name, result in results.items():
         t = result["test"]
-        gate = "roc_auc" if "roc_auc" in t else "f1_macro"
+        gate = next(m for m in ("roc_auc", "f1_macro", "perplexity") if m in t)
         low, high = t[f"{gate}_ci"]
         print(
             f"baseline {args.task}/{name}: test accuracy {t['accuracy']:.4f}, {gate} {t[gate]:.4f} "

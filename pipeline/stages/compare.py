@@ -17,11 +17,20 @@ import numpy as np
 from pipeline.core import bootstrap, paths
 from pipeline.core.config import EvaluateConfig, params
 from pipeline.core.io import load_array, read_json, write_text
-from pipeline.core.metrics import GATE_METRIC, METRIC_NAMES, MULTICLASS_METRIC_NAMES
+from pipeline.core.metrics import (
+    GATE_METRIC,
+    LANGUAGE_MODEL_METRIC_NAMES,
+    METRIC_NAMES,
+    MULTICLASS_METRIC_NAMES,
+    higher_is_better,
+)
 
 
 def columns(rows: list[dict[str, Any]]) -> tuple[tuple[str, ...], str]:
-    """The metric columns and the gate metric, from what the metrics files hold (binary or not)."""
+    """The metric columns and the gate metric, from what the metrics files hold (binary, multi-class
+    or a language model's)."""
+    if any("test_perplexity" in r for r in rows):
+        return LANGUAGE_MODEL_METRIC_NAMES, "perplexity"
     if any("test_roc_auc" in r for r in rows) or not rows:
         return METRIC_NAMES, GATE_METRIC["binary"]
     return MULTICLASS_METRIC_NAMES, GATE_METRIC["multiclass"]
@@ -38,13 +47,14 @@ def collect(metrics_dir: Path) -> list[dict[str, Any]]:
         else:
             rows.append({"model": path.stem, "kind": "neural", **_flat(data)})
     gate = columns(rows)[1]
-    return sorted(rows, key=lambda r: -r.get(f"test_{gate}", 0.0))
+    sign = 1.0 if higher_is_better(gate) else -1.0
+    return sorted(rows, key=lambda r: -sign * r.get(f"test_{gate}", -sign * float("inf")))
 
 
 def _flat(result: dict[str, Any]) -> dict[str, Any]:
     row: dict[str, Any] = {}
     for section in ("val", "test"):
-        for key in (*METRIC_NAMES, *MULTICLASS_METRIC_NAMES):
+        for key in (*METRIC_NAMES, *MULTICLASS_METRIC_NAMES, *LANGUAGE_MODEL_METRIC_NAMES):
             if key in result.get(section, {}):
                 row[f"{section}_{key}"] = result[section][key]
             if f"{key}_ci" in result.get(section, {}):
@@ -159,7 +169,7 @@ def paired_markdown(task: str, rows: list[dict[str, Any]], settings: EvaluateCon
             seed=seed,
         )
         verdict = (
-            ("better" if d.low > 0 else "worse") + " than the baseline"
+            ("better" if d.improvement[0] > 0 else "worse") + " than the baseline"
             if d.distinguishable
             else "not distinguishable from zero"
         )

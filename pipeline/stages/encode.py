@@ -20,50 +20,9 @@ from pipeline.core import paths
 from pipeline.core.config import TaskConfig, params
 from pipeline.core.errors import DataError
 from pipeline.core.io import write_json
-from pipeline.encoders.dataset import SPLITS, Split
-from pipeline.encoders.labels import Labels, fit_labels
+from pipeline.encoders.dataset import Split
+from pipeline.encoders.labels import Labels
 from pipeline.encoders.preprocess import Encoder
-
-
-def strata(labels: pd.Series) -> pd.Series:
-    """The labels to stratify on: a class too rare to be split (one row) joins the largest class,
-    which keeps every other class's share while scikit-learn gets at least two rows per stratum."""
-    keys = labels.astype(str)
-    counts = keys.value_counts()
-    rare = counts.index[counts < 2]
-    return keys.where(~keys.isin(rare), counts.index[0]) if len(rare) else labels
-
-
-def assign_splits(frame: pd.DataFrame, label: str, config: TaskConfig, seed: int) -> pd.Series:
-    """Stratified, seeded train/val/test assignment.
-
-    Rows that already carry ``split == "test"`` (the official aclImdb test set) stay in test;
-    validation is then carved out of the training rows only.
-    """
-    from sklearn.model_selection import train_test_split
-
-    split = pd.Series("train", index=frame.index, dtype="object")
-    pool = frame.index
-    if "split" in frame.columns and (frame["split"] == "test").any():
-        split[frame["split"] == "test"] = "test"
-        pool = frame.index[frame["split"] != "test"]
-    else:
-        rest, test = train_test_split(
-            pool,
-            test_size=config.split.test_fraction,
-            random_state=seed,
-            stratify=strata(frame.loc[pool, label]),
-        )
-        split[test] = "test"
-        pool = rest
-    val_share = config.split.val_fraction / (
-        1 - (0 if "split" in frame.columns else config.split.test_fraction)
-    )
-    _, val = train_test_split(
-        pool, test_size=val_share, random_state=seed + 1, stratify=strata(frame.loc[pool, label])
-    )
-    split[val] = "val"
-    return split
 
 
 def encode_frame(
@@ -71,19 +30,11 @@ def encode_frame(
 ) -> tuple[Encoder, Labels, pd.DataFrame, dict[str, Split]]:
     """Pure core: the encoder and classes fitted on train, the rows with their split, the arrays."""
     kind = tasks.kind_of(config)
-    label = kind.label_column(config)
     # the index stays the row's position in the raw data, so that messages can name the row
     frame = kind.usable_rows(frame.reset_index(drop=True), config)
-    frame = frame.assign(split=assign_splits(frame, label, config, seed))
-    train = frame[frame["split"] == "train"]
-    encoder = kind.fit_encoder(train, config)
-    labels = fit_labels(train[label], config.schema_.labels)
-    arrays = {}
-    for name in SPLITS:
-        part = frame[frame["split"] == name]
-        arrays[name] = Split(
-            encoder.transform(part), labels.encode(part[label], f"{name} split, column {label!r}")
-        )
+    frame = frame.assign(split=kind.assign_splits(frame, config, seed))
+    encoder = kind.fit_encoder(frame[frame["split"] == "train"], config)
+    labels, arrays = kind.encode_splits(frame, encoder, config)
     return encoder, labels, frame, arrays
 
 
@@ -122,6 +73,6 @@ def main(argv: list[str]) -> int:
     sizes = ", ".join(f"{k} {len(v.y)}" for k, v in arrays.items())
     print(
         f"encode {args.task}: {sizes} rows; {arrays['train'].x.shape[1]} columns per row; "
-        f"{len(labels.classes)} classes"
+        f"{len(labels.classes)} classes{' (the vocabulary)' if config.kind == 'language_model' else ''}"
     )
     return 0

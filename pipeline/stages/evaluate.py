@@ -23,7 +23,7 @@ import numpy as np
 from pipeline.core import bootstrap, paths
 from pipeline.core.config import EvaluateConfig, params
 from pipeline.core.errors import ModelError
-from pipeline.core.io import atomic_path, read_json, save_array, write_json
+from pipeline.core.io import atomic_path, read_json, save_array, write_json, write_text
 from pipeline.core.metrics import (
     binary_metrics,
     classification_metrics,
@@ -36,6 +36,10 @@ from pipeline.core.metrics import (
     roc_points,
 )
 
+# Past this many classes (a language model's vocabulary) the confusion matrix and the class list
+# stay out of metrics.json and the confusion figure is not drawn: millions of cells say nothing.
+MAX_SHOWN_CLASSES = 100
+
 
 def evaluation(
     y_val: np.ndarray,
@@ -45,23 +49,32 @@ def evaluation(
     class_names: list[str],
     settings: EvaluateConfig | None = None,
     seed: int = 42,
+    metrics: Any = classification_metrics,
 ) -> dict[str, Any]:
-    """Pure core: the metrics document for one model (binary: 1-D probabilities of class 1)."""
+    """Pure core: the metrics document for one model (binary: 1-D probabilities of class 1).
+    ``metrics(y, p, n_classes)``: the task kind's metrics of one split."""
     n_classes = len(class_names)
     settings = settings or EvaluateConfig()
-    test = classification_metrics(y_test, p_test, n_classes)
+    test = metrics(y_test, p_test, n_classes)
     cis = bootstrap.intervals(
-        y_test, p_test, n_classes, resamples=settings.bootstrap_resamples, level=settings.ci_level, seed=seed
+        y_test,
+        p_test,
+        n_classes,
+        resamples=settings.bootstrap_resamples,
+        level=settings.ci_level,
+        seed=seed,
+        family=bootstrap.family_of(test),
     )
     doc: dict[str, Any] = {
-        "val": classification_metrics(y_val, p_val, n_classes),
+        "val": metrics(y_val, p_val, n_classes),
         "test": bootstrap.with_intervals(test, cis),
         "test_ci": {"method": "percentile bootstrap", **ci_settings(settings)},
-        "test_confusion_matrix": confusion(y_test, p_test),
     }
+    if n_classes <= MAX_SHOWN_CLASSES:
+        doc["test_confusion_matrix"] = confusion(y_test, p_test)
     if n_classes == 2:
         doc["threshold"] = 0.5
-    else:
+    elif n_classes <= MAX_SHOWN_CLASSES:
         doc["classes"] = list(class_names)
     doc["n"] = {"val": len(y_val), "test": len(y_test)}
     return doc
@@ -133,23 +146,10 @@ def save_figures(
     ax2.legend(loc="lower left")
     files.append(out_dir / "pr.png")
 
-    cm = np.array(confusion(y, p))
-    side = max(4.0, 0.28 * len(cm) + 2)
-    fig3, ax3 = plt.subplots(figsize=(side, side * 0.9))
-    ax3.imshow(cm, cmap="Blues")
-    if len(cm) <= 12:
-        for (i, j), v in np.ndenumerate(cm):
-            ax3.text(j, i, str(v), ha="center", va="center", color="black")
-    ticks = list(range(len(cm)))
-    labels = ticks if np.ndim(p) == 1 else list(class_names)
-    ax3.set(
-        xticks=ticks, yticks=ticks, xlabel="predicted", ylabel="actual", title=f"{title}: confusion (test)"
-    )
-    ax3.set_xticklabels(labels, rotation=90 if len(cm) > 2 else 0, fontsize=8 if len(cm) > 12 else 10)
-    ax3.set_yticklabels(labels, fontsize=8 if len(cm) > 12 else 10)
-    files.append(out_dir / "confusion.png")
-
-    figs = [fig, fig2, fig3]
+    figs = [fig, fig2]
+    if len(class_names) <= MAX_SHOWN_CLASSES:
+        figs.append(_confusion_figure(out_dir, title, y, p, class_names))
+        files.append(out_dir / "confusion.png")
     if history_csv.exists():
         hist = pd.read_csv(history_csv)
         fig4, (a, b) = plt.subplots(1, 2, figsize=(8, 3.5))
@@ -172,12 +172,33 @@ def save_figures(
     return files
 
 
+def _confusion_figure(out_dir: Path, title: str, y: np.ndarray, p: np.ndarray, class_names: list[str]) -> Any:
+    import matplotlib.pyplot as plt
+
+    cm = np.array(confusion(y, p))
+    side = max(4.0, 0.28 * len(cm) + 2)
+    fig3, ax3 = plt.subplots(figsize=(side, side * 0.9))
+    ax3.imshow(cm, cmap="Blues")
+    if len(cm) <= 12:
+        for (i, j), v in np.ndenumerate(cm):
+            ax3.text(j, i, str(v), ha="center", va="center", color="black")
+    ticks = list(range(len(cm)))
+    labels = ticks if np.ndim(p) == 1 else list(class_names)
+    ax3.set(
+        xticks=ticks, yticks=ticks, xlabel="predicted", ylabel="actual", title=f"{title}: confusion (test)"
+    )
+    ax3.set_xticklabels(labels, rotation=90 if len(cm) > 2 else 0, fontsize=8 if len(cm) > 12 else 10)
+    ax3.set_yticklabels(labels, fontsize=8 if len(cm) > 12 else 10)
+    return fig3
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipeline evaluate", description=__doc__)
     parser.add_argument("task")
     parser.add_argument("arch")
     args = parser.parse_args(argv)
     task, arch = args.task, args.arch
+    config = params().task(task)
     params().model_params(task, arch)
     model_path = paths.model_dir(task, arch) / "model.keras"
     if not model_path.exists():
@@ -186,16 +207,24 @@ def main(argv: list[str]) -> int:
     import keras
     import mlflow
 
+    from pipeline import tasks
     from pipeline.core import tracking
     from pipeline.encoders.dataset import load_dataset, load_splits_frame, test_rows_sha256
     from pipeline.modeling.models import predict_proba
 
+    kind = tasks.kind_of(config)
     data = load_dataset(task)
     model = keras.saving.load_model(model_path, compile=False)
     p_val, p_test = predict_proba(model, data.val.x), predict_proba(model, data.test.x)
     names = list(data.class_names)
-    result = evaluation(data.val.y, p_val, data.test.y, p_test, names, params().evaluate, params().seed)
+    result = evaluation(
+        data.val.y, p_val, data.test.y, p_test, names, params().evaluate, params().seed, kind.metrics
+    )
     result["test_rows_sha256"] = test_rows_sha256(load_splits_frame(task))
+    encoder_data = read_json(paths.encoded_dir(task) / "encoder.json")
+    examples = kind.examples(lambda x: model(x, training=False).numpy(), encoder_data, config)
+    if examples:
+        result["examples"] = examples
 
     out = paths.eval_dir(task, arch)
     save_array(paths.test_scores(task, arch), np.asarray(p_test, dtype="float32"))
@@ -213,6 +242,9 @@ def main(argv: list[str]) -> int:
         names,
         paths.train_report_dir(task, arch) / "history.csv",
     )
+    if examples:  # in the figures folder: the stage's one output that takes any file
+        figures.append(out / "figures" / "completions.md")
+        write_text(figures[-1], kind.examples_markdown(f"{task}/{arch}", examples))
     write_json(out / "metrics.json", result)
 
     run_file = paths.model_dir(task, arch) / "run.json"
@@ -228,7 +260,7 @@ def main(argv: list[str]) -> int:
             )
             for figure in figures:
                 mlflow.log_artifact(str(figure), artifact_path="figures")
-    t, gate = result["test"], gate_metric(params().task(task), data.n_classes)
+    t, gate = result["test"], gate_metric(config, data.n_classes)
     low, high = t[f"{gate}_ci"]
     print(
         f"evaluate {task}/{arch}: test accuracy {t['accuracy']:.4f}, {gate} {t[gate]:.4f} "

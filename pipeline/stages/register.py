@@ -47,8 +47,12 @@ def sha256_file(path: Path) -> str:
 
 
 def pick_challenger(entries: list[dict[str, Any]]) -> dict[str, Any]:
-    """The entry with the best validation gate metric (ties: the earlier architecture in params.yaml)."""
-    return max(enumerate(entries), key=lambda ie: (ie[1]["val_score"], -ie[0]))[1]
+    """The entry with the best validation gate metric, the highest or, for a metric where lower is
+    better (perplexity), the lowest (ties: the earlier architecture in params.yaml)."""
+    from pipeline.core.metrics import higher_is_better
+
+    sign = 1.0 if not entries or higher_is_better(entries[0]["gate_metric"]) else -1.0
+    return max(enumerate(entries), key=lambda ie: (sign * ie[1]["val_score"], -ie[0]))[1]
 
 
 def input_example(task: str) -> Any:
@@ -87,23 +91,19 @@ def model_signature(task: str, model_dir: Path, example: Any) -> Any:
     from mlflow.models import ModelSignature, infer_signature
 
     from pipeline.serving.inference import Predictor
-    from pipeline.serving.responses import format_predictions
+    from pipeline.serving.responses import answer_rows
 
     predictor = Predictor.from_dir(model_dir)
     result = predictor.score_frame(example)
-    answers = format_predictions(
-        predictor.kind,
-        result.probabilities,
-        None,
-        result.known_token_share,
-        classes=predictor.classes,
-        task=task,
-    )
+    answers = answer_rows(predictor, result.probabilities, result.known_token_share, example, task=task)
     with warnings.catch_warnings():  # MLflow's hint about integer inputs with missing values
         warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
         outputs = infer_signature(pd.DataFrame(answers)).inputs  # the answers' columns and types
     config = params().task(task)
-    return ModelSignature(inputs=tasks.kind_of(config).signature_inputs(example), outputs=outputs)
+    kind = tasks.kind_of(config)
+    return ModelSignature(
+        inputs=kind.signature_inputs(example), outputs=outputs, params=kind.signature_params()
+    )
 
 
 # What the registered model runs: the serving layer and what it imports, never the stages, the

@@ -7,10 +7,11 @@ and train uses params.yaml unchanged.
 
 How a search runs:
 
-- Objective: the task's validation gate metric (maximised; ROC AUC for binary tasks, macro F1
-  for multi-class ones, or ``tasks.<task>.promote.metric``) of a model fitted for
+- Objective: the task's validation gate metric (ROC AUC for binary tasks, macro F1 for multi-class
+  ones, perplexity for language models, or ``tasks.<task>.promote.metric``; maximised, or minimised
+  for a metric where lower is better, such as perplexity) of a model fitted for
   ``epochs_per_trial`` epochs with the shared ``models.fit`` (early stopping, best weights restored).
-- Pruning: after every epoch the trial reports ``-val_loss`` (negated because the study maximises)
+- Pruning: after every epoch the trial reports ``val_loss`` (negated when the study maximises)
   to a ``MedianPruner``; a pruned trial stops training at the end of that epoch. A diverged trial
   (NaN loss) is pruned too.
 - The study is named ``<task>-<arch>-<fingerprint>``; the fingerprint hashes the search space, the
@@ -298,14 +299,16 @@ def startup_trials(total: int) -> int:
     return max(2, min(10, total // 3))
 
 
-def open_study(name: str, storage: optuna.storages.BaseStorage, seed: int, total: int) -> optuna.Study:
+def open_study(
+    name: str, storage: optuna.storages.BaseStorage, seed: int, total: int, direction: str = "maximize"
+) -> optuna.Study:
     import optuna
 
     return _retry(
         lambda: optuna.create_study(
             storage=storage,
             study_name=name,
-            direction="maximize",
+            direction=direction,
             sampler=_sampler(seed, startup_trials(total)),
             pruner=optuna.pruners.MedianPruner(**MEDIAN_PRUNER),
             load_if_exists=True,
@@ -419,10 +422,10 @@ def _setup_experiment(task: str) -> None:
                 time.sleep(0.5 * (attempt + 1) + random.random() * 0.5)
 
 
-def _epoch_callback(trial: optuna.trial.Trial) -> Any:
-    """Logs each epoch to the trial's MLflow run and reports ``-val_loss`` to the pruner.
+def _epoch_callback(trial: optuna.trial.Trial, maximize: bool = True) -> Any:
+    """Logs each epoch to the trial's MLflow run and reports ``val_loss`` to the pruner.
 
-    Negated because the study maximises ROC AUC and pruners compare intermediate values in the
+    Negated when the study maximises (ROC AUC): pruners compare intermediate values in the
     study's direction. On a prune (or a NaN loss) training stops after the epoch and ``pruned_at``
     holds the epoch; the caller then ends the trial as pruned.
     """
@@ -442,7 +445,7 @@ def _epoch_callback(trial: optuna.trial.Trial) -> Any:
             if not math.isfinite(val_loss):
                 self.pruned_at = epoch + 1
             else:
-                trial.report(-val_loss, epoch)
+                trial.report(-val_loss if maximize else val_loss, epoch)
                 if trial.should_prune():
                     self.pruned_at = epoch + 1
             if self.pruned_at is not None:
@@ -470,8 +473,9 @@ def run_trial(
     import numpy as np
     import optuna
 
+    from pipeline import tasks
     from pipeline.core import tracking
-    from pipeline.core.metrics import classification_metrics, gate_metric
+    from pipeline.core.metrics import gate_metric, higher_is_better
     from pipeline.modeling import models
 
     keras = models.keras
@@ -493,7 +497,9 @@ def run_trial(
             trial.set_user_attr("mlflow_run_id", run.info.run_id)
             mlflow.log_params({"trial": trial.number, **tracking.flatten("", values)})
             model = models.build_for(arch, model_params, data)
-            report = _epoch_callback(trial)
+            config = params().task(task)
+            gate = gate_metric(config, data.n_classes)
+            report = _epoch_callback(trial, higher_is_better(gate))
             history = models.fit(model, model_params, data, epochs=cfg.epochs_per_trial, callbacks=[report])
             losses = [v for v in history.history.get("val_loss", []) if math.isfinite(v)]
             summary = {"epochs_trained": len(history.history.get("val_loss", []))}
@@ -505,8 +511,7 @@ def run_trial(
                 if not np.all(np.isfinite(proba)):
                     report.pruned_at = summary["epochs_trained"]
                 else:
-                    gate = gate_metric(params().task(task), data.n_classes)
-                    value = float(classification_metrics(data.val.y, proba, data.n_classes)[gate])
+                    value = float(tasks.kind_of(config).metrics(data.val.y, proba, data.n_classes)[gate])
                     summary[f"val_{gate}"] = value
             mlflow.log_metrics(summary)
             mlflow.set_tag("optuna.state", "pruned" if report.pruned_at is not None else "complete")
@@ -544,10 +549,12 @@ def tune(
     import optuna
 
     from pipeline.core import tracking
+    from pipeline.core.metrics import gate_metric, higher_is_better
 
     check_space(task, arch, base, cfg.space)
     if np.unique(data.val.y).size < 2:
         raise DataError(f"{paths.encoded_dir(task) / 'val.npz'}: one class only; ROC AUC needs both")
+    maximize = higher_is_better(gate_metric(params().task(task), data.n_classes))
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # one line per trial is printed below instead
     logging.getLogger("tensorflow").setLevel(logging.ERROR)  # "retracing" notes: a new model per trial
     started = time.monotonic()
@@ -556,7 +563,7 @@ def tune(
     name = study_name(task, arch, fingerprint(base, cfg, seed, data_digest(data)))
     shown_storage = redact(storage_url)
     storage = open_storage(storage_url, cfg.heartbeat_s, cfg.grace_period_s)
-    study = open_study(name, storage, seed, total)
+    study = open_study(name, storage, seed, total, "maximize" if maximize else "minimize")
     for key, val in {"task": task, "arch": arch, "epochs_per_trial": cfg.epochs_per_trial}.items():
         study.set_user_attr(key, val)
     if not study.get_trials(deepcopy=False):

@@ -10,11 +10,11 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
-from pipeline.tasks import tabular, text
+from pipeline.tasks import language_model, tabular, text
 
-KINDS: dict[str, ModuleType] = {"tabular": tabular, "text": text}
+KINDS: dict[str, ModuleType] = {"tabular": tabular, "text": text, "language_model": language_model}
 
 
 def kind_of(config: Any) -> ModuleType:
-    """The module of ``config.kind`` (``tabular`` or ``text``)."""
+    """The module of ``config.kind`` (``tabular``, ``text`` or ``language_model``)."""
     return KINDS[config.kind]

@@ -10,10 +10,17 @@ A kind module (``tabular``, ``text``) defines these functions; the stages call t
 - ``prepare(frame, config) -> None``: add the helper columns those checks read (in place)
 - ``number_columns(config) -> list[str]``: columns whose values validate parses as numbers
 - ``usable_rows(frame, config) -> DataFrame``: the rows encode keeps (a table's missing-value policy)
+- ``assign_splits(frame, config, seed) -> Series``: each row's split, ``train``/``val``/``test``
 - ``fit_encoder(train, config) -> Encoder``: fitted on the training split only
+- ``encode_splits(frame, encoder, config) -> (Labels, {split: Split})``: the model-ready arrays
+- ``metrics(y, proba, n_classes) -> dict``: one split's metrics, as evaluate, tune and the
+  baselines report them
+- ``examples(predict, encoder_data, config) -> list[dict]`` and ``examples_markdown(title, items)``:
+  a model's answers to fixed inputs for the evaluate report (empty for classifiers)
 - ``baselines(task, config, seed) -> dict``: the classical models on the same split
 - ``input_example(frame, config) -> DataFrame``: raw inputs the registered model is shown with
 - ``signature_inputs(example) -> mlflow Schema``: the registered model's declared inputs
+- ``signature_params() -> mlflow ParamSchema | None``: the inference params it declares
 """
 
 from __future__ import annotations
@@ -68,3 +75,60 @@ def by_class_index(scores: Any, model_classes: Any, n_classes: int) -> Any:
     full = np.zeros((scores.shape[0], n_classes), dtype="float64")
     full[:, np.asarray(model_classes, dtype=int)] = scores
     return full
+
+
+def strata(labels: Any) -> Any:
+    """The labels to stratify on: a class too rare to be split (one row) joins the largest class,
+    which keeps every other class's share while scikit-learn gets at least two rows per stratum."""
+    keys = labels.astype(str)
+    counts = keys.value_counts()
+    rare = counts.index[counts < 2]
+    return keys.where(~keys.isin(rare), counts.index[0]) if len(rare) else labels
+
+
+def stratified_splits(frame: Any, label: str, config: Any, seed: int) -> Any:
+    """Stratified, seeded train/val/test assignment.
+
+    Rows that already carry ``split == "test"`` (the official aclImdb test set) stay in test;
+    validation is then carved out of the training rows only.
+    """
+    import pandas as pd
+    from sklearn.model_selection import train_test_split
+
+    split = pd.Series("train", index=frame.index, dtype="object")
+    pool = frame.index
+    if "split" in frame.columns and (frame["split"] == "test").any():
+        split[frame["split"] == "test"] = "test"
+        pool = frame.index[frame["split"] != "test"]
+    else:
+        rest, test = train_test_split(
+            pool,
+            test_size=config.split.test_fraction,
+            random_state=seed,
+            stratify=strata(frame.loc[pool, label]),
+        )
+        split[test] = "test"
+        pool = rest
+    val_share = config.split.val_fraction / (
+        1 - (0 if "split" in frame.columns else config.split.test_fraction)
+    )
+    _, val = train_test_split(
+        pool, test_size=val_share, random_state=seed + 1, stratify=strata(frame.loc[pool, label])
+    )
+    split[val] = "val"
+    return split
+
+
+def labelled_splits(frame: Any, encoder: Any, label: str, settings: Any) -> tuple[Any, dict[str, Any]]:
+    """One row per example: the encoded inputs, and the labels as class indices (classes fitted on train)."""
+    from pipeline.encoders.dataset import SPLITS, Split
+    from pipeline.encoders.labels import fit_labels
+
+    labels = fit_labels(frame.loc[frame["split"] == "train", label], settings)
+    arrays = {}
+    for name in SPLITS:
+        part = frame[frame["split"] == name]
+        arrays[name] = Split(
+            encoder.transform(part), labels.encode(part[label], f"{name} split, column {label!r}")
+        )
+    return labels, arrays

@@ -18,7 +18,9 @@ from pipeline.tasks.base import (
     by_class_index,
     class_counts,
     label_checks,
+    labelled_splits,
     meta,
+    stratified_splits,
 )
 
 
@@ -82,6 +84,20 @@ def usable_rows(frame: pd.DataFrame, config: TabularTaskConfig) -> pd.DataFrame:
     are left out (encode reports how many)."""
     drop = [col for col, rule in config.schema_.missing.items() if rule == "drop"]
     return frame.dropna(subset=drop) if drop else frame
+
+
+def assign_splits(frame: pd.DataFrame, config: Any, seed: int) -> pd.Series:
+    return stratified_splits(frame, label_column(config), config, seed)
+
+
+def encode_splits(frame: pd.DataFrame, encoder: Any, config: Any) -> tuple[Any, dict[str, Any]]:
+    return labelled_splits(frame, encoder, label_column(config), config.schema_.labels)
+
+
+def metrics(y_true: Any, proba: Any, n_classes: int) -> dict[str, float]:
+    from pipeline.core.metrics import classification_metrics
+
+    return classification_metrics(y_true, proba, n_classes)
 
 
 def fit_encoder(train: pd.DataFrame, config: TabularTaskConfig) -> TabularEncoder:
@@ -148,3 +164,15 @@ def signature_inputs(example: pd.DataFrame) -> Any:
     from mlflow.types.schema import AnyType, ColSpec, Schema
 
     return Schema([ColSpec(AnyType(), str(col)) for col in example.columns])
+
+
+def examples(predict: Any, encoder_data: dict[str, Any], config: Any) -> list[dict[str, Any]]:
+    return []  # no fixed prompts for a classifier
+
+
+def examples_markdown(title: str, items: list[dict[str, Any]]) -> str:
+    return ""
+
+
+def signature_params() -> Any:
+    return None  # no inference params declared (the text tasks' neutral_band is optional)

@@ -16,7 +16,16 @@ from pipeline.core.config import TextTaskConfig
 from pipeline.core.errors import DataError
 from pipeline.data.readers import SPLIT_COLUMN, SPLIT_VALUES, CsvRows, is_archive, read_aclimdb, read_text_csv
 from pipeline.encoders.preprocess import TextEncoder, tokenize
-from pipeline.tasks.base import AS_NUMBER, TOKENS, by_class_index, class_counts, label_checks, meta
+from pipeline.tasks.base import (
+    AS_NUMBER,
+    TOKENS,
+    by_class_index,
+    class_counts,
+    label_checks,
+    labelled_splits,
+    meta,
+    stratified_splits,
+)
 
 
 def label_column(config: TextTaskConfig) -> str:
@@ -107,6 +116,20 @@ def usable_rows(frame: pd.DataFrame, config: TextTaskConfig) -> pd.DataFrame:
     return frame
 
 
+def assign_splits(frame: pd.DataFrame, config: Any, seed: int) -> pd.Series:
+    return stratified_splits(frame, label_column(config), config, seed)
+
+
+def encode_splits(frame: pd.DataFrame, encoder: Any, config: Any) -> tuple[Any, dict[str, Any]]:
+    return labelled_splits(frame, encoder, label_column(config), config.schema_.labels)
+
+
+def metrics(y_true: Any, proba: Any, n_classes: int) -> dict[str, float]:
+    from pipeline.core.metrics import classification_metrics
+
+    return classification_metrics(y_true, proba, n_classes)
+
+
 def fit_encoder(train: pd.DataFrame, config: TextTaskConfig) -> TextEncoder:
     return TextEncoder.fit(train[config.schema_.text], config.encode, text_column=config.schema_.text)
 
@@ -183,3 +206,15 @@ def signature_inputs(example: pd.DataFrame) -> Any:
     from mlflow.models import infer_signature
 
     return infer_signature(example).inputs
+
+
+def examples(predict: Any, encoder_data: dict[str, Any], config: Any) -> list[dict[str, Any]]:
+    return []  # no fixed prompts for a classifier
+
+
+def examples_markdown(title: str, items: list[dict[str, Any]]) -> str:
+    return ""
+
+
+def signature_params() -> Any:
+    return None  # no inference params declared (the text tasks' neutral_band is optional)
