@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -21,7 +22,7 @@ import pytest
 
 pytest.importorskip("onnxruntime")
 
-from tiny_models import TOPICS, churn_model_dir, sentiment_model_dir, topics_model_dir
+from tiny_models import TOPICS, churn_model_dir, nextword_model_dir, sentiment_model_dir, topics_model_dir
 
 from pipeline.commands.browser import find_chromium, launch
 from pipeline.serving.inference import Predictor
@@ -30,8 +31,6 @@ from pipeline.serving.responses import NO_KNOWN_WORD
 from pipeline.serving.serve import Listener, ScoringService, make_server
 
 BAND = 0.1
-# every request the page sent has its answer on the page (``sent`` is the page script's counter)
-SETTLED = "sent > 0 && document.querySelector('#result').dataset.answered === String(sent)"
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +40,7 @@ def model_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "churn": churn_model_dir(root),
         "sentiment": sentiment_model_dir(root),
         "topics": topics_model_dir(root),
+        "nextword": nextword_model_dir(root),
     }
 
 
@@ -241,47 +241,57 @@ def test_topics_text_box_lists_the_top_topics_with_their_probabilities(open_page
     assert tab.text_content("#prediction") == "crude"
 
 
-def test_next_word_mode_suggests_as_you_type_and_a_chip_appends_its_word(browser):
-    """The page's language-model mode against the answer contract of ``/invocations``. No served
-    language model exists yet, so the browser's network layer answers in the server's place."""
-    vocabulary = [f"w{i}" for i in range(3_000)]  # a language model's classes: its vocabulary
-    encoder = SimpleNamespace(kind="language_model", text_column="text")
-    predictor = SimpleNamespace(encoder=encoder, classes=vocabulary, task="nextword", arch="lstm")
-    config = page_config(predictor, {}, BAND)
+def test_next_word_mode_suggests_as_you_type_and_a_chip_appends_its_word(open_page, model_dirs):
+    """The language-model mode against a real served next-word model (a bigram table: after "to"
+    comes "be"): suggestions as you type, unknown words listed, a chip appends its word."""
+    from pipeline.commands.predict import next_words
+
+    vocabulary = Predictor.from_dir(model_dirs["nextword"]).classes
+    config = page_config(
+        SimpleNamespace(
+            encoder=SimpleNamespace(kind="language_model", text_column="text"),
+            classes=[f"w{i}" for i in range(3_000)],
+            task="nextword",
+            arch="gru",
+        ),
+        {},
+        BAND,
+    )
     assert config["mode"] == "next_word" and config["classes"] is None  # not 3,000 words in the page
-    asked = []
+    tab = open_page("nextword")
+    asked: list[dict] = []
+    tab.on("request", lambda r: asked.append(json.loads(r.post_data)) if r.method == "POST" else None)
+    tab.type("#text", "to be or not zxq to", delay=5)
+    settle(tab, asked, "to be or not zxq to")
+    want = next_words(Predictor.from_dir(model_dirs["nextword"]), _frame("to be or not zxq to"), {"top_k": 5})
+    top = want.frame.iloc[0]["top"]
+    chips = tab.locator("#suggestions .chip").all_text_contents()
+    assert top[0]["label"] == "be" and chips[0] == f"be{top[0]['probability']:.1%}"
+    assert len(chips) == len(top)
+    assert asked and all(b["params"] == {"top_k": 5} for b in asked)
+    assert len(asked) <= len("to be or not zxq to")  # never more requests than keystrokes
+    assert asked[-1]["inputs"] == ["to be or not zxq to"]  # the latest text is always asked
+    assert "zxq" in tab.text_content("#unknown")
+    tab.click("#suggestions .chip >> nth=0")
+    assert tab.input_value("#text") == "to be or not zxq to be "
+    settle(tab, asked, "to be or not zxq to be ")
+    assert tab.locator("#suggestions .chip").all_text_contents()[0].startswith("or")  # after "be"
+    assert "be" in vocabulary and "zxq" not in vocabulary
 
-    def invocations(route):
-        body = json.loads(route.request.post_data)
-        asked.append(body)
-        text = body["inputs"][0]
-        top = [{"label": w, "probability": p} for w, p in (("be", 0.6), ("the", 0.2), ("go", 0.1))]
-        unknown = [w for w in text.split() if w == "zxq"]
-        route.fulfill(
-            status=200,
-            content_type="application/json",
-            body=json.dumps(
-                {"predictions": [{"label": "be", "probability": 0.6, "top": top, "unknown_words": unknown}]}
-            ),
-        )
 
-    tab = browser.new_page()
-    try:
-        tab.route(
-            "http://page.test/", lambda r: r.fulfill(body=render_page(config), content_type="text/html")
-        )
-        tab.route("http://page.test/invocations", invocations)
-        tab.goto("http://page.test/")
-        tab.type("#text", "to be or not zxq to", delay=5)
-        tab.wait_for_function(SETTLED)
-        assert tab.locator("#suggestions .chip").all_text_contents() == ["be60.0%", "the20.0%", "go10.0%"]
-        assert asked and all(b["params"] == {"top_k": 5} for b in asked)
-        assert len(asked) <= len("to be or not zxq to")  # never more requests than keystrokes
-        assert asked[-1]["inputs"] == ["to be or not zxq to"]  # the latest text is always asked
-        assert "zxq" in tab.text_content("#unknown")
-        tab.click("#suggestions .chip >> nth=0")
-        assert tab.input_value("#text") == "to be or not zxq to be "
-        tab.wait_for_function(SETTLED)
-        assert asked[-1]["inputs"] == ["to be or not zxq to be "]
-    finally:
-        tab.close()
+def settle(tab, asked: list[dict], text: str) -> None:
+    """Wait until the page asked for ``text`` and shows the answer to its last request (the served
+    page's Content-Security-Policy forbids ``wait_for_function``'s evaluated strings)."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if asked and asked[-1]["inputs"] == [text]:
+            if tab.get_attribute("#result", "data-answered") == str(len(asked)):
+                return
+        tab.wait_for_timeout(20)
+    raise AssertionError(f"no answer shown for {text!r}; asked {asked}")
+
+
+def _frame(text: str):
+    import pandas as pd
+
+    return pd.DataFrame({"text": [text]})

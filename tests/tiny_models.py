@@ -173,3 +173,38 @@ def churn_rows(n: int, seed: int = 0) -> pd.DataFrame:
             "Exited": rng.integers(0, 2, n),
         }
     )
+
+
+# A next-word model small enough to write by hand: the next word depends on the last word only
+# (a bigram table of logits), so a test knows what the page must suggest.
+LM_FOLLOWS = {"to": "be", "be": "or", "or": "not", "not": "to", "that": "is", "is": "the", "the": "question"}
+LM_WINDOW = 4
+
+
+def nextword_model_dir(root: Path, arch: str = "gru") -> Path:
+    from pipeline.encoders.language_model import LanguageModelEncoder
+
+    directory = root / "models" / "nextword" / arch
+    words = sorted({*LM_FOLLOWS, *LM_FOLLOWS.values()})
+    vocabulary = [PAD, OOV, *words]
+    encoder = LanguageModelEncoder(vocabulary, LM_WINDOW, "pre", "pre", True, "text", "language_model")
+    logits = np.full((len(vocabulary), len(vocabulary)), -2.0, dtype=np.float32)
+    for word, following in LM_FOLLOWS.items():
+        logits[vocabulary.index(word), vocabulary.index(following)] = 3.0
+    graph = helper.make_graph(
+        [
+            helper.make_node("Gather", ["tokens", "last"], ["last_word"], axis=1),
+            helper.make_node("Gather", ["L", "last_word"], ["scores"], axis=0),
+            helper.make_node("Softmax", ["scores"], ["probabilities"], axis=-1),
+        ],
+        "bigram",
+        [helper.make_tensor_value_info("tokens", TensorProto.INT32, ["batch", LM_WINDOW])],
+        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["batch", len(vocabulary)])],
+        initializer=[
+            numpy_helper.from_array(logits, "L"),
+            numpy_helper.from_array(np.array(LM_WINDOW - 1, dtype=np.int64), "last"),
+        ],
+    )
+    _save(graph, directory / "model.onnx", "nextword", arch)
+    write_json(directory / "encoder.json", encoder.to_dict() | {"classes": vocabulary})
+    return directory
