@@ -26,7 +26,7 @@ from tiny_models import TOPICS, churn_model_dir, nextword_model_dir, sentiment_m
 
 from pipeline.commands.browser import find_chromium, launch
 from pipeline.serving.inference import Predictor
-from pipeline.serving.page import page_config, page_mode, render_page, script_json
+from pipeline.serving.page import page_config, page_mode, script_json
 from pipeline.serving.responses import NO_KNOWN_WORD
 from pipeline.serving.serve import Listener, ScoringService, make_server
 
@@ -284,9 +284,9 @@ def settle(tab, asked: list[dict], text: str) -> None:
     page's Content-Security-Policy forbids ``wait_for_function``'s evaluated strings)."""
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        if asked and asked[-1]["inputs"] == [text]:
-            if tab.get_attribute("#result", "data-answered") == str(len(asked)):
-                return
+        answered = tab.get_attribute("#result", "data-answered")
+        if asked and asked[-1]["inputs"] == [text] and answered == str(len(asked)):
+            return
         tab.wait_for_timeout(20)
     raise AssertionError(f"no answer shown for {text!r}; asked {asked}")
 
