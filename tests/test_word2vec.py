@@ -85,8 +85,9 @@ def test_vectors_come_from_training_rows_only_aligned_to_the_vocabulary_and_seed
     np.testing.assert_array_equal(nearest < 12, trained < 12)
 
     write_encoded(w2v_project, val_test_seed=7)  # other validation and test rows, same training rows
-    again, _ = embed(w2v_project)
+    again, again_report = embed(w2v_project)
     np.testing.assert_array_equal(again, table)
+    assert again_report == report  # no timings in it: the same vectors rerun nothing downstream
 
     edit_params(w2v_project / "params.yaml", seed=43)
     params.cache_clear()

@@ -1,7 +1,8 @@
 """embed: the Word2Vec table a model's Embedding starts from (``embedding.init: word2vec``).
 
 Outputs ``data/embeddings/<task>/<arch>.npy`` (float32, vocabulary size x ``embedding_dim``, no
-pickle) and ``<arch>.json`` (settings, coverage, seconds), which ``train`` loads and logs to MLflow.
+pickle) and ``<arch>.json`` (settings and coverage; no timings, so that the same vectors give the same
+file and nothing downstream reruns), which ``train`` loads and logs to MLflow.
 A model that learns its embedding (the default), or has none, gets an empty ``(0, 0)`` array
 without loading data, gensim or TensorFlow: the stage runs for every model (dvc.yaml's foreach
 over ``models:``) and costs a fraction of a second where word2vec is off.
@@ -58,7 +59,6 @@ def main(argv: list[str]) -> int:
             "trained_rows": vectors.trained_rows,
             "sentences": vectors.sentences,
             "tokens": vectors.tokens,
-            "seconds": round(vectors.seconds, 2),
             "gensim": version("gensim"),
         },
     )
