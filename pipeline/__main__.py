@@ -22,6 +22,7 @@ STAGES = {
         "run the task's Great Expectations suite; fail on a bad expectation",
     ),
     "encode": ("pipeline.stages.encode", "split, fit encoders/vocabulary on train, write model-ready arrays"),
+    "embed": ("pipeline.stages.embed", "train a model's word2vec Embedding table (embedding.init: word2vec)"),
     "tune": ("pipeline.stages.tune", "search hyperparameters with Optuna (one or many workers, one study)"),
     "train": ("pipeline.stages.train", "train a Keras model and log it to MLflow"),
     "evaluate": ("pipeline.stages.evaluate", "test/val metrics and plots for a trained model"),

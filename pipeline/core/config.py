@@ -240,10 +240,27 @@ class AnnParams(Frozen):
     class_weight: Literal["none", "balanced"] = "none"
 
 
+class EmbeddingConfig(Frozen):
+    """Where a text model's Embedding table starts from: ``learned`` (Keras' random initialisation,
+    learned with the model) or ``word2vec`` (gensim Word2Vec trained by the ``embed`` stage on the
+    task's training split, aligned to the encoder's vocabulary; its dimension is the model's
+    ``embedding_dim``). Any model kind with token input can carry this section as ``embedding``.
+    """
+
+    init: Literal["learned", "word2vec"] = "learned"
+    algorithm: Literal["cbow", "skipgram"] = "skipgram"  # word2vec only, as are the settings below
+    window: int = Field(5, ge=1)  # context words on each side
+    min_count: int = Field(2, ge=1)  # rarer vocabulary words keep a random row
+    epochs: int = Field(5, ge=1)
+    negative: int = Field(5, ge=0)  # negative samples per word (0: hierarchical softmax)
+    trainable: bool = True  # false: the vectors stay frozen while the model trains
+
+
 class RecurrentParams(Frozen):
     """Embedding -> SimpleRNN/LSTM/GRU stack -> sigmoid (binary) or softmax (multi-class)."""
 
     embedding_dim: int = Field(64, ge=1)
+    embedding: EmbeddingConfig = EmbeddingConfig()
     units: int = Field(64, ge=1)
     layers: int = Field(1, ge=1, le=4)
     bidirectional: bool = False

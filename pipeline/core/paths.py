@@ -70,6 +70,15 @@ def encoded_dir(task: str) -> Path:
     return project_root() / "data" / "encoded" / task
 
 
+def embedding_vectors(task: str, arch: str) -> Path:
+    """The ``embed`` stage's Word2Vec table for a model (an empty array when it learns its own)."""
+    return project_root() / "data" / "embeddings" / task / f"{arch}.npy"
+
+
+def embedding_report(task: str, arch: str) -> Path:
+    return project_root() / "data" / "embeddings" / task / f"{arch}.json"
+
+
 def best_params(task: str, arch: str) -> Path:
     return project_root() / "params" / "best" / task / f"{arch}.yaml"
 

@@ -57,16 +57,28 @@ def build_ann(params: AnnParams, n_features: int, n_classes: int = 2) -> keras.M
 
 
 def build_recurrent(
-    arch: str, params: RecurrentParams, vocab_size: int, sequence_length: int, n_classes: int = 2
+    arch: str,
+    params: RecurrentParams,
+    vocab_size: int,
+    sequence_length: int,
+    n_classes: int = 2,
+    embedding_table: np.ndarray | None = None,
 ) -> keras.Model:
     """Embedding -> ``layers`` recurrent layers (optionally bidirectional) -> pooling -> :func:`output_head`.
 
     No masking: sequences are pre-padded with index 0 and the recurrent layers read
     the padding like any token, exactly as the exported ONNX RNN/LSTM/GRU operators do.
+    ``embedding_table`` (word2vec vectors, vocab_size x embedding_dim) replaces the random start of
+    the Embedding; ``params.embedding.trainable`` false freezes it.
     """
     layer_cls = getattr(keras.layers, RECURRENT_LAYERS[arch])
     inputs = keras.Input(shape=(sequence_length,), name="tokens", dtype="int32")
-    x = keras.layers.Embedding(vocab_size, params.embedding_dim, name="embedding")(inputs)
+    embedding = keras.layers.Embedding(
+        vocab_size, params.embedding_dim, trainable=params.embedding.trainable, name="embedding"
+    )
+    x = embedding(inputs)
+    if embedding_table is not None:
+        embedding.set_weights([embedding_table])
     for i in range(params.layers):
         kwargs: dict[str, Any] = dict(
             units=params.units,
@@ -101,6 +113,7 @@ def build_model(
     vocab_size: int = 0,
     sequence_length: int = 0,
     n_classes: int = 2,
+    embedding_table: np.ndarray | None = None,
 ) -> keras.Model:
     """The compiled model: binary cross-entropy with accuracy and AUC for 2 classes; sparse
     categorical cross-entropy (integer class labels) with accuracy for more."""
@@ -108,7 +121,7 @@ def build_model(
         model = build_ann(params, n_features, n_classes)
         optimizer = keras.optimizers.Adam(learning_rate=params.learning_rate)
     else:
-        model = build_recurrent(arch, params, vocab_size, sequence_length, n_classes)
+        model = build_recurrent(arch, params, vocab_size, sequence_length, n_classes, embedding_table)
         optimizer = keras.optimizers.Adam(learning_rate=params.learning_rate, clipnorm=params.clipnorm)
     if n_classes == 2:
         model.compile(
@@ -121,8 +134,13 @@ def build_model(
     return model
 
 
-def build_for(arch: str, params: AnnParams | RecurrentParams, data: Dataset) -> keras.Model:
-    """Build from the shapes of the encoded data."""
+def build_for(
+    arch: str,
+    params: AnnParams | RecurrentParams,
+    data: Dataset,
+    embedding_table: np.ndarray | None = None,
+) -> keras.Model:
+    """Build from the shapes of the encoded data (and a text model's word2vec table, if any)."""
     if isinstance(params, AnnParams):
         return build_model(arch, params, n_features=data.train.x.shape[1], n_classes=data.n_classes)
     return build_model(
@@ -131,6 +149,7 @@ def build_for(arch: str, params: AnnParams | RecurrentParams, data: Dataset) -> 
         vocab_size=data.vocab_size,
         sequence_length=data.train.x.shape[1],
         n_classes=data.n_classes,
+        embedding_table=embedding_table,
     )
 
 

@@ -48,14 +48,16 @@ def main(argv: list[str]) -> int:
 
     from pipeline.core import tracking
     from pipeline.encoders.dataset import load_dataset
+    from pipeline.encoders.word2vec import initial_table
     from pipeline.modeling import models
     from pipeline.modeling.best_params import load_best_params, merged_model_params
 
     model_params = merged_model_params(task, arch)
     tuned = bool(load_best_params(task, arch))
     data = load_dataset(task)
+    table = initial_table(task, arch, model_params, data.vocab_size)
     models.seed_everything(p.seed)
-    model = models.build_for(arch, model_params, data)
+    model = models.build_for(arch, model_params, data, table)
 
     class LogEpoch(keras.callbacks.Callback):
         """Each epoch's metrics to MLflow, and one line of them to the stage's log."""
@@ -86,6 +88,9 @@ def main(argv: list[str]) -> int:
                 "n_parameters": model.count_params(),
             }
         )
+        if table is not None:  # the word2vec table the Embedding started from, and how it was trained
+            mlflow.log_artifact(str(paths.embedding_vectors(task, arch)), artifact_path="embedding")
+            mlflow.log_artifact(str(paths.embedding_report(task, arch)), artifact_path="embedding")
         started = time.perf_counter()
         history = models.fit(model, model_params, data, callbacks=[LogEpoch()])
         seconds = time.perf_counter() - started

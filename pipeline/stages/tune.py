@@ -128,6 +128,9 @@ def check_space(task: str, arch: str, base: ModelParams, space: dict[str, Search
         at = f"{where}.{name}"
         if name == "epochs":
             raise ConfigError(f"{at}: trials train for {task}.tune.{arch}.epochs_per_trial epochs")
+        embedding = getattr(base, "embedding", None)
+        if name == "embedding_dim" and embedding is not None and embedding.init == "word2vec":
+            raise ConfigError(f"{at}: the word2vec vectors (embed stage) fix embedding_dim; do not search it")
         if name not in fields:
             raise ConfigError(
                 f"{at}: not a parameter of {task}.models.{arch} (expected one of {', '.join(sorted(fields))})"
@@ -476,6 +479,7 @@ def run_trial(
     from pipeline import tasks
     from pipeline.core import tracking
     from pipeline.core.metrics import gate_metric, higher_is_better
+    from pipeline.encoders.word2vec import initial_table
     from pipeline.modeling import models
 
     keras = models.keras
@@ -496,7 +500,8 @@ def run_trial(
         with mlflow.start_run(run_name=f"trial-{trial.number}", nested=True, tags=tags) as run:
             trial.set_user_attr("mlflow_run_id", run.info.run_id)
             mlflow.log_params({"trial": trial.number, **tracking.flatten("", values)})
-            model = models.build_for(arch, model_params, data)
+            table = initial_table(task, arch, model_params, data.vocab_size)
+            model = models.build_for(arch, model_params, data, table)
             config = params().task(task)
             gate = gate_metric(config, data.n_classes)
             report = _epoch_callback(trial, higher_is_better(gate))
