@@ -443,6 +443,7 @@ class LanguageModelTaskConfig(Frozen):
     baselines: LanguageModelBaselines = LanguageModelBaselines()
     promote: PromoteConfig = PromoteConfig(metric="perplexity")
     predict: LanguageModelPredictConfig = LanguageModelPredictConfig()
+    card: CardConfig = CardConfig()
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 

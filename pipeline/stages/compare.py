@@ -137,7 +137,8 @@ def paired_markdown(task: str, rows: list[dict[str, Any]], settings: EvaluateCon
     ]
     if not baselines:
         return "\n".join([*lines, "No baseline to compare with.", ""])
-    best = max(baselines, key=lambda r: r[f"test_{gate}"])
+    sign = 1.0 if higher_is_better(gate) else -1.0  # perplexity: the lowest is the best
+    best = max(baselines, key=lambda r: sign * r[f"test_{gate}"])
     reference = load_scores(task, best["model"], "baseline")
     lines += [
         f"Test {gate} of the model minus {best['model']}'s; {settings.ci_level:.0%} percentile interval "

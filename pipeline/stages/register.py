@@ -256,11 +256,15 @@ def _fmt_metric(metrics: dict[str, Any], name: str) -> str:
     return f"{value:.4f}" + (f" [{ci[0]:.4f}, {ci[1]:.4f}]" if isinstance(ci, list) else "")
 
 
+TEXT_FACTS = ("lines", "tokens", "distinct_words")
+
+
 def data_facts(task: str) -> list[str]:
     """Source, checksum, rows per split and class balance, from what ingest and encode wrote."""
     import pandas as pd
 
     lines = []
+    meta: dict[str, Any] = {}
     source_file = paths.raw_meta(task)
     if source_file.exists():
         meta = read_json(source_file)
@@ -285,10 +289,14 @@ def data_facts(task: str) -> list[str]:
             if (paths.encoded_dir(task) / "encoder.json").exists()
             else []
         )
-        share = frame[label].astype(str).value_counts(normalize=True)
-        shown = sorted(share.items(), key=lambda kv: -kv[1])[:12]
-        more = f" and {len(share) - 12} more classes" if len(share) > 12 else ""
-        lines.append("- class balance (all rows): " + ", ".join(f"{k} {v:.1%}" for k, v in shown) + more)
+        counted = {k: meta[k] for k in TEXT_FACTS if k in meta}  # what ingest noted of a plain text
+        if counted:  # a language model's rows are lines of text, not labelled examples
+            lines.append("- text: " + ", ".join(f"{v:,} {k.replace('_', ' ')}" for k, v in counted.items()))
+        else:
+            share = frame[label].astype(str).value_counts(normalize=True)
+            shown = sorted(share.items(), key=lambda kv: -kv[1])[:12]
+            more = f" and {len(share) - 12} more classes" if len(share) > 12 else ""
+            lines.append("- class balance (all rows): " + ", ".join(f"{k} {v:.1%}" for k, v in shown) + more)
         if classes:
             lines.append(
                 f"- classes (model output order): {', '.join(classes[:20])}"
