@@ -160,12 +160,13 @@ def test_pooled_recurrent_model_exports_with_parity(arch, bidirectional, pooling
     [(1, False, "last", 2), (2, False, "last", 2), (1, False, "mean", 4), (2, True, "last", 2)],
 )
 def test_simple_rnn_is_unrolled_with_parity(layers, bidirectional, pooling, n_classes):
-    """The default SimpleRNN export: MatMul/Add/Tanh steps instead of ONNX Runtime's slow RNN kernel,
-    the same probabilities at batch 1 and 7; a Bidirectional layer keeps the native operator."""
+    """The SimpleRNN unrolled into MatMul/Add/Tanh steps instead of ONNX Runtime's slow RNN kernel, and
+    the default If on the batch size between the two: the same probabilities at batch 1 and 7; a
+    Bidirectional layer keeps the native operator."""
     from pipeline.modeling.onnx_builder import build_onnx, operator_types
 
     model = recurrent_model("rnn", layers, bidirectional, pooling=pooling, seed=11, n_classes=n_classes)
-    proto = build_onnx(model, opset=params().export.opset)
+    proto = build_onnx(model, opset=params().export.opset, simple_rnn="unrolled")
     ops = operator_types(proto)
     assert not {"Loop", "Scan"} & set(ops)
     if bidirectional:
@@ -176,9 +177,14 @@ def test_simple_rnn_is_unrolled_with_parity(layers, bidirectional, pooling, n_cl
     x = token_batch(7)
     expected = keras_probability(model, x)
     assert expected.std() > 0.05, "outputs too uniform for the parity check to mean anything"
-    sess = session(proto)
-    assert np.abs(sess.run(None, {"tokens": x})[0] - expected).max() <= BOUND
-    assert np.abs(sess.run(None, {"tokens": x[4:5]})[0] - expected[4:5]).max() <= BOUND
+    by_batch = build_onnx(model, opset=params().export.opset)  # the default: If on the batch size
+    assert not {"Loop", "Scan"} & set(operator_types(by_batch))
+    if not bidirectional:
+        assert "If" in operator_types(by_batch)
+    for graph in (proto, by_batch):  # batch 7 takes the unrolled branch, batch 1 the native RNN
+        sess = session(graph)
+        assert np.abs(sess.run(None, {"tokens": x})[0] - expected).max() <= BOUND
+        assert np.abs(sess.run(None, {"tokens": x[4:5]})[0] - expected[4:5]).max() <= BOUND
 
 
 def test_unknown_simple_rnn_mode_is_refused():

@@ -478,7 +478,7 @@ class ServeConfig(Frozen):
 class ExportConfig(Frozen):
     opset: int = 17
     max_abs_diff: float = 1e-5  # parity bound between Keras and ONNX Runtime probabilities
-    simple_rnn: Literal["unrolled", "native"] = "unrolled"  # how a SimpleRNN is written (onnx_builder)
+    simple_rnn: Literal["by_batch", "unrolled", "native"] = "by_batch"  # a SimpleRNN's graph (onnx_builder)
 
 
 class EvaluateConfig(Frozen):

@@ -16,11 +16,13 @@ naming the layer, instead of exporting a graph that computes something different
 Mapping (Keras -> ONNX, time-major ``[seq, batch, features]`` between recurrent layers):
 
 * ``Embedding``: ``Transpose`` the int tokens to ``[seq, batch]``, then ``Gather`` rows of the table.
-* ``SimpleRNN``: unrolled (the default, ``simple_rnn="unrolled"``) into one ``MatMul``/``Add`` over
-  every step's input, then per step ``Gather`` + ``MatMul`` + ``Add`` + the activation: ONNX
-  Runtime's CPU ``RNN`` kernel is ~35x slower than that at batch 256 with ``Tanh``
-  (``benchmarks/ort_rnn_activation.py``), and still no ``Loop`` or ``Scan``. It needs a fixed
-  sequence length and a forward layer; otherwise (or with ``simple_rnn="native"``) ``RNN``.
+* ``SimpleRNN``: by default (``simple_rnn="by_batch"``) an ``If`` on the batch size: from
+  ``UNROLL_FROM_BATCH`` rows the recurrence unrolled into one ``MatMul``/``Add`` over every step's
+  input, then per step ``Gather`` + ``MatMul`` + ``Add`` + the activation (ONNX Runtime's CPU ``RNN``
+  kernel is ~35x slower than that at batch 256 with ``Tanh``, ``benchmarks/ort_rnn_activation.py``);
+  below it the native ``RNN``, which is faster for one or two rows. Still no ``Loop`` or ``Scan``.
+  ``unrolled`` or ``native`` keep one of the two. Unrolling needs a fixed sequence length and a
+  forward layer; otherwise ``RNN``.
   ``LSTM``: ``LSTM`` (Keras gate order i,f,c,o -> ONNX i,o,f,c);
   ``GRU``: ``GRU`` (same z,r,h order; ``reset_after=True`` -> ``linear_before_reset=1`` with the
   input and recurrent biases as ``Wb`` and ``Rb``). ONNX wants ``W = kernel.T`` and
@@ -56,7 +58,10 @@ SKIPPED_LAYERS = {"Dropout", "SpatialDropout1D", "GaussianDropout", "GaussianNoi
 
 # Activations inside ONNX RNN/LSTM/GRU that compute exactly what the Keras function computes.
 RECURRENT_ACTIVATIONS = {"tanh": "Tanh", "relu": "Relu", "sigmoid": "Sigmoid"}
-SIMPLE_RNN_MODES = ("unrolled", "native")
+SIMPLE_RNN_MODES = ("by_batch", "unrolled", "native")
+# From this many rows the unrolled SimpleRNN beats ONNX Runtime's RNN kernel (measured on the default
+# model's shape, 1 thread: 0.040 vs 0.043 ms at 4 rows, 0.034 vs 0.016 ms at 1 row).
+UNROLL_FROM_BATCH = 4
 # Dense activations: ONNX op(s) per Keras activation name ("linear" adds nothing).
 DENSE_ACTIVATIONS = {
     "linear",
@@ -88,7 +93,7 @@ class _Graph:
     """Nodes and initializers collected while walking the layers."""
 
     opset: int = 17
-    simple_rnn: str = "unrolled"
+    simple_rnn: str = "by_batch"
     nodes: list[onnx.NodeProto] = field(default_factory=list)
     initializers: list[onnx.TensorProto] = field(default_factory=list)
     _count: int = 0
@@ -197,24 +202,68 @@ def _recurrent(graph: _Graph, layer: Any, x: _Tensor) -> _Tensor:
         _check_recurrent(layer)
     inner = directions[0]
     kind = type(inner).__name__
-    units = int(inner.units)
     weights = [recurrent_weights(d) for d in directions]
     w, r, b = (np.stack([wt[i] for wt in weights]) for i in range(3))
     if w.shape[2] != x.dim:
         raise ModelError(f"layer {layer.name!r}: expects {w.shape[2]} input features, gets {x.dim}")
     activations = [a for d in directions for a in _recurrent_activations(d)]
-    if kind == "SimpleRNN" and len(directions) == 1 and x.steps and graph.simple_rnn == "unrolled":
-        return _unrolled_simple_rnn(graph, inner, x, w[0], r[0], b[0], activations[0])
+
+    def native(g: _Graph) -> _Tensor:
+        return _native_recurrent(g, layer, x, len(directions), w, r, b, activations)
+
+    if kind == "SimpleRNN" and len(directions) == 1 and x.steps and graph.simple_rnn != "native":
+
+        def unrolled(g: _Graph) -> _Tensor:
+            return _unrolled_simple_rnn(g, inner, x, w[0], r[0], b[0], activations[0])
+
+        if graph.simple_rnn == "unrolled":
+            return unrolled(graph)
+        return _by_batch_size(graph, layer.name, x, unrolled, native)
+    return native(graph)
+
+
+def _by_batch_size(graph: _Graph, name: str, x: _Tensor, large: Any, small: Any) -> _Tensor:
+    """``If`` the batch has ``UNROLL_FROM_BATCH`` rows or more, the ``large`` branch's graph, else
+    the ``small`` one's; both branches read the graph's tensors and initializers."""
+    shape = graph.add("Shape", [x.name])[0]  # [seq, batch, features]
+    batch = graph.add("Gather", [shape, graph.const("batch_axis", np.array(1, "int64"))], axis=0)[0]
+    threshold = graph.const("unroll_from_batch", np.array(UNROLL_FROM_BATCH, "int64"))
+    cond = graph.add("GreaterOrEqual", [batch, threshold])[0]
+    branches = []
+    for label, build in (("unrolled", large), ("native", small)):
+        branch = _Graph(graph.opset, graph.simple_rnn, [], graph.initializers, graph._count)
+        out = build(branch)
+        graph._count = branch._count
+        value = helper.make_tensor_value_info(out.name, TensorProto.FLOAT, None)
+        branches.append((helper.make_graph(branch.nodes, f"{name}_{label}", [], [value]), out))
+    (then_graph, out), (else_graph, _) = branches
+    (result,) = graph.add("If", [cond], hint=name, then_branch=then_graph, else_branch=else_graph)
+    return _Tensor(result, out.kind, out.dim, out.steps)
+
+
+def _native_recurrent(
+    graph: _Graph,
+    layer: Any,
+    x: _Tensor,
+    dirs: int,
+    w: np.ndarray,
+    r: np.ndarray,
+    b: np.ndarray,
+    activations: list[str],
+) -> _Tensor:
+    """ONNX's own ``RNN``/``LSTM``/``GRU`` operator for one (or a bidirectional) recurrent layer."""
+    inner = layer.forward_layer if dirs == 2 else layer
+    kind = type(inner).__name__
+    units = int(inner.units)
     attrs: dict[str, Any] = {
         "hidden_size": units,
-        "direction": "bidirectional" if len(directions) == 2 else "forward",
+        "direction": "bidirectional" if dirs == 2 else "forward",
         "activations": activations,
     }
     if kind == "GRU":
         attrs["linear_before_reset"] = 1 if inner.cell.reset_after else 0
     inputs = [x.name, graph.const(f"{layer.name}_W", w), graph.const(f"{layer.name}_R", r)]
     inputs.append(graph.const(f"{layer.name}_B", b))
-    dirs = len(directions)
     op = RECURRENT_OPS[kind]
     if inner.return_sequences:
         (y,) = graph.add(op, inputs, hint=layer.name, **attrs)  # Y: [seq, dirs, batch, units]
@@ -347,14 +396,14 @@ def _layer_chain(model: Any) -> list[Any]:
     return layers
 
 
-def build_onnx(model: Any, opset: int = 17, simple_rnn: str = "unrolled") -> onnx.ModelProto:
+def build_onnx(model: Any, opset: int = 17, simple_rnn: str = "by_batch") -> onnx.ModelProto:
     """An ONNX model computing ``model`` (a trained Keras model built by ``pipeline.modeling.models``).
 
     Input ``tokens`` (int32 ``[batch, seq]``) for text models or ``features`` (float32
     ``[batch, n]``) for tabular ones; output ``probability`` (float32 ``[batch, 1]``) for a model
     ending in one unit, or ``probabilities`` (float32 ``[batch, n_classes]``) for one ending in a
-    softmax over ``n_classes`` units; the batch dimension is dynamic. ``simple_rnn``: ``unrolled``
-    or ``native`` (see the module docstring).
+    softmax over ``n_classes`` units; the batch dimension is dynamic. ``simple_rnn``: ``by_batch``,
+    ``unrolled`` or ``native`` (see the module docstring).
     """
     if simple_rnn not in SIMPLE_RNN_MODES:
         raise ModelError(f"simple_rnn {simple_rnn!r}: expected one of {', '.join(SIMPLE_RNN_MODES)}")
