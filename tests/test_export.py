@@ -143,13 +143,17 @@ def test_pooled_recurrent_model_exports_with_parity(arch, bidirectional, pooling
     model = recurrent_model(arch, bidirectional=bidirectional, pooling=pooling, seed=5)
     proto = build_onnx(model, opset=params().export.opset, simple_rnn="native")
     ops = operator_types(proto)
-    assert NATIVE[arch] in ops and {"max": "ReduceMax", "mean": "ReduceMean"}[pooling] in ops
+    assert NATIVE[arch] in ops and {"max": {"ReduceMax"}, "mean": {"ReduceMean", "ReduceSum"}}[pooling] & set(
+        ops
+    )
     assert not {"Loop", "Scan"} & set(ops)
     x = token_batch(7)
     expected = keras_probability(model, x)
     assert expected.std() > 0.05, "outputs too uniform for the parity check to mean anything"
-    got = session(proto).run(None, {"tokens": x})[0]
-    assert np.abs(got - expected).max() <= BOUND
+    sess = session(proto)
+    assert np.abs(sess.run(None, {"tokens": x})[0] - expected).max() <= BOUND
+    for i in range(len(x)):  # one row: its padding is skipped (unless bidirectional)
+        assert np.abs(sess.run(None, {"tokens": x[i : i + 1]})[0] - expected[i : i + 1]).max() <= BOUND
     # opset 18 moved the reduction axes from an attribute to an input
     got18 = session(build_onnx(model, opset=18, simple_rnn="native")).run(None, {"tokens": x})[0]
     assert np.abs(got18 - expected).max() <= BOUND
@@ -185,6 +189,35 @@ def test_simple_rnn_is_unrolled_with_parity(layers, bidirectional, pooling, n_cl
         sess = session(graph)
         assert np.abs(sess.run(None, {"tokens": x})[0] - expected).max() <= BOUND
         assert np.abs(sess.run(None, {"tokens": x[4:5]})[0] - expected[4:5]).max() <= BOUND
+
+
+@pytest.mark.parametrize(
+    ("arch", "layers", "pooling", "n_classes"),
+    [("rnn", 2, "max", 2), ("lstm", 2, "last", 4), ("gru", 1, "mean", 2), ("gru", 2, "max", 4)],
+)
+def test_leading_padding_is_skipped_with_the_same_probabilities(arch, layers, pooling, n_classes):
+    """The graph runs the recurrent layers only from the first step where some row has a token,
+    starting from the states the skipped padding leaves: every row alone, a batch mixing short and
+    long rows, and rows of padding only, give Keras' probabilities; a Bidirectional model (whose
+    backward direction ends in the padding) keeps every step."""
+    from pipeline.modeling.onnx_builder import build_onnx, operator_types
+
+    model = recurrent_model(arch, layers, pooling=pooling, seed=3, n_classes=n_classes)
+    skipping = build_onnx(model, opset=params().export.opset, simple_rnn="native")
+    full = build_onnx(model, opset=params().export.opset, simple_rnn="native", skip_padding=False)
+    assert "ArgMax" in operator_types(skipping) and "ArgMax" not in operator_types(full)
+    x = token_batch(6)
+    expected = keras_probability(model, x)
+    assert expected.std() > 0.05, "outputs too uniform for the parity check to mean anything"
+    sessions = [session(skipping), session(full)]
+    for batch in [x[i : i + 1] for i in range(len(x))] + [x[2:4], x, np.zeros((3, SEQ), "int32")]:
+        want = keras_probability(model, batch)
+        for sess in sessions:
+            assert np.abs(sess.run(None, {"tokens": batch})[0] - want).max() <= BOUND
+    by_batch_rnn = build_onnx(recurrent_model("rnn", 1, pooling=pooling, seed=3), opset=params().export.opset)
+    assert "ArgMax" in operator_types(by_batch_rnn)  # the native branch, below 4 rows, skips too
+    bidirectional = build_onnx(recurrent_model(arch, 1, True, seed=3), opset=params().export.opset)
+    assert "ArgMax" not in operator_types(bidirectional)
 
 
 def test_unknown_simple_rnn_mode_is_refused():

@@ -479,6 +479,9 @@ class ExportConfig(Frozen):
     opset: int = 17
     max_abs_diff: float = 1e-5  # parity bound between Keras and ONNX Runtime probabilities
     simple_rnn: Literal["by_batch", "unrolled", "native"] = "by_batch"  # a SimpleRNN's graph (onnx_builder)
+    # Text models: run the recurrent layers only after the leading padding that every row of a
+    # batch has, from the state that padding leaves (exact; onnx_builder): a short text costs its steps.
+    skip_padding: bool = True
 
 
 class EvaluateConfig(Frozen):

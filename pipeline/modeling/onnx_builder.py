@@ -16,13 +16,13 @@ naming the layer, instead of exporting a graph that computes something different
 Mapping (Keras -> ONNX, time-major ``[seq, batch, features]`` between recurrent layers):
 
 * ``Embedding``: ``Transpose`` the int tokens to ``[seq, batch]``, then ``Gather`` rows of the table.
-* ``SimpleRNN``: by default (``simple_rnn="by_batch"``) an ``If`` on the batch size: from
-  ``UNROLL_FROM_BATCH`` rows the recurrence unrolled into one ``MatMul``/``Add`` over every step's
-  input, then per step ``Gather`` + ``MatMul`` + ``Add`` + the activation (ONNX Runtime's CPU ``RNN``
-  kernel is ~35x slower than that at batch 256 with ``Tanh``, ``benchmarks/ort_rnn_activation.py``);
-  below it the native ``RNN``, which is faster for one or two rows. Still no ``Loop`` or ``Scan``.
-  ``unrolled`` or ``native`` keep one of the two. Unrolling needs a fixed sequence length and a
-  forward layer; otherwise ``RNN``.
+* ``SimpleRNN``: by default (``simple_rnn="by_batch"``) an ``If`` on the batch size around the whole
+  graph: from ``UNROLL_FROM_BATCH`` rows the recurrence unrolled into one ``MatMul``/``Add`` over
+  every step's input, then per step ``Gather`` + ``MatMul`` + ``Add`` + the activation (ONNX
+  Runtime's CPU ``RNN`` kernel is ~35x slower than that at batch 256 with ``Tanh``,
+  ``benchmarks/ort_rnn_activation.py``); below it the native ``RNN``, which is faster for one or two
+  rows. Still no ``Loop`` or ``Scan``. ``unrolled`` or ``native`` keep one of the two. Unrolling
+  needs a fixed sequence length and a forward layer; otherwise ``RNN``.
   ``LSTM``: ``LSTM`` (Keras gate order i,f,c,o -> ONNX i,o,f,c);
   ``GRU``: ``GRU`` (same z,r,h order; ``reset_after=True`` -> ``linear_before_reset=1`` with the
   input and recurrent biases as ``Wb`` and ``Rb``). ONNX wants ``W = kernel.T`` and
@@ -33,6 +33,13 @@ Mapping (Keras -> ONNX, time-major ``[seq, batch, features]`` between recurrent 
   Keras' concat).
 * ``GlobalMaxPooling1D``/``GlobalAveragePooling1D``: ``ReduceMax``/``ReduceMean`` over the time axis.
 * ``Dense``: ``MatMul`` + ``Add`` + its activation; ``softmax`` is ``Softmax(axis=-1)``.
+* Leading padding (``skip_padding``, on by default; not for a ``Bidirectional`` model, whose backward
+  direction reads the padding last, nor in the unrolled branch): ``start``, the first step where
+  some row of the batch has a token, from ``ReduceMax``/``Min``/``ArgMax`` over the tokens; the
+  tokens ``Slice``d from there; each native recurrent operator's ``initial_h`` (and ``initial_c``)
+  the state that ``start`` padding steps leave from zero, a ``Gather`` from a table computed here
+  with the operator's own equations; pooling ``Max``/``Add``s the skipped steps' share. Exact, and a
+  short text at batch 1 costs its own steps rather than the padded length (``_Padding``).
 
 Output: a binary model ends in one sigmoid unit and gives ``probability`` ``[batch, 1]``; a
 multi-class model ends in a softmax ``Dense`` and gives ``probabilities`` ``[batch, n_classes]``.
@@ -93,10 +100,11 @@ class _Graph:
     """Nodes and initializers collected while walking the layers."""
 
     opset: int = 17
-    simple_rnn: str = "by_batch"
+    simple_rnn: str = "native"  # inside a graph body: "unrolled" or "native"
     nodes: list[onnx.NodeProto] = field(default_factory=list)
     initializers: list[onnx.TensorProto] = field(default_factory=list)
     _count: int = 0
+    padding: _Padding | None = None  # set while the body skips the leading padding
 
     def name(self, hint: str) -> str:
         self._count += 1
@@ -201,37 +209,31 @@ def _recurrent(graph: _Graph, layer: Any, x: _Tensor) -> _Tensor:
         directions = [layer]
         _check_recurrent(layer)
     inner = directions[0]
-    kind = type(inner).__name__
     weights = [recurrent_weights(d) for d in directions]
     w, r, b = (np.stack([wt[i] for wt in weights]) for i in range(3))
     if w.shape[2] != x.dim:
         raise ModelError(f"layer {layer.name!r}: expects {w.shape[2]} input features, gets {x.dim}")
     activations = [a for d in directions for a in _recurrent_activations(d)]
 
-    def native(g: _Graph) -> _Tensor:
-        return _native_recurrent(g, layer, x, len(directions), w, r, b, activations)
-
-    if kind == "SimpleRNN" and len(directions) == 1 and x.steps and graph.simple_rnn != "native":
-
-        def unrolled(g: _Graph) -> _Tensor:
-            return _unrolled_simple_rnn(g, inner, x, w[0], r[0], b[0], activations[0])
-
-        if graph.simple_rnn == "unrolled":
-            return unrolled(graph)
-        return _by_batch_size(graph, layer.name, x, unrolled, native)
-    return native(graph)
+    if graph.simple_rnn == "unrolled" and _unrollable(layer, x):
+        return _unrolled_simple_rnn(graph, inner, x, w[0], r[0], b[0], activations[0])
+    return _native_recurrent(graph, layer, x, len(directions), w, r, b, activations)
 
 
-def _by_batch_size(graph: _Graph, name: str, x: _Tensor, large: Any, small: Any) -> _Tensor:
-    """``If`` the batch has ``UNROLL_FROM_BATCH`` rows or more, the ``large`` branch's graph, else
-    the ``small`` one's; both branches read the graph's tensors and initializers."""
-    shape = graph.add("Shape", [x.name])[0]  # [seq, batch, features]
-    batch = graph.add("Gather", [shape, graph.const("batch_axis", np.array(1, "int64"))], axis=0)[0]
-    threshold = graph.const("unroll_from_batch", np.array(UNROLL_FROM_BATCH, "int64"))
-    cond = graph.add("GreaterOrEqual", [batch, threshold])[0]
+def _unrollable(layer: Any, x: _Tensor) -> bool:
+    """A forward SimpleRNN over a sequence of fixed length: the steps can be written out."""
+    return type(layer).__name__ == "SimpleRNN" and x.steps > 0
+
+
+def _by_batch_size(graph: _Graph, name: str, tokens: str, large: Any, small: Any) -> _Tensor:
+    """``If`` the batch of ``tokens`` has ``UNROLL_FROM_BATCH`` rows or more, the ``large`` body's
+    graph, else the ``small`` one's; both bodies read the graph's inputs and initializers."""
+    batch = graph.add("Shape", [tokens], start=0, end=1)[0]
+    threshold = graph.const("unroll_from_batch", np.array([UNROLL_FROM_BATCH], "int64"))
+    cond = graph.add("Squeeze", [graph.add("GreaterOrEqual", [batch, threshold])[0]])[0]
     branches = []
     for label, build in (("unrolled", large), ("native", small)):
-        branch = _Graph(graph.opset, graph.simple_rnn, [], graph.initializers, graph._count)
+        branch = _Graph(graph.opset, label, [], graph.initializers, graph._count)
         out = build(branch)
         graph._count = branch._count
         value = helper.make_tensor_value_info(out.name, TensorProto.FLOAT, None)
@@ -264,6 +266,9 @@ def _native_recurrent(
         attrs["linear_before_reset"] = 1 if inner.cell.reset_after else 0
     inputs = [x.name, graph.const(f"{layer.name}_W", w), graph.const(f"{layer.name}_R", r)]
     inputs.append(graph.const(f"{layer.name}_B", b))
+    if graph.padding is not None:  # start from the state the skipped padding steps would leave
+        inputs.append("")  # sequence_lens
+        inputs += [graph.padding.initial(graph, table) for table in graph.padding.states[layer.name]]
     op = RECURRENT_OPS[kind]
     if inner.return_sequences:
         (y,) = graph.add(op, inputs, hint=layer.name, **attrs)  # Y: [seq, dirs, batch, units]
@@ -311,6 +316,124 @@ def _unrolled_simple_rnn(
     return _Tensor(h, "flat", units)
 
 
+# ------------------------------------------------------------------------ leading padding
+@dataclass
+class _Padding:
+    """Skipping the leading padding that every row of a batch has (``skip_padding``).
+
+    The encoder pre-pads with token 0 and the layers read the padding like any token; but from the
+    zero start state, ``k`` padding steps always leave the same states, whatever the text. So the
+    graph finds ``start``, the number of leading padding steps that all rows share, runs the
+    recurrent layers only from there, starting each from the state ``start`` padding steps leave
+    (a table row per ``k``, computed here once), and adds the skipped steps' share to the pooling.
+    The probabilities are the same; a short text at batch 1 costs its own steps, not the padded length.
+    """
+
+    start: str  # int64 [1]
+    batch: str  # int64 [1]
+    steps: int  # the model's sequence length
+    states: dict[str, list[np.ndarray]]  # layer name -> h (and c) after k padding steps, [steps, units]
+    pooled: np.ndarray  # the last layer's outputs over the first k steps: max (-inf at 0) or sum
+
+    def initial(self, graph: _Graph, table: np.ndarray) -> str:
+        """``initial_h``/``initial_c`` ``[1, batch, units]``: the table's row ``start`` for every row."""
+        row = graph.add("Gather", [graph.const("state_after_padding", table), self.start], axis=0)[0]
+        units = graph.const("units", np.array([table.shape[1]], "int64"))
+        shape = graph.add("Concat", [graph.const("one", np.array([1], "int64")), self.batch, units], axis=0)[
+            0
+        ]
+        return graph.add("Expand", [row, shape])[0]
+
+
+NUMPY_ACTIVATIONS = {
+    "Tanh": np.tanh,
+    "Relu": lambda v: np.maximum(v, 0.0),
+    "Sigmoid": lambda v: 1.0 / (1.0 + np.exp(-v)),
+}
+
+
+def _padding_run(layer: Any, inputs: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The ONNX recurrence of ``layer`` over ``inputs`` ``[steps, in]`` from the zero state, in
+    float64: the outputs ``[steps, units]`` and the state tables (h, and c for an LSTM) whose row
+    ``k`` is the state after ``k`` steps."""
+    kind = type(layer).__name__
+    w, r, b = recurrent_weights(layer)
+    f, *rest = (NUMPY_ACTIVATIONS[a] for a in _recurrent_activations(layer))
+    units = r.shape[1]
+    w_b, r_b = b[: len(b) // 2].astype("float64"), b[len(b) // 2 :].astype("float64")
+    xw = inputs @ w.T.astype("float64") + w_b  # every step's input projection
+    h, c = np.zeros(units), np.zeros(units)
+    hs, cs = [h], [c]
+    for t in range(len(inputs)):
+        hr = h @ r.T.astype("float64")
+        if kind == "SimpleRNN":
+            h = f(xw[t] + hr + r_b)
+        elif kind == "LSTM":  # ONNX gates i, o, f, c
+            g, act_h = rest
+            z = xw[t] + hr + r_b
+            i, o, fg, cc = (z[k * units : (k + 1) * units] for k in range(4))
+            c = f(fg) * c + f(i) * g(cc)
+            h = f(o) * act_h(c)
+        else:  # GRU: z, r, h
+            (g,) = rest
+            u = slice(0, units), slice(units, 2 * units), slice(2 * units, 3 * units)
+            z = f(xw[t][u[0]] + hr[u[0]] + r_b[u[0]])
+            reset = f(xw[t][u[1]] + hr[u[1]] + r_b[u[1]])
+            if layer.cell.reset_after:  # linear_before_reset = 1
+                n = g(xw[t][u[2]] + reset * (hr[u[2]] + r_b[u[2]]))
+            else:
+                n = g(xw[t][u[2]] + (reset * h) @ r.T[:, u[2]].astype("float64") + r_b[u[2]])
+            h = (1.0 - z) * n + z * h
+        hs.append(h)
+        cs.append(c)
+    tables = [np.array(hs[:-1])] + ([np.array(cs[:-1])] if kind == "LSTM" else [])  # after 0..steps-1
+    return np.array(hs[1:]), tables
+
+
+def _padding_tables(layers: list[Any], steps: int) -> tuple[dict[str, list[np.ndarray]], np.ndarray] | None:
+    """The state tables of each recurrent layer and the pooling prefix of the last one, or None when
+    the model is not Embedding -> forward recurrent layers -> optional pooling -> Dense layers."""
+    kinds = [type(layer).__name__ for layer in layers if type(layer).__name__ not in SKIPPED_LAYERS]
+    recurrent = [layer for layer in layers if type(layer).__name__ in RECURRENT_OPS]
+    n = len(recurrent)
+    tail = kinds[1 + n :]
+    if (
+        steps < 2
+        or not n
+        or kinds[0] != "Embedding"
+        or kinds[1 : 1 + n] != [type(layer).__name__ for layer in recurrent]
+        or any(k not in POOLING_OPS and k != "Dense" for k in tail)
+    ):
+        return None
+    embedding = next(layer for layer in layers if type(layer).__name__ == "Embedding")
+    x = np.repeat(_array(embedding.embeddings)[:1].astype("float64"), steps, axis=0)  # token 0, every step
+    states: dict[str, list[np.ndarray]] = {}
+    for layer in recurrent:
+        x, tables = _padding_run(layer, x)
+        states[layer.name] = [t.astype("float32") for t in tables]
+    pooling = tail[0] if tail and tail[0] in POOLING_OPS else ""
+    if pooling == "GlobalMaxPooling1D":
+        prefix = np.maximum.accumulate(x[:-1], axis=0)
+        pooled = np.concatenate([np.full((1, x.shape[1]), -np.inf), prefix])
+    else:  # the mean's sum (unused without pooling)
+        pooled = np.concatenate([np.zeros((1, x.shape[1])), np.cumsum(x[:-1], axis=0)])
+    return states, pooled.astype("float32")
+
+
+def _skip_padding(graph: _Graph, tokens: str, steps: int, tables: tuple[dict, np.ndarray]) -> _Padding:
+    """``start``: the first step where some row has a token (0 when none has: nothing skipped)."""
+    if graph.opset >= 18:
+        column_max = graph.add(
+            "ReduceMax", [tokens, graph.const("axis0", np.array([0], "int64"))], keepdims=0
+        )[0]
+    else:
+        column_max = graph.add("ReduceMax", [tokens], axes=[0], keepdims=0)[0]  # [steps]
+    has_token = graph.add("Min", [column_max, graph.const("one_token", np.array(1, "int32"))])[0]
+    start = graph.add("ArgMax", [has_token], axis=0, keepdims=1)[0]  # the first 1, or 0
+    batch = graph.add("Shape", [tokens], start=0, end=1)[0]
+    return _Padding(start, batch, steps, *tables)
+
+
 # ------------------------------------------------------------------------ other layers
 POOLING_OPS = {"GlobalMaxPooling1D": "ReduceMax", "GlobalAveragePooling1D": "ReduceMean"}
 
@@ -322,10 +445,22 @@ def _pooling(graph: _Graph, layer: Any, x: _Tensor) -> _Tensor:
     if getattr(layer, "data_format", "channels_last") != "channels_last" or getattr(layer, "keepdims", False):
         raise ModelError(f"layer {layer.name!r}: only channels_last without keepdims is supported")
     op = POOLING_OPS[type(layer).__name__]
-    if graph.opset >= 18:  # axes became an input in opset 18
+    padding = graph.padding
+    if padding is not None and op == "ReduceMean":  # the sum over the steps run, then over all steps
+        op = "ReduceSum"
+    if graph.opset >= 18 or op == "ReduceSum":  # axes became an input in opset 18 (13 for ReduceSum)
         out = graph.add(op, [x.name, graph.const("axis0", np.array([0], "int64"))], keepdims=0)[0]
     else:
         out = graph.add(op, [x.name], axes=[0], keepdims=0)[0]
+    if padding is not None:
+        skipped = graph.add("Gather", [graph.const("skipped_pooled", padding.pooled), padding.start], axis=0)[
+            0
+        ]
+        if op == "ReduceMax":
+            out = graph.add("Max", [out, skipped])[0]
+        else:
+            total = graph.add("Add", [out, skipped])[0]
+            out = graph.add("Div", [total, graph.const("steps", np.array(padding.steps, "float32"))])[0]
     return _Tensor(out, "flat", x.dim)
 
 
@@ -333,9 +468,16 @@ def _embedding(graph: _Graph, layer: Any, x: _Tensor) -> _Tensor:
     if x.kind != "ids":
         raise ModelError(f"layer {layer.name!r}: Embedding must read the integer token input")
     table = _array(layer.embeddings)
-    time_major = graph.add("Transpose", [x.name], perm=[1, 0])[0]  # ints are cheaper to move than floats
+    tokens, steps = x.name, x.steps
+    if graph.padding is not None:  # only the steps after the padding that every row has
+        end = graph.const("end", np.array([steps], "int64"))
+        tokens = graph.add(
+            "Slice", [tokens, graph.padding.start, end, graph.const("axis1", np.array([1], "int64"))]
+        )[0]
+        steps = 0
+    time_major = graph.add("Transpose", [tokens], perm=[1, 0])[0]  # ints are cheaper to move than floats
     out = graph.add("Gather", [graph.const(f"{layer.name}_table", table), time_major], axis=0)[0]
-    return _Tensor(out, "seq", int(table.shape[1]), x.steps)
+    return _Tensor(out, "seq", int(table.shape[1]), steps)
 
 
 def _activation(graph: _Graph, name: str, x: str, where: str) -> str:
@@ -396,34 +538,10 @@ def _layer_chain(model: Any) -> list[Any]:
     return layers
 
 
-def build_onnx(model: Any, opset: int = 17, simple_rnn: str = "by_batch") -> onnx.ModelProto:
-    """An ONNX model computing ``model`` (a trained Keras model built by ``pipeline.modeling.models``).
-
-    Input ``tokens`` (int32 ``[batch, seq]``) for text models or ``features`` (float32
-    ``[batch, n]``) for tabular ones; output ``probability`` (float32 ``[batch, 1]``) for a model
-    ending in one unit, or ``probabilities`` (float32 ``[batch, n_classes]``) for one ending in a
-    softmax over ``n_classes`` units; the batch dimension is dynamic. ``simple_rnn``: ``by_batch``,
-    ``unrolled`` or ``native`` (see the module docstring).
-    """
-    if simple_rnn not in SIMPLE_RNN_MODES:
-        raise ModelError(f"simple_rnn {simple_rnn!r}: expected one of {', '.join(SIMPLE_RNN_MODES)}")
-    if opset < 14:
-        raise ModelError(f"opset {opset}: the ONNX builder needs opset 14 or newer")
-    layers = _layer_chain(model)
-    spec = model.inputs[0]
-    shape = list(spec.shape)
-    dtype = str(spec.dtype)
-    if len(shape) != 2:
-        raise ModelError(f"model {model.name!r}: input of shape {tuple(shape)}; [batch, n] expected")
-    if "int" in dtype:
-        name, elem, kind = TOKENS_INPUT, TensorProto.INT32, "ids"
-        if dtype != "int32":
-            raise ModelError(f"model {model.name!r}: token input is {dtype}; int32 expected")
-    else:
-        name, elem, kind = FEATURES_INPUT, TensorProto.FLOAT, "flat"
-    second = shape[1] if shape[1] is not None else ("sequence" if kind == "ids" else "features")
-    graph = _Graph(opset=opset, simple_rnn=simple_rnn)
-    x = _Tensor(name, kind, int(shape[1] or 0), int(shape[1] or 0) if kind == "ids" else 0)
+def _body(graph: _Graph, model_name: str, layers: list[Any], x: _Tensor, tables: tuple | None) -> _Tensor:
+    """The layers' nodes from the input ``x`` to the output; ``tables``: skip the leading padding."""
+    if tables is not None:
+        graph.padding = _skip_padding(graph, x.name, x.steps, tables)
     for layer in layers:
         layer_type = type(layer).__name__
         if layer_type in SKIPPED_LAYERS:
@@ -441,16 +559,65 @@ def build_onnx(model: Any, opset: int = 17, simple_rnn: str = "by_batch") -> onn
     ends_in_dense = x.kind == "flat" and graph.nodes and graph.nodes[-1].output[0] == x.name
     if not ends_in_dense or (x.dim != 1 and graph.nodes[-1].op_type != "Softmax"):
         raise ModelError(
-            f"model {model.name!r}: must end in a Dense layer with one unit, "
+            f"model {model_name!r}: must end in a Dense layer with one unit, "
             "or a Dense layer with softmax activation over the classes"
         )
-    output = OUTPUT if x.dim == 1 else CLASS_OUTPUT
+    return x
+
+
+def build_onnx(
+    model: Any, opset: int = 17, simple_rnn: str = "by_batch", skip_padding: bool = True
+) -> onnx.ModelProto:
+    """An ONNX model computing ``model`` (a trained Keras model built by ``pipeline.modeling.models``).
+
+    Input ``tokens`` (int32 ``[batch, seq]``) for text models or ``features`` (float32
+    ``[batch, n]``) for tabular ones; output ``probability`` (float32 ``[batch, 1]``) for a model
+    ending in one unit, or ``probabilities`` (float32 ``[batch, n_classes]``) for one ending in a
+    softmax over ``n_classes`` units; the batch dimension is dynamic. ``simple_rnn``: ``by_batch``,
+    ``unrolled`` or ``native``; ``skip_padding``: run the recurrent layers only from the first step
+    where some row has a token, when the model allows it (see the module docstring).
+    """
+    if simple_rnn not in SIMPLE_RNN_MODES:
+        raise ModelError(f"simple_rnn {simple_rnn!r}: expected one of {', '.join(SIMPLE_RNN_MODES)}")
+    if opset < 15:
+        raise ModelError(f"opset {opset}: the ONNX builder needs opset 15 or newer")
+    layers = _layer_chain(model)
+    spec = model.inputs[0]
+    shape = list(spec.shape)
+    dtype = str(spec.dtype)
+    if len(shape) != 2:
+        raise ModelError(f"model {model.name!r}: input of shape {tuple(shape)}; [batch, n] expected")
+    if "int" in dtype:
+        name, elem, kind = TOKENS_INPUT, TensorProto.INT32, "ids"
+        if dtype != "int32":
+            raise ModelError(f"model {model.name!r}: token input is {dtype}; int32 expected")
+    else:
+        name, elem, kind = FEATURES_INPUT, TensorProto.FLOAT, "flat"
+    second = shape[1] if shape[1] is not None else ("sequence" if kind == "ids" else "features")
+    x = _Tensor(name, kind, int(shape[1] or 0), int(shape[1] or 0) if kind == "ids" else 0)
+    tables = _padding_tables(layers, x.steps) if skip_padding and kind == "ids" else None
+    unrollable = x.steps > 0 and any(_unrollable(layer, x) for layer in layers)
+    graph = _Graph(opset=opset, simple_rnn="unrolled" if simple_rnn == "unrolled" else "native")
+    model_name = str(model.name)
+    if simple_rnn == "by_batch" and unrollable:  # the written-out steps need every step: no skipping
+        out = _by_batch_size(
+            graph,
+            model_name,
+            x.name,
+            lambda g: _body(g, model_name, layers, x, None),
+            lambda g: _body(g, model_name, layers, x, tables),
+        )
+    else:
+        out = _body(
+            graph, model_name, layers, x, None if graph.simple_rnn == "unrolled" and unrollable else tables
+        )
+    output = OUTPUT if out.dim == 1 else CLASS_OUTPUT
     graph.nodes[-1].output[0] = output
     onnx_graph = helper.make_graph(
         graph.nodes,
         str(model.name),
         [helper.make_tensor_value_info(name, elem, ["batch", second])],
-        [helper.make_tensor_value_info(output, TensorProto.FLOAT, ["batch", x.dim])],
+        [helper.make_tensor_value_info(output, TensorProto.FLOAT, ["batch", out.dim])],
         initializer=graph.initializers,
     )
     opset_ids = [helper.make_opsetid("", opset)]
