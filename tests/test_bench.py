@@ -26,14 +26,16 @@ from pipeline.core.io import write_json
 # --------------------------------------------------------------------------- helpers
 def test_time_calls_stops_at_repeats_or_duration():
     calls = []
-    x = np.zeros((4, 2), np.float32)
+    x = np.arange(12, dtype=np.float32).reshape(6, 2)
+    batches = bench.batches_of(x, 2)
 
-    p50, p99, rows_per_s, n = bench.time_calls(calls.append, x, duration_s=60, repeats=7, warmup=2)
+    p50, p99, rows_per_s, n = bench.time_calls(calls.append, batches, duration_s=60, repeats=7, warmup=2)
     assert n == 7 and len(calls) == 9  # 2 warm-up + 7 timed
+    assert [c[0, 0] for c in calls[2:]] == [0, 4, 8, 0, 4, 8, 0]  # the timed calls cycle through the rows
     assert 0 < p50 <= p99 and rows_per_s > 0
 
     start = time.perf_counter()
-    *_, n = bench.time_calls(lambda _: time.sleep(0.01), x, duration_s=0.05, repeats=10_000, warmup=0)
+    *_, n = bench.time_calls(lambda _: time.sleep(0.01), batches, duration_s=0.05, repeats=10_000, warmup=0)
     assert 3 <= n < 10 and time.perf_counter() - start < 1
 
 
@@ -47,6 +49,13 @@ def test_tile_repeats_short_splits():
     x = np.arange(6).reshape(3, 2)
     assert bench.tile(x, 5)[:, 0].tolist() == [0, 2, 4, 0, 2]
     assert bench.tile(x, 5).flags["C_CONTIGUOUS"]
+
+
+def test_timed_batches_differ_and_wrap_around():
+    x = np.arange(10).reshape(5, 2)
+    assert [b[:, 0].tolist() for b in bench.batches_of(x, 2)] == [[0, 2], [4, 6], [8, 0]]
+    assert [b[:, 0].tolist() for b in bench.batches_of(x, 1, count=2)] == [[0], [2]]
+    assert len(bench.batches_of(x, 256)) == 1 and bench.batches_of(x, 256)[0].flags["C_CONTIGUOUS"]
 
 
 def test_parity_helpers_keep_one_column_per_class():
