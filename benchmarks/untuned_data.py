@@ -1,4 +1,4 @@
-"""Build the two data sets that nobody here tuned for (issue 10), from public files.
+"""Build the data sets that nobody here tuned for (issue 10), from public files.
 
 * ``caravan.csv``: the CoIL 2000 insurance data (5,822 customers, 85 columns, target ``Purchase``
   ``Yes``/``No``, 6% ``Yes``), as shipped in the ``ISLP`` wheel (``pip download --no-deps
@@ -7,13 +7,19 @@
   ``<id>_<rating>.txt`` file names of ``aclImdb_v1_labeled.tar.gz``: 1-4 and 7-10, eight classes),
   a seeded sample of ``--per-split`` reviews from each official split, so that the test file is
   the data set's own.
+* ``telco.csv`` (only with ``--telco``, which needs R): IBM's Telco customer churn table (7,043
+  customers, target ``churn`` ``Yes``/``No``, 11 blank ``total_charges``), the ``wa_churn`` data
+  set of the R package ``modeldata`` (Debian: ``apt-get install -y --no-install-recommends
+  r-cran-modeldata``), written by R's own ``write.csv`` with ``NA`` as a blank cell and nothing
+  else changed.
 
     pip download --no-deps -d /tmp/islp islp==0.6.0
     python benchmarks/untuned_data.py /tmp/islp/islp-0.6.0-py3-none-any.whl \
-        ../shared/data/aclImdb_v1_labeled.tar.gz /tmp/untuned
+        ../shared/data/aclImdb_v1_labeled.tar.gz /tmp/untuned [--telco]
     python -m pipeline real-data /tmp/untuned --sets-dir params/untuned   # in a copy of the repo
 
-Prints each file's sha256 (``params/untuned/*.yaml`` pin them). Standard library only.
+Prints each file's sha256 (``params/untuned/*.yaml`` pin them). Standard library only, and
+``Rscript`` for ``--telco``.
 """
 
 from __future__ import annotations
@@ -23,11 +29,15 @@ import csv
 import hashlib
 import random
 import re
+import shutil
+import subprocess
 import tarfile
 import zipfile
 from pathlib import Path
 
 CARAVAN_MEMBER = "ISLP/data/Caravan.csv"
+# R writes the table itself, so that the file is the data as distributed (factors as their labels).
+WRITE_TELCO = 'write.csv(modeldata::wa_churn, commandArgs(TRUE)[1], row.names = FALSE, na = "")'
 REVIEW = re.compile(r"^aclImdb/(train|test)/(?:pos|neg)/\d+_(\d+)\.txt$")
 
 
@@ -36,6 +46,12 @@ def write_caravan(wheel: Path, out: Path) -> Path:
         data = archive.read(CARAVAN_MEMBER)
     path = out / "caravan.csv"
     path.write_bytes(data)
+    return path
+
+
+def write_telco(out: Path) -> Path:
+    path = out / "telco.csv"
+    subprocess.run(["Rscript", "-e", WRITE_TELCO, str(path)], check=True)
     return path
 
 
@@ -71,10 +87,15 @@ def main() -> None:
     parser.add_argument("out", type=Path)
     parser.add_argument("--per-split", type=int, default=6000, help="reviews sampled from each split")
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--telco", action="store_true", help="also write telco.csv (needs Rscript)")
     args = parser.parse_args()
+    if args.telco and shutil.which("Rscript") is None:
+        parser.error("--telco needs Rscript and the R package modeldata: apt-get install r-cran-modeldata")
     args.out.mkdir(parents=True, exist_ok=True)
     paths = [write_caravan(args.islp_wheel, args.out)]
     paths += write_ratings(args.imdb_tar, args.out, args.per_split, args.seed)
+    if args.telco:
+        paths.append(write_telco(args.out))
     for path in paths:
         print(f"{hashlib.sha256(path.read_bytes()).hexdigest()}  {path}")
 

@@ -154,18 +154,20 @@ def test_the_command_imports_no_tensorflow():
     assert "HEAVY []" in out
 
 
-def test_a_set_with_yes_no_classes_and_another_sets_dir(project: Path, fake_data: Path):
+@pytest.mark.parametrize("name", ["caravan", "telco"])
+def test_an_untuned_set_with_yes_no_classes_and_another_sets_dir(project: Path, fake_data: Path, name: str):
     """Strings that YAML 1.1 reads as booleans ("No", "Yes") stay strings in the written params.yaml,
-    and --sets-dir reads the sets from another folder."""
+    --sets-dir reads the sets from another folder, and a missing-value policy arrives as written."""
     folder = project / "params" / "untuned"
     folder.mkdir(parents=True)
-    source = yaml.safe_load((REPO / "params" / "untuned" / "caravan.yaml").read_text())
+    source = yaml.safe_load((REPO / "params" / "untuned" / f"{name}.yaml").read_text())
     source["requires"] = {"train.csv": None}
-    source["tasks"]["caravan"]["data"] = {"source": "{data}/train.csv", "sha256": None}
+    source["tasks"][name]["data"] = {"source": "{data}/train.csv", "sha256": None}
     (folder / "bank.yaml").write_text(yaml.safe_dump(source))
     assert real_data.main([str(fake_data), "--sets-dir", "params/untuned"]) == 0
     params = load_params(project / "params.yaml")
-    labels = params.task("caravan").schema_.labels
-    assert (labels.classes, labels.positive) == (["No", "Yes"], "Yes")
-    assert params.models["caravan-ann"].task == "caravan"
-    assert len(params.task("caravan").schema_.categorical) >= 15
+    schema = params.task(name).schema_
+    assert (schema.labels.classes, schema.labels.positive) == (["No", "Yes"], "Yes")
+    assert params.models[f"{name}-ann"].task == name
+    assert len(schema.categorical) >= 15
+    assert schema.missing == source["tasks"][name]["schema"]["missing"]

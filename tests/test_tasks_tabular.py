@@ -71,7 +71,8 @@ def telco(project: Path) -> Path:
 def test_a_yes_no_table_with_blank_cells_is_encoded_by_its_policy(telco: Path, capsys) -> None:
     for stage in ("ingest", "validate", "encode"):
         assert cli([stage, "telco"]) == 0, capsys.readouterr()
-    assert "2 of 400 rows dropped by schema.missing" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "2 of 400 rows dropped by schema.missing" in out
 
     encoded = telco / "data" / "encoded" / "telco"
     encoder_data = json.loads((encoded / "encoder.json").read_text())
@@ -80,6 +81,13 @@ def test_a_yes_no_table_with_blank_cells_is_encoded_by_its_policy(telco: Path, c
     train = splits[splits["split"] == "train"]
     assert encoder_data["fills"]["MonthlyCharges"] == pytest.approx(train["MonthlyCharges"].median())
     assert encoder_data["fills"]["Contract"] == train["Contract"].mode()[0]
+    blank = splits.loc[splits["MonthlyCharges"].isna(), "split"].value_counts()
+    counts = ", ".join(f"{name} {blank.get(name, 0)}" for name in ("train", "val", "test"))
+    assert (
+        f"3 blank MonthlyCharges cell(s) ({counts}) filled with {encoder_data['fills']['MonthlyCharges']!r}"
+        in out
+    )
+    assert "2 blank Contract cell(s) (" in out
     total = 0
     for name in ("train", "val", "test"):
         with np.load(encoded / f"{name}.npz", allow_pickle=False) as npz:

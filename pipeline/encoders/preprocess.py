@@ -596,6 +596,20 @@ def load_encoder(path: Path) -> Encoder:
     return encoder_from_dict(read_encoder_json(path))
 
 
+def fill_report(encoder: Encoder, frame: pd.DataFrame) -> list[str]:
+    """How many blank cells ``schema.missing`` filled, per column and split, and with what: what a
+    user checks after encoding a table with blanks. ``frame`` holds the encoded rows and their split."""
+    if not isinstance(encoder, TabularEncoder):
+        return []
+    lines = []
+    for col, value in encoder.fills.items():
+        blank = frame[col].map(_is_missing)
+        per_split = frame.loc[blank, "split"].value_counts()
+        counts = ", ".join(f"{name} {per_split.get(name, 0)}" for name in ("train", "val", "test"))
+        lines.append(f"{int(blank.sum())} blank {col} cell(s) ({counts}) filled with {value!r}")
+    return lines
+
+
 def _is_missing(value: Any) -> bool:
     if value is None or value is pd.NA or value is pd.NaT:
         return True

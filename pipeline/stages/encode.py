@@ -22,7 +22,7 @@ from pipeline.core.errors import DataError
 from pipeline.core.io import write_json
 from pipeline.encoders.dataset import Split
 from pipeline.encoders.labels import Labels
-from pipeline.encoders.preprocess import Encoder
+from pipeline.encoders.preprocess import Encoder, fill_report
 
 
 def encode_frame(
@@ -69,6 +69,8 @@ def main(argv: list[str]) -> int:
     encoder, labels, frame, arrays = encode_frame(rows, config, p.seed)
     if len(frame) < len(rows):
         print(f"encode {args.task}: {len(rows) - len(frame)} of {len(rows)} rows dropped by schema.missing")
+    for line in fill_report(encoder, frame):
+        print(f"encode {args.task}: {line} by schema.missing")
     write_encoded(paths.encoded_dir(args.task), encoder, labels, frame, arrays)
     sizes = ", ".join(f"{k} {len(v.y)}" for k, v in arrays.items())
     print(
