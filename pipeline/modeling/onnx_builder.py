@@ -33,8 +33,9 @@ Mapping (Keras -> ONNX, time-major ``[seq, batch, features]`` between recurrent 
   Keras' concat).
 * ``GlobalMaxPooling1D``/``GlobalAveragePooling1D``: ``ReduceMax``/``ReduceMean`` over the time axis.
 * ``Dense``: ``MatMul`` + ``Add`` + its activation; ``softmax`` is ``Softmax(axis=-1)``.
-* Leading padding (``skip_padding``, on by default; not for a ``Bidirectional`` model, whose backward
-  direction reads the padding last, nor in the unrolled branch): ``start``, the first step where
+* Leading padding (``skip_padding``, on by default from ``SKIP_PADDING_FROM_STEPS`` steps; not for a
+  ``Bidirectional`` model, whose backward direction reads the padding last, nor in the unrolled
+  branch): ``start``, the first step where
   some row of the batch has a token, from ``ReduceMax``/``Min``/``ArgMax`` over the tokens; the
   tokens ``Slice``d from there; each native recurrent operator's ``initial_h`` (and ``initial_c``)
   the state that ``start`` padding steps leave from zero, a ``Gather`` from a table computed here
@@ -69,6 +70,9 @@ SIMPLE_RNN_MODES = ("by_batch", "unrolled", "native")
 # From this many rows the unrolled SimpleRNN beats ONNX Runtime's RNN kernel (measured on the default
 # model's shape, 1 thread: 0.040 vs 0.043 ms at 4 rows, 0.034 vs 0.016 ms at 1 row).
 UNROLL_FROM_BATCH = 4
+# Skipping padding costs ~4 us of extra nodes per call: worth it from this many steps (R52's 200: -60%
+# at batch 1), not for a language model's window of 8, which is rarely padded.
+SKIP_PADDING_FROM_STEPS = 16
 # Dense activations: ONNX op(s) per Keras activation name ("linear" adds nothing).
 DENSE_ACTIVATIONS = {
     "linear",
@@ -398,7 +402,7 @@ def _padding_tables(layers: list[Any], steps: int) -> tuple[dict[str, list[np.nd
     n = len(recurrent)
     tail = kinds[1 + n :]
     if (
-        steps < 2
+        steps < SKIP_PADDING_FROM_STEPS
         or not n
         or kinds[0] != "Embedding"
         or kinds[1 : 1 + n] != [type(layer).__name__ for layer in recurrent]
