@@ -31,7 +31,7 @@ def test_time_calls_stops_at_repeats_or_duration():
 
     p50, p99, rows_per_s, n = bench.time_calls(calls.append, batches, duration_s=60, repeats=7, warmup=2)
     assert n == 7 and len(calls) == 9  # 2 warm-up + 7 timed
-    assert [c[0, 0] for c in calls[2:]] == [0, 4, 8, 0, 4, 8, 0]  # the timed calls cycle through the rows
+    assert [c[0, 0] for c in calls[2:]] == [0, 4, 8, 0, 4, 8, 0]  # the timed calls cycle through the batches
     assert 0 < p50 <= p99 and rows_per_s > 0
 
     start = time.perf_counter()
@@ -51,10 +51,10 @@ def test_tile_repeats_short_splits():
     assert bench.tile(x, 5).flags["C_CONTIGUOUS"]
 
 
-def test_timed_batches_differ_and_wrap_around():
+def test_timed_batches_differ_spread_over_the_split_and_wrap_around():
     x = np.arange(10).reshape(5, 2)
-    assert [b[:, 0].tolist() for b in bench.batches_of(x, 2)] == [[0, 2], [4, 6], [8, 0]]
-    assert [b[:, 0].tolist() for b in bench.batches_of(x, 1, count=2)] == [[0], [2]]
+    assert [b[:, 0].tolist() for b in bench.batches_of(x, 2)] == [[0, 2], [2, 4], [6, 8]]
+    assert [b[:, 0].tolist() for b in bench.batches_of(x, 1, count=2)] == [[0], [4]]  # rows 0 and 2
     assert len(bench.batches_of(x, 256)) == 1 and bench.batches_of(x, 256)[0].flags["C_CONTIGUOUS"]
 
 

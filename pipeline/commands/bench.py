@@ -4,8 +4,8 @@
     python -m pipeline bench --models churn/ann --duration 0.5 --int8
 
 For each model directory ``models/<task>/<arch>/`` holding ``model.keras``, ``model.onnx`` and
-``encoder.json``, on rows of ``data/encoded/<task>/test.npz`` (each latency cycles through up to 64
-different batches of consecutive rows, wrapping around the split), at batch sizes 1, 32 and 256:
+``encoder.json``, on rows of ``data/encoded/<task>/test.npz`` (each latency cycles through up to 256
+different batches of consecutive rows, starting at evenly spaced rows), at batch sizes 1, 32 and 256:
 
 * ``onnxruntime``: :class:`pipeline.serving.inference.Predictor` with
   :func:`pipeline.serving.inference.session_options`,
@@ -66,7 +66,7 @@ BATCHES = (1, 32, 256)
 SERVER_CLIENTS = 8
 STREAM_ROWS = 1000  # rows per request of the client that streams big batches (mixed load)
 MIN_CALLS = 3
-BATCH_VARIETY = 64  # different batches each latency cycles through
+BATCH_VARIETY = 256  # different batches each latency cycles through
 REQUIRED = ("model.keras", "model.onnx", "encoder.json")
 
 Fn = Callable[[np.ndarray], Any]
@@ -113,11 +113,12 @@ def time_calls(
 
 
 def batches_of(x: np.ndarray, size: int, count: int = BATCH_VARIETY) -> list[np.ndarray]:
-    """Up to ``count`` different batches of ``size`` consecutive rows of ``x`` (wrapping around):
-    a latency is then the test split's, not one row's (a short text costs the ONNX graph less, as it
-    skips the padding)."""
+    """Up to ``count`` different batches of ``size`` consecutive rows of ``x``, starting at evenly
+    spaced rows (wrapping around): a latency is then the test split's, not its first rows' (a short
+    text costs the ONNX graph less, as it skips the padding, and a split may be sorted by class)."""
     n = min(count, -(-len(x) // size))
-    return [np.ascontiguousarray(x[(np.arange(size) + i * size) % len(x)]) for i in range(n)]
+    starts = np.arange(n) * len(x) // n
+    return [np.ascontiguousarray(x[(np.arange(size) + start) % len(x)]) for start in starts]
 
 
 def tile(x: np.ndarray, n: int) -> np.ndarray:
