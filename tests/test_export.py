@@ -227,6 +227,34 @@ def test_leading_padding_is_skipped_with_the_same_probabilities(
     assert "ArgMax" not in operator_types(bidirectional)
 
 
+def test_predictor_runs_a_big_batch_in_chunks_of_similar_padding(tmp_path, monkeypatch):
+    """A batch for a padding-skipping graph runs as chunks of rows sorted by their padding, so each
+    chunk skips its own; the probabilities come back in the batch's order, equal to Keras'."""
+    from pipeline.modeling import onnx_builder
+    from pipeline.modeling.onnx_builder import build_onnx, skips_padding
+    from pipeline.serving import inference
+    from pipeline.stages.export import convert
+
+    monkeypatch.setattr(onnx_builder, "SKIP_PADDING_FROM_STEPS", SEQ)
+    model = recurrent_model("gru", 1, pooling="max", seed=3)
+    assert not skips_padding(build_onnx(recurrent_model("rnn", seed=3)))  # only its small-batch branch does
+    proto, _ = convert(model, "topics", "gru", opset=params().export.opset)  # records skips_padding
+    assert skips_padding(proto)
+    (tmp_path / "model.onnx").write_bytes(proto.SerializeToString())
+    rng = np.random.default_rng(8)
+    x = rng.integers(1, VOCAB, size=(70, SEQ)).astype("int32")
+    for row, pad in zip(x, rng.integers(0, SEQ + 1, size=len(x)), strict=True):
+        row[:pad] = 0
+    predictor = inference.Predictor(tmp_path / "model.onnx", TextEncoder([PAD, OOV], SEQ), parallel=2)
+    run, chunks = predictor._run, []
+    predictor._run = lambda chunk: chunks.append(chunk) or run(chunk)
+    got = predictor.predict_encoded(x)
+    assert np.abs(got - keras_probability(model, x)[:, 0]).max() <= BOUND
+    assert [len(c) for c in chunks] == [32, 32, 6]
+    leading = [np.argmax(c != 0, axis=1) for c in chunks]
+    assert leading[0].min() >= leading[1].max() >= leading[2].min()  # most padding first
+
+
 def test_unknown_simple_rnn_mode_is_refused():
     from pipeline.modeling.onnx_builder import build_onnx
 
@@ -411,6 +439,7 @@ def test_export_stage_writes_self_contained_model_and_logs_parity(project, capsy
 
     predictor = Predictor.from_dir(model_dir)  # model.onnx + the copied encoder.json suffice
     assert (predictor.task, predictor.arch) == ("sentiment", "gru")
+    assert not predictor.skips_padding  # recorded by export: a Bidirectional GRU reads every step
     result = predictor.score_records(["w1 w2 w3 not here", ""])
     assert 0 <= result.probabilities[0] <= 1 and np.isnan(result.probabilities[1])
     assert [e.row for e in result.errors] == [1]

@@ -651,3 +651,9 @@ def operator_types(proto: onnx.ModelProto) -> list[str]:
 
     walk(proto.graph)
     return sorted(found)
+
+
+def skips_padding(proto: onnx.ModelProto) -> bool:
+    """Whether the graph skips the leading padding at every batch size (the SimpleRNN's ``If``
+    does only in its small-batch branch): its main graph finds the first step with a token."""
+    return any(node.op_type == "ArgMax" for node in proto.graph.node)

@@ -86,7 +86,7 @@ def convert(
     """
     import onnx
 
-    from pipeline.modeling.onnx_builder import build_onnx
+    from pipeline.modeling.onnx_builder import build_onnx, skips_padding
 
     if converter not in CONVERTERS:
         raise ModelError(f"unknown converter {converter!r}: expected one of {', '.join(CONVERTERS)}")
@@ -119,6 +119,8 @@ def convert(
             "keras_version": versions["keras"],
             "tensorflow_version": versions["tensorflow"],
             "onnx_version": versions["onnx"],
+            # the Predictor then runs a big batch in chunks of rows with similar padding
+            "skips_padding": "every batch" if skips_padding(proto) else "no",
         },
     )
     try:
