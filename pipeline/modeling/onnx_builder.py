@@ -35,12 +35,12 @@ Mapping (Keras -> ONNX, time-major ``[seq, batch, features]`` between recurrent 
 * ``Dense``: ``MatMul`` + ``Add`` + its activation; ``softmax`` is ``Softmax(axis=-1)``.
 * Leading padding (``skip_padding``, on by default from ``SKIP_PADDING_FROM_STEPS`` steps; not for a
   ``Bidirectional`` model, whose backward direction reads the padding last, nor in the unrolled
-  branch): ``start``, the first step where
-  some row of the batch has a token, from ``ReduceMax``/``Min``/``ArgMax`` over the tokens; the
-  tokens ``Slice``d from there; each native recurrent operator's ``initial_h`` (and ``initial_c``)
-  the state that ``start`` padding steps leave from zero, a ``Gather`` from a table computed here
-  with the operator's own equations; pooling ``Max``/``Add``s the skipped steps' share. Exact, and a
-  short text at batch 1 costs its own steps rather than the padded length (``_Padding``).
+  branch): ``start``, the first step where some row of the batch has a token, from
+  ``ReduceMax``/``Min``/``ArgMax`` over the tokens; the tokens ``Slice``d from there; each native
+  recurrent operator's ``initial_h`` (and ``initial_c``) the state that ``start`` padding steps
+  leave from zero, a ``Gather`` from a table computed here with the operator's own equations;
+  pooling ``Max``/``Add``s the skipped steps' share. Exact, and a short text at batch 1 costs its
+  own steps rather than the padded length (``_Padding``).
 
 Output: a binary model ends in one sigmoid unit and gives ``probability`` ``[batch, 1]``; a
 multi-class model ends in a softmax ``Dense`` and gives ``probabilities`` ``[batch, n_classes]``.
@@ -342,10 +342,9 @@ class _Padding:
     def initial(self, graph: _Graph, table: np.ndarray) -> str:
         """``initial_h``/``initial_c`` ``[1, batch, units]``: the table's row ``start`` for every row."""
         row = graph.add("Gather", [graph.const("state_after_padding", table), self.start], axis=0)[0]
+        one = graph.const("one", np.array([1], "int64"))
         units = graph.const("units", np.array([table.shape[1]], "int64"))
-        shape = graph.add("Concat", [graph.const("one", np.array([1], "int64")), self.batch, units], axis=0)[
-            0
-        ]
+        (shape,) = graph.add("Concat", [one, self.batch, units], axis=0)
         return graph.add("Expand", [row, shape])[0]
 
 
@@ -457,9 +456,8 @@ def _pooling(graph: _Graph, layer: Any, x: _Tensor) -> _Tensor:
     else:
         out = graph.add(op, [x.name], axes=[0], keepdims=0)[0]
     if padding is not None:
-        skipped = graph.add("Gather", [graph.const("skipped_pooled", padding.pooled), padding.start], axis=0)[
-            0
-        ]
+        table = graph.const("skipped_pooled", padding.pooled)
+        (skipped,) = graph.add("Gather", [table, padding.start], axis=0)
         if op == "ReduceMax":
             out = graph.add("Max", [out, skipped])[0]
         else:
