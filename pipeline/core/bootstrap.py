@@ -12,7 +12,7 @@ scikit-learn groups them); with every weight 1 they give exactly its figures (te
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -142,9 +142,10 @@ def _language_model_samples(y: np.ndarray, proba: np.ndarray, w: np.ndarray) -> 
     }
 
 
-def family_of(metrics: dict[str, object]) -> str:
-    """Which metrics a metrics dict holds: a language model's (perplexity...) or a classifier's."""
-    return "language_model" if "perplexity" in metrics else "classification"
+def family_of(names: Iterable[str]) -> str:
+    """Whose metrics these names are: a language model's (perplexity, top-5...) or a classifier's.
+    The one rule for intervals and paired differences alike."""
+    return "language_model" if LANGUAGE_MODEL_ONLY & set(names) else "classification"
 
 
 def metric_samples(
@@ -160,7 +161,7 @@ def metric_samples(
     often each test row was drawn)."""
     y = np.asarray(y).astype(int).reshape(-1)
     proba = np.asarray(proba, dtype="float64")
-    if family == "language_model" or only in LANGUAGE_MODEL_ONLY:
+    if family == "language_model":
         return _language_model_samples(y, proba, weights)
     if n_classes == 2:
         p = proba[:, 1] if proba.ndim == 2 else proba.reshape(-1)
@@ -207,6 +208,23 @@ def intervals(
     """A percentile bootstrap interval ``[low, high]`` for every test metric (seeded)."""
     (samples,) = _all_samples(y, [proba], n_classes, resamples, seed, family=family)
     return {name: _bounds(values, level) for name, values in samples.items()}
+
+
+def with_test_intervals(
+    metrics: dict[str, float],
+    y: np.ndarray,
+    proba: np.ndarray,
+    n_classes: int,
+    *,
+    resamples: int,
+    level: float,
+    seed: int,
+) -> dict[str, object]:
+    """``metrics`` (a model's or a baseline's test figures) with the interval of each beside it."""
+    cis = intervals(
+        y, proba, n_classes, resamples=resamples, level=level, seed=seed, family=family_of(metrics)
+    )
+    return with_intervals(metrics, cis)
 
 
 def with_intervals(metrics: dict[str, float], cis: dict[str, list[float]]) -> dict[str, object]:
@@ -289,8 +307,11 @@ def paired_difference(
     if len(proba_a) != len(y) or len(proba_b) != len(y):
         raise ValueError(f"{len(y)} labels but {len(proba_a)} and {len(proba_b)} rows of scores")
     ones = np.ones((1, len(y)))
-    a_all, b_all = (metric_samples(y, p, n_classes, ones, metric)[metric][0] for p in (proba_a, proba_b))
+    family = family_of([metric])
+    a_all, b_all = (
+        metric_samples(y, p, n_classes, ones, metric, family)[metric][0] for p in (proba_a, proba_b)
+    )
     point = float(a_all - b_all)
-    a, b = _all_samples(y, [proba_a, proba_b], n_classes, resamples, seed, metric)
+    a, b = _all_samples(y, [proba_a, proba_b], n_classes, resamples, seed, metric, family)
     low, high = _bounds(a[metric] - b[metric], level)
     return PairedDifference(metric, point, low, high, level, resamples, higher_is_better(metric))

@@ -33,16 +33,15 @@ def add_intervals(results: dict[str, dict[str, Any]], settings: EvaluateConfig, 
     for result in results.values():
         scores, labels = result["test_scores"], result["test_labels"]
         n_classes = 2 if np.ndim(scores) == 1 else scores.shape[1]
-        cis = bootstrap.intervals(
+        result["test"] = bootstrap.with_test_intervals(
+            result["test"],
             labels,
             scores,
             n_classes,
             resamples=settings.bootstrap_resamples,
             level=settings.ci_level,
             seed=seed,
-            family=bootstrap.family_of(result["test"]),
         )
-        result["test"] = bootstrap.with_intervals(result["test"], cis)
 
 
 def save_scores(task: str, results: dict[str, dict[str, Any]]) -> None:

@@ -55,19 +55,18 @@ def evaluation(
     ``metrics(y, p, n_classes)``: the task kind's metrics of one split."""
     n_classes = len(class_names)
     settings = settings or EvaluateConfig()
-    test = metrics(y_test, p_test, n_classes)
-    cis = bootstrap.intervals(
+    test = bootstrap.with_test_intervals(
+        metrics(y_test, p_test, n_classes),
         y_test,
         p_test,
         n_classes,
         resamples=settings.bootstrap_resamples,
         level=settings.ci_level,
         seed=seed,
-        family=bootstrap.family_of(test),
     )
     doc: dict[str, Any] = {
         "val": metrics(y_val, p_val, n_classes),
-        "test": bootstrap.with_intervals(test, cis),
+        "test": test,
         "test_ci": {"method": "percentile bootstrap", **ci_settings(settings)},
     }
     if n_classes <= MAX_SHOWN_CLASSES:
