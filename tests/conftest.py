@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from pipeline.core.yamlio import load_yaml
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 
@@ -15,7 +17,7 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 def edit_params(path: Path, **sections: dict) -> None:
     """Deep-merge ``sections`` into the params.yaml at ``path``; a task's name stands for its section
     under ``tasks:`` (``churn={...}`` edits ``tasks.churn``)."""
-    data = yaml.safe_load(path.read_text())
+    data = load_yaml(path.read_text())  # as DVC reads it: a file `dvc exp run -S` rewrote too
     tasks = {name: sections.pop(name) for name in list(sections) if name in data.get("tasks", {})}
     if tasks:
         sections["tasks"] = tasks

@@ -65,29 +65,40 @@ def test_the_models_list_must_match_the_tasks_architectures(tmp_path: Path):
 
 
 # ------------------------------------------------------------------ YAML booleans
-def _with_gender(tmp_path: Path, values: str) -> Path:
+def _written_as(tmp_path: Path, text: str, **sections: dict) -> Path:
+    """The repository's params with ``sections`` merged in, where the string PLACEHOLDER is then
+    replaced by ``text`` as written in a file; whatever the layout of params.yaml."""
     path = tmp_path / "params.yaml"
-    text = (REPO / "params.yaml").read_text()
-    assert "Gender: [Female, Male]" in text
-    path.write_text(text.replace("Gender: [Female, Male]", f"Gender: {values}", 1))
+    path.write_text((REPO / "params.yaml").read_text())
+    edit_params(path, **sections)
+    path.write_text(path.read_text().replace("PLACEHOLDER", text))
     return path
 
 
-def test_unquoted_no_yes_categories_fail_at_load_time_saying_to_quote_them(tmp_path: Path):
-    path = _with_gender(tmp_path, "[No, Yes]")
+def _with_gender(tmp_path: Path, values: str) -> Path:
+    return _written_as(tmp_path, values, churn={"schema": {"categorical": {"Gender": "PLACEHOLDER"}}})
+
+
+def test_unquoted_no_yes_categories_are_strings_as_dvc_reads_them(tmp_path: Path):
+    schema = load_params(_with_gender(tmp_path, "[No, Yes]")).task("churn").schema_
+    assert schema.categorical["Gender"] == ["No", "Yes"]
+
+
+def test_unquoted_true_false_categories_fail_at_load_time_saying_to_quote_them(tmp_path: Path):
+    path = _with_gender(tmp_path, "[false, true]")
     expected = (
-        "tasks.churn.schema.categorical.Gender: [false, true] are YAML booleans (an unquoted No/Yes/on/off); "
-        'quote them: ["No", "Yes"]'
+        "tasks.churn.schema.categorical.Gender: [false, true] are YAML booleans (an unquoted true or false); "
+        'quote them: ["false", "true"]'
     )
     with pytest.raises(ConfigError, match=re.escape(expected)):
         load_params(path)
 
 
 def test_the_suggestion_quotes_what_was_written(tmp_path: Path):
-    path = _with_gender(tmp_path, "[off, Maybe, on]")
+    path = _with_gender(tmp_path, "[FALSE, Maybe, True]")
     with pytest.raises(ConfigError, match=re.escape('[false, "Maybe", true] holds YAML booleans')) as error:
         load_params(path)
-    assert 'quote them: ["off", "Maybe", "on"]' in str(error.value)
+    assert 'quote them: ["FALSE", "Maybe", "True"]' in str(error.value)
 
 
 def test_quoted_categories_load_as_strings_and_integer_categories_stay_integers(tmp_path: Path):
@@ -98,8 +109,8 @@ def test_quoted_categories_load_as_strings_and_integer_categories_stay_integers(
 
 
 def test_a_label_value_refuses_a_boolean_outside_params_yaml_too():
-    """The rule for a future ``positive:`` value: no file to quote from, so "Yes"/"No" is suggested."""
-    expected = 'true is a YAML boolean (an unquoted No/Yes/on/off); quote it: "Yes"'
+    """The rule for a future ``positive:`` value: no file to quote from, so "true"/"false" is suggested."""
+    expected = 'true is a YAML boolean (an unquoted true or false); quote it: "true"'
     with pytest.raises(ValidationError, match=re.escape(expected)):
         TypeAdapter(LabelValue).validate_python(True)
     assert TypeAdapter(LabelValue).validate_python("Yes") == "Yes"
@@ -107,23 +118,10 @@ def test_a_label_value_refuses_a_boolean_outside_params_yaml_too():
 
 
 def test_label_classes_that_yaml_made_booleans_are_refused(tmp_path: Path):
-    path = tmp_path / "params.yaml"
-    text = (REPO / "params.yaml").read_text()
-    path.write_text(
-        text.replace(
-            "      target: Exited\n",
-            "      target: Exited\n      labels: {classes: [No, Yes], positive: Yes}\n",
-            1,
-        )
-    )
+    labels = {"schema": {"labels": "PLACEHOLDER"}}
+    path = _written_as(tmp_path, "{classes: [false, true], positive: true}", churn=labels)
     with pytest.raises(ConfigError, match=r"tasks\.churn\.schema\.labels\.classes: .*quote them"):
         load_params(path)
-    path.write_text(
-        text.replace(
-            "      target: Exited\n",
-            '      target: Exited\n      labels: {classes: ["No", "Yes"], positive: "Yes"}\n',
-            1,
-        )
-    )
-    labels = load_params(path).task("churn").schema_.labels
-    assert labels.classes == ["No", "Yes"] and labels.positive == "Yes" and labels.binary
+    path = _written_as(tmp_path, '{classes: ["No", "Yes"], positive: "Yes"}', churn=labels)
+    parsed = load_params(path).task("churn").schema_.labels
+    assert parsed.classes == ["No", "Yes"] and parsed.positive == "Yes" and parsed.binary

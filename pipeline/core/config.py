@@ -26,6 +26,7 @@ from pydantic_core import PydanticCustomError
 
 from pipeline.core.errors import PipelineError
 from pipeline.core.paths import project_root
+from pipeline.core.yamlio import YamlSyntaxError, load_yaml, meaningful, round_trip_drift
 
 
 class Frozen(BaseModel):
@@ -33,9 +34,10 @@ class Frozen(BaseModel):
 
 
 # ------------------------------------------------------------------ YAML booleans
-# YAML 1.1 reads an unquoted No, Yes, on, off, true or false as a boolean, and pydantic would then
-# quietly turn it into 0/1 or refuse it far from the cause. A label value or a list of categories
-# never means a boolean: refuse one at load time and say how to write it.
+# params.yaml is read with YAML 1.2's rules, as DVC reads and rewrites it (pipeline/core/yamlio.py):
+# an unquoted No, Yes, on or off is a string, but an unquoted true or false is a boolean, and pydantic
+# would then quietly turn it into 0/1 or refuse it far from the cause. A label value or a list of
+# categories never means a boolean: refuse one at load time and say how to write it.
 YAML_BOOLEAN = "yaml_boolean"
 
 
@@ -43,15 +45,15 @@ def yaml_boolean_message(value: Any, sources: list[str] | None = None) -> str:
     """What to tell the user about ``value`` (a label or a list of them) holding booleans.
 
     ``sources`` are the scalars as written in the YAML file, to suggest quoting exactly those;
-    without them a boolean is suggested back as "Yes" or "No".
+    without them a boolean is suggested back as "true" or "false".
     """
     items = value if isinstance(value, list) else [value]
     written = sources if sources is not None and len(sources) == len(items) else [None] * len(items)
     quoted = [
-        (text or ("Yes" if item else "No")) if isinstance(item, bool) else item
+        (text or str(item).lower()) if isinstance(item, bool) else item
         for item, text in zip(items, written, strict=True)
     ]
-    hint = "(an unquoted No/Yes/on/off)"
+    hint = "(an unquoted true or false)"
     if not isinstance(value, list):
         return f"{json.dumps(value)} is a YAML boolean {hint}; quote it: {json.dumps(quoted[0])}"
     verb = "are" if all(isinstance(item, bool) for item in items) else "holds"
@@ -564,7 +566,9 @@ def _where(loc: tuple[Any, ...]) -> str:
 
 
 def _written(text: str, keys: list[str | int]) -> list[str] | None:
-    """The scalars at ``keys`` in the YAML ``text`` as written (``No``, not False); None if not found."""
+    """The scalars at ``keys`` in the YAML ``text`` as written (``True``, not true); None if not found.
+
+    PyYAML's composer gives each scalar's text without resolving it, under either YAML version."""
     node = yaml.compose(text, Loader=yaml.SafeLoader)
     for key in keys:
         if isinstance(node, yaml.MappingNode):
@@ -581,25 +585,40 @@ def _written(text: str, keys: list[str | int]) -> list[str] | None:
 
 
 def _problem(err: Any, text: str) -> str:
-    if err["type"] == YAML_BOOLEAN:  # suggest quoting what the user wrote (off, not "No")
+    if err["type"] == YAML_BOOLEAN:  # suggest quoting what the user wrote (True, not "true")
         return yaml_boolean_message(err["input"], _written(text, _key_path(err["loc"])))
     return err["msg"]
 
 
 def load_params(path: Path | str | None = None) -> Params:
+    """Read and check params: with DVC's YAML 1.2 rules, and only values DVC can record unchanged."""
     path = Path(path) if path else project_root() / "params.yaml"
     try:
         text = path.read_text(encoding="utf-8")
-        raw = yaml.safe_load(text)
+        raw = load_yaml(text)
     except FileNotFoundError as exc:
         raise ConfigError(f"{path}: not found") from exc
-    except yaml.YAMLError as exc:
+    except YamlSyntaxError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    refuse_round_trip_drift(path, text)
     try:
         return Params.model_validate(raw)
     except ValidationError as exc:
         problems = "; ".join(f"{_where(err['loc'])}: {_problem(err, text)}" for err in exc.errors())
         raise ConfigError(f"{path}: {problems}") from exc
+
+
+def refuse_round_trip_drift(path: Path, text: str) -> None:
+    """A ConfigError naming each value that ``dvc.lock`` would record differently (see yamlio)."""
+    drifting = round_trip_drift(text)
+    if drifting:
+        problems = "; ".join(
+            f"{key}: {value!r} is written back by DVC as {back!r}, so its stages would rerun on every "
+            "dvc repro; write it with fewer digits"
+            + (f", e.g. {meaningful(value)!r}" if isinstance(value, float) else "")
+            for key, value, back in drifting
+        )
+        raise ConfigError(f"{path}: {problems}")
 
 
 @lru_cache(maxsize=1)
