@@ -79,6 +79,7 @@ from pipeline.core.config import (
 )
 from pipeline.core.errors import DataError, PipelineError
 from pipeline.core.io import write_yaml
+from pipeline.core.yamlio import lock_safe
 from pipeline.modeling.best_params import (
     ModelParams,
     apply_params,
@@ -116,6 +117,12 @@ def untuned_point(base: ModelParams, space: dict[str, SearchDim]) -> dict[str, A
         elif isinstance(value, (int, float)) and dim.low <= value <= dim.high:
             point[key] = value
     return point
+
+
+def moved_from_untuned(base: ModelParams, space: dict[str, SearchDim]) -> list[str]:
+    """The searched keys whose params.yaml value the first trial cannot take (outside the space)."""
+    values, point = base.model_dump(), untuned_point(base, space)
+    return [f"{key} = {values.get(key)!r}" for key in space if key not in point]
 
 
 def check_space(task: str, arch: str, base: ModelParams, space: dict[str, SearchDim]) -> None:
@@ -180,7 +187,7 @@ def decode_params(space: dict[str, SearchDim], stored: dict[str, Any]) -> dict[s
         elif isinstance(dim, IntDim):
             value = int(value)
         else:
-            value = float(value)
+            value = lock_safe(float(value))  # train's params: dvc.lock must record them unchanged
         out[name] = value
     return out
 
@@ -573,6 +580,11 @@ def tune(
         study.set_user_attr(key, val)
     if not study.get_trials(deepcopy=False):
         study.enqueue_trial(untuned_point(base, cfg.space), user_attrs={"untuned": True}, skip_if_exists=True)
+        if moved := moved_from_untuned(base, cfg.space):
+            print(
+                f"tune {task}/{arch}: params.yaml's {', '.join(moved)} lies outside the search space; "
+                "the first trial draws it from the space instead"
+            )
 
     limit = n_trials if n_trials is not None else total
     timeout = timeout_s if timeout_s is not None else cfg.timeout_s
