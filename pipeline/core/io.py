@@ -1,9 +1,15 @@
-"""Small file helpers: every write is atomic, so a failed stage never leaves half a file."""
+"""Small file helpers: every write is atomic, so a failed stage never leaves half a file.
+
+dvc.yaml marks every output ``persist``, so DVC no longer deletes a stage's outputs before running
+it; these helpers replace them only once the new ones are whole. A stage that fails therefore
+leaves what it had built before.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,6 +35,24 @@ def atomic_path(path: Path) -> Iterator[Path]:
         tmp_path.unlink(missing_ok=True)
 
 
+@contextmanager
+def atomic_folder(path: Path) -> Iterator[Path]:
+    """Yield an empty temporary folder next to ``path``; it replaces ``path`` whole on success,
+    so no file of an earlier run is left behind in it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    old = tmp.with_name(tmp.name + ".old")
+    try:
+        yield tmp
+        os.chmod(tmp, 0o755)  # mkdtemp creates 0700; outputs are ordinary folders
+        if path.exists():
+            path.rename(old)
+        tmp.rename(path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
+
+
 def write_text(path: Path, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
@@ -47,7 +71,10 @@ def write_yaml(path: Path, data: Any) -> None:
 
 
 def read_yaml(path: Path) -> Any:
-    return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    """A YAML file read as DVC reads params files (YAML 1.2; see yamlio)."""
+    from pipeline.core.yamlio import load_yaml
+
+    return load_yaml(Path(path).read_text(encoding="utf-8"))
 
 
 def save_array(path: Path, array: Any) -> None:

@@ -20,7 +20,7 @@ import numpy as np
 from pipeline import tasks
 from pipeline.core import bootstrap, paths
 from pipeline.core.config import EvaluateConfig, TaskConfig, params
-from pipeline.core.io import save_array, write_json
+from pipeline.core.io import atomic_folder, save_array, write_json
 from pipeline.core.metrics import prefixed
 
 
@@ -45,11 +45,12 @@ def add_intervals(results: dict[str, dict[str, Any]], settings: EvaluateConfig, 
 
 
 def save_scores(task: str, results: dict[str, dict[str, Any]]) -> None:
-    out = paths.baseline_scores_dir(task)
-    for name, result in results.items():
-        save_array(out / f"{name}.npy", np.asarray(result["test_scores"], dtype="float32"))
-    first = next(iter(results.values()))
-    save_array(out / "test_labels.npy", np.asarray(first["test_labels"]).astype("int32"))
+    """The folder is replaced whole: a baseline dropped from params leaves no scores behind."""
+    with atomic_folder(paths.baseline_scores_dir(task)) as out:
+        for name, result in results.items():
+            save_array(out / f"{name}.npy", np.asarray(result["test_scores"], dtype="float32"))
+        first = next(iter(results.values()))
+        save_array(out / "test_labels.npy", np.asarray(first["test_labels"]).astype("int32"))
 
 
 def main(argv: list[str]) -> int:

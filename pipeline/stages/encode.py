@@ -8,8 +8,6 @@ inference) and ``splits.parquet`` (the raw rows with a ``split`` column, for the
 from __future__ import annotations
 
 import argparse
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +17,7 @@ from pipeline import tasks
 from pipeline.core import paths
 from pipeline.core.config import TaskConfig, params
 from pipeline.core.errors import DataError
-from pipeline.core.io import write_json
+from pipeline.core.io import atomic_folder, write_json
 from pipeline.encoders.dataset import Split
 from pipeline.encoders.labels import Labels
 from pipeline.encoders.preprocess import Encoder, fill_report
@@ -42,18 +40,11 @@ def write_encoded(
     out_dir: Path, encoder: Encoder, labels: Labels, frame: pd.DataFrame, arrays: dict[str, Split]
 ) -> None:
     """Write everything to a temporary folder first, then swap it in whole."""
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
+    with atomic_folder(out_dir) as tmp:
         for name, split in arrays.items():
             np.savez(tmp / f"{name}.npz", x=split.x, y=split.y)
         write_json(tmp / "encoder.json", encoder.to_dict() | {"classes": labels.classes})
         frame.to_parquet(tmp / "splits.parquet", index=False)
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        tmp.rename(out_dir)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def main(argv: list[str]) -> int:

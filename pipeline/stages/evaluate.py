@@ -23,7 +23,7 @@ import numpy as np
 from pipeline.core import bootstrap, paths
 from pipeline.core.config import EvaluateConfig, params
 from pipeline.core.errors import ModelError
-from pipeline.core.io import atomic_path, read_json, save_array, write_json, write_text
+from pipeline.core.io import atomic_folder, atomic_path, read_json, save_array, write_json, write_text
 from pipeline.core.metrics import (
     binary_metrics,
     classification_metrics,
@@ -233,17 +233,19 @@ def main(argv: list[str]) -> int:
     write_csv(out / "pr.csv", pr_points(curve_y, curve_p))
     write_csv(out / "confusion.csv", confusion_rows(data.test.y, p_test, names))
     write_csv(out / "per_class.csv", per_class_rows(data.test.y, p_test, names))
-    figures = save_figures(
-        out / "figures",
-        f"{task}/{arch}",
-        data.test.y,
-        p_test,
-        names,
-        paths.train_report_dir(task, arch) / "history.csv",
-    )
-    if examples:  # in the figures folder: the stage's one output that takes any file
-        figures.append(out / "figures" / "completions.md")
-        write_text(figures[-1], kind.examples_markdown(f"{task}/{arch}", examples))
+    with atomic_folder(out / "figures") as folder:  # replaced whole: no figure of an earlier run stays
+        saved = save_figures(
+            folder,
+            f"{task}/{arch}",
+            data.test.y,
+            p_test,
+            names,
+            paths.train_report_dir(task, arch) / "history.csv",
+        )
+        if examples:  # in the figures folder: the stage's one output that takes any file
+            saved.append(folder / "completions.md")
+            write_text(saved[-1], kind.examples_markdown(f"{task}/{arch}", examples))
+    figures = [out / "figures" / figure.name for figure in saved]
     write_json(out / "metrics.json", result)
 
     run_file = paths.model_dir(task, arch) / "run.json"
