@@ -61,9 +61,15 @@ def test_merges_the_set_exactly_and_keeps_comments(project: Path, fake_data: Pat
     assert real_data.main(["datasets"]) == 0
 
     after_text = (project / "params.yaml").read_text()
-    assert yaml.safe_load(after_text) == _merged(before, real_data.substitute(partial, "datasets"))
+    expected = _merged(before, real_data.substitute(partial, "datasets"))
+    expected["tasks"]["topics"]["data"]["source"] = "data/linked/topics"
+    assert yaml.safe_load(after_text) == expected
     topics = yaml.safe_load(after_text)["tasks"]["topics"]
-    assert topics["data"]["source"] == "datasets"  # as given, relative to the repository root
+    # the folder source is a folder of links to its two files: DVC depends on those only
+    links = project / "data" / "linked" / "topics"
+    assert sorted(p.name for p in links.iterdir()) == ["test.csv", "train.csv"]
+    assert (links / "train.csv").resolve() == (fake_data / "train.csv").resolve()
+    assert not (links / "train.csv").readlink().is_absolute()  # DATA_DIR was given relative
     assert topics["models"]["gru"]["units"] == 16 and topics["models"]["gru"]["embedding_dim"] == 32
     assert "requires" not in yaml.safe_load(after_text)
     # the rest of the file, comments included, is as it was
@@ -137,7 +143,10 @@ def test_the_shipped_sets_apply_to_the_real_files(project: Path, shared_data: Pa
     shutil.copytree(SETS, project / "params" / "real")
     assert real_data.main([str(shared_data)]) == 0  # the published checksums match the files
     params = load_params(project / "params.yaml")
-    assert params.task("topics").data.source == str(shared_data)
+    assert params.task("topics").data.source == "data/linked/topics"
+    links = project / "data" / "linked" / "topics"
+    assert (links / "reuters_r52_test.csv").resolve() == (shared_data / "reuters_r52_test.csv").resolve()
+    assert params.task("churn").data.source == f"{shared_data}/Churn_Modelling.csv"
 
 
 def test_the_command_imports_no_tensorflow():
@@ -171,3 +180,50 @@ def test_an_untuned_set_with_yes_no_classes_and_another_sets_dir(project: Path, 
     assert params.models[f"{name}-ann"].task == name
     assert len(schema.categorical) >= 15
     assert schema.missing == source["tasks"][name]["schema"]["missing"]
+
+
+def test_applying_again_or_after_editing_the_set_equals_applying_once(project: Path, fake_data: Path):
+    committed = (project / "params.yaml").read_text()
+    set_file = project / "params" / "real" / "fake.yaml"
+    assert real_data.main(["datasets"]) == 0
+    once = (project / "params.yaml").read_text()
+    assert real_data.main(["datasets"]) == 0
+    assert (project / "params.yaml").read_text() == once
+    # a key removed from the set goes from params.yaml too
+    edited_set = yaml.safe_load(set_file.read_text())
+    del edited_set["tasks"]["topics"]["models"]["gru"]["pooling"]
+    set_file.write_text(yaml.safe_dump(edited_set))
+    assert real_data.main(["datasets"]) == 0
+    edited = (project / "params.yaml").read_text()
+    (project / "params.yaml").write_text(committed)
+    (project / real_data.STATE_FILE).unlink()
+    assert real_data.main(["datasets"]) == 0
+    assert (project / "params.yaml").read_text() == edited
+    committed_pooling = yaml.safe_load(committed)["tasks"]["topics"]["models"]["gru"]["pooling"]
+    assert (
+        yaml.safe_load(edited)["tasks"]["topics"]["models"]["gru"]["pooling"] == committed_pooling != "mean"
+    )
+
+
+def test_a_params_yaml_edited_since_is_the_new_base(project: Path, fake_data: Path):
+    assert real_data.main(["datasets"]) == 0
+    path = project / "params.yaml"
+    path.write_text(path.read_text().replace("seed: 42", "seed: 7"))
+    assert real_data.main(["datasets"]) == 0
+    assert yaml.safe_load(path.read_text())["seed"] == 7
+
+
+def test_a_sets_dir_outside_the_repository_works(project: Path, fake_data: Path, tmp_path_factory):
+    outside = tmp_path_factory.mktemp("my-sets")
+    shutil.copy(project / "params" / "real" / "fake.yaml", outside / "mine.yaml")
+    lines = real_data.apply_sets(project, "datasets", [], Path(outside))
+    assert any(f"mine: tasks.topics from {outside / 'mine.yaml'}" in line for line in lines)
+    assert (
+        yaml.safe_load((project / "params.yaml").read_text())["tasks"]["topics"]["encode"]["max_tokens"]
+        == 500
+    )
+
+
+def test_a_sets_dir_that_is_not_a_folder_is_one_line_naming_it(project: Path, fake_data: Path):
+    with pytest.raises(PipelineError, match=r"/nowhere: not a folder \(--sets-dir must name a folder"):
+        real_data.main(["datasets", "--sets-dir", "/nowhere"])

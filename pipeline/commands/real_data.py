@@ -12,6 +12,12 @@ becomes DATA_DIR as given on the command line (relative paths are read from the 
 params.yaml's are). Nothing is written unless every chosen set's files are present with the pinned
 checksums and the merged params load. Mappings merge key by key; any other value (a list, a number)
 replaces the repository's. Comments and layout of params.yaml are kept.
+
+Applying sets again merges every set applied so far, read anew, over the params.yaml that the
+first application started from (kept in ``.real-data.json``), so a key removed from a set file goes
+too; once params.yaml is edited by other hands, that edited file is the new base. A folder source
+(``train_file``/``test_file``) becomes ``data/linked/<task>/``: links to its two files, so that
+DVC depends on those two and not on everything else in DATA_DIR.
 """
 
 from __future__ import annotations
@@ -19,7 +25,9 @@ from __future__ import annotations
 import argparse
 import hashlib
 import io
+import json
 import os
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -29,24 +37,38 @@ import yaml
 from pipeline.core.config import ConfigError, load_params
 from pipeline.core.errors import DataError, PipelineError
 from pipeline.core.paths import project_root
+from pipeline.core.yamlio import YamlSyntaxError, load_yaml
 
 SETS_DIR = Path("params") / "real"
+LINKED_DIR = Path("data") / "linked"  # folder sources as links to their two files (see below)
+STATE_FILE = ".real-data.json"  # what params.yaml was before real-data merged, and the sets merged
 PLACEHOLDER = "{data}"
 REQUIRES = "requires"
 
 
 def available_sets(root: Path, sets_dir: Path = SETS_DIR) -> dict[str, Path]:
-    """The set files under ``sets_dir`` (``params/real/``), by name (the file name without ``.yaml``)."""
+    """The set files under ``sets_dir`` (``params/real/``; relative to ``root`` or absolute), by
+    name (the file name without ``.yaml``)."""
     folder = root / sets_dir
-    return {path.stem: path for path in sorted(folder.glob("*.yaml"))} if folder.is_dir() else {}
+    if not folder.is_dir():
+        raise PipelineError(f"{folder}: not a folder (--sets-dir must name a folder of set files)")
+    return {path.stem: path for path in sorted(folder.glob("*.yaml"))}
+
+
+def shown(path: Path, root: Path) -> str:
+    """``path`` relative to the repository when it lies inside it, else as it is."""
+    return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
 
 
 def read_set(path: Path) -> tuple[dict[str, str | None], dict[str, Any]]:
     """A set file's required files (name -> sha256 or None) and its partial params."""
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
+        text = path.read_text(encoding="utf-8")
+        raw = load_yaml(text) or {}
+    except YamlSyntaxError as exc:
         raise PipelineError(f"{path}: not valid YAML: {exc}") from exc
+    except OSError as exc:
+        raise PipelineError(f"{path}: cannot read: {exc.strerror or exc}") from exc
     if not isinstance(raw, dict):
         raise PipelineError(f"{path}: expected a mapping (a partial params.yaml)")
     requires = raw.pop(REQUIRES, None) or {}
@@ -134,13 +156,72 @@ def _flow_leaves(value: Any) -> Any:
 
 
 def _read_as_other_type(text: str) -> bool:
-    """Whether PyYAML (YAML 1.1, which DVC and our config loader read params.yaml with) would read
-    this string as something else: ``No``/``Yes``/``on``/``off`` as booleans, ``null``, numbers.
-    ruamel writes YAML 1.2 and leaves such strings unquoted."""
+    """Whether PyYAML (YAML 1.1) would read this string as something else: ``No``/``Yes``/``on``/
+    ``off`` as booleans, ``null``, numbers. ruamel writes YAML 1.2, which DVC and our loader read,
+    and leaves such strings unquoted; quoting them keeps the file the same under either version."""
     try:
         return not isinstance(yaml.safe_load(text), str)
     except yaml.YAMLError:  # "[unclosed", "a: b: c": quoting keeps them strings
         return True
+
+
+def link_folder_sources(partial: dict[str, Any], root: Path) -> list[str]:
+    """Point each folder source of ``partial`` at a folder of links to its two files only.
+
+    dvc.yaml depends on ``data.source`` as one path, so a folder source makes DVC hash the whole
+    folder, and any unrelated file added there would rerun ingest. ``data/linked/<task>/`` holds a
+    link to the train file and one to the test file; DVC follows the links and hashes just those.
+    """
+    lines = []
+    for task, section in (partial.get("tasks") or {}).items():
+        data = section.get("data") if isinstance(section, dict) else None
+        if not isinstance(data, dict) or not isinstance(data.get("source"), str):
+            continue
+        folder = Path(data["source"])
+        resolved = folder if folder.is_absolute() else root / folder
+        if not resolved.is_dir():
+            continue
+        links = root / LINKED_DIR / task
+        if links.exists():
+            shutil.rmtree(links)
+        names = [data.get("train_file", "train.csv"), data.get("test_file", "test.csv")]
+        for name in names:
+            link, target = links / name, resolved / name
+            link.parent.mkdir(parents=True, exist_ok=True)
+            # relative as DATA_DIR was given, so that the clone can move with its data folder
+            link.symlink_to(
+                target.resolve() if folder.is_absolute() else os.path.relpath(target, link.parent)
+            )
+        data["source"] = str(LINKED_DIR / task)
+        lines.append(
+            f"tasks.{task}.data.source: {data['source']}/, links to {' and '.join(names)} in {folder}"
+        )
+    return lines
+
+
+def merge_base(root: Path, params_text: str) -> tuple[str, list[dict[str, str]]]:
+    """What to merge over, and the sets applied to it before.
+
+    A params.yaml that real-data wrote and nobody edited since is merged anew from the file it was
+    made from, with every set read again: applying a set twice, or after editing it, gives the
+    same file as applying it once. An edited (or never merged) params.yaml is the new base.
+    """
+    state_path = root / STATE_FILE
+    if state_path.is_file():
+        state = json.loads(state_path.read_text(encoding="utf-8"))
+        if state.get("written_sha256") == hashlib.sha256(params_text.encode()).hexdigest():
+            return state["base"], state["applied"]
+    return params_text, []
+
+
+def merged_text(base: str, partials: list[dict[str, Any]]) -> str:
+    rt = _yaml()
+    document = rt.load(base)
+    for partial in partials:
+        deep_merge(document, _flow_leaves(partial))
+    buffer = io.StringIO()
+    rt.dump(document, buffer)
+    return buffer.getvalue()
 
 
 def apply_sets(root: Path, data_dir: str, names: list[str], sets_dir: Path = SETS_DIR) -> list[str]:
@@ -151,38 +232,44 @@ def apply_sets(root: Path, data_dir: str, names: list[str], sets_dir: Path = SET
     unknown = [name for name in names if name not in sets]
     if unknown:
         raise PipelineError(f"unknown set(s) {unknown}; available: {sorted(sets)}")
-    chosen = names or list(sets)
     folder = Path(data_dir) if Path(data_dir).is_absolute() else root / data_dir
     if not folder.is_dir():
         raise DataError(f"{folder}: not a folder (DATA_DIR must be the folder holding the data files)")
 
+    params_path = root / "params.yaml"
+    base, applied = merge_base(root, params_path.read_text(encoding="utf-8"))
+    chosen = [{"set": str(sets[name]), "data_dir": data_dir} for name in names or list(sets)]
+    applied = [entry for entry in applied if entry["set"] not in {c["set"] for c in chosen}] + chosen
     partials, lines = [], []
-    for name in chosen:
-        requires, partial = read_set(sets[name])
-        check_files(name, sets[name], requires, folder)
-        partials.append(substitute(partial, data_dir))
+    for entry in applied:
+        set_path, name = Path(entry["set"]), Path(entry["set"]).stem
+        requires, partial = read_set(set_path)
+        entry_dir = (
+            Path(entry["data_dir"]) if Path(entry["data_dir"]).is_absolute() else root / entry["data_dir"]
+        )
+        check_files(name, set_path, requires, entry_dir)
+        partials.append(substitute(partial, entry["data_dir"]))
         pinned = sum(1 for sha in requires.values() if sha)
         tasks = ", ".join(f"tasks.{task}" for task in partial.get("tasks", {})) or "top-level keys"
         lines.append(
-            f"{name}: {tasks} from {sets[name].relative_to(root)} "
-            f"({len(requires)} file(s) in {data_dir}, {pinned} sha256 checked)"
+            f"{name}: {tasks} from {shown(set_path, root)} "
+            f"({len(requires)} file(s) in {entry['data_dir']}, {pinned} sha256 checked)"
         )
 
-    params_path = root / "params.yaml"
-    rt = _yaml()
-    document = rt.load(params_path.read_text(encoding="utf-8"))
-    for partial in partials:
-        deep_merge(document, _flow_leaves(partial))
-    buffer = io.StringIO()
-    rt.dump(document, buffer)
     staged = params_path.with_name(".params.yaml.real-data")
-    staged.write_text(buffer.getvalue(), encoding="utf-8")
+    staged.write_text(merged_text(base, partials), encoding="utf-8")
     try:
         load_params(staged)
     except ConfigError as exc:
         staged.unlink()
         raise PipelineError(f"the merged params do not load, params.yaml left unchanged: {exc}") from exc
+    for partial in partials:
+        lines += link_folder_sources(partial, root)
+    staged.write_text(merged_text(base, partials), encoding="utf-8")
+    written = staged.read_text(encoding="utf-8")
     os.replace(staged, params_path)
+    state = {"base": base, "applied": applied, "written_sha256": hashlib.sha256(written.encode()).hexdigest()}
+    (root / STATE_FILE).write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
     return [*lines, f"wrote {params_path}; now run: dvc repro"]
 
 
@@ -213,8 +300,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--sets-dir",
         type=Path,
         default=SETS_DIR,
-        help=f"folder of the set files, relative to the repository root (default: {SETS_DIR}; "
-        "params/untuned holds two data sets nobody tuned for)",
+        help=f"folder of the set files, relative to the repository root or absolute (default: {SETS_DIR}; "
+        "params/untuned holds three data sets nobody tuned for)",
     )
     return parser
 
