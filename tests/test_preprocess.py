@@ -54,7 +54,7 @@ def test_tabular_check_reports_each_bad_row_with_column_and_reason():
     rows.loc[4, "Age"] = 150
     errors = {(e.row, e.column): e.message for e in enc.check(rows)}
     assert "'abc' is not a number" in errors[(1, "CreditScore")]
-    assert "missing" in errors[(2, "Age")]
+    assert "is blank" in errors[(2, "Age")]
     assert "unknown category 'Italy'" in errors[(3, "Geography")]
     assert "outside the expected range" in errors[(4, "Age")]
     assert 0 not in {row for row, _ in errors} and 5 not in {row for row, _ in errors}
@@ -209,3 +209,35 @@ def test_known_token_share_counts_the_tokens_the_model_reads():
     assert enc.known_token_share(ids).tolist() == [1.0, 0.5, 0.0, 0.0, 0.25]
     cut = enc.transform_texts(["good a b c d"])  # pre-truncation keeps "a b c d": none known
     assert enc.known_token_share(cut).tolist() == [0.0]
+
+
+# ------------------------------------------------------------------ blank means blank
+@pytest.mark.parametrize("blank", [None, np.nan, "", " ", "\t  "], ids=repr)
+def test_a_whitespace_only_cell_is_blank_and_follows_the_columns_missing_policy(blank):
+    schema = SCHEMA.model_copy(update={"missing": {"Balance": "median"}})
+    enc = TabularEncoder.fit(customers(), schema)
+    records = customers().to_dict(orient="records")
+    filled = [dict(r) for r in records]
+    records[2]["Balance"] = blank
+    filled[2]["Balance"] = enc.fills["Balance"]
+    frame = pd.DataFrame.from_records(records)
+    assert enc.check_records(records) == [] and enc.check(frame) == []
+    want = enc.transform(pd.DataFrame.from_records(filled))
+    np.testing.assert_allclose(enc.transform_records(records), want, rtol=1e-6)
+    np.testing.assert_allclose(enc.transform(frame), want, rtol=1e-6)
+
+    strict = TabularEncoder.fit(customers(), SCHEMA)  # no policy: the row is refused, and says why
+    (error,) = strict.check_records(records)
+    assert (error.row, error.column) == (2, "Balance") and error.message.startswith("is blank")
+
+
+def test_a_csv_column_of_numbers_with_whitespace_blanks_reads_as_numbers(tmp_path):
+    from pipeline.data.readers import read_csv_file
+
+    path = tmp_path / "telco.csv"
+    path.write_text("customerID,TotalCharges,Contract\n1, ,Month\n2, 29.85 ,Year\n3,30.5, \n")
+    frame = read_csv_file(path, "telco.csv").frame
+    assert frame["TotalCharges"].dtype == "float64"
+    assert frame["TotalCharges"].isna().tolist() == [True, False, False]
+    assert frame["TotalCharges"].tolist()[1:] == [29.85, 30.5]
+    assert frame["Contract"].isna().tolist() == [False, False, True]  # text stays text, " " is blank

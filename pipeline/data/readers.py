@@ -81,7 +81,23 @@ def read_csv_file(path: Path, name: str, dtype: dict[str, str] | None = None) ->
         raise DataError(f"{name}: not a readable CSV: {_row_with_extra_fields(text)}")
     if frame.empty:
         raise DataError(f"{name}: has a header ({', '.join(map(str, frame.columns))}) but no rows")
-    return CsvRows(frame, scan_rows(text, keep_blank=False, expected=len(frame)))
+    return CsvRows(blank_as_missing(frame), scan_rows(text, keep_blank=False, expected=len(frame)))
+
+
+def blank_as_missing(frame: pd.DataFrame) -> pd.DataFrame:
+    """Whitespace-only cells as missing values, as an empty cell is; a text column whose other
+    cells are all numbers then becomes the numeric column it is (" " in Telco's TotalCharges)."""
+    for col in frame.columns:
+        values = frame[col]
+        if not (values.dtype == object or pd.api.types.is_string_dtype(values.dtype)):
+            continue
+        blank = values.map(lambda v: isinstance(v, str) and not v.strip())
+        if not blank.any():
+            continue
+        values = values.mask(blank)
+        numbers = pd.to_numeric(values, errors="coerce")
+        frame[col] = numbers if numbers.notna().sum() == values.notna().sum() else values
+    return frame
 
 
 def _one_line(exc: Exception) -> str:

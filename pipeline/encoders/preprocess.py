@@ -79,7 +79,7 @@ class RowError:
 #   never a boolean or a fraction; values written as text match that text.
 NUMBER_TEXT = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 INTEGER_TEXT = re.compile(r"[+-]?\d+")
-MISSING_NUMBER = "is missing (NaN/null); expected a number"
+MISSING_NUMBER = "is blank (empty, only spaces, NaN or null); expected a number"
 
 
 def parse_number(value: Any) -> tuple[float | None, str | None]:
@@ -489,7 +489,7 @@ class TextEncoder:
         col = self.text_column
         if col not in frame.columns:
             return [
-                RowError(i, f"missing column {col!r} (expected the review text)") for i in range(len(frame))
+                RowError(i, f"missing column {col!r} (the text to classify)") for i in range(len(frame))
             ]
         errors = []
         for i, value in enumerate(frame[col].tolist()):
@@ -516,7 +516,7 @@ class TextEncoder:
         errors = []
         for i, value in enumerate(self._texts(records)):
             if value is _MISSING:
-                errors.append(RowError(i, f"missing column {self.text_column!r} (expected the review text)"))
+                errors.append(RowError(i, f"missing column {self.text_column!r} (the text to classify)"))
             elif not isinstance(value, str):
                 kind = (
                     "null"
@@ -611,8 +611,12 @@ def fill_report(encoder: Encoder, frame: pd.DataFrame) -> list[str]:
 
 
 def _is_missing(value: Any) -> bool:
+    """A blank cell: nothing, NaN, or only whitespace (Kaggle's Telco file writes " " for none);
+    the same rule in encode, predict, serve and the pyfunc, since they all come here."""
     if value is None or value is pd.NA or value is pd.NaT:
         return True
+    if isinstance(value, str):
+        return not value.strip()
     return isinstance(value, (float, np.floating)) and math.isnan(value)
 
 
