@@ -227,3 +227,27 @@ def test_a_sets_dir_outside_the_repository_works(project: Path, fake_data: Path,
 def test_a_sets_dir_that_is_not_a_folder_is_one_line_naming_it(project: Path, fake_data: Path):
     with pytest.raises(PipelineError, match=r"/nowhere: not a folder \(--sets-dir must name a folder"):
         real_data.main(["datasets", "--sets-dir", "/nowhere"])
+
+
+def test_dvc_depends_on_the_linked_files_only(project: Path, fake_data: Path):
+    """The reason for data/linked: DVC follows the links, so an unrelated file added to DATA_DIR
+    reruns nothing, and an edit of a linked file does."""
+    import json
+    import subprocess
+
+    def dvc(*args: str) -> str:
+        proc = subprocess.run(["dvc", *args], cwd=project, capture_output=True, text=True, check=True)
+        return proc.stdout
+
+    assert real_data.main(["datasets"]) == 0
+    subprocess.run(["git", "init", "-q"], cwd=project, check=True)
+    dvc("init", "-q")
+    (project / "dvc.yaml").write_text(
+        "stages:\n  ingest:\n    cmd: cat data/linked/topics/* > raw.txt\n"
+        "    deps: [data/linked/topics]\n    outs: [raw.txt]\n"
+    )
+    dvc("repro", "-q")
+    (fake_data / "unrelated.csv").write_text("a,b\n1,2\n")
+    assert json.loads(dvc("status", "--json")) == {}
+    (fake_data / "test.csv").write_text("text,label\nan edited story,acq\n")
+    assert "ingest" in json.loads(dvc("status", "--json"))
