@@ -8,8 +8,9 @@ SERVICES_STAMP := $(VENV)/.installed-services
 export PATH := $(BIN):$(PATH)
 export MPLBACKEND := Agg
 export GX_ANALYTICS_ENABLED := false
+export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: install install-services repro test test-slow test-services services services-down lint format bench ui \
+.PHONY: install install-services repro test test-slow test-services services services-down lint docs format bench ui \
 	serve-churn serve-sentiment clean-state
 
 install: $(STAMP)
@@ -17,7 +18,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,docs]"
 	@touch $(STAMP)
 
 # The optional `services` group: PostgreSQL's driver, DVC's S3 remote, boto3, moto's S3 server.
@@ -25,7 +26,7 @@ $(STAMP): pyproject.toml
 install-services: $(SERVICES_STAMP)
 
 $(SERVICES_STAMP): $(STAMP)
-	$(BIN)/python -m pip install --quiet -e ".[dev,services]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,docs,services]"
 	@touch $(SERVICES_STAMP)
 
 # A clone whose MLflow store does not exist yet (a fresh clone, or after `make clean-state`) gets a
@@ -52,6 +53,11 @@ test-slow: install
 lint: install
 	$(BIN)/ruff check pipeline tests benchmarks
 	$(BIN)/ruff format --check pipeline tests benchmarks
+	$(BIN)/actionlint .github/workflows/*.yml
+
+# The documentation site from docs/ into site/ (git-ignored); --strict: a broken link fails it.
+docs: install
+	$(BIN)/mkdocs build --strict
 
 format: install
 	$(BIN)/ruff format pipeline tests benchmarks
