@@ -488,9 +488,7 @@ class TextEncoder:
     def check(self, frame: pd.DataFrame) -> list[RowError]:
         col = self.text_column
         if col not in frame.columns:
-            return [
-                RowError(i, f"missing column {col!r} (the text to classify)") for i in range(len(frame))
-            ]
+            return [RowError(i, f"missing column {col!r} (the text to classify)") for i in range(len(frame))]
         errors = []
         for i, value in enumerate(frame[col].tolist()):
             if not isinstance(value, str):
