@@ -340,3 +340,19 @@ def test_bad_csv_stops_at_validation_and_keeps_what_was_built(repo: tuple[Path, 
         assert {p: p.read_bytes() for p in built} == built
     finally:
         (root / "params.yaml").write_text(original)
+
+
+def test_a_failed_exp_run_keeps_every_output_built_before(repo: tuple[Path, dict[str, str]]):
+    """`dvc exp run -S` with a value encode refuses: DVC would delete data/encoded/churn before the
+    stage runs; every output is `persist`, so it is still there, byte for byte."""
+    root, env = repo
+    encoded = root / "data" / "encoded" / "churn"
+    built = {p: p.read_bytes() for p in [*encoded.iterdir(), *root.glob("models/churn/ann/*")]}
+    original = (root / "params.yaml").read_text()
+    try:
+        proc = run(["dvc", "exp", "run", "-S", "tasks.churn.split.val_fraction=0.9"], root, env, check=False)
+        assert proc.returncode != 0 and "val_fraction" in proc.stdout + proc.stderr
+        assert {p: p.read_bytes() for p in built} == built
+    finally:
+        (root / "params.yaml").write_text(original)
+    assert stale_stages(root, env) == set()
