@@ -18,3 +18,11 @@ KINDS: dict[str, ModuleType] = {"tabular": tabular, "text": text, "language_mode
 def kind_of(config: Any) -> ModuleType:
     """The module of ``config.kind`` (``tabular``, ``text`` or ``language_model``)."""
     return KINDS[config.kind]
+
+
+def kind_named(name: str) -> ModuleType:
+    """The module of the kind called ``name``: what a model bundle or an encoder records."""
+    try:
+        return KINDS[name]
+    except KeyError:
+        raise ValueError(f"unknown task kind {name!r}; known: {', '.join(KINDS)}") from None
