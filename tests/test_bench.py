@@ -16,7 +16,7 @@ import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
-from tiny_models import REPO, churn_encoder, churn_rows, text_encoder
+from tiny_models import REPO, churn_encoder, churn_rows, finish_bundle, text_encoder
 
 from pipeline.commands import bench
 from pipeline.core.errors import ModelError
@@ -155,6 +155,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     model.save(model_dir / "model.keras")
     dense_onnx(model, model_dir / "model.onnx")
     write_json(model_dir / "encoder.json", encoder.to_dict())
+    finish_bundle(model_dir, "churn", "ann", encoder)
     encoded = tmp_path / "data" / "encoded" / "churn"
     encoded.mkdir(parents=True)
     np.savez(encoded / "test.npz", x=x, y=(np.arange(len(x)) % 2).astype(np.float32))

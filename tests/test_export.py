@@ -437,7 +437,7 @@ def test_export_stage_writes_self_contained_model_and_logs_parity(project, capsy
     logged = tracking.mlflow_client().get_run(run.info.run_id).data.metrics
     assert logged["onnx_max_abs_diff"] == pytest.approx(metrics["onnx_max_abs_diff"])
 
-    predictor = Predictor.from_dir(model_dir)  # model.onnx + the copied encoder.json suffice
+    predictor = Predictor.from_dir(model_dir)  # the bundle: model.onnx, encoder.json, manifest.json
     assert (predictor.task, predictor.arch) == ("sentiment", "gru")
     assert not predictor.skips_padding  # recorded by export: a Bidirectional GRU reads every step
     result = predictor.score_records(["w1 w2 w3 not here", ""])
@@ -452,7 +452,8 @@ def test_parity_failure_raises_and_keeps_previous_export(project, monkeypatch):
     model_dir = project / "models" / "sentiment" / "gru"
     assert export_module.main(["sentiment", "gru"]) == 0  # no run.json: MLflow logging is skipped
     assert not (project / "mlflow.db").exists()
-    before = {p: p.read_bytes() for p in [model_dir / "model.onnx", project / "metrics/sentiment/gru.json"]}
+    kept = [model_dir / "model.onnx", model_dir / "manifest.json", project / "metrics/sentiment/gru.json"]
+    before = {p: p.read_bytes() for p in kept}
 
     real = onnx_builder.build_onnx
 
@@ -466,7 +467,8 @@ def test_parity_failure_raises_and_keeps_previous_export(project, monkeypatch):
     with pytest.raises(ModelError, match=r"model\.onnx.*disagree by .*bound"):
         export_module.main(["sentiment", "gru"])
     assert {p: p.read_bytes() for p in before} == before
-    assert sorted(p.name for p in model_dir.iterdir()) == ["encoder.json", "model.keras", "model.onnx"]
+    names = ["encoder.json", "manifest.json", "model.keras", "model.onnx"]
+    assert sorted(p.name for p in model_dir.iterdir()) == names
 
 
 def test_export_without_evaluation_fails_before_writing(project):
@@ -515,7 +517,8 @@ def test_export_stage_checks_every_class_and_serves_class_probabilities(topics_p
     from pipeline.serving.inference import Predictor
     from pipeline.stages.export import export
 
-    result = export("topics", "ann", opset=params().export.opset, bound=BOUND)
+    tabular = params().task("churn")  # a 3-class table named topics: the tabular kind's bundle
+    result = export("topics", "ann", tabular, opset=params().export.opset, bound=BOUND)
 
     assert result.converter == "tf2onnx" and result.n_rows == 30
     metrics = read_json(topics_project / "metrics" / "topics" / "ann.json")

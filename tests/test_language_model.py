@@ -135,6 +135,7 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from pipeline.modeling import models
     from pipeline.serving.inference import Predictor
     from pipeline.stages.export import convert, max_abs_diff
+    from tests.tiny_models import finish_bundle
 
     words = ["to", "be", "or", "not", "that", "is", "the", "question", "my", "lord", "king", "queen", "ghost"]
     encoder = LanguageModelEncoder([PAD, OOV, *words], 4, "pre", "pre", True, "text", "language_model")
@@ -155,6 +156,7 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     proto, _ = convert(model, "nextword", "lstm", opset=17)
     (directory / "model.onnx").write_bytes(proto.SerializeToString())
     write_json(directory / "encoder.json", encoder.to_dict() | {"classes": encoder.vocabulary})
+    finish_bundle(directory, "nextword", "lstm", encoder)
     predictor = Predictor.from_dir(directory)
     keras_p = models.predict_proba(model, x)
     assert max_abs_diff(keras_p, predictor.predict_encoded(x)) <= 1e-5  # parity on every window

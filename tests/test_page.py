@@ -27,8 +27,8 @@ from tiny_models import TOPICS, churn_model_dir, nextword_model_dir, sentiment_m
 from pipeline.commands.browser import find_chromium, launch
 from pipeline.serving.inference import Predictor
 from pipeline.serving.page import page_config, page_mode, script_json
-from pipeline.serving.responses import NO_KNOWN_WORD
 from pipeline.serving.serve import Listener, ScoringService, make_server
+from pipeline.tasks.answers import NO_KNOWN_WORD
 
 BAND = 0.1
 

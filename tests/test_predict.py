@@ -24,7 +24,7 @@ from pipeline.__main__ import main as cli
 from pipeline.commands import predict
 from pipeline.core.errors import DataError, ModelError
 from pipeline.serving.inference import Predictor
-from pipeline.serving.responses import format_predictions, sentiment_label
+from pipeline.tasks.answers import classifier_answers, sentiment_label
 
 
 @pytest.fixture(scope="module")
@@ -178,11 +178,11 @@ def test_sentiment_texts_with_an_empty_one(models, workdir, capsys):
     assert "text 2: column 'text': text is empty" in captured.err
 
 
-def test_neutral_band_from_params_and_option(models, workdir, capsys):
+def test_neutral_band_from_the_bundle_and_option(models, workdir, capsys):
     model = str(models["sentiment"])
     # "fine" alone: p = sigmoid(4 * 1/6) = 0.661, 0.161 from 0.5
     assert predict.main(["sentiment", "--model", model, "--text", "fine", "--format", "json"]) == 0
-    assert json.loads(capsys.readouterr().out)[0]["label"] == "Positive"  # params.yaml band 0.1
+    assert json.loads(capsys.readouterr().out)[0]["label"] == "Positive"  # the bundle's band, 0.1
     args = ["sentiment", "--model", model, "--text", "fine", "--format", "json", "--neutral-band", "0.2"]
     assert predict.main(args) == 0
     assert json.loads(capsys.readouterr().out)[0]["label"] == "Neutral"
@@ -201,11 +201,11 @@ def test_labels_at_the_band_edges():
         "Negative",
     ]
     assert sentiment_label(0.5, 0.0) == "Positive"
-    assert format_predictions("text", [0.9, np.nan], 0.1) == [
+    assert classifier_answers([0.9, np.nan], neutral_band=0.1) == [
         {"probability": 0.9, "label": "Positive"},
         {"probability": None, "label": None},
     ]
-    assert format_predictions("tabular", np.array([0.5, 0.25], np.float32)) == [
+    assert classifier_answers(np.array([0.5, 0.25], np.float32)) == [
         {"probability": 0.5, "prediction": 1},
         {"probability": 0.25, "prediction": 0},
     ]

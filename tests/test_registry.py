@@ -177,7 +177,8 @@ def test_the_registered_model_ships_the_serving_code_and_nothing_more(tmp_path: 
     shipped = {p.relative_to(tmp_path).as_posix() for p in code.rglob("*.py")}
     needed = {module_file(m).relative_to(REPO).as_posix() for m in closure("pipeline.serving.pyfunc_model")}
     assert needed <= shipped, f"the pyfunc imports modules it would not ship: {sorted(needed - shipped)}"
-    assert not any(part in name for name in shipped for part in ("stages/", "modeling/", "tasks/"))
+    # the kind modules (tasks/) shape the answers; the stages and the Keras builders stay behind
+    assert not any(part in name for name in shipped for part in ("stages/", "modeling/"))
     assert {name.split("/")[1] for name in shipped} == set(SHIPPED)
 
 

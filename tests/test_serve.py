@@ -34,7 +34,7 @@ from pipeline.commands.loadgen import Stalls
 from pipeline.core.config import ServeConfig
 from pipeline.core.errors import PipelineError
 from pipeline.serving.inference import Predictor
-from pipeline.serving.responses import format_predictions
+from pipeline.serving.responses import answer_rows
 from pipeline.serving.serve import FD_RESERVE, Listener, ScoringService, make_server, raise_fd_limit
 
 FEATURES = churn_encoder().input_columns  # the order of value lists in "instances"
@@ -90,9 +90,8 @@ def expected(directory: Path, frame: pd.DataFrame, band: float = 0.1) -> list[di
     predictor = Predictor.from_dir(directory)
     result = predictor.score_frame(frame)
     assert not result.errors
-    return format_predictions(
-        predictor.kind, result.probabilities, band, result.known_token_share, classes=predictor.classes
-    )
+    options = {"neutral_band": band} if "neutral_band" in predictor.output else {}
+    return answer_rows(predictor, result.probabilities, result.known_token_share, frame, options)
 
 
 # ------------------------------------------------------------------------------ formats

@@ -9,7 +9,9 @@ row per token (Gather + ReduceMean + Softmax), so "oil" reads crude and "profit"
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -133,14 +135,41 @@ def churn_model_dir(root: Path, arch: str = "ann") -> Path:
     encoder = churn_encoder()
     churn_onnx(directory / "model.onnx", *churn_weights(encoder), arch=arch)
     write_json(directory / "encoder.json", encoder.to_dict())
-    return directory
+    return finish_bundle(directory, "churn", arch, encoder)
 
 
-def sentiment_model_dir(root: Path, arch: str = "lstm", oov_score: float = 0.0) -> Path:
+def sentiment_model_dir(
+    root: Path, arch: str = "lstm", oov_score: float = 0.0, neutral_band: float | None = None
+) -> Path:
+    """``neutral_band``: the bundle's, instead of params.yaml's."""
     directory = root / "models" / "sentiment" / arch
     encoder = text_encoder()
     sentiment_onnx(directory / "model.onnx", encoder, arch=arch, oov_score=oov_score)
     write_json(directory / "encoder.json", encoder.to_dict())
+    output = {} if neutral_band is None else {"neutral_band": neutral_band}
+    return finish_bundle(directory, "sentiment", arch, encoder, output)
+
+
+def finish_bundle(
+    directory: Path, task: str, arch: str, encoder: Any, output: dict[str, Any] | None = None
+) -> Path:
+    """The manifest that makes ``directory`` a bundle, as export writes it (the output contract of
+    params.yaml's task, updated with ``output``)."""
+    from pipeline.serving.bundle import write_manifest
+    from pipeline.tasks import kind_of
+
+    config = load_params(REPO / "params.yaml").task(task)
+    kind = kind_of(config)
+    classes = json.loads((directory / "encoder.json").read_text()).get("classes") or [0, 1]
+    write_manifest(
+        directory,
+        task=task,
+        kind=config.kind,
+        arch=arch,
+        output=kind.output_contract(config, classes) | (output or {}),
+        input_spec=kind.input_spec(encoder),
+        metrics={},
+    )
     return directory
 
 
@@ -149,7 +178,7 @@ def topics_model_dir(root: Path, arch: str = "lstm") -> Path:
     encoder = TextEncoder([PAD, OOV, *TOPIC_WORDS], SEQUENCE_LENGTH)
     topics_onnx(directory / "model.onnx", encoder, arch=arch)
     write_json(directory / "encoder.json", {**encoder.to_dict(), "classes": TOPICS})
-    return directory
+    return finish_bundle(directory, "topics", arch, encoder)
 
 
 def churn_rows(n: int, seed: int = 0) -> pd.DataFrame:
@@ -207,4 +236,4 @@ def nextword_model_dir(root: Path, arch: str = "gru") -> Path:
     )
     _save(graph, directory / "model.onnx", "nextword", arch)
     write_json(directory / "encoder.json", encoder.to_dict() | {"classes": vocabulary})
-    return directory
+    return finish_bundle(directory, "nextword", arch, encoder)

@@ -298,7 +298,7 @@ def bench_server(
     from pipeline.commands import loadgen
     from pipeline.serving.serve import serve_settings
 
-    limits, _, _ = serve_settings(task)
+    limits = serve_settings()
     inputs = raw_inputs(encoder, x, 64)
     key = "instances" if isinstance(encoder, TextEncoder) else "dataframe_records"
     bodies = [json.dumps({key: [item]}).encode() for item in inputs]

@@ -164,10 +164,10 @@ def score(
     row_map: RowMap | None = None,
 ) -> Scored:
     """Pure core: score every valid row of ``frame``; keep invalid ones with their reasons."""
-    from pipeline.serving.responses import (
+    from pipeline.tasks.answers import (
         check_neutral_band,
         churn_prediction,
-        format_predictions,
+        classifier_answers,
         sentiment_outcome,
     )
 
@@ -189,8 +189,8 @@ def score(
     out = restore_integers(frame)  # the echo only; the encoder saw the values as read
     is_text = isinstance(predictor.encoder, TextEncoder)
     if multiclass:
-        answers = format_predictions(
-            predictor.kind, probabilities, band, shares if is_text else None, classes=predictor.classes
+        answers = classifier_answers(
+            probabilities, predictor.classes, known_shares=shares if is_text else None
         )
         out["label"] = [a["label"] for a in answers]
         out["probability"] = [a["probability"] for a in answers]
@@ -425,19 +425,22 @@ def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     from pipeline.core.config import params
     from pipeline.serving.inference import Predictor
-    from pipeline.serving.responses import check_neutral_band, default_neutral_band
+    from pipeline.tasks.answers import DEFAULT_NEUTRAL_BAND, check_neutral_band
 
     if args.text is not None and params().task(args.task).kind == "tabular":
         raise DataError(f"--text is for text tasks; {args.task!r} reads rows from --input FILE.csv")
-    band = default_neutral_band(args.task) if args.neutral_band is None else args.neutral_band
     try:
-        band = check_neutral_band(band)
+        if args.neutral_band is not None:
+            check_neutral_band(args.neutral_band)
     except ValueError as exc:
         raise DataError(f"--neutral-band: {exc}") from exc
 
     uri = args.model or f"models:/{args.task}@champion"
     predictor = Predictor.load(uri, threads=args.threads)
     check_model(predictor, args.task, uri)
+    band = args.neutral_band
+    if band is None:  # the bundle's, as exported from tasks.<task>.predict.neutral_band
+        band = predictor.output.get("neutral_band") or DEFAULT_NEUTRAL_BAND
     encoder = predictor.encoder
 
     row_map = None
@@ -483,19 +486,17 @@ def main(argv: list[str]) -> int:
 def predict_next_words(
     args: argparse.Namespace, predictor: Any, frame: pd.DataFrame, uri: str, source: str, unit: str
 ) -> int:
-    from pipeline.core.config import params
     from pipeline.serving.responses import check_request_params
 
-    settings = params().task(args.task).predict
     given = {
-        "top_k": args.top_k or settings.top_k,
+        "top_k": args.top_k or predictor.output.get("top_k") or 5,
         "generate": args.generate,
         "temperature": args.temperature,
     }
     if args.seed is not None:
         given["seed"] = args.seed
     try:
-        options = check_request_params("language_model", given, settings.max_generate)
+        options = check_request_params(predictor, given)
     except ValueError as exc:
         raise DataError(f"--{str(exc).replace('_', '-')}") from exc
     scored = next_words(predictor, frame, options, unit)

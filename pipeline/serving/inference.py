@@ -1,8 +1,9 @@
 """ONNX Runtime inference on raw inputs: the core of predict, serve, bench and the MLflow pyfunc.
 
-A model directory holds ``model.onnx`` (with ``task`` and ``arch`` in its metadata) and
-``encoder.json``. Raw rows are checked per row first; valid rows are encoded and scored,
-invalid ones come back as :class:`RowError` values. TensorFlow is never imported here.
+A model is a bundle (:mod:`pipeline.serving.bundle`): ``model.onnx``, ``encoder.json`` and
+``manifest.json``, which also holds the output contract the answers follow. Raw rows are checked
+per row first; valid rows are encoded and scored, invalid ones come back as :class:`RowError`
+values. TensorFlow is never imported here, and nothing here reads params.yaml.
 """
 
 from __future__ import annotations
@@ -17,12 +18,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipeline.core.config import ConfigError, params
 from pipeline.core.errors import ModelError
-from pipeline.encoders.preprocess import Encoder, RowError, TextEncoder, encoder_from_dict, read_encoder_json
-
-MODEL_FILE = "model.onnx"
-ENCODER_FILE = "encoder.json"
+from pipeline.encoders.preprocess import Encoder, RowError, encoder_from_dict
+from pipeline.serving import bundle as bundles
 
 
 def session_options(threads: int = 1) -> Any:
@@ -95,6 +93,7 @@ class Predictor:
         threads: int = 1,
         parallel: int = 1,
         classes: list[Any] | None = None,
+        output: dict[str, Any] | None = None,
     ) -> None:
         import onnxruntime as ort
 
@@ -106,6 +105,10 @@ class Predictor:
             str(model_path), sess_options=session_options(threads), providers=["CPUExecutionProvider"]
         )
         self.input_name = self.session.get_inputs()[0].name
+        # token ids (int32) or features (float32), as the graph declares: no need to know the kind
+        self.input_dtype = np.int32 if "int" in self.session.get_inputs()[0].type else np.float32
+        self.output: dict[str, Any] = dict(output or {})  # the bundle's output contract
+        self.manifest: bundles.Manifest | None = None
         self.parallel = max(1, parallel)
         self._pool: ThreadPoolExecutor | None = None
         self.n_classes = output_classes(self.session.get_outputs()[0].shape)
@@ -133,9 +136,20 @@ class Predictor:
 
     @classmethod
     def from_dir(cls, model_dir: Path | str, threads: int = 1) -> Predictor:
-        model_dir = Path(model_dir)
-        data = read_encoder_json(model_dir / ENCODER_FILE)
-        return cls(model_dir / MODEL_FILE, encoder_from_dict(data), threads, classes=data.get("classes"))
+        """The bundle in ``model_dir``, checked: file hashes, and the graph's input width."""
+        found = bundles.read_bundle(model_dir)
+        manifest = found.manifest
+        predictor = cls(
+            found.model_path,
+            encoder_from_dict(found.encoder_data),
+            threads,
+            classes=found.encoder_data.get("classes"),
+            output=manifest.output,
+        )
+        bundles.check_input_width(found, predictor.session.get_inputs()[0].shape)
+        predictor.manifest = manifest
+        predictor.task, predictor.arch = manifest.task, manifest.arch
+        return predictor
 
     @classmethod
     def load(cls, uri: str, threads: int = 1) -> Predictor:
@@ -150,8 +164,7 @@ class Predictor:
     def predict_encoded(self, x: np.ndarray) -> np.ndarray:
         """float32 ``(n,)`` positive-class probabilities from a binary model (one output unit),
         ``(n, n_classes)`` class probabilities from a multi-class one."""
-        dtype = np.int32 if isinstance(self.encoder, TextEncoder) else np.float32
-        x = np.ascontiguousarray(x, dtype=dtype)
+        x = np.ascontiguousarray(x, dtype=self.input_dtype)
         if self.skips_padding and len(x) > PADDING_CHUNK_ROWS:
             return self._by_padding(x)
         chunks = min(self.parallel, len(x) // MIN_CHUNK_ROWS)
@@ -218,11 +231,12 @@ class Predictor:
 
     def _token_shares(self, n: int, good: list[int], x: np.ndarray | None) -> np.ndarray | None:
         """Text: the share of known tokens in rows ``good``, NaN in the others; None for tables."""
-        if not isinstance(self.encoder, TextEncoder):
+        share_of = getattr(self.encoder, "known_token_share", None)  # token-id encoders have it
+        if share_of is None:
             return None
         shares = np.full(n, np.nan)
         if x is not None:
-            shares[good] = TextEncoder.known_token_share(x)
+            shares[good] = share_of(x)
         return shares
 
 
@@ -257,9 +271,9 @@ def resolve_model(uri: str) -> tuple[Path, ModelSource]:
         local = Path(mlflow.artifacts.download_artifacts(artifact_uri=download))
     except Exception as exc:  # MLflow raises several types for unknown names/aliases
         raise ModelError(f"cannot load {uri} from {tracking_uri()}: {exc}") from exc
-    found = sorted(p.parent for p in local.rglob(MODEL_FILE) if (p.parent / ENCODER_FILE).exists())
+    found = sorted(p.parent for p in local.rglob(bundles.MANIFEST_FILE))
     if not found:
-        raise ModelError(f"{uri}: no {MODEL_FILE} with {ENCODER_FILE} among its artifacts")
+        raise ModelError(f"{uri}: no model bundle ({bundles.MANIFEST_FILE}) among its artifacts")
     return found[0], source
 
 
@@ -326,12 +340,7 @@ def missing_model_message(client: Any, uri: str, name: str, alias: str | None) -
 
 
 def check_model(predictor: Any, task: str, source: str) -> None:
-    """Refuse a model of another task: its probabilities would be meaningless here."""
+    """Refuse a model of another task: its probabilities would be meaningless here. The bundle says
+    which task it is; params.yaml is not read, so this holds outside a checkout too."""
     if predictor.task and predictor.task != task:
         raise ModelError(f"{source} is a {predictor.task!r} model, not a {task!r} one")
-    try:
-        kind = params().task(task).kind
-    except ConfigError:  # outside a checkout (no params.yaml): the model's own task name must do
-        return
-    if predictor.kind != kind:
-        raise ModelError(f"{source} expects {predictor.kind} input; task {task!r} needs {kind} input")

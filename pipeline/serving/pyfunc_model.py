@@ -1,9 +1,10 @@
 """The registered MLflow model: raw rows or texts in, ONNX Runtime probabilities out.
 
 Logged with MLflow's "models from code" (this file is the model), so nothing is pickled. The
-model directory (``model.onnx`` + ``encoder.json``) travels as the artifact ``model_dir`` and the
-``pipeline`` package as code, so ``mlflow.pyfunc.load_model("models:/churn@champion")`` and
-``mlflow models serve`` need neither TensorFlow nor this repository.
+model bundle (``model.onnx``, ``encoder.json``, ``manifest.json``) travels as the artifact
+``model_dir`` and the ``pipeline`` package's serving layers as code, so
+``mlflow.pyfunc.load_model("models:/churn@champion")`` and ``mlflow models serve``
+need neither TensorFlow nor this repository.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ class OnnxPipelineModel(PythonModel):
             raise InvalidInputError(f"{len(result.errors)} invalid input row(s): {shown}")
         given = {k: v for k, v in (params or {}).items() if v is not None}
         try:
-            options = check_request_params(self.predictor.kind, given)
+            options = check_request_params(self.predictor, given)
         except ValueError as exc:
             raise InvalidInputError(f"params: {exc}") from exc
         answers = answer_rows(self.predictor, result.probabilities, result.known_token_share, frame, options)

@@ -1,237 +1,16 @@
-"""The one shape of a prediction, shared by ``predict``, ``serve`` and the registered MLflow pyfunc.
+"""The answer of ``predict``, ``serve`` and the registered pyfunc, asked of the model's kind.
 
-So that ``python -m pipeline serve`` and ``mlflow models serve`` answer a client identically:
-
-* a binary table (churn): ``{"probability": p, "prediction": 0 | 1}`` (1 when ``p >= 0.5``), plus
-  ``"label"`` (the class's name) when the classes have names other than 0/1;
-* a multi-class model (any kind): ``{"label": name, "probability": p, "top": [{"label", "probability"},
-  ...]}`` with the ``TOP_K`` most likely classes (text adds ``known_token_share`` and ``warning``);
-* binary text (sentiment): ``{"probability": p, "label": "Positive" | "Negative" | "Neutral",
-  "known_token_share": s, "warning": None | "..."}``: Neutral when ``|p - 0.5| < neutral_band``
-  (``tasks.<task>.predict.neutral_band`` in params.yaml); ``s`` is the share of the text's tokens that
-  are in the model's vocabulary (of those the model reads). With no known token (``s == 0``:
-  "zxqv plmokn" or only emoji) the model's probability says nothing about the text, so the label is
-  Neutral and ``warning`` says why; ``p`` is still the model's output.
-
-A NaN probability (an invalid row) gives ``None`` for every field.
+Each kind module puts its answer together (``answers``) from the shapes in
+:mod:`pipeline.tasks.answers` and the bundle's output contract (``predictor.output``: classes,
+threshold, neutral band, top-k, generation limits), and checks a request's params against it
+(``check_request_params``). So every way of serving a bundle answers alike, wherever it is started.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Sequence
 from typing import Any
 
-import numpy as np
-
-THRESHOLD = 0.5
-POSITIVE, NEGATIVE, NEUTRAL = "Positive", "Negative", "Neutral"
-NO_KNOWN_WORD = (
-    "no word of this text is in the model's vocabulary: its probability means nothing, "
-    "so the label is Neutral"
-)
-NO_KNOWN_WORD_CLASSES = (
-    "no word of this text is in the model's vocabulary: the classes' probabilities say nothing about it"
-)
-TOP_K = 5  # classes listed per multi-class answer
-DEFAULT_NEUTRAL_BAND = 0.1  # PredictConfig's default, used when no params.yaml can be read
-
-
-def default_neutral_band(task: str) -> float:
-    """``tasks.<task>.predict.neutral_band`` from params.yaml, or the default outside a checkout."""
-    try:
-        from pipeline.core.config import params
-
-        return float(params().task(task).predict.neutral_band)
-    except Exception:  # no params.yaml here (e.g. inside ``mlflow models serve``): the default
-        return DEFAULT_NEUTRAL_BAND
-
-
-def check_neutral_band(band: Any) -> float:
-    if isinstance(band, bool) or not isinstance(band, (int, float)) or not 0 <= band < THRESHOLD:
-        raise ValueError(f"neutral_band must be a number in [0, 0.5), got {band!r}")
-    return float(band)
-
-
-def sentiment_label(probability: float, neutral_band: float) -> str:
-    # rounded so that the decimal edges hold (0.6 - 0.5 is 0.0999... in binary): p = 0.5 + band is not Neutral
-    if round(abs(probability - THRESHOLD), 9) < neutral_band:
-        return NEUTRAL
-    return POSITIVE if probability >= THRESHOLD else NEGATIVE
-
-
-def sentiment_outcome(probability: float, known_share: float, neutral_band: float) -> tuple[str, str | None]:
-    """The label, and a warning when no token of the text is known (then the label is Neutral)."""
-    if known_share == 0:
-        return NEUTRAL, NO_KNOWN_WORD
-    return sentiment_label(probability, neutral_band), None
-
-
-def churn_prediction(probability: float) -> int:
-    return int(probability >= THRESHOLD)
-
-
-def format_predictions(
-    kind: str,
-    probabilities: Any,
-    neutral_band: float | None = None,
-    known_shares: Iterable[float] | None = None,
-    *,
-    classes: Sequence[Any] | None = None,
-    task: str | None = None,
-    top_k: int = TOP_K,
-) -> list[dict[str, Any]]:
-    """One JSON-ready dict per row (see the module docstring).
-
-    ``kind`` is the encoder's (``tabular`` or ``text``); ``probabilities`` are ``(n,)`` positive-class
-    probabilities of a binary model or ``(n, k)`` class probabilities; ``classes`` name the classes
-    (index i is output i). ``known_shares`` (text): the share of known tokens per row, as
-    :class:`ScoreResult` gives it; without it a text's answer has no ``known_token_share``.
-    ``task`` only finds the default neutral band in params.yaml.
-    """
-    scores = np.asarray(probabilities, dtype="float64")
-    shares = [None] * len(scores) if known_shares is None else list(known_shares)
-    if scores.ndim == 2:
-        names = list(classes) if classes is not None else list(range(scores.shape[1]))
-        return [_class_answer(row, names, share, top_k) for row, share in zip(scores, shares, strict=True)]
-    if kind != "text":
-        return [_binary_table_answer(float(p), classes) for p in scores]
-    default = default_neutral_band(task) if task else DEFAULT_NEUTRAL_BAND
-    band = check_neutral_band(default if neutral_band is None else neutral_band)
-    out: list[dict[str, Any]] = []
-    for p, share in zip(scores, shares, strict=True):
-        value = float(p)
-        if math.isnan(value):
-            item: dict[str, Any] = {"probability": None, "label": None}
-            if share is not None:
-                item |= {"known_token_share": None, "warning": None}
-        elif share is None:
-            item = {"probability": value, "label": sentiment_label(value, band)}
-        else:
-            label, warning = sentiment_outcome(value, float(share), band)
-            item = {"probability": value, "label": label, "known_token_share": round(float(share), 4)}
-            item["warning"] = warning
-        out.append(item)
-    return out
-
-
-def _binary_table_answer(value: float, classes: Sequence[Any] | None) -> dict[str, Any]:
-    """``probability`` of the positive class and ``prediction`` 0/1; ``label`` too when the classes
-    have names (``{"No", "Yes"}``) rather than 0/1."""
-    if math.isnan(value):
-        answer: dict[str, Any] = {"probability": None, "prediction": None}
-        return answer | ({"label": None} if _named(classes) else {})
-    prediction = churn_prediction(value)
-    answer = {"probability": value, "prediction": prediction}
-    return answer | ({"label": classes[prediction]} if _named(classes) else {})
-
-
-def _named(classes: Sequence[Any] | None) -> bool:
-    return classes is not None and [str(c) for c in classes] != ["0", "1"]
-
-
-def _class_answer(row: np.ndarray, classes: list[Any], share: float | None, top_k: int) -> dict[str, Any]:
-    """The most likely class, its probability, and the ``top_k`` classes with theirs (all of them
-    when there are no more than ``top_k``)."""
-    if np.isnan(row).any():
-        answer: dict[str, Any] = {"label": None, "probability": None, "top": None}
-    else:
-        order = np.argsort(-row, kind="stable")[: min(top_k, len(row))]
-        top = [{"label": _plain(classes[i]), "probability": float(row[i])} for i in order]
-        answer = {"label": top[0]["label"], "probability": top[0]["probability"], "top": top}
-    if share is not None:
-        known = None if answer["label"] is None else round(float(share), 4)
-        warning = NO_KNOWN_WORD_CLASSES if known == 0 else None
-        answer |= {"known_token_share": known, "warning": warning}
-    return answer
-
-
-def _plain(value: Any) -> Any:
-    return value.item() if isinstance(value, np.generic) else value
-
-
-# ------------------------------------------------------------------ next-word (language model)
-NO_TOKEN_NEXT = "the text has no word the model reads: the next words are its guess for a text's start"
-NO_KNOWN_WORD_NEXT = "no word of this text is in the model's vocabulary: the next words are a guess"
-LANGUAGE_MODEL_PARAMS = ("top_k", "generate", "temperature", "seed")
-DEFAULT_MAX_GENERATE = 200  # LanguageModelPredictConfig's default, used when no params.yaml can be read
-
-
-def check_request_params(
-    kind: str, given: dict[str, Any], max_generate: int = DEFAULT_MAX_GENERATE
-) -> dict[str, Any]:
-    """A request's ``params`` checked for the model's kind: ``neutral_band`` for text,
-    ``top_k``, ``generate``, ``temperature`` and ``seed`` for a language model. Raises
-    ValueError naming the parameter."""
-    supported = LANGUAGE_MODEL_PARAMS if kind == "language_model" else ("neutral_band",)
-    unknown = sorted(set(given) - set(supported))
-    if unknown:
-        raise ValueError(f"unknown param(s) {', '.join(unknown)}; supported: {', '.join(supported)}")
-    out: dict[str, Any] = {}
-    for name, value in given.items():
-        if name == "neutral_band":
-            out[name] = check_neutral_band(value)
-        elif name == "temperature":
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 100:
-                raise ValueError(f"temperature must be a number in [0, 100] (0: greedy), got {value!r}")
-            out[name] = float(value)
-        elif name == "seed":
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-                raise ValueError(f"seed must be a non-negative integer or null, got {value!r}")
-            out[name] = value
-        else:
-            low, high = (1, 1000) if name == "top_k" else (0, max_generate)
-            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-                raise ValueError(f"{name} must be an integer in [{low}, {high}], got {value!r}")
-            out[name] = value
-    return out
-
-
-def next_word_answers(
-    encoder: Any,
-    texts: Sequence[str],
-    probabilities: Any,
-    predict: Any = None,
-    *,
-    top_k: int = TOP_K,
-    generate: int = 0,
-    temperature: float = 0.0,
-    seed: int | None = None,
-) -> list[dict[str, Any]]:
-    """One answer per text from a language model: the most probable next word, the ``top_k``
-    (padding and the OOV token left out), the words of the text the vocabulary lacks (read as the
-    OOV token), their complement's share, and with ``generate`` the continuation (``predict``:
-    windows to probabilities)."""
-    from pipeline.encoders.language_model import continue_text, next_word_ranking
-
-    out: list[dict[str, Any]] = []
-    for text, row in zip(texts, np.asarray(probabilities, dtype="float64"), strict=True):
-        if np.isnan(row).any():
-            out.append({"label": None, "probability": None, "top": None, "unknown_words": None,
-                        "known_token_share": None, "warning": None})  # fmt: skip
-            continue
-        tokens = encoder.tokens(text)
-        unknown = encoder.unknown_words(tokens)
-        missing = set(unknown)
-        share = sum(t not in missing for t in tokens) / len(tokens) if tokens else 0.0
-        top = [
-            {"label": encoder.vocabulary[i], "probability": float(row[i])}
-            for i in next_word_ranking(row, top_k)
-        ]
-        warning = NO_TOKEN_NEXT if not tokens else NO_KNOWN_WORD_NEXT if share == 0 else None
-        answer: dict[str, Any] = {
-            "label": top[0]["label"],
-            "probability": top[0]["probability"],
-            "top": top,
-            "unknown_words": unknown,
-            "known_token_share": round(share, 4),
-            "warning": warning,
-        }
-        if generate:
-            words = continue_text(encoder, predict, text, generate, temperature=temperature, seed=seed)
-            answer["generated"] = " ".join(words)
-        out.append(answer)
-    return out
+from pipeline.tasks import kind_named
 
 
 def answer_rows(
@@ -240,23 +19,13 @@ def answer_rows(
     known_shares: Any,
     inputs: Any,
     options: dict[str, Any] | None = None,
-    *,
-    task: str | None = None,
 ) -> list[dict[str, Any]]:
-    """The answers of predict, serve and the pyfunc: :func:`next_word_answers` for a language model
-    (it reads the texts of ``inputs``, the scored records or DataFrame, and calls the model again to
-    generate), :func:`format_predictions` for the classifiers."""
-    options = options or {}
-    if predictor.kind == "language_model":
-        texts = predictor.encoder.texts(inputs)
-        return next_word_answers(
-            predictor.encoder, texts, probabilities, predictor.predict_encoded, **options
-        )
-    return format_predictions(
-        predictor.kind,
-        probabilities,
-        options.get("neutral_band"),
-        known_shares,
-        classes=predictor.classes,
-        task=task,
-    )
+    """One JSON-ready answer per row; ``inputs`` are the scored records or DataFrame (a language model
+    reads their texts again), ``options`` a request's checked params."""
+    kind = kind_named(predictor.kind)
+    return kind.answers(predictor, probabilities, known_shares, inputs, options or {})
+
+
+def check_request_params(predictor: Any, given: dict[str, Any]) -> dict[str, Any]:
+    """A request's ``params`` checked for the model; raises ValueError naming the parameter."""
+    return kind_named(predictor.kind).check_request_params(given, predictor.output)

@@ -260,10 +260,10 @@ def _csv_lines(errors: list[RowError], text: str, n_rows: int) -> list[RowError]
     return [RowError(e.row, e.message, e.column, rows.line(e.row)) for e in errors]
 
 
-def parse_params(doc: Any, kind: str = "text", max_generate: int | None = None) -> dict[str, Any]:
-    """MLflow's optional ``params``: ``neutral_band`` (sentiment); ``top_k``, ``generate``,
-    ``temperature`` and ``seed`` (a language model). Another kind takes none."""
-    from pipeline.serving.responses import DEFAULT_MAX_GENERATE, check_request_params
+def parse_params(doc: Any, predictor: Any) -> dict[str, Any]:
+    """MLflow's optional ``params``, as the model's kind takes them: ``neutral_band`` (a classifier);
+    ``top_k``, ``generate``, ``temperature`` and ``seed`` (a language model)."""
+    from pipeline.serving.responses import check_request_params
 
     if not isinstance(doc, dict) or doc.get("params") is None:
         return {}
@@ -271,7 +271,7 @@ def parse_params(doc: Any, kind: str = "text", max_generate: int | None = None) 
     if not isinstance(params, dict):
         raise RequestError(400, f"params must be an object; got {_kind(params)}")
     try:
-        return check_request_params(kind, params, max_generate or DEFAULT_MAX_GENERATE)
+        return check_request_params(predictor, params)
     except ValueError as exc:
         message = str(exc)
         raise RequestError(400, message if message.startswith("unknown") else f"params.{message}") from exc
@@ -306,13 +306,17 @@ class ScoringService:
 
     predictor: Any
     model_uri: str
-    neutral_band: float
+    neutral_band: float | None = None  # None: the bundle's (a binary text model's output contract)
     max_rows: int = 1_000
     max_body_bytes: int = 1_048_576
-    max_generate: int | None = None  # a language model's most generated words per request
+    max_generate: int | None = None  # None: the bundle's most generated words per request
     started: float = field(default_factory=time.time)
 
     def __post_init__(self) -> None:
+        overrides = {"neutral_band": self.neutral_band, "max_generate": self.max_generate}
+        for key, value in overrides.items():  # only where the bundle's contract has the setting
+            if value is not None and key in self.predictor.output:
+                self.predictor.output = self.predictor.output | {key: value}
         source = self.predictor.source  # what Predictor.load resolved the URI to
         self.identity = {  # computed once: /health answers without touching the disk
             "registered_model": source.registered_model,
@@ -331,7 +335,8 @@ class ScoringService:
         """The HTML page of ``GET /``, filled once from the model's encoder."""
         from pipeline.serving.page import page_config, render_page
 
-        return render_page(page_config(self.predictor, self.identity, self.neutral_band))
+        band = self.predictor.output.get("neutral_band")
+        return render_page(page_config(self.predictor, self.identity, band))
 
     def health(self) -> dict[str, Any]:
         return {
@@ -397,7 +402,7 @@ class ScoringService:
             doc = json.loads(text)
         except (json.JSONDecodeError, RecursionError) as exc:
             raise RequestError(400, f"the body is not valid JSON: {exc}") from exc
-        options = parse_params(doc, self.predictor.kind, self.max_generate)
+        options = parse_params(doc, self.predictor)
         rows, errors = rows_from_json(doc, encoder, self.max_rows)
         bad = {e.row for e in errors}
         index = [i for i in range(len(rows)) if i not in bad]
@@ -434,10 +439,7 @@ class ScoringService:
             probabilities = np.concatenate([r.probabilities for _, r in results])
             has_shares = results[0][1].known_token_share is not None
             shares = np.concatenate([r.known_token_share for _, r in results]) if has_shares else None
-        options = dict(batch.options)
-        if self.predictor.kind != "language_model":
-            options["neutral_band"] = batch.options.get("neutral_band", self.neutral_band)
-        answers = answer_rows(self.predictor, probabilities, shares, batch.inputs, options, task=self.task)
+        answers = answer_rows(self.predictor, probabilities, shares, batch.inputs, batch.options)
         return {"predictions": answers}
 
 
@@ -773,19 +775,15 @@ def run_until_signalled(listener: Listener) -> int:
 
 
 # --------------------------------------------------------------------------------- CLI
-def serve_settings(task: str) -> tuple[ServeConfig, float, int | None]:
-    """serve.*, the neutral band and a language model's most generated words from params.yaml, or
-    the defaults outside a checkout."""
+def serve_settings() -> ServeConfig:
+    """serve.* (the server's limits) from params.yaml, or the defaults outside a checkout; what the
+    model answers comes from its bundle."""
     from pipeline.core.config import params
     from pipeline.core.paths import project_root
-    from pipeline.serving.responses import DEFAULT_NEUTRAL_BAND
 
     if not (project_root() / "params.yaml").is_file():
-        return ServeConfig(), DEFAULT_NEUTRAL_BAND, None
-    p = params()
-    predict = getattr(p.task(task), "predict", None)
-    band = getattr(predict, "neutral_band", DEFAULT_NEUTRAL_BAND)
-    return p.serve, band, getattr(predict, "max_generate", None)
+        return ServeConfig()
+    return params().serve
 
 
 def with_overrides(settings: ServeConfig, **overrides: Any) -> ServeConfig:
@@ -843,7 +841,7 @@ def main(argv: list[str]) -> int:
         "--threads", type=int, help="ONNX Runtime intra-op threads (default: serve.ort_threads)"
     )
     parser.add_argument(
-        "--neutral-band", type=float, help="sentiment: default tasks.<task>.predict.neutral_band"
+        "--neutral-band", type=float, help="sentiment: default the model bundle's (its predict.neutral_band)"
     )
     parser.add_argument("--access-log", action="store_true", help="log every request to stderr")
     limits = parser.add_argument_group(
@@ -862,11 +860,11 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
 
     from pipeline.serving.inference import Predictor, check_model
-    from pipeline.serving.responses import check_neutral_band
+    from pipeline.tasks.answers import check_neutral_band
 
-    settings, band, max_generate = serve_settings(args.task)
+    settings = serve_settings()
     try:
-        band = check_neutral_band(band if args.neutral_band is None else args.neutral_band)
+        band = None if args.neutral_band is None else check_neutral_band(args.neutral_band)
     except ValueError as exc:
         raise PipelineError(f"--neutral-band: {exc}") from exc
     settings = with_overrides(
@@ -881,9 +879,7 @@ def main(argv: list[str]) -> int:
     threads = settings.ort_threads if args.threads is None else args.threads
     predictor = Predictor.load(uri, threads=threads)
     check_model(predictor, args.task, uri)
-    service = ScoringService(
-        predictor, uri, band, settings.max_rows, settings.max_body_bytes, max_generate=max_generate
-    )
+    service = ScoringService(predictor, uri, band, settings.max_rows, settings.max_body_bytes)
     host = args.host or settings.host
     port = settings.port if args.port is None else args.port
     try:

@@ -7,9 +7,10 @@ emits ONNX's native RNN/LSTM/GRU operators where tf2onnx would emit a slow ``Loo
 The exported graph is checked (``onnx.checker``), tagged with ``task``/``arch`` metadata (read by
 :class:`pipeline.serving.inference.Predictor`) and scored by ONNX Runtime on the whole test split;
 if any probability (every class's, for a multi-class model) differs from Keras by more than
-``export.max_abs_diff`` the stage fails and writes nothing. Outputs:
-``models/<task>/<arch>/model.onnx``, ``models/<task>/<arch>/encoder.json`` (a copy of the task's
-encoder, so the directory is self-contained) and ``metrics/<task>/<arch>.json`` (the evaluate
+``export.max_abs_diff`` the stage fails and writes nothing. Outputs: the model bundle
+(:mod:`pipeline.serving.bundle`) ``models/<task>/<arch>/`` with ``model.onnx``, ``encoder.json`` (a
+copy of the task's encoder) and ``manifest.json`` (the kind's output contract and input schema,
+hashes, headline metrics, library versions), and ``metrics/<task>/<arch>.json`` (the evaluate
 stage's metrics plus ``onnx_max_abs_diff`` and ``onnx_operators``). The parity is also logged to
 the model's MLflow training run named in ``models/<task>/<arch>/run.json``.
 """
@@ -25,14 +26,14 @@ from typing import Any
 
 import numpy as np
 
+from pipeline import tasks
 from pipeline.core import paths
 from pipeline.core.config import params
 from pipeline.core.errors import ModelError
 from pipeline.core.io import atomic_path, read_json, write_json, write_text
+from pipeline.serving.bundle import ENCODER_FILE, MODEL_FILE, write_manifest
 
 CONVERTERS = ("auto", "builder", "tf2onnx")
-MODEL_FILE = "model.onnx"
-ENCODER_FILE = "encoder.json"
 SINGLE_ROW_CHECKS = 64  # test rows also checked one at a time: a batch of one takes other paths
 
 
@@ -176,21 +177,8 @@ def load_test_split(task: str) -> tuple[np.ndarray, np.ndarray]:
         return npz["x"], npz["y"]
 
 
-def export(
-    task: str,
-    arch: str,
-    *,
-    opset: int,
-    bound: float,
-    converter: str = "auto",
-    simple_rnn: str = "unrolled",
-    skip_padding: bool = True,
-) -> ExportResult:
-    """Convert, check parity on the test split, log to MLflow, then write the three outputs.
-
-    Every check runs before anything is written; ``model.onnx`` is moved into place only after
-    parity passed, so a failure leaves the previous export untouched.
-    """
+def _stage_inputs(task: str, arch: str) -> tuple[Path, Path, dict[str, Any], np.ndarray]:
+    """The Keras model's and the encoder's paths, evaluate's metrics and the test rows, each checked."""
     model_dir = paths.model_dir(task, arch)
     keras_path = _require(model_dir / "model.keras", f"run 'dvc repro train@{task}-{arch}' first")
     encoder_path = _require(paths.encoded_dir(task) / ENCODER_FILE, f"run 'dvc repro encode@{task}' first")
@@ -205,16 +193,13 @@ def export(
         raise ModelError(
             f"{paths.encoded_dir(task) / 'test.npz'}: the test split is empty; parity needs rows"
         )
+    return keras_path, encoder_path, evaluation, x
 
-    from pipeline.encoders.preprocess import load_encoder
-    from pipeline.modeling.models import (  # pipeline.modeling.models sets TF's env before keras loads
-        keras,
-        predict_proba,
-    )
-    from pipeline.modeling.onnx_builder import operator_types
-    from pipeline.serving.inference import Predictor
 
-    encoder = load_encoder(encoder_path)
+def _load_keras(keras_path: Path, x: np.ndarray, task: str) -> Any:
+    """The trained model, which must read rows as wide as the encoded test rows."""
+    from pipeline.modeling.models import keras  # sets TF's env before keras loads
+
     try:
         model = keras.saving.load_model(keras_path, compile=False)
     except Exception as exc:  # Keras raises ValueError, OSError, zipfile errors...
@@ -225,6 +210,35 @@ def export(
             f"{paths.encoded_dir(task) / 'test.npz'}: rows have {x.shape[1]} columns but {keras_path} "
             f"expects {expected_width}; re-run train after encode"
         )
+    return model
+
+
+def export(
+    task: str,
+    arch: str,
+    config: Any,
+    *,
+    opset: int,
+    bound: float,
+    converter: str = "auto",
+    simple_rnn: str = "unrolled",
+    skip_padding: bool = True,
+) -> ExportResult:
+    """Convert, check parity on the test split, log to MLflow, then write the bundle and metrics.
+
+    Every check runs before anything is written; ``model.onnx`` is moved into place only after
+    parity passed, so a failure leaves the previous export untouched.
+    """
+    model_dir = paths.model_dir(task, arch)
+    keras_path, encoder_path, evaluation, x = _stage_inputs(task, arch)
+
+    from pipeline.encoders.preprocess import load_encoder
+    from pipeline.modeling.models import predict_proba
+    from pipeline.modeling.onnx_builder import operator_types
+    from pipeline.serving.inference import Predictor
+
+    encoder = load_encoder(encoder_path)
+    model = _load_keras(keras_path, x, task)
     proto, used = convert(
         model, task, arch, opset=opset, converter=converter, simple_rnn=simple_rnn, skip_padding=skip_padding
     )
@@ -246,10 +260,32 @@ def export(
         size = tmp.stat().st_size
         _log_to_mlflow(task, arch, model_dir / "run.json", diff, operators, size, used)
     write_text(model_dir / ENCODER_FILE, encoder_path.read_text(encoding="utf-8"))
-    write_json(
-        paths.metrics_file(task, arch), {**evaluation, "onnx_max_abs_diff": diff, "onnx_operators": operators}
-    )
+    measured = {**evaluation, "onnx_max_abs_diff": diff, "onnx_operators": operators}
+    write_bundle_manifest(model_dir, task, arch, config, encoder, measured)
+    write_json(paths.metrics_file(task, arch), measured)
     return ExportResult(out_path, diff, operators, size, len(x), used)
+
+
+def write_bundle_manifest(
+    model_dir: Path, task: str, arch: str, config: Any, encoder: Any, measured: dict[str, Any]
+) -> None:
+    """The bundle's manifest: the kind's output contract and input schema, and the headline metrics
+    (every plain number of the validation and test sections, and the ONNX parity)."""
+    kind = tasks.kind_of(config)
+    classes = read_json(model_dir / ENCODER_FILE).get("classes") or [0, 1]
+    headline = {
+        split: {k: v for k, v in measured.get(split, {}).items() if isinstance(v, int | float)}
+        for split in ("val", "test")
+    }
+    write_manifest(
+        model_dir,
+        task=task,
+        kind=config.kind,
+        arch=arch,
+        output=kind.output_contract(config, list(classes)),
+        input_spec=kind.input_spec(encoder),
+        metrics=headline | {"onnx_max_abs_diff": measured["onnx_max_abs_diff"]},
+    )
 
 
 def _log_to_mlflow(
@@ -292,6 +328,7 @@ def main(argv: list[str]) -> int:
     result = export(
         args.task,
         args.arch,
+        p.task(args.task),
         opset=p.export.opset,
         bound=p.export.max_abs_diff,
         converter=args.converter,

@@ -95,7 +95,7 @@ def model_signature(task: str, model_dir: Path, example: Any) -> Any:
 
     predictor = Predictor.from_dir(model_dir)
     result = predictor.score_frame(example)
-    answers = answer_rows(predictor, result.probabilities, result.known_token_share, example, task=task)
+    answers = answer_rows(predictor, result.probabilities, result.known_token_share, example)
     with warnings.catch_warnings():  # MLflow's hint about integer inputs with missing values
         warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
         outputs = infer_signature(pd.DataFrame(answers)).inputs  # the answers' columns and types
@@ -108,7 +108,7 @@ def model_signature(task: str, model_dir: Path, example: Any) -> Any:
 
 # What the registered model runs: the serving layer and what it imports, never the stages, the
 # Keras builders or TensorFlow (tests/test_registry.py checks the list against the imports).
-SHIPPED = ("__init__.py", "core", "encoders", "serving")
+SHIPPED = ("__init__.py", "core", "data", "encoders", "serving", "tasks")
 
 
 def serving_code(into: Path) -> Path:
@@ -167,19 +167,16 @@ def register_version(
     import mlflow
 
     from pipeline.core import tracking
+    from pipeline.serving.bundle import read_bundle
 
     model_dir = paths.model_dir(task, arch)
     metrics_path = paths.metrics_file(task, arch)
-    for needed in (
-        model_dir / "model.onnx",
-        model_dir / "encoder.json",
-        model_dir / "run.json",
-        metrics_path,
-    ):
+    for needed in (model_dir / "run.json", metrics_path):
         if not needed.exists():
             raise ModelError(f"{needed}: not found; run 'dvc repro export@{task}-{arch}' first")
+    bundle = read_bundle(model_dir)  # the files' hashes checked: what is logged is what was exported
     metrics = read_json(metrics_path)
-    gate = gate_metric(config, len(read_json(model_dir / "encoder.json").get("classes", [0, 1])))
+    gate = gate_metric(config, len(bundle.encoder_data.get("classes", [0, 1])))
     run_id = read_json(model_dir / "run.json")["run_id"]
     with mlflow.start_run(run_id=run_id):
         info = mlflow.pyfunc.log_model(
@@ -208,7 +205,7 @@ def register_version(
         f"test_{gate}": f"{metrics['test'][gate]:.6f}",
         "test_accuracy": f"{metrics['test']['accuracy']:.6f}",
         "onnx_max_abs_diff": f"{metrics.get('onnx_max_abs_diff', float('nan')):.3g}",
-        "onnx_sha256": sha256_file(model_dir / "model.onnx"),
+        "onnx_sha256": bundle.manifest.files["model.onnx"],
     }
     if metrics.get("test_rows_sha256"):
         tags["test_rows_sha256"] = metrics["test_rows_sha256"]

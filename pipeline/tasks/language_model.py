@@ -24,12 +24,45 @@ from pipeline.encoders.dataset import SPLITS, Split
 from pipeline.encoders.labels import Labels
 from pipeline.encoders.language_model import LanguageModelEncoder
 from pipeline.encoders.preprocess import tokenize
+from pipeline.tasks import answers as shapes
 from pipeline.tasks.base import TOKENS, meta
 
 TEXT, LINE = "text", "line"
 COVERAGE = " (vocabulary coverage)"
 # control characters other than tab/newline, or U+FFFD: text decoded with the wrong encoding
 BAD_CHARACTERS = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffd]"
+
+
+# --- the output contract and the answer (the serving side's part that the bundle records) ---
+def output_contract(config: LanguageModelTaskConfig, classes: list[Any]) -> dict[str, Any]:
+    """What the model answers, recorded in its bundle: the next words (the classes are the
+    vocabulary, in encoder.json), how many are listed and how many a request may generate."""
+    return {"top_k": config.predict.top_k, "max_generate": config.predict.max_generate}
+
+
+def input_spec(encoder: LanguageModelEncoder) -> dict[str, Any]:
+    """What the model reads, recorded in its bundle: the last ``window`` words of a text."""
+    return {
+        "dtype": "int32",
+        "width": encoder.window,
+        "text_column": encoder.text_column,
+        "vocabulary_size": encoder.vocab_size,
+        "lowercase": encoder.lowercase,
+    }
+
+
+def answers(predictor: Any, probabilities: Any, known_shares: Any, inputs: Any, options: dict) -> list[dict]:
+    """The next words of each text (and a continuation when the request asks to ``generate``)."""
+    texts = predictor.encoder.texts(inputs)
+    settings = {"top_k": predictor.output.get("top_k") or shapes.TOP_K} | options
+    return shapes.next_word_answers(
+        predictor.encoder, texts, probabilities, predictor.predict_encoded, **settings
+    )
+
+
+def check_request_params(given: dict[str, Any], output: dict[str, Any]) -> dict[str, Any]:
+    limit = output.get("max_generate") or shapes.DEFAULT_MAX_GENERATE
+    return shapes.check_params(given, shapes.LANGUAGE_MODEL_PARAMS, limit)
 
 
 def label_column(config: LanguageModelTaskConfig) -> str:

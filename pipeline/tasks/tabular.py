@@ -10,6 +10,7 @@ import pandas as pd
 from pipeline.core.config import TabularTaskConfig
 from pipeline.data.readers import CsvRows, read_csv_file
 from pipeline.encoders.preprocess import TabularEncoder
+from pipeline.tasks import answers as shapes
 from pipeline.tasks.base import (
     AS_NUMBER,
     HELPER_NOTE,
@@ -22,6 +23,39 @@ from pipeline.tasks.base import (
     meta,
     stratified_splits,
 )
+
+
+# --- the output contract and the answer (the serving side's part that the bundle records) ---
+def output_contract(config: TabularTaskConfig, classes: list[Any]) -> dict[str, Any]:
+    """What the model answers, recorded in its bundle: classes, positive class and threshold."""
+    binary = len(classes) <= 2
+    return {
+        "classes": classes,
+        "positive_class": classes[1] if binary and len(classes) == 2 else None,
+        "threshold": shapes.THRESHOLD if binary else None,
+        "top_k": None if binary else shapes.TOP_K,
+    }
+
+
+def input_spec(encoder: TabularEncoder) -> dict[str, Any]:
+    """What the model reads, recorded in its bundle: the columns and the feature width."""
+    return {
+        "dtype": "float32",
+        "width": len(encoder.feature_names),
+        "numeric": {c: {k: s.get(k) for k in ("min", "max", "integer")} for c, s in encoder.numeric.items()},
+        "categorical": encoder.categorical,
+        "filled_when_blank": sorted(encoder.fills),
+    }
+
+
+def answers(predictor: Any, probabilities: Any, known_shares: Any, inputs: Any, options: dict) -> list[dict]:
+    """``{"probability", "prediction"}`` per row (and ``label`` for named classes), or the top classes."""
+    top_k = predictor.output.get("top_k") or shapes.TOP_K
+    return shapes.classifier_answers(probabilities, predictor.classes, top_k=top_k)
+
+
+def check_request_params(given: dict[str, Any], output: dict[str, Any]) -> dict[str, Any]:
+    return shapes.check_params(given, shapes.CLASSIFIER_PARAMS)
 
 
 def label_column(config: TabularTaskConfig) -> str:

@@ -16,6 +16,7 @@ from pipeline.core.config import TextTaskConfig
 from pipeline.core.errors import DataError
 from pipeline.data.readers import SPLIT_COLUMN, SPLIT_VALUES, CsvRows, is_archive, read_aclimdb, read_text_csv
 from pipeline.encoders.preprocess import TextEncoder, tokenize
+from pipeline.tasks import answers as shapes
 from pipeline.tasks.base import (
     AS_NUMBER,
     TOKENS,
@@ -26,6 +27,50 @@ from pipeline.tasks.base import (
     meta,
     stratified_splits,
 )
+
+
+# --- the output contract and the answer (the serving side's part that the bundle records) ---
+def output_contract(config: TextTaskConfig, classes: list[Any]) -> dict[str, Any]:
+    """What the model answers, recorded in its bundle: classes, and for two classes the positive one
+    and the neutral band around the threshold (Positive/Negative/Neutral)."""
+    binary = len(classes) <= 2
+    return {
+        "classes": classes,
+        "positive_class": classes[1] if binary and len(classes) == 2 else None,
+        "threshold": shapes.THRESHOLD if binary else None,
+        "neutral_band": config.predict.neutral_band if binary else None,
+        "top_k": None if binary else shapes.TOP_K,
+    }
+
+
+def input_spec(encoder: TextEncoder) -> dict[str, Any]:
+    """What the model reads, recorded in its bundle: a text column, as token ids padded to a length."""
+    return {
+        "dtype": "int32",
+        "width": encoder.sequence_length,
+        "text_column": encoder.text_column,
+        "vocabulary_size": encoder.vocab_size,
+        "padding": encoder.padding,
+        "truncation": encoder.truncation,
+        "lowercase": encoder.lowercase,
+    }
+
+
+def answers(predictor: Any, probabilities: Any, known_shares: Any, inputs: Any, options: dict) -> list[dict]:
+    """Positive/Negative/Neutral with the known-token share for two classes, else the top classes."""
+    output = predictor.output
+    band = options.get("neutral_band", output.get("neutral_band", shapes.DEFAULT_NEUTRAL_BAND))
+    return shapes.classifier_answers(
+        probabilities,
+        predictor.classes,
+        neutral_band=band,
+        known_shares=known_shares,
+        top_k=output.get("top_k") or shapes.TOP_K,
+    )
+
+
+def check_request_params(given: dict[str, Any], output: dict[str, Any]) -> dict[str, Any]:
+    return shapes.check_params(given, shapes.CLASSIFIER_PARAMS)
 
 
 def label_column(config: TextTaskConfig) -> str:

@@ -1,0 +1,154 @@
+"""The model bundle: ``models/<task>/<arch>/`` as a folder that describes itself.
+
+A bundle holds ``model.onnx``, ``encoder.json`` and ``manifest.json``. The manifest says what the
+model is (kind, task, architecture), what it answers (the output contract: classes, positive class,
+threshold, neutral band, top-k, generation limits), what it reads (the input schema, its dtype and
+width), the sha256 of each file, the headline metrics and the versions of the libraries that built
+it. Whatever serves a model (``predict``, ``serve``, ``bench``, the page, the registered pyfunc) reads
+only the bundle, so a model answers the same wherever it is started: no ``params.yaml`` is read.
+
+This module alone writes, reads and checks a bundle. Reading checks each file's hash and, once the
+ONNX session is open (:func:`check_input_width`), that the graph's input width is the encoder's.
+It imports neither TensorFlow nor ONNX: the pyfunc's environment has only ONNX Runtime.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import platform
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipeline.core.errors import ModelError
+
+MODEL_FILE = "model.onnx"
+ENCODER_FILE = "encoder.json"
+MANIFEST_FILE = "manifest.json"
+FORMAT = 1  # the manifest's layout; a reader refuses a newer one
+BUILT_WITH = ("tensorflow", "keras", "tf2onnx", "onnx", "onnxruntime", "numpy", "scikit-learn")
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What ``manifest.json`` holds; ``files`` maps each file of the bundle to its sha256."""
+
+    task: str
+    kind: str
+    arch: str
+    output: dict[str, Any]
+    input: dict[str, Any]
+    files: dict[str, str]
+    metrics: dict[str, Any] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=dict)
+    format: int = FORMAT
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], where: Path) -> Manifest:
+        if not isinstance(data, dict):
+            raise ModelError(f"{where}: expected a JSON object")
+        if int(data.get("format", 0)) > FORMAT:
+            raise ModelError(
+                f"{where}: manifest format {data['format']} is newer than this code reads ({FORMAT}); "
+                "update the pipeline package"
+            )
+        needed = ("task", "kind", "arch", "output", "input", "files")
+        missing = [key for key in needed if key not in data]
+        if missing:
+            raise ModelError(f"{where}: missing key(s) {', '.join(missing)}; re-run the export stage")
+        known = {k: data[k] for k in (*needed, "metrics", "versions", "format") if k in data}
+        return cls(**known)
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A checked bundle: its folder, manifest and encoder settings (with the task's ``classes``)."""
+
+    directory: Path
+    manifest: Manifest
+    encoder_data: dict[str, Any]
+
+    @property
+    def model_path(self) -> Path:
+        return self.directory / MODEL_FILE
+
+
+def sha256_file(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def library_versions() -> dict[str, str]:
+    """The versions of the libraries that built a model (``unknown`` for one not installed)."""
+    versions = {"python": platform.python_version()}
+    for name in BUILT_WITH:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = "unknown"
+    return versions
+
+
+def write_manifest(
+    directory: Path,
+    *,
+    task: str,
+    kind: str,
+    arch: str,
+    output: dict[str, Any],
+    input_spec: dict[str, Any],
+    metrics: dict[str, Any],
+) -> Manifest:
+    """Write ``manifest.json`` for the model and encoder files already in ``directory``; last, so
+    that a bundle with a manifest is whole."""
+    from pipeline.core.io import write_json
+
+    files = {name: sha256_file(directory / name) for name in (MODEL_FILE, ENCODER_FILE)}
+    manifest = Manifest(task, kind, arch, output, input_spec, files, metrics, library_versions())
+    write_json(directory / MANIFEST_FILE, asdict(manifest))
+    return manifest
+
+
+def read_bundle(directory: Path | str) -> Bundle:
+    """The bundle in ``directory``, its files checked against the manifest's hashes."""
+    directory = Path(directory)
+    manifest_path = directory / MANIFEST_FILE
+    if not manifest_path.is_file():
+        if not directory.is_dir():
+            raise ModelError(f"{directory}: model folder not found")
+        raise ModelError(
+            f"{manifest_path}: not found; a model folder needs {MODEL_FILE}, {ENCODER_FILE} and "
+            f"{MANIFEST_FILE}, which the export stage writes (dvc repro export@<task>-<arch>)"
+        )
+    manifest = Manifest.from_dict(_read_json(manifest_path), manifest_path)
+    for name, expected in manifest.files.items():
+        path = directory / name
+        if not path.is_file():
+            raise ModelError(f"{path}: not found, but {manifest_path} lists it")
+        if sha256_file(path) != expected:
+            raise ModelError(
+                f"{path}: its sha256 differs from the one {manifest_path} records; the bundle was "
+                "changed after export (re-run the export stage)"
+            )
+    return Bundle(directory, manifest, _read_json(directory / ENCODER_FILE))
+
+
+def check_input_width(bundle: Bundle, onnx_shape: list[Any]) -> None:
+    """The ONNX graph's input is as wide as the encoder's rows, as the manifest records."""
+    width = bundle.manifest.input.get("width")
+    graph_width = onnx_shape[1] if len(onnx_shape) > 1 else None
+    if isinstance(graph_width, int) and isinstance(width, int) and graph_width != width:
+        raise ModelError(
+            f"{bundle.model_path}: the ONNX input takes rows of {graph_width} values but the encoder "
+            f"({bundle.directory / ENCODER_FILE}) makes rows of {width}; re-run export"
+        )
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ModelError(f"{path}: not found") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelError(f"{path}: not valid JSON ({exc})") from exc
