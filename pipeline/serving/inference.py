@@ -19,7 +19,9 @@ import pandas as pd
 
 from pipeline.core.config import ConfigError, params
 from pipeline.core.errors import ModelError
-from pipeline.encoders.preprocess import Encoder, RowError, TextEncoder, encoder_from_dict, read_encoder_json
+from pipeline.encoders.base import Encoder, RowError
+from pipeline.encoders.registry import encoder_from_dict, read_encoder_json
+from pipeline.encoders.text import TextEncoder
 
 MODEL_FILE = "model.onnx"
 ENCODER_FILE = "encoder.json"

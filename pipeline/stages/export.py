@@ -206,7 +206,7 @@ def export(
             f"{paths.encoded_dir(task) / 'test.npz'}: the test split is empty; parity needs rows"
         )
 
-    from pipeline.encoders.preprocess import load_encoder
+    from pipeline.encoders.registry import load_encoder
     from pipeline.modeling.models import (  # pipeline.modeling.models sets TF's env before keras loads
         keras,
         predict_proba,
