@@ -281,3 +281,12 @@ def test_fill_report_counts_the_blank_cells_filled_per_split():
     enc = TabularEncoder.fit(frame[frame["split"] == "train"], schema)
     (line,) = enc.fill_report(frame)
     assert line == f"2 blank Balance cell(s) (train 1, val 1, test 0) filled with {enc.fills['Balance']!r}"
+
+
+def test_a_mode_fill_needs_a_value_in_the_training_split():
+    from pipeline.core.errors import DataError
+
+    schema = SCHEMA.model_copy(update={"missing": {"Geography": "mode"}})
+    train = customers().assign(Geography=None)
+    with pytest.raises(DataError, match="'Geography' has no value in the training split"):
+        TabularEncoder.fit(train, schema)

@@ -90,7 +90,7 @@ def _num(x: float) -> str:
 
 
 def _kind(value: Any) -> str:
-    names = {list: "a list", tuple: "a list", dict: "an object", bytes: "bytes"}
+    names: dict[type, str] = {list: "a list", tuple: "a list", dict: "an object", bytes: "bytes"}
     return names.get(type(value), type(value).__name__)
 
 
@@ -144,7 +144,11 @@ class TabularEncoder(Encoder):
                 fills[col] = float(pd.to_numeric(column).median())
             elif rule == "mode":
                 counts = column.astype(str).value_counts()
-                top = str(counts.index[0]) if len(counts) else None
+                if not len(counts):  # else a blank cell would be filled with a blank
+                    raise DataError(
+                        f"schema.missing: {col!r} has no value in the training split to take the mode of"
+                    )
+                top = str(counts.index[0])
                 written = {str(v): v for v in categorical.get(col, [])}
                 fills[col] = written.get(top, top) if col in categorical else float(top)
             elif not isinstance(rule, str):  # {constant: value}
@@ -237,13 +241,13 @@ class TabularEncoder(Encoder):
             values = raw.to_numpy(dtype="float64", na_value=np.nan)
             nan = np.isnan(values)
             if not filled:
-                missing = MISSING_NUMBER + self._drop_note(col)
-                errors += [RowError(int(i), missing, col) for i in np.flatnonzero(nan)]
+                blank = MISSING_NUMBER + self._drop_note(col)
+                errors += [RowError(int(i), blank, col) for i in np.flatnonzero(nan)]
             suspect = ~nan & ((values < spec["min"]) | (values > spec["max"]))
             if spec.get("integer"):
                 suspect |= ~nan & np.isfinite(values) & (np.floor(values) != values)
-            for i in np.flatnonzero(suspect):
-                errors.append(RowError(int(i), check_number(float(values[i]), spec) or "", col))
+            for i in np.flatnonzero(suspect).tolist():
+                errors.append(RowError(i, check_number(float(values[i]), spec) or "", col))
         for col in self.categorical:
             for i, value in enumerate(frame[col].tolist()):
                 _, problem = self._category(col, value)
