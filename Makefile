@@ -53,6 +53,7 @@ test-slow: install
 lint: install
 	$(BIN)/ruff check pipeline tests benchmarks
 	$(BIN)/ruff format --check pipeline tests benchmarks
+	$(BIN)/mypy
 	$(BIN)/actionlint .github/workflows/*.yml
 
 # The documentation site from docs/ into site/ (git-ignored); --strict: a broken link fails it.

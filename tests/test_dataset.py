@@ -9,8 +9,9 @@ import pytest
 
 from pipeline.core.errors import DataError
 from pipeline.core.io import write_json
+from pipeline.encoders.base import OOV, PAD
 from pipeline.encoders.dataset import load_dataset
-from pipeline.encoders.preprocess import OOV, PAD, TextEncoder
+from pipeline.encoders.text import TextEncoder
 
 
 def write_encoded(directory: Path, labels: dict[str, np.ndarray], classes: list[str] | None) -> Path:

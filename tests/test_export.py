@@ -22,7 +22,8 @@ ort = pytest.importorskip("onnxruntime")
 from pipeline.core.config import AnnParams, RecurrentParams, params  # noqa: E402
 from pipeline.core.errors import ModelError  # noqa: E402
 from pipeline.core.io import read_json, write_json  # noqa: E402
-from pipeline.encoders.preprocess import OOV, PAD, TextEncoder  # noqa: E402
+from pipeline.encoders.base import OOV, PAD  # noqa: E402
+from pipeline.encoders.text import TextEncoder  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 BOUND = 1e-5
@@ -487,7 +488,7 @@ TOPICS = ["grain", "crude", "trade"]
 @pytest.fixture
 def topics_project(tmp_path, monkeypatch) -> Path:
     """A 3-class tabular task ready for export: a 6-feature encoder that records its classes."""
-    from pipeline.encoders.preprocess import TabularEncoder
+    from pipeline.encoders.tabular import TabularEncoder
 
     shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
     monkeypatch.chdir(tmp_path)

@@ -14,8 +14,9 @@ import pytest
 from pipeline.core.config import LanguageModelTaskConfig, load_params
 from pipeline.core.errors import DataError
 from pipeline.core.io import write_json
+from pipeline.encoders.base import OOV, PAD
 from pipeline.encoders.language_model import LanguageModelEncoder, continue_text
-from pipeline.encoders.preprocess import OOV, PAD, encoder_from_dict
+from pipeline.encoders.registry import encoder_from_dict
 from pipeline.tasks import kind_of
 from pipeline.tasks.ngram import KneserNey
 

@@ -3,7 +3,11 @@ import pandas as pd
 import pytest
 
 from pipeline.core.config import load_params
-from pipeline.encoders.preprocess import TabularEncoder, TextEncoder, encoder_from_dict, tokenize
+from pipeline.core.errors import ModelError
+from pipeline.encoders.base import tokenize
+from pipeline.encoders.registry import encoder_from_dict
+from pipeline.encoders.tabular import TabularEncoder
+from pipeline.encoders.text import TextEncoder
 from tests.conftest import REPO
 
 SCHEMA = load_params(REPO / "params.yaml").task("churn").schema_
@@ -241,3 +245,48 @@ def test_a_csv_column_of_numbers_with_whitespace_blanks_reads_as_numbers(tmp_pat
     assert frame["TotalCharges"].isna().tolist() == [True, False, False]
     assert frame["TotalCharges"].tolist()[1:] == [29.85, 30.5]
     assert frame["Contract"].isna().tolist() == [False, False, True]  # text stays text, " " is blank
+
+
+# ------------------------------------------------------------------ one contract, no isinstance
+def test_every_registered_encoder_answers_the_encoder_contract():
+    from pipeline.encoders.base import Encoder
+    from pipeline.encoders.language_model import LanguageModelEncoder
+    from pipeline.encoders.registry import ENCODERS
+
+    table = TabularEncoder.fit(customers(), SCHEMA)
+    text = TextEncoder(["<pad>", "<oov>", "good", "film"], 4)
+    lm = LanguageModelEncoder(["<pad>", "<oov>", "good", "film"], 3)
+    assert {
+        kind: type(enc) for kind, enc in (("tabular", table), ("text", text), ("language_model", lm))
+    } == ENCODERS
+    for enc in (table, text, lm):
+        assert isinstance(enc, Encoder) and encoder_from_dict(enc.to_dict()) == enc
+    assert (table.vocab_size, text.vocab_size, lm.vocab_size) == (0, 4, 4)
+    assert (table.input_dtype, text.input_dtype, lm.input_dtype) == (np.float32, np.int32, np.int32)
+    assert (table.text_column, text.text_column) == (None, "text") and text.input_columns == ["text"]
+    assert table.transform(customers()).shape[1] == table.input_width
+    assert text.transform_texts(["good film"]).shape[1] == text.input_width == 4 and lm.input_width == 3
+    assert table.known_token_share(np.zeros((2, 3))) is None
+    assert text.known_token_share(np.array([[0, 1, 2, 3]])).tolist() == [2 / 3]
+    assert text.fill_report(pd.DataFrame({"text": ["a"], "split": ["train"]})) == []
+    with pytest.raises(ModelError, match="unknown encoder kind 'forecast'"):
+        encoder_from_dict({"kind": "forecast"})
+
+
+def test_fill_report_counts_the_blank_cells_filled_per_split():
+    schema = SCHEMA.model_copy(update={"missing": {"Balance": "median"}})
+    frame = customers().assign(split=["train", "train", "val", "test", "train", "val"])
+    frame["Balance"] = frame["Balance"].astype(object)
+    frame.loc[[1, 2], "Balance"] = [None, " "]
+    enc = TabularEncoder.fit(frame[frame["split"] == "train"], schema)
+    (line,) = enc.fill_report(frame)
+    assert line == f"2 blank Balance cell(s) (train 1, val 1, test 0) filled with {enc.fills['Balance']!r}"
+
+
+def test_a_mode_fill_needs_a_value_in_the_training_split():
+    from pipeline.core.errors import DataError
+
+    schema = SCHEMA.model_copy(update={"missing": {"Geography": "mode"}})
+    train = customers().assign(Geography=None)
+    with pytest.raises(DataError, match="'Geography' has no value in the training split"):
+        TabularEncoder.fit(train, schema)

@@ -1,7 +1,7 @@
 """serve: how input rows are read, checked and numbered, over real HTTP on 127.0.0.1.
 
 The protocol, limits and connection handling are tests/test_serve.py's; this file is about the
-input rules shared with predict and the pyfunc (pipeline/encoders/preprocess.py, pipeline/core/rows.py).
+input rules shared with predict and the pyfunc (pipeline/encoders/tabular.py, pipeline/core/rows.py).
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from pipeline.core.config import load_params
-from pipeline.encoders.preprocess import tokenize
+from pipeline.encoders.base import tokenize
 from pipeline.generators.newswire import TOPICS
 from pipeline.generators.synthetic import NEGATIVE, POSITIVE, churn_frame, sentiment_frame, topics_frame
 

@@ -14,7 +14,7 @@ import yaml
 
 from pipeline.__main__ import main as cli
 from pipeline.core.config import params
-from pipeline.encoders.preprocess import load_encoder
+from pipeline.encoders.registry import load_encoder
 
 CATEGORIES = {f"Feature{i}": ["a", "b", "c"] for i in range(15)}
 

@@ -17,7 +17,8 @@ import pytest
 from pipeline.core.config import ConfigError, EmbeddingConfig, RecurrentParams, params
 from pipeline.core.errors import ModelError
 from pipeline.core.io import read_json, write_json
-from pipeline.encoders.preprocess import OOV, PAD, TextEncoder
+from pipeline.encoders.base import OOV, PAD
+from pipeline.encoders.text import TextEncoder
 from tests.conftest import REPO, edit_params
 
 DIM, SEQ = 8, 12

@@ -20,7 +20,9 @@ from onnx import TensorProto, helper, numpy_helper
 
 from pipeline.core.config import load_params
 from pipeline.core.io import write_json
-from pipeline.encoders.preprocess import OOV, PAD, TabularEncoder, TextEncoder
+from pipeline.encoders.base import OOV, PAD
+from pipeline.encoders.tabular import TabularEncoder
+from pipeline.encoders.text import TextEncoder
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = load_params(REPO / "params.yaml").task("churn").schema_

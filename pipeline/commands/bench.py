@@ -59,7 +59,10 @@ import numpy as np
 from pipeline.core import paths
 from pipeline.core.errors import ModelError, PipelineError
 from pipeline.core.io import write_json, write_text
-from pipeline.encoders.preprocess import Encoder, TabularEncoder, TextEncoder, load_encoder
+from pipeline.encoders.base import Encoder
+from pipeline.encoders.registry import load_encoder
+from pipeline.encoders.tabular import TabularEncoder
+from pipeline.encoders.text import TextEncoder
 
 BACKENDS = ("onnxruntime", "keras_predict", "keras_call", "keras_function", "tf_savedmodel")
 BATCHES = (1, 32, 256)

@@ -53,7 +53,8 @@ import pandas as pd
 from pipeline.core.errors import DataError
 from pipeline.core.io import write_text
 from pipeline.core.rows import RowMap, csv_header, header_problem, scan_rows
-from pipeline.encoders.preprocess import RowError, TextEncoder
+from pipeline.encoders.base import RowError
+from pipeline.encoders.text import TextEncoder
 from pipeline.serving.inference import check_model
 
 EXIT_OK, EXIT_FAILED, EXIT_PARTIAL = 0, 1, 3

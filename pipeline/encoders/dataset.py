@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,8 +9,8 @@ import numpy as np
 import pandas as pd
 
 from pipeline.core import paths
-from pipeline.core.errors import DataError, ModelError
-from pipeline.encoders.preprocess import TextEncoder, encoder_from_dict
+from pipeline.core.errors import DataError
+from pipeline.encoders.registry import encoder_from_dict, read_encoder_json
 
 SPLITS = ("train", "val", "test")
 
@@ -50,7 +49,7 @@ def load_dataset(task: str, directory: Path | None = None) -> Dataset:
             raise DataError(f"{path}: not found; run 'dvc repro encode@{task}' first")
         with np.load(path, allow_pickle=False) as npz:
             arrays[name] = (npz["x"], npz["y"], path)
-    encoder_data = _read_encoder(directory / "encoder.json")
+    encoder_data = read_encoder_json(directory / "encoder.json")
     class_names = label_classes(encoder_data)
     n_classes = len(class_names)
     splits = {
@@ -58,17 +57,8 @@ def load_dataset(task: str, directory: Path | None = None) -> Dataset:
         for name, (x, y, path) in arrays.items()
     }
     encoder = encoder_from_dict(encoder_data)
-    vocab_size = encoder.vocab_size if isinstance(encoder, TextEncoder) else 0
+    vocab_size = encoder.vocab_size
     return Dataset(splits["train"], splits["val"], splits["test"], vocab_size, n_classes, class_names)
-
-
-def _read_encoder(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise ModelError(f"{path}: encoder file not found") from exc
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{path}: not valid JSON ({exc})") from exc
 
 
 def label_classes(encoder_data: dict) -> tuple[str, ...]:

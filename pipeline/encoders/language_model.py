@@ -1,6 +1,6 @@
 """The vocabulary and windows of a next-word language model, saved as JSON like every encoder.
 
-A :class:`LanguageModelEncoder` is a :class:`~pipeline.encoders.preprocess.TextEncoder` whose
+A :class:`LanguageModelEncoder` is a :class:`~pipeline.encoders.text.TextEncoder` whose
 sequence is the window of the ``window`` previous tokens (pre-padded, the oldest dropped), so
 predict, serve and the pyfunc check and encode a prompt exactly as they do a review. Its vocabulary
 is fitted on the training part of the text (``min_count``, ``max_size``); a rarer word is the OOV
@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.encoders.preprocess import OOV, PAD, TextEncoder, tokenize
+from pipeline.encoders.base import OOV, PAD, tokenize
+from pipeline.encoders.text import TextEncoder
 
 KIND = "language_model"
 

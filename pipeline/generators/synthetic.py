@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pipeline.encoders.preprocess import tokenize
+from pipeline.encoders.base import tokenize
 from pipeline.generators import newswire
 
 

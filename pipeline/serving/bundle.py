@@ -134,14 +134,20 @@ def read_bundle(directory: Path | str) -> Bundle:
     return Bundle(directory, manifest, _read_json(directory / ENCODER_FILE))
 
 
-def check_input_width(bundle: Bundle, onnx_shape: list[Any]) -> None:
-    """The ONNX graph's input is as wide as the encoder's rows, as the manifest records."""
+def check_input_width(bundle: Bundle, encoder_width: int, onnx_shape: list[Any]) -> None:
+    """The encoder's rows, the manifest's input and the ONNX graph's input are equally wide."""
     width = bundle.manifest.input.get("width")
     graph_width = onnx_shape[1] if len(onnx_shape) > 1 else None
-    if isinstance(graph_width, int) and isinstance(width, int) and graph_width != width:
+    encoder_file = bundle.directory / ENCODER_FILE
+    if isinstance(width, int) and width != encoder_width:
+        raise ModelError(
+            f"{encoder_file}: the encoder makes rows of {encoder_width} values but "
+            f"{bundle.directory / MANIFEST_FILE} records an input of {width}; re-run export"
+        )
+    if isinstance(graph_width, int) and graph_width != encoder_width:
         raise ModelError(
             f"{bundle.model_path}: the ONNX input takes rows of {graph_width} values but the encoder "
-            f"({bundle.directory / ENCODER_FILE}) makes rows of {width}; re-run export"
+            f"({encoder_file}) makes rows of {encoder_width}; re-run export"
         )
 
 

@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 
 from pipeline.core.errors import ModelError
-from pipeline.encoders.preprocess import Encoder, RowError, encoder_from_dict
+from pipeline.encoders.base import Encoder, RowError
+from pipeline.encoders.registry import encoder_from_dict
 from pipeline.serving import bundle as bundles
 
 
@@ -146,7 +147,9 @@ class Predictor:
             classes=found.encoder_data.get("classes"),
             output=manifest.output,
         )
-        bundles.check_input_width(found, predictor.session.get_inputs()[0].shape)
+        bundles.check_input_width(
+            found, predictor.encoder.input_width, predictor.session.get_inputs()[0].shape
+        )
         predictor.manifest = manifest
         predictor.task, predictor.arch = manifest.task, manifest.arch
         return predictor
@@ -231,12 +234,11 @@ class Predictor:
 
     def _token_shares(self, n: int, good: list[int], x: np.ndarray | None) -> np.ndarray | None:
         """Text: the share of known tokens in rows ``good``, NaN in the others; None for tables."""
-        share_of = getattr(self.encoder, "known_token_share", None)  # token-id encoders have it
-        if share_of is None:
+        if not self.encoder.vocab_size:  # an encoder without a vocabulary: no tokens to count
             return None
         shares = np.full(n, np.nan)
         if x is not None:
-            shares[good] = share_of(x)
+            shares[good] = self.encoder.known_token_share(x)
         return shares
 
 

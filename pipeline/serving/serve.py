@@ -88,7 +88,8 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from pipeline.core.config import ServeConfig
 from pipeline.core.errors import PipelineError
 from pipeline.core.rows import csv_header, header_problem, scan_rows
-from pipeline.encoders.preprocess import RowError, TextEncoder
+from pipeline.encoders.base import RowError
+from pipeline.encoders.text import TextEncoder
 from pipeline.serving.inference import ScoreResult
 
 FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")

@@ -18,9 +18,9 @@ from pipeline.core import paths
 from pipeline.core.config import TaskConfig, params
 from pipeline.core.errors import DataError
 from pipeline.core.io import atomic_folder, write_json
+from pipeline.encoders.base import Encoder
 from pipeline.encoders.dataset import Split
 from pipeline.encoders.labels import Labels
-from pipeline.encoders.preprocess import Encoder, fill_report
 
 
 def encode_frame(
@@ -60,7 +60,7 @@ def main(argv: list[str]) -> int:
     encoder, labels, frame, arrays = encode_frame(rows, config, p.seed)
     if len(frame) < len(rows):
         print(f"encode {args.task}: {len(rows) - len(frame)} of {len(rows)} rows dropped by schema.missing")
-    for line in fill_report(encoder, frame):
+    for line in encoder.fill_report(frame):
         print(f"encode {args.task}: {line} by schema.missing")
     write_encoded(paths.encoded_dir(args.task), encoder, labels, frame, arrays)
     sizes = ", ".join(f"{k} {len(v.y)}" for k, v in arrays.items())

@@ -232,7 +232,7 @@ def export(
     model_dir = paths.model_dir(task, arch)
     keras_path, encoder_path, evaluation, x = _stage_inputs(task, arch)
 
-    from pipeline.encoders.preprocess import load_encoder
+    from pipeline.encoders.registry import load_encoder
     from pipeline.modeling.models import predict_proba
     from pipeline.modeling.onnx_builder import operator_types
     from pipeline.serving.inference import Predictor

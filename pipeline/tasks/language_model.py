@@ -20,10 +20,10 @@ import pandas as pd
 from pipeline.core.config import LanguageModelTaskConfig
 from pipeline.core.errors import DataError
 from pipeline.data.readers import CsvRows, decode_utf8, read_csv_file
+from pipeline.encoders.base import tokenize
 from pipeline.encoders.dataset import SPLITS, Split
 from pipeline.encoders.labels import Labels
 from pipeline.encoders.language_model import LanguageModelEncoder
-from pipeline.encoders.preprocess import tokenize
 from pipeline.tasks import answers as shapes
 from pipeline.tasks.base import TOKENS, meta
 
@@ -132,7 +132,7 @@ def expectations(config: LanguageModelTaskConfig, exp: Any) -> list[Any]:
             min_value=s.min_tokens,
             max_value=s.max_tokens,
             meta=meta(TEXT, "tokens in the whole text"),
-            notes="Tokens as the vocabulary counts them (pipeline.encoders.preprocess.tokenize).",
+            notes="Tokens as the vocabulary counts them (pipeline.encoders.base.tokenize).",
         ),
         exp.ExpectColumnMeanToBeBetween(
             column=f"{TEXT}{COVERAGE}",

@@ -9,7 +9,7 @@ import pandas as pd
 
 from pipeline.core.config import TabularTaskConfig
 from pipeline.data.readers import CsvRows, read_csv_file
-from pipeline.encoders.preprocess import TabularEncoder
+from pipeline.encoders.tabular import TabularEncoder
 from pipeline.tasks import answers as shapes
 from pipeline.tasks.base import (
     AS_NUMBER,
@@ -193,7 +193,7 @@ def signature_inputs(example: pd.DataFrame) -> Any:
     MLflow casts each column to its declared type before the model sees it: 52.5 would become 52 in
     a ``long`` column and ``true`` 1.0 in a ``double`` one, so ``mlflow models serve`` would answer
     where ``python -m pipeline serve`` refuses. With ``Any`` the values reach the encoder's own
-    checks (pipeline/encoders/preprocess.py) unchanged, and both servers accept and refuse alike.
+    checks (pipeline/encoders/tabular.py) unchanged, and both servers accept and refuse alike.
     """
     from mlflow.types.schema import AnyType, ColSpec, Schema
 

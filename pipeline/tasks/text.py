@@ -15,7 +15,8 @@ import pandas as pd
 from pipeline.core.config import TextTaskConfig
 from pipeline.core.errors import DataError
 from pipeline.data.readers import SPLIT_COLUMN, SPLIT_VALUES, CsvRows, is_archive, read_aclimdb, read_text_csv
-from pipeline.encoders.preprocess import TextEncoder, tokenize
+from pipeline.encoders.base import tokenize
+from pipeline.encoders.text import TextEncoder
 from pipeline.tasks import answers as shapes
 from pipeline.tasks.base import (
     AS_NUMBER,
@@ -141,7 +142,7 @@ def expectations(config: TextTaskConfig, exp: Any) -> list[Any]:
             min_value=s.min_mean_tokens,
             max_value=s.max_mean_tokens,
             meta=meta(s.text, "mean tokens per text"),
-            notes="Tokens as the text encoder counts them (pipeline.encoders.preprocess.tokenize).",
+            notes="Tokens as the text encoder counts them (pipeline.encoders.base.tokenize).",
         ),
     ]
     if s.labels.classes is None:
@@ -191,9 +192,9 @@ def baselines(task: str, config: TextTaskConfig, seed: int) -> dict[str, dict[st
     from sklearn.svm import LinearSVC
 
     from pipeline.core.metrics import classification_metrics
+    from pipeline.encoders.base import standardize
     from pipeline.encoders.dataset import load_classes, load_splits_frame
     from pipeline.encoders.labels import Labels
-    from pipeline.encoders.preprocess import standardize
 
     frame = load_splits_frame(task)
     text, label = config.schema_.text, config.schema_.label

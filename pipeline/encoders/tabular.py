@@ -1,67 +1,25 @@
-"""Encoders shared by training, evaluation, export, predict, serving and the MLflow pyfunc.
+"""The table encoder: standardises numerics and one-hot/binary-encodes categories.
 
-Pure NumPy/pandas and saved as JSON, so inference needs neither TensorFlow nor pickle.
-``TabularEncoder`` standardises numerics and one-hot/binary-encodes categories;
-``TextEncoder`` is the one standardise-and-tokenise implementation for text.
-Both check raw inference rows and report problems per row instead of dropping them.
+It checks raw inference rows and reports problems per row instead of dropping them, with the one
+rule set below for raw values, shared by predict, serve and the pyfunc.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import re
-from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from pipeline.core.errors import DataError, ModelError
-from pipeline.core.rows import header_problem, mangled_duplicate, row_label
+from pipeline.core.errors import DataError
+from pipeline.core.rows import header_problem, mangled_duplicate
+from pipeline.encoders.base import Encoder, RowError, _is_missing, _union_keys
 
-PAD, OOV = "<pad>", "<oov>"
-_MISSING = object()
 EMPTY_ROW = "the row is empty: no value in any column"  # e.g. a blank line in a CSV
-
-
-@dataclass(frozen=True)
-class RowError:
-    """One problem in one input row.
-
-    ``row`` is the row's 0-based position, for indexing; what users see counts from 1 (see
-    :mod:`pipeline.rows`): ``row 3``, or ``data row 3 (file line 4)`` when ``line``, the row's
-    line in its CSV file or body, is known.
-    """
-
-    row: int
-    message: str
-    column: str | None = None
-    line: int | None = None
-
-    @property
-    def number(self) -> int:
-        """The row as users count it: from 1."""
-        return self.row + 1
-
-    def where(self) -> str:
-        return row_label(self.row, self.line)
-
-    def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"row": self.number}
-        if self.line is not None:
-            out["line"] = self.line
-        if self.column is not None:
-            out["column"] = self.column
-        out["message"] = self.message
-        return out
-
-    def __str__(self) -> str:
-        where = self.where() + (f", column {self.column!r}" if self.column else "")
-        return f"{where}: {self.message}"
 
 
 # -------------------------------------------------------------------- input rules
@@ -132,13 +90,13 @@ def _num(x: float) -> str:
 
 
 def _kind(value: Any) -> str:
-    names = {list: "a list", tuple: "a list", dict: "an object", bytes: "bytes"}
+    names: dict[type, str] = {list: "a list", tuple: "a list", dict: "an object", bytes: "bytes"}
     return names.get(type(value), type(value).__name__)
 
 
 # ------------------------------------------------------------------------ tabular
 @dataclass
-class TabularEncoder:
+class TabularEncoder(Encoder):
     numeric: dict[str, dict[str, Any]]  # column -> {mean, std, min, max, integer}
     categorical: dict[str, list[str | int]]  # column -> allowed values, as the schema wrote them
     passthrough: list[str] = field(default_factory=list)  # id/target columns accepted but unused
@@ -186,7 +144,11 @@ class TabularEncoder:
                 fills[col] = float(pd.to_numeric(column).median())
             elif rule == "mode":
                 counts = column.astype(str).value_counts()
-                top = str(counts.index[0]) if len(counts) else None
+                if not len(counts):  # else a blank cell would be filled with a blank
+                    raise DataError(
+                        f"schema.missing: {col!r} has no value in the training split to take the mode of"
+                    )
+                top = str(counts.index[0])
                 written = {str(v): v for v in categorical.get(col, [])}
                 fills[col] = written.get(top, top) if col in categorical else float(top)
             elif not isinstance(rule, str):  # {constant: value}
@@ -206,6 +168,10 @@ class TabularEncoder:
     @property
     def input_columns(self) -> list[str]:
         return [*self.numeric, *self.categorical]
+
+    @property
+    def input_width(self) -> int:
+        return len(self.feature_names)
 
     def allowed(self, col: str) -> str:
         """The column's values as the schema wrote them: ``[1, 2, 3, 4]``, ``['France', 'Spain']``."""
@@ -275,13 +241,13 @@ class TabularEncoder:
             values = raw.to_numpy(dtype="float64", na_value=np.nan)
             nan = np.isnan(values)
             if not filled:
-                missing = MISSING_NUMBER + self._drop_note(col)
-                errors += [RowError(int(i), missing, col) for i in np.flatnonzero(nan)]
+                blank = MISSING_NUMBER + self._drop_note(col)
+                errors += [RowError(int(i), blank, col) for i in np.flatnonzero(nan)]
             suspect = ~nan & ((values < spec["min"]) | (values > spec["max"]))
             if spec.get("integer"):
                 suspect |= ~nan & np.isfinite(values) & (np.floor(values) != values)
-            for i in np.flatnonzero(suspect):
-                errors.append(RowError(int(i), check_number(float(values[i]), spec) or "", col))
+            for i in np.flatnonzero(suspect).tolist():
+                errors.append(RowError(i, check_number(float(values[i]), spec) or "", col))
         for col in self.categorical:
             for i, value in enumerate(frame[col].tolist()):
                 _, problem = self._category(col, value)
@@ -389,6 +355,17 @@ class TabularEncoder:
     def records_to_frame(self, records: Sequence[dict[str, Any]]) -> pd.DataFrame:
         return pd.DataFrame.from_records(list(records), columns=_union_keys(records))
 
+    def fill_report(self, frame: pd.DataFrame) -> list[str]:
+        """How many blank cells ``schema.missing`` filled, per column and split, and with what: what a
+        user checks after encoding a table with blanks. ``frame`` holds the encoded rows and their split."""
+        lines = []
+        for col, value in self.fills.items():
+            blank = frame[col].map(_is_missing)
+            per_split = frame.loc[blank, "split"].value_counts()
+            counts = ", ".join(f"{name} {per_split.get(name, 0)}" for name in ("train", "val", "test"))
+            lines.append(f"{int(blank.sum())} blank {col} cell(s) ({counts}) filled with {value!r}")
+        return lines
+
 
 def _plain_numbers(column: pd.Series) -> bool:
     """Ints or floats (NumPy or nullable), checked as arrays; anything else is checked value by value."""
@@ -400,227 +377,3 @@ def category_key(value: Any) -> str:
     if isinstance(value, (float, np.floating)) and float(value).is_integer():
         return str(int(value))
     return str(value)
-
-
-# --------------------------------------------------------------------------- text
-_TAGS = re.compile(r"<[^>]+>")
-_TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
-
-
-def standardize(text: str, lowercase: bool = True) -> str:
-    """Strip HTML tags (IMDB has ``<br />``) and, by default, lowercase."""
-    text = _TAGS.sub(" ", text)
-    return text.lower() if lowercase else text
-
-
-def tokenize(text: str, lowercase: bool = True) -> list[str]:
-    """Words and contractions ("isn't" stays one token, so negation survives)."""
-    text = standardize(text, lowercase)
-    pattern = _TOKEN if lowercase else re.compile(_TOKEN.pattern, re.IGNORECASE)
-    return pattern.findall(text)
-
-
-@dataclass
-class TextEncoder:
-    vocabulary: list[str]  # index 0 = padding, 1 = out of vocabulary
-    sequence_length: int
-    padding: str = "pre"
-    truncation: str = "pre"
-    lowercase: bool = True
-    text_column: str = "text"
-    kind: str = "text"
-    _index: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        if self.vocabulary[:2] != [PAD, OOV]:
-            raise ModelError(f"vocabulary must start with {PAD!r} and {OOV!r}")
-        self._index = {word: i for i, word in enumerate(self.vocabulary)}
-
-    @classmethod
-    def fit(cls, texts: Iterable[str], config: Any, text_column: str = "text") -> TextEncoder:
-        """The ``max_tokens - 2`` most frequent training words; ties broken alphabetically."""
-        counts: Counter[str] = Counter()
-        for text in texts:
-            counts.update(tokenize(text, config.lowercase))
-        ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
-        words = [w for w, _ in ranked[: config.max_tokens - 2]]
-        return cls(
-            [PAD, OOV, *words],
-            config.sequence_length,
-            config.padding,
-            config.truncation,
-            config.lowercase,
-            text_column,
-        )
-
-    @property
-    def vocab_size(self) -> int:
-        return len(self.vocabulary)
-
-    def encode_one(self, text: str) -> list[int]:
-        return [self._index.get(tok, 1) for tok in tokenize(text, self.lowercase)]
-
-    def transform_texts(self, texts: Iterable[str]) -> np.ndarray:
-        rows = [self.encode_one(t) for t in texts]
-        out = np.zeros((len(rows), self.sequence_length), dtype="int32")
-        n = self.sequence_length
-        for i, ids in enumerate(rows):
-            if len(ids) > n:
-                ids = ids[-n:] if self.truncation == "pre" else ids[:n]
-            if ids:
-                if self.padding == "pre":
-                    out[i, n - len(ids) :] = ids
-                else:
-                    out[i, : len(ids)] = ids
-        return out
-
-    @staticmethod
-    def known_token_share(ids: np.ndarray) -> np.ndarray:
-        """Per encoded row, the share of its tokens that are in the vocabulary (not OOV).
-
-        Counted over the tokens the model reads (after truncation to ``sequence_length``); a text
-        with no token at all (only emoji or punctuation) has a share of 0, like one of unknown words.
-        """
-        tokens = (ids > 0).sum(axis=1)
-        known = (ids > 1).sum(axis=1)
-        return np.divide(known, tokens, out=np.zeros(len(ids), dtype="float64"), where=tokens > 0)
-
-    def check(self, frame: pd.DataFrame) -> list[RowError]:
-        col = self.text_column
-        if col not in frame.columns:
-            return [RowError(i, f"missing column {col!r} (the text to classify)") for i in range(len(frame))]
-        errors = []
-        for i, value in enumerate(frame[col].tolist()):
-            if not isinstance(value, str):
-                kind = (
-                    "null"
-                    if value is None or (isinstance(value, float) and math.isnan(value))
-                    else type(value).__name__
-                )
-                errors.append(RowError(i, f"expected text, got {kind}", col))
-            elif not value.strip():
-                errors.append(RowError(i, "text is empty", col))
-        return errors
-
-    def transform(self, frame: pd.DataFrame) -> np.ndarray:
-        return self.transform_texts(frame[self.text_column].tolist())
-
-    def _texts(self, records: Sequence[Any]) -> list[Any]:
-        col = self.text_column
-        return [r.get(col, _MISSING) if isinstance(r, dict) else r for r in records]
-
-    def check_records(self, records: Sequence[Any]) -> list[RowError]:
-        """:meth:`check` for plain strings or ``{"text": ...}`` records, without pandas."""
-        errors = []
-        for i, value in enumerate(self._texts(records)):
-            if value is _MISSING:
-                errors.append(RowError(i, f"missing column {self.text_column!r} (the text to classify)"))
-            elif not isinstance(value, str):
-                kind = (
-                    "null"
-                    if value is None or (isinstance(value, float) and math.isnan(value))
-                    else type(value).__name__
-                )
-                errors.append(RowError(i, f"expected text, got {kind}", self.text_column))
-            elif not value.strip():
-                errors.append(RowError(i, "text is empty", self.text_column))
-        return errors
-
-    def transform_records(self, records: Sequence[Any]) -> np.ndarray:
-        return self.transform_texts(self._texts(records))
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "sequence_length": self.sequence_length,
-            "padding": self.padding,
-            "truncation": self.truncation,
-            "lowercase": self.lowercase,
-            "text_column": self.text_column,
-            "vocabulary": self.vocabulary,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TextEncoder:
-        return cls(
-            list(data["vocabulary"]),
-            int(data["sequence_length"]),
-            data.get("padding", "pre"),
-            data.get("truncation", "pre"),
-            bool(data.get("lowercase", True)),
-            data.get("text_column", "text"),
-        )
-
-    def records_to_frame(self, records: Sequence[Any]) -> pd.DataFrame:
-        """Accept plain strings or ``{"text": ...}`` records."""
-        if all(not isinstance(r, dict) for r in records):
-            return pd.DataFrame({self.text_column: list(records)})
-        return pd.DataFrame.from_records(list(records), columns=_union_keys(records))
-
-
-Encoder = TabularEncoder | TextEncoder
-
-
-def encoder_from_dict(data: dict[str, Any]) -> Encoder:
-    kind = data.get("kind")
-    if kind == "tabular":
-        return TabularEncoder.from_dict(data)
-    if kind == "text":
-        return TextEncoder.from_dict(data)
-    if kind == "language_model":
-        from pipeline.encoders.language_model import LanguageModelEncoder
-
-        return LanguageModelEncoder.from_dict(data)
-    raise ModelError(f"unknown encoder kind {kind!r}")
-
-
-def save_encoder(encoder: Encoder, path: Path) -> None:
-    from pipeline.core.io import write_json
-
-    write_json(path, encoder.to_dict())
-
-
-def read_encoder_json(path: Path) -> dict[str, Any]:
-    """encoder.json as written: the encoder's settings and, beside them, the task's ``classes``."""
-    try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise ModelError(f"{path}: encoder file not found") from exc
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{path}: not valid JSON ({exc})") from exc
-
-
-def load_encoder(path: Path) -> Encoder:
-    return encoder_from_dict(read_encoder_json(path))
-
-
-def fill_report(encoder: Encoder, frame: pd.DataFrame) -> list[str]:
-    """How many blank cells ``schema.missing`` filled, per column and split, and with what: what a
-    user checks after encoding a table with blanks. ``frame`` holds the encoded rows and their split."""
-    if not isinstance(encoder, TabularEncoder):
-        return []
-    lines = []
-    for col, value in encoder.fills.items():
-        blank = frame[col].map(_is_missing)
-        per_split = frame.loc[blank, "split"].value_counts()
-        counts = ", ".join(f"{name} {per_split.get(name, 0)}" for name in ("train", "val", "test"))
-        lines.append(f"{int(blank.sum())} blank {col} cell(s) ({counts}) filled with {value!r}")
-    return lines
-
-
-def _is_missing(value: Any) -> bool:
-    """A blank cell: nothing, NaN, or only whitespace (Kaggle's Telco file writes " " for none);
-    the same rule in encode, predict, serve and the pyfunc, since they all come here."""
-    if value is None or value is pd.NA or value is pd.NaT:
-        return True
-    if isinstance(value, str):
-        return not value.strip()
-    return isinstance(value, (float, np.floating)) and math.isnan(value)
-
-
-def _union_keys(records: Sequence[Any]) -> list[str]:
-    keys: dict[str, None] = {}
-    for r in records:
-        if isinstance(r, dict):
-            keys.update(dict.fromkeys(map(str, r)))
-    return list(keys)
