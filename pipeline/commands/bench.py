@@ -296,7 +296,7 @@ def bench_server(
     import psutil
 
     from pipeline.commands import loadgen
-    from pipeline.serving.serve import serve_settings
+    from pipeline.commands.serve import serve_settings
 
     limits, _, _ = serve_settings(task)
     inputs = raw_inputs(encoder, x, 64)
