@@ -539,12 +539,13 @@ def test_serving_imports_neither_tensorflow_nor_mlflow_for_a_directory(model_dir
     body = json.dumps({"dataframe_records": json.loads(churn_rows(2).to_json(orient="records"))})
     code = (
         "import sys\n"
-        "from pipeline.serving import app, service\n"
+        "from pipeline.serving import app  # noqa: F401  (the HTTP side too)\n"
+        "from pipeline.serving.service import ScoringService\n"
         "from pipeline.serving.inference import Predictor\n"
         "from pipeline.serving.inference import check_model\n"
         f"predictor = Predictor.load({str(model_dirs['churn'])!r})\n"
         "check_model(predictor, 'churn', 'x')\n"
-        "service = service.ScoringService(predictor, 'x', 0.1)\n"
+        "service = ScoringService(predictor, 'x', 0.1)\n"
         f"assert len(service.invocations({body!r}.encode(), 'application/json')['predictions']) == 2\n"
         "names = ('tensorflow', 'keras', 'mlflow', 'great_expectations', 'sklearn')\n"
         "print('HEAVY', sorted(m for m in names if m in sys.modules))\n"
