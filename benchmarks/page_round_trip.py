@@ -41,7 +41,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipeline.commands.bench import start_server, wait_healthy  # noqa: E402
+from pipeline.commands.bench_server import start_server, wait_healthy  # noqa: E402
 from pipeline.commands.browser import find_chromium, launch  # noqa: E402
 
 TEXTS = [  # plain English: every task's vocabulary knows most of these words

@@ -41,7 +41,7 @@ USER_COMMANDS = {
         "pipeline.commands.promote",
         "move 'champion' to the challenger if it is not worse (or --require significant); --rollback",
     ),
-    "serve": ("pipeline.serving.serve", "HTTP server speaking MLflow's scoring protocol (ONNX Runtime)"),
+    "serve": ("pipeline.commands.serve", "HTTP server speaking MLflow's scoring protocol (ONNX Runtime)"),
     "bench": ("pipeline.commands.bench", "latency/throughput of ONNX Runtime against every Keras path"),
     "services": (
         "pipeline.commands.services",

@@ -18,7 +18,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 from tiny_models import REPO, churn_encoder, churn_rows, finish_bundle, text_encoder
 
-from pipeline.commands import bench
+from pipeline.commands import bench, bench_report, bench_server
 from pipeline.core.errors import ModelError
 from pipeline.core.io import write_json
 
@@ -47,8 +47,8 @@ def test_summarize_percentiles_and_throughput():
 
 def test_tile_repeats_short_splits():
     x = np.arange(6).reshape(3, 2)
-    assert bench.tile(x, 5)[:, 0].tolist() == [0, 2, 4, 0, 2]
-    assert bench.tile(x, 5).flags["C_CONTIGUOUS"]
+    assert bench_server.tile(x, 5)[:, 0].tolist() == [0, 2, 4, 0, 2]
+    assert bench_server.tile(x, 5).flags["C_CONTIGUOUS"]
 
 
 def test_timed_batches_differ_spread_over_the_split_and_wrap_around():
@@ -69,7 +69,7 @@ def test_parity_helpers_keep_one_column_per_class():
 def test_raw_inputs_encode_back_to_the_test_rows():
     tabular = churn_encoder()
     x = tabular.transform(churn_rows(5))
-    raw = bench.raw_inputs(tabular, x, 5)
+    raw = bench_server.raw_inputs(tabular, x, 5)
     import pandas as pd
 
     frame = pd.DataFrame(raw)
@@ -78,17 +78,17 @@ def test_raw_inputs_encode_back_to_the_test_rows():
 
     text = text_encoder()
     ids = text.transform_texts(["a great movie", "xyz awful plot plot"])
-    assert np.array_equal(text.transform_texts(bench.raw_inputs(text, ids, 2)), ids)
+    assert np.array_equal(text.transform_texts(bench_server.raw_inputs(text, ids, 2)), ids)
 
 
 def test_speedups_compare_onnx_with_keras():
     rows = [
-        bench.Row("m", "onnxruntime", 1, 0.1, 0.2, 10_000, 5),
-        bench.Row("m", "keras_predict", 1, 50.0, 60.0, 20, 5),
-        bench.Row("m", "onnxruntime", 256, 1.0, 2.0, 256_000, 5),
-        bench.Row("m", "keras_function", 256, 2.0, 3.0, 128_000, 5),
+        bench_report.Row("m", "onnxruntime", 1, 0.1, 0.2, 10_000, 5),
+        bench_report.Row("m", "keras_predict", 1, 50.0, 60.0, 20, 5),
+        bench_report.Row("m", "onnxruntime", 256, 1.0, 2.0, 256_000, 5),
+        bench_report.Row("m", "keras_function", 256, 2.0, 3.0, 128_000, 5),
     ]
-    (entry,) = bench.speedups(rows)
+    (entry,) = bench_report.speedups(rows)
     assert entry == {
         "model": "m",
         "vs_keras_predict_batch1": pytest.approx(500),

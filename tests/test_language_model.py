@@ -200,8 +200,9 @@ def test_predict_top_k_and_seeded_generation(model_dir: Path) -> None:
 def test_serve_answers_the_next_word_contract(model_dir: Path) -> None:
     import http.client
 
+    from pipeline.serving.app import make_server
     from pipeline.serving.inference import Predictor
-    from pipeline.serving.serve import ScoringService, make_server
+    from pipeline.serving.service import ScoringService
 
     service = ScoringService(Predictor.from_dir(model_dir), str(model_dir), 0.1, max_generate=20)
     server = make_server(service, "127.0.0.1", 0)

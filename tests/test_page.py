@@ -25,9 +25,10 @@ pytest.importorskip("onnxruntime")
 from tiny_models import TOPICS, churn_model_dir, nextword_model_dir, sentiment_model_dir, topics_model_dir
 
 from pipeline.commands.browser import find_chromium, launch
+from pipeline.serving.app import Listener, make_server
 from pipeline.serving.inference import Predictor
 from pipeline.serving.page import page_config, page_mode, script_json
-from pipeline.serving.serve import Listener, ScoringService, make_server
+from pipeline.serving.service import ScoringService
 from pipeline.tasks.answers import NO_KNOWN_WORD
 
 BAND = 0.1

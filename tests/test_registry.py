@@ -221,7 +221,7 @@ def test_health_names_the_registered_version_an_alias_resolved_to(project: Path)
 
     from pipeline.core.io import read_json
     from pipeline.serving.inference import Predictor
-    from pipeline.serving.serve import ScoringService
+    from pipeline.serving.service import ScoringService
 
     _trained(project, val_auc=0.86, test_auc=0.85)
     assert cli(["register", "churn"]) == 0

@@ -31,11 +31,13 @@ from conftest import edit_params
 from tiny_models import REPO, churn_encoder, churn_model_dir, churn_rows, sentiment_model_dir
 
 from pipeline.commands.loadgen import Stalls
+from pipeline.commands.serve import FD_RESERVE, raise_fd_limit
 from pipeline.core.config import ServeConfig
 from pipeline.core.errors import PipelineError
+from pipeline.serving.app import Listener, make_server
 from pipeline.serving.inference import Predictor
 from pipeline.serving.responses import answer_rows
-from pipeline.serving.serve import FD_RESERVE, Listener, ScoringService, make_server, raise_fd_limit
+from pipeline.serving.service import ScoringService
 
 FEATURES = churn_encoder().input_columns  # the order of value lists in "instances"
 
@@ -244,7 +246,7 @@ def test_limits_and_protocol_errors(servers):
 
 
 def test_a_large_body_is_scored_as_a_big_batch_with_the_same_answer(servers, model_dirs):
-    from pipeline.serving.serve import OFFLOAD_BYTES
+    from pipeline.serving.app import OFFLOAD_BYTES
 
     texts = [f"review {i}: " + "a wonderful film, but the ending was awful " * 9 for i in range(45)]
     body = json.dumps({"instances": texts})
@@ -305,7 +307,8 @@ def test_an_internal_fault_is_a_500_and_the_server_keeps_serving(model_dirs):
 
 
 def test_a_big_batch_is_scored_in_chunks_with_the_same_answer_and_row_numbers(model_dirs):
-    from pipeline.serving.serve import CHUNK_ROWS, OFFLOAD_BYTES
+    from pipeline.serving.app import OFFLOAD_BYTES
+    from pipeline.serving.service import CHUNK_ROWS
 
     directory = model_dirs["churn"]
     server, thread = start(ScoringService(Predictor.from_dir(directory), str(directory), 0.1))
@@ -398,7 +401,7 @@ def test_stalled_and_idle_clients_are_closed_in_time_while_health_answers(model_
 
 
 def test_connections_past_the_cap_get_a_503_and_surplus_ones_are_closed_soon(model_dirs):
-    from pipeline.serving.serve import OVERFLOW_HEADER_TIMEOUT_S
+    from pipeline.serving.protocol import OVERFLOW_HEADER_TIMEOUT_S
 
     directory = model_dirs["churn"]
     service = ScoringService(Predictor.from_dir(directory), str(directory), 0.1)
@@ -449,7 +452,7 @@ def test_limit_settings_are_checked_and_the_fd_limit_makes_room(tmp_path):
 
 def cli_raising(argv: list[str]) -> None:
     """``python -m pipeline serve`` in this process, raising its error instead of printing it."""
-    from pipeline.serving import serve
+    from pipeline.commands import serve
 
     serve.main(argv[1:])
 
@@ -535,12 +538,13 @@ def test_serving_imports_neither_tensorflow_nor_mlflow_for_a_directory(model_dir
     body = json.dumps({"dataframe_records": json.loads(churn_rows(2).to_json(orient="records"))})
     code = (
         "import sys\n"
-        "from pipeline.serving import serve\n"
+        "from pipeline.serving import app  # noqa: F401  (the HTTP side too)\n"
+        "from pipeline.serving.service import ScoringService\n"
         "from pipeline.serving.inference import Predictor\n"
         "from pipeline.serving.inference import check_model\n"
         f"predictor = Predictor.load({str(model_dirs['churn'])!r})\n"
         "check_model(predictor, 'churn', 'x')\n"
-        "service = serve.ScoringService(predictor, 'x', 0.1)\n"
+        "service = ScoringService(predictor, 'x', 0.1)\n"
         f"assert len(service.invocations({body!r}.encode(), 'application/json')['predictions']) == 2\n"
         "names = ('tensorflow', 'keras', 'mlflow', 'great_expectations', 'sklearn')\n"
         "print('HEAVY', sorted(m for m in names if m in sys.modules))\n"

@@ -17,8 +17,9 @@ pytest.importorskip("onnxruntime")
 
 from tiny_models import churn_model_dir, churn_rows, sentiment_model_dir
 
+from pipeline.serving.app import Listener, make_server
 from pipeline.serving.inference import Predictor
-from pipeline.serving.serve import Listener, ScoringService, make_server
+from pipeline.serving.service import ScoringService
 
 
 def post(server: Listener, body: Any, content_type: str = "application/json") -> tuple[int, dict]:

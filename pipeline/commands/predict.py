@@ -40,51 +40,31 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
-import math
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from pipeline.commands.predict_output import (
+    Scored,
+    error_lines,
+    render_next_words,
+    render_table,
+    to_csv,
+    to_json,
+    warning_lines,
+    write_output,
+)
 from pipeline.core.errors import DataError
-from pipeline.core.io import write_text
 from pipeline.core.rows import RowMap, csv_header, header_problem, scan_rows
 from pipeline.encoders.base import RowError
-from pipeline.encoders.text import TextEncoder
 from pipeline.serving.inference import check_model
+from pipeline.tasks import kind_named
 
 EXIT_OK, EXIT_FAILED, EXIT_PARTIAL = 0, 1, 3
 CHUNK_ROWS = 8192  # rows per ONNX Runtime call: bounded memory on big files
-MAX_ERROR_LINES = 100
-SHORT_HEADERS = {"known_token_share": "known"}  # table headers
-
-
-@dataclass
-class Scored:
-    """The input rows with ``probability``, ``prediction``/``label`` and ``error`` columns."""
-
-    frame: pd.DataFrame
-    errors: list[RowError]  # 0-based rows
-    unit: str  # how a row is called to the user: "data row", "line" or "text"
-    row_map: RowMap | None = None  # a CSV's file lines
-
-    def label(self, index: int) -> str:
-        """How the row at ``index`` (0-based) is named to the user."""
-        if self.row_map is not None:
-            return self.row_map.label(index)
-        return f"{self.unit} {index + 1}"
-
-    @property
-    def n_invalid(self) -> int:
-        return len({e.row for e in self.errors})
-
-    @property
-    def n_valid(self) -> int:
-        return len(self.frame) - self.n_invalid
 
 
 # ------------------------------------------------------------------------ reading inputs
@@ -164,16 +144,29 @@ def score(
     unit: str = "data row",
     row_map: RowMap | None = None,
 ) -> Scored:
-    """Pure core: score every valid row of ``frame``; keep invalid ones with their reasons."""
-    from pipeline.tasks.answers import (
-        check_neutral_band,
-        churn_prediction,
-        classifier_answers,
-        sentiment_outcome,
-    )
+    """Pure core: score every valid row of ``frame``; keep invalid ones with their reasons.
+    The output columns are the kind's (``pipeline.tasks.<kind>.predict_columns``)."""
+    from pipeline.serving.responses import answer_rows
+    from pipeline.tasks.answers import check_neutral_band
 
     band = check_neutral_band(neutral_band)
     frame = frame.reset_index(drop=True)
+    probabilities, shares, errors = score_in_chunks(predictor, frame)
+    by_row: dict[int, list[str]] = {}
+    for e in errors:
+        by_row.setdefault(e.row, []).append(f"column {e.column!r}: {e.message}" if e.column else e.message)
+    out = restore_integers(frame)  # the echo only; the encoder saw the values as read
+    options = {"neutral_band": band} if "neutral_band" in predictor.output else {}
+    answers = answer_rows(predictor, probabilities, shares, frame, options)
+    for column, values in kind_named(predictor.kind).predict_columns(answers, probabilities, shares).items():
+        out[column] = values
+    out["error"] = ["; ".join(by_row[i]) if i in by_row else "" for i in range(len(out))]
+    return Scored(out, errors, unit, row_map)
+
+
+def score_in_chunks(predictor: Any, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, list[RowError]]:
+    """Every row's probabilities (NaN for an invalid row), known-token shares (NaN without) and
+    the invalid rows' errors, :data:`CHUNK_ROWS` rows per ONNX Runtime call."""
     multiclass = predictor.n_classes > 2
     probabilities = np.full((len(frame), predictor.n_classes) if multiclass else len(frame), np.nan)
     shares = np.full(len(frame), np.nan)
@@ -184,71 +177,13 @@ def score(
         if result.known_token_share is not None:
             shares[start : start + len(result.probabilities)] = result.known_token_share
         errors += [RowError(e.row + start, e.message, e.column) for e in result.errors]
-    by_row: dict[int, list[str]] = {}
-    for e in errors:
-        by_row.setdefault(e.row, []).append(f"column {e.column!r}: {e.message}" if e.column else e.message)
-    out = restore_integers(frame)  # the echo only; the encoder saw the values as read
-    is_text = isinstance(predictor.encoder, TextEncoder)
-    if multiclass:
-        answers = classifier_answers(
-            probabilities, predictor.classes, known_shares=shares if is_text else None
-        )
-        out["label"] = [a["label"] for a in answers]
-        out["probability"] = [a["probability"] for a in answers]
-        out["top"] = [
-            "; ".join(f"{t['label']} {t['probability']:.3f}" for t in a["top"]) if a["top"] else ""
-            for a in answers
-        ]
-        if is_text:
-            out["known_token_share"] = shares.round(4)
-            out["warning"] = [a["warning"] or "" for a in answers]
-        out["error"] = ["; ".join(by_row[i]) if i in by_row else "" for i in range(len(out))]
-        return Scored(out, errors, unit, row_map)
-    out["probability"] = probabilities
-    valid = ~np.isnan(probabilities)
-    if is_text:
-        outcomes = [
-            sentiment_outcome(p, s, band) if ok else (None, None)
-            for p, s, ok in zip(probabilities, shares, valid, strict=True)
-        ]
-        out["label"] = [label for label, _ in outcomes]
-        out["known_token_share"] = shares.round(4)
-        out["warning"] = [warning or "" for _, warning in outcomes]
-    else:
-        out["prediction"] = pd.array(
-            [churn_prediction(p) if ok else None for p, ok in zip(probabilities, valid, strict=True)],
-            dtype="Int64",
-        )
-    out["error"] = ["; ".join(by_row[i]) if i in by_row else "" for i in range(len(out))]
-    return Scored(out, errors, unit, row_map)
+    return probabilities, shares, errors
 
 
 def exit_status(scored: Scored) -> int:
     if scored.n_invalid == 0:
         return EXIT_OK
     return EXIT_PARTIAL if scored.n_valid else EXIT_FAILED
-
-
-def error_lines(scored: Scored, limit: int = MAX_ERROR_LINES) -> list[str]:
-    """``data row N (file line M): reason`` (or ``line N``, ``text N``) per invalid row, at most
-    ``limit`` lines then a count."""
-    rows = sorted({e.row for e in scored.errors})
-    reasons = scored.frame["error"]
-    lines = [f"{scored.label(i)}: {reasons.iloc[i]}" for i in rows[:limit]]
-    if len(rows) > limit:
-        lines.append(f"... and {len(rows) - limit} more invalid {scored.unit}s")
-    return lines
-
-
-def warning_lines(scored: Scored, limit: int = MAX_ERROR_LINES) -> list[str]:
-    """``text N: warning`` per scored row with a warning (a text with no known word)."""
-    if "warning" not in scored.frame.columns:
-        return []
-    rows = [i for i, w in enumerate(scored.frame["warning"].tolist()) if w]
-    lines = [f"{scored.label(i)}: {scored.frame['warning'].iloc[i]}" for i in rows[:limit]]
-    if len(rows) > limit:
-        lines.append(f"... and {len(rows) - limit} more {scored.unit}s with no known word")
-    return lines
 
 
 def file_level_problem(scored: Scored) -> str | None:
@@ -259,89 +194,6 @@ def file_level_problem(scored: Scored) -> str | None:
     if len(messages) == 1 and all(e.column is None for e in scored.errors):
         return messages.pop()
     return None
-
-
-# ----------------------------------------------------------------------------- output
-def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """JSON-ready records: NaN/NA become null, NumPy scalars plain numbers."""
-    out = []
-    for row in frame.to_dict(orient="records"):
-        clean = {}
-        for key, value in row.items():
-            if value is None or (not isinstance(value, (list, dict)) and pd.isna(value)):
-                clean[str(key)] = None
-            elif isinstance(value, np.generic):
-                clean[str(key)] = value.item()
-            else:
-                clean[str(key)] = value
-        out.append(clean)
-    return out
-
-
-def rounded(frame: pd.DataFrame, digits: int = 6) -> pd.DataFrame:
-    """Probabilities to ``digits`` decimals for files (float32 carries about 7 digits)."""
-    return frame.assign(probability=frame["probability"].round(digits))
-
-
-def to_csv(scored: Scored) -> str:
-    return rounded(scored.frame).to_csv(index=False)
-
-
-def to_json(scored: Scored) -> str:
-    return json.dumps(records(rounded(scored.frame)), indent=2, allow_nan=False) + "\n"
-
-
-def write_output(scored: Scored, path: Path) -> None:
-    """CSV, or JSON when the name ends in ``.json``; written atomically."""
-    write_text(path, to_json(scored) if path.suffix.lower() == ".json" else to_csv(scored))
-
-
-def _cell(value: Any) -> str:
-    if value is None or (not isinstance(value, str) and pd.isna(value)):
-        return ""
-    if isinstance(value, float):
-        return f"{value:.4f}" if not math.isnan(value) else ""
-    return str(value)
-
-
-def render_table(
-    scored: Scored, id_columns: list[str], text_column: str | None = None, width: int = 60
-) -> str:
-    """A fixed-width table: row number (and a CSV's file line), id columns, probability,
-    prediction/label, text, error."""
-    frame = scored.frame
-    outcome = "label" if "label" in frame.columns else "prediction"
-    columns = [*id_columns, "probability", outcome]
-    if "known_token_share" in frame.columns:
-        columns.append("known_token_share")
-    places = ["row", "line"] if scored.row_map is not None else [scored.unit.split()[-1]]
-    headers = [*places, *(SHORT_HEADERS.get(c, c) for c in columns)]
-    body = []
-    for i in range(len(frame)):
-        place = [str(i + 1)] + ([str(scored.row_map.line(i))] if scored.row_map is not None else [])
-        cells = [*place, *(_cell(frame[c].iloc[i]) for c in columns)]
-        body.append(cells)
-    if text_column is not None:
-        headers.append("text")
-        for cells, value in zip(body, frame[text_column].tolist(), strict=True):
-            text = _cell(value).replace("\n", " ")
-            cells.append(text if len(text) <= width else text[: width - 3] + "...")
-    headers.append("error")
-    for cells, reason in zip(body, frame["error"].tolist(), strict=True):
-        cells.append(reason)
-    widths = [max(len(h), *(len(r[j]) for r in body)) for j, h in enumerate(headers)]
-    first = len(places)
-    numbers = {"probability", "prediction", "known_token_share"}
-    numeric = {*range(first), *(j + first for j, c in enumerate(columns) if c in numbers)}
-
-    def line(cells: list[str]) -> str:
-        parts = [
-            c.rjust(w) if j in numeric else c.ljust(w)
-            for j, (c, w) in enumerate(zip(cells, widths, strict=True))
-        ]
-        return "  ".join(parts).rstrip()
-
-    return "\n".join([line(headers), line(["-" * w for w in widths]), *(line(r) for r in body)])
 
 
 # --------------------------------------------------------------------------------- CLI
@@ -402,34 +254,26 @@ def next_words(predictor: Any, frame: pd.DataFrame, options: dict[str, Any], uni
     return Scored(out, result.errors, unit)
 
 
-def render_next_words(scored: Scored, text_column: str) -> str:
-    """Per text: its next words with their probabilities, unknown words, and the continuation."""
-    blocks = []
-    for _, row in scored.frame.iterrows():
-        lines = [f"{row[text_column]!r}"]
-        if row["error"]:
-            lines.append(f"  error: {row['error']}")
-        else:
-            width = max(len(t["label"]) for t in row["top"])
-            lines += [f"  {t['label']:<{width}}  {t['probability']:.4f}" for t in row["top"]]
-            if row["unknown_words"]:
-                lines.append(f"  unknown words (read as the OOV token): {', '.join(row['unknown_words'])}")
-            if row["warning"]:
-                lines.append(f"  warning: {row['warning']}")
-            if "generated" in row and row["generated"] is not None:
-                lines.append(f"  continued: {row[text_column]} {row['generated']}")
-        blocks.append("\n".join(lines))
-    return "\n\n".join(blocks)
+def read_inputs(
+    args: argparse.Namespace, text_column: str | None
+) -> tuple[pd.DataFrame, str, str, RowMap | None]:
+    """The rows to score, what a row is called, where they came from, and a CSV's file lines.
+    ``text_column``: the kind's text column; None for a table (rows from a CSV only)."""
+    if args.text is not None:
+        if text_column is None:
+            raise DataError(f"--text is for text tasks; {args.task!r} reads rows from --input FILE.csv")
+        return pd.DataFrame({text_column: args.text}), "text", "--text", None
+    if text_column is not None and args.input.suffix.lower() != ".csv":
+        return read_lines(args.input, text_column), "line", str(args.input), None
+    frame, row_map = read_csv(args.input, text_column)
+    return frame, "data row", str(args.input), row_map
 
 
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
-    from pipeline.core.config import params
     from pipeline.serving.inference import Predictor
     from pipeline.tasks.answers import DEFAULT_NEUTRAL_BAND, check_neutral_band
 
-    if args.text is not None and params().task(args.task).kind == "tabular":
-        raise DataError(f"--text is for text tasks; {args.task!r} reads rows from --input FILE.csv")
     try:
         if args.neutral_band is not None:
             check_neutral_band(args.neutral_band)
@@ -442,18 +286,10 @@ def main(argv: list[str]) -> int:
     band = args.neutral_band
     if band is None:  # the bundle's, as exported from tasks.<task>.predict.neutral_band
         band = predictor.output.get("neutral_band") or DEFAULT_NEUTRAL_BAND
-    encoder = predictor.encoder
-
-    row_map = None
-    if args.text is not None:
-        frame, unit, source = pd.DataFrame({encoder.text_column: args.text}), "text", "--text"
-    elif isinstance(encoder, TextEncoder) and args.input.suffix.lower() != ".csv":
-        frame, unit, source = read_lines(args.input, encoder.text_column), "line", str(args.input)
-    else:
-        text_column = encoder.text_column if isinstance(encoder, TextEncoder) else None
-        (frame, row_map), unit, source = read_csv(args.input, text_column), "data row", str(args.input)
-
-    if predictor.kind == "language_model":
+    kind = kind_named(predictor.kind)
+    text_column = kind.text_column(predictor.encoder)
+    frame, unit, source, row_map = read_inputs(args, text_column)
+    if kind.answers_next_words():
         return predict_next_words(args, predictor, frame, uri, source, unit)
     scored = score(predictor, frame, neutral_band=band, unit=unit, row_map=row_map)
     problem = file_level_problem(scored)
@@ -472,8 +308,7 @@ def main(argv: list[str]) -> int:
     elif args.format == "json":
         sys.stdout.write(to_json(scored))
     else:
-        ids = [c for c in getattr(encoder, "passthrough", []) if c in frame.columns]
-        text_column = encoder.text_column if isinstance(encoder, TextEncoder) else None
+        ids = [c for c in getattr(predictor.encoder, "passthrough", []) if c in frame.columns]
         print(render_table(scored, ids, text_column))
     summary = f"predict {args.task}: {scored.n_valid} of {len(frame)} {unit}s scored with {uri}"
     if scored.n_invalid:
@@ -489,7 +324,7 @@ def predict_next_words(
 ) -> int:
     from pipeline.serving.responses import check_request_params
 
-    given = {
+    given = {  # the bundle's top_k unless --top-k is given; its max_generate bounds --generate
         "top_k": args.top_k or predictor.output.get("top_k") or 5,
         "generate": args.generate,
         "temperature": args.temperature,

@@ -469,7 +469,7 @@ class ServeConfig(Frozen):
     max_body_bytes: int = 1_048_576
     max_rows: int = 1_000
     ort_threads: int = Field(1, ge=0)  # intra-op threads per ONNX Runtime session; 0 = ORT default
-    # Slow and idle clients (see pipeline/serving/serve.py): each bound closes the connection, with a
+    # Slow and idle clients (see pipeline/serving/protocol.py): each bound closes the connection, with a
     # 408 when part of a request came; past max_connections a new connection's request gets a 503.
     header_timeout_s: float = Field(10.0, gt=0)  # a request line and headers, from their first byte
     body_timeout_s: float = Field(30.0, gt=0)  # the whole body, once the headers are in

@@ -6,7 +6,8 @@ with what the served model's encoder says about its input (its kind, its columns
 its classes), and the page then calls ``POST /invocations`` with ``fetch()`` like any other client.
 
 What the page shows is chosen by :func:`page_mode` from the encoder's kind and the number of classes
-alone, so that a task of an existing kind needs nothing here.
+alone, and asked of the kind module (``pipeline.tasks.<kind>``: ``page_mode``, ``page_fields``), so
+that a task of an existing kind needs nothing here, and a new kind only its module's answers.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import json
 from functools import cache
 from importlib.resources import files
 from typing import Any
+
+from pipeline.tasks import kind_named
 
 TEMPLATE = "page.html"
 CONFIG_MARK = "__PAGE_CONFIG__"
@@ -30,39 +33,13 @@ CONTENT_SECURITY_POLICY = (
 
 def page_mode(kind: str, n_classes: int) -> str:
     """``form`` (a table's fields), ``binary_text`` (Positive/Negative/Neutral), ``classes_text``
-    (the top classes) or ``next_word`` (as-you-type suggestions)."""
-    if kind == "tabular":
-        return "form"
-    if kind == "language_model":
-        return "next_word"
-    return "binary_text" if n_classes <= 2 else "classes_text"
-
-
-def input_fields(encoder: Any) -> list[dict[str, Any]]:
-    """A table's columns in the encoder's order: numbers with their range and a starting value
-    (the training mean), categories with their values as the schema wrote them."""
-    fields: list[dict[str, Any]] = []
-    for name, spec in encoder.numeric.items():
-        integer = bool(spec.get("integer"))
-        start = encoder.fills.get(name, spec["mean"])
-        start = round(start) if integer else round(float(start), 2)
-        fields.append(
-            {
-                "name": name,
-                "type": "number",
-                "min": spec["min"],
-                "max": spec["max"],
-                "integer": integer,
-                "value": start,
-            }
-        )
-    for name, values in encoder.categorical.items():
-        fields.append({"name": name, "type": "category", "values": list(values)})
-    return fields
+    (the top classes) or ``next_word`` (as-you-type suggestions): the kind module's answer."""
+    return kind_named(kind).page_mode(n_classes)
 
 
 def page_config(predictor: Any, identity: dict[str, Any], neutral_band: float) -> dict[str, Any]:
-    """What the page needs to know about the served model (JSON-ready)."""
+    """What the page needs to know about the served model (JSON-ready); the widget's own fields
+    (a table's columns, or the text column) come from the kind module's ``page_fields``."""
     encoder = predictor.encoder
     kind = str(getattr(encoder, "kind", ""))
     classes = [c.item() if hasattr(c, "item") else c for c in predictor.classes]
@@ -76,10 +53,7 @@ def page_config(predictor: Any, identity: dict[str, Any], neutral_band: float) -
         "neutral_band": neutral_band,
         "model": {k: identity.get(k) for k in ("registered_model", "model_version", "alias")},
     }
-    if kind == "tabular":
-        config["fields"] = input_fields(encoder)
-    else:
-        config["text_column"] = getattr(encoder, "text_column", "text")
+    config.update(kind_named(kind).page_fields(encoder))
     return config
 
 

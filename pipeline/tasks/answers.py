@@ -225,3 +225,28 @@ def next_word_answers(
             answer["generated"] = " ".join(words)
         out.append(answer)
     return out
+
+
+# ------------------------------------------------------------------ predict's and bench's pieces
+def class_columns(answers: list[dict[str, Any]], shares: Any = None) -> dict[str, Any]:
+    """predict's columns for a multi-class model, from the rows' answers: ``label``,
+    ``probability``, ``top`` and, for a text (``shares`` given), ``known_token_share`` and
+    ``warning``; empty for invalid rows."""
+    columns: dict[str, Any] = {
+        "label": [a["label"] for a in answers],
+        "probability": [a["probability"] for a in answers],
+        "top": [
+            "; ".join(f"{t['label']} {t['probability']:.3f}" for t in a["top"]) if a["top"] else ""
+            for a in answers
+        ],
+    }
+    if shares is not None:
+        columns["known_token_share"] = shares.round(4)
+        columns["warning"] = [a["warning"] or "" for a in answers]
+    return columns
+
+
+def texts_from_token_ids(encoder: Any, rows: Any) -> list[str]:
+    """Texts that a text encoder encodes back to ``rows`` of token ids (the OOV token as "unk")."""
+    words = [w if i > 1 else "unk" for i, w in enumerate(encoder.vocabulary)]
+    return [" ".join(words[int(t)] for t in row if t != 0) or "unk" for row in rows]

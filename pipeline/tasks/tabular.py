@@ -210,3 +210,119 @@ def examples_markdown(title: str, items: list[dict[str, Any]]) -> str:
 
 def signature_params() -> Any:
     return None  # no inference params declared (the text tasks' neutral_band is optional)
+
+
+# --- serving side ---
+# What serve, predict, bench and the page ask of a table (the same functions in every kind module).
+
+
+def text_column(encoder: Any) -> str | None:
+    """The input column holding a raw text: none, a table's rows have many columns."""
+    return None
+
+
+def request_columns(encoder: Any) -> list[str]:
+    """The columns, in order, of a row sent as a list of values (``instances``/``inputs``)."""
+    return list(encoder.input_columns)
+
+
+def instance_row(item: Any, encoder: Any) -> dict[str, Any] | None:
+    """A request item that is neither an object nor a list, as a row: a table takes none."""
+    return None
+
+
+def instance_expected(encoder: Any) -> str:
+    """What an ``instances``/``inputs`` item must be, as the answer refusing another says."""
+    columns = request_columns(encoder)
+    return f"an object or a list of {len(columns)} values in the order {', '.join(columns)}"
+
+
+def csv_read_options() -> dict[str, Any]:
+    """``pandas.read_csv`` options for a CSV request body: values typed, empty cells missing."""
+    return {"dtype": None, "keep_default_na": True}
+
+
+def answers_next_words() -> bool:
+    """Whether the model answers with next words (``top_k``, ``generate``) rather than a class."""
+    return False
+
+
+def predict_columns(answers: list[dict[str, Any]], probabilities: Any, shares: Any) -> dict[str, Any]:
+    """predict's output columns from the rows' answers (an invalid row's left empty):
+    ``probability`` and ``prediction`` 0/1; a multi-class model's ``label``, ``probability``, ``top``."""
+    import numpy as np
+
+    from pipeline.tasks.answers import class_columns
+
+    if np.ndim(probabilities) == 2:
+        return class_columns(answers)
+    predictions = [a["prediction"] for a in answers]
+    return {"probability": probabilities, "prediction": pd.array(predictions, dtype="Int64")}
+
+
+def page_mode(n_classes: int) -> str:
+    """The page's widget: ``form``, a field per column."""
+    return "form"
+
+
+def page_fields(encoder: Any) -> dict[str, Any]:
+    """What the page's widget needs beyond the classes: the table's columns (:func:`input_fields`)."""
+    return {"fields": input_fields(encoder)}
+
+
+def input_fields(encoder: Any) -> list[dict[str, Any]]:
+    """A table's columns in the encoder's order: numbers with their range and a starting value
+    (the training mean), categories with their values as the schema wrote them."""
+    fields: list[dict[str, Any]] = []
+    for name, spec in encoder.numeric.items():
+        integer = bool(spec.get("integer"))
+        start = encoder.fills.get(name, spec["mean"])
+        start = round(start) if integer else round(float(start), 2)
+        fields.append(
+            {
+                "name": name,
+                "type": "number",
+                "min": spec["min"],
+                "max": spec["max"],
+                "integer": integer,
+                "value": start,
+            }
+        )
+    for name, values in encoder.categorical.items():
+        fields.append({"name": name, "type": "category", "values": list(values)})
+    return fields
+
+
+def request_key() -> str:
+    """The MLflow JSON format a client sends raw rows in (bench's server load)."""
+    return "dataframe_records"
+
+
+def encoded_dtype() -> Any:
+    """The dtype of the model's encoded input: scaled features."""
+    import numpy as np
+
+    return np.float32
+
+
+def bench_inputs(encoder: Any, rows: Any) -> list[Any]:
+    """Raw records that encode back to the encoded ``rows`` (for the server, which takes raw input)."""
+    import numpy as np
+
+    out = []
+    for row in rows:
+        record: dict[str, Any] = {}
+        j = 0
+        for col, s in encoder.numeric.items():
+            value = float(np.clip(row[j] * s["std"] + s["mean"], s["min"], s["max"]))
+            record[col] = round(value) if s.get("integer") else value  # 52.5 is refused there
+            j += 1
+        for col, values in encoder.categorical.items():
+            if len(values) == 2:
+                record[col] = values[int(row[j] >= 0.5)]
+                j += 1
+            else:
+                record[col] = values[int(np.argmax(row[j : j + len(values)]))]
+                j += len(values)
+        out.append(record)
+    return out

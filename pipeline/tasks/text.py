@@ -264,3 +264,83 @@ def examples_markdown(title: str, items: list[dict[str, Any]]) -> str:
 
 def signature_params() -> Any:
     return None  # no inference params declared (the text tasks' neutral_band is optional)
+
+
+# --- serving side ---
+# What serve, predict, bench and the page ask of a text classifier (the same functions in every
+# kind module).
+
+
+def text_column(encoder: Any) -> str | None:
+    """The input column holding the raw text (``text`` unless the schema names another)."""
+    return str(encoder.text_column)
+
+
+def request_columns(encoder: Any) -> list[str]:
+    """The columns, in order, of a row sent as a list of values: the text alone."""
+    return [encoder.text_column]
+
+
+def instance_row(item: Any, encoder: Any) -> dict[str, Any] | None:
+    """A request item that is neither an object nor a list, as a row: a text (the encoder reports
+    a value that is not a string as a wrong type)."""
+    return {encoder.text_column: item}
+
+
+def instance_expected(encoder: Any) -> str:
+    """What an ``instances``/``inputs`` item must be, as the answer refusing another says."""
+    return "a text or an object"
+
+
+def csv_read_options() -> dict[str, Any]:
+    """``pandas.read_csv`` options for a CSV request body: every cell a string, "NA" a word."""
+    return {"dtype": str, "keep_default_na": False}
+
+
+def answers_next_words() -> bool:
+    """Whether the model answers with next words (``top_k``, ``generate``) rather than a class."""
+    return False
+
+
+def predict_columns(answers: list[dict[str, Any]], probabilities: Any, shares: Any) -> dict[str, Any]:
+    """predict's output columns from the rows' answers (an invalid row's left empty):
+    ``probability``, ``label`` (Positive/Negative/Neutral), ``known_token_share`` and ``warning``;
+    a multi-class model's ``label``, ``probability``, ``top`` and the same two."""
+    from pipeline.tasks.answers import class_columns
+
+    if np.ndim(probabilities) == 2:
+        return class_columns(answers, shares)
+    return {
+        "probability": probabilities,
+        "label": [a["label"] for a in answers],
+        "known_token_share": shares.round(4),
+        "warning": [a["warning"] or "" for a in answers],
+    }
+
+
+def page_mode(n_classes: int) -> str:
+    """The page's widget: ``binary_text`` (Positive/Negative/Neutral) or ``classes_text`` (the top
+    classes)."""
+    return "binary_text" if n_classes <= 2 else "classes_text"
+
+
+def page_fields(encoder: Any) -> dict[str, Any]:
+    """What the page's widget needs beyond the classes: the text column's name."""
+    return {"text_column": getattr(encoder, "text_column", "text")}
+
+
+def request_key() -> str:
+    """The MLflow JSON format a client sends raw texts in (bench's server load)."""
+    return "instances"
+
+
+def encoded_dtype() -> Any:
+    """The dtype of the model's encoded input: token ids."""
+    return np.int32
+
+
+def bench_inputs(encoder: Any, rows: Any) -> list[Any]:
+    """Texts that encode back to the token-id ``rows`` (for the server, which takes raw input)."""
+    from pipeline.tasks.answers import texts_from_token_ids
+
+    return texts_from_token_ids(encoder, rows)
