@@ -159,7 +159,7 @@ def in_project(project: Path, monkeypatch: pytest.MonkeyPatch):
 # ---------------------------------------------------------------- pure pieces (no TF)
 def test_list_choices_travel_through_optuna_as_strings_and_come_back_as_lists() -> None:
     from pipeline.modeling.best_params import decode_choice, encode_choice
-    from pipeline.stages.tune import decode_params
+    from pipeline.modeling.search_space import decode_params
 
     dim = CategoricalDim(type="categorical", choices=[[64, 32], [32], 16])
     encoded = [encode_choice(c) for c in dim.choices]
@@ -201,7 +201,7 @@ def test_a_bad_search_space_fails_before_any_trial_naming_the_key(
 
 
 def test_unusable_storage_urls_get_a_clear_error(tmp_path: Path) -> None:
-    from pipeline.stages.tune import open_storage, redact
+    from pipeline.modeling.study import open_storage, redact
 
     with pytest.raises(ConfigError, match="not a database URL"):
         open_storage("not a url")
@@ -275,7 +275,8 @@ def test_the_epoch_callback_prunes_a_trial_whose_val_loss_is_worse_than_the_medi
     from optuna.distributions import FloatDistribution
     from optuna.trial import TrialState, create_trial
 
-    from pipeline.stages.tune import MEDIAN_PRUNER, _epoch_callback
+    from pipeline.modeling.study import MEDIAN_PRUNER
+    from pipeline.modeling.trial import epoch_callback
 
     study = optuna.create_study(direction="maximize", pruner=optuna.pruners.MedianPruner(**MEDIAN_PRUNER))
     for value in (0.8, 0.82):  # two finished trials with val_loss 0.3 at every epoch
@@ -295,7 +296,7 @@ def test_the_epoch_callback_prunes_a_trial_whose_val_loss_is_worse_than_the_medi
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
     mlflow.set_experiment("pruning")  # not whatever experiment an earlier test left active
     with mlflow.start_run() as run:
-        good, bad, diverged = (_epoch_callback(study.ask()) for _ in range(3))
+        good, bad, diverged = (epoch_callback(study.ask()) for _ in range(3))
         for callback in (good, bad, diverged):
             callback.set_model(Model())
         for epoch in range(3):
@@ -402,7 +403,8 @@ def test_training_with_a_trials_values_repeats_that_trial(
 
     from pipeline.encoders.dataset import load_dataset
     from pipeline.modeling import models
-    from pipeline.stages import tune
+    from pipeline.modeling.best_params import apply_params
+    from pipeline.modeling.search_space import decode_params
 
     data = load_dataset("churn")
     p = config.params()
@@ -410,7 +412,7 @@ def test_training_with_a_trials_values_repeats_that_trial(
     complete = [(v, params) for _, state, v, params in first_run["trials"] if state.name == "COMPLETE"]
     assert len(complete) >= 2, "the check needs a trial other than trial 0"
     for value, stored in complete:
-        merged = tune.apply_params(first_run["base"], tune.decode_params(cfg.space, stored), "test")
+        merged = apply_params(first_run["base"], decode_params(cfg.space, stored), "test")
         models.keras.backend.clear_session()
         models.seed_everything(p.seed)
         model = models.build_for("ann", merged, data)
@@ -424,7 +426,7 @@ def test_a_changed_search_space_starts_a_fresh_study(
     first_run: dict[str, Any], in_project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from pipeline.encoders.dataset import load_dataset
-    from pipeline.stages import tune
+    from pipeline.modeling.study import data_digest, fingerprint
 
     p = config.params()
     cfg = p.task("churn").tune["ann"]
@@ -433,14 +435,14 @@ def test_a_changed_search_space_starts_a_fresh_study(
     )
     data = load_dataset("churn")
     base = p.model_params("churn", "ann")
-    digest = tune.data_digest(data)
-    assert tune.fingerprint(base, cfg, p.seed, digest) == first_run["best"]["study"].rsplit("-", 1)[1]
-    assert tune.fingerprint(base, narrower, p.seed, digest) != tune.fingerprint(base, cfg, p.seed, digest)
-    assert tune.fingerprint(base, cfg, p.seed + 1, digest) != tune.fingerprint(base, cfg, p.seed, digest)
+    digest = data_digest(data)
+    assert fingerprint(base, cfg, p.seed, digest) == first_run["best"]["study"].rsplit("-", 1)[1]
+    assert fingerprint(base, narrower, p.seed, digest) != fingerprint(base, cfg, p.seed, digest)
+    assert fingerprint(base, cfg, p.seed + 1, digest) != fingerprint(base, cfg, p.seed, digest)
     longer = base.model_copy(update={"epochs": 999})  # train-only: same study
-    assert tune.fingerprint(longer, cfg, p.seed, digest) == tune.fingerprint(base, cfg, p.seed, digest)
+    assert fingerprint(longer, cfg, p.seed, digest) == fingerprint(base, cfg, p.seed, digest)
     flipped = type(data)(data.train, type(data.val)(data.val.x, 1 - data.val.y), data.test)
-    assert tune.data_digest(flipped) != digest
+    assert data_digest(flipped) != digest
 
 
 # ---------------------------------------------------------------- two workers, one study

@@ -120,7 +120,7 @@ def test_a_table_of_the_wrong_shape_is_refused_with_its_file_named(w2v_project):
 
 def test_tuning_the_width_of_word2vec_vectors_is_refused(w2v_project):
     from pipeline.core.config import IntDim
-    from pipeline.stages.tune import check_space
+    from pipeline.modeling.search_space import check_space
 
     base = params().model_params("sentiment", "lstm")
     with pytest.raises(ConfigError, match="embedding_dim"):

@@ -44,17 +44,38 @@ def summary(per_fold: list[dict[str, float]]) -> dict[str, dict[str, float]]:
     }
 
 
+def _score_fold(
+    task: str, p: Params, data: Any, factories: dict[str, Any], results: dict[str, dict[str, Any]]
+) -> None:
+    """Train every model and fit every baseline on one fold's ``data``; add their held-out scores."""
+    from pipeline.core.metrics import classification_metrics
+    from pipeline.modeling import models
+    from pipeline.modeling.best_params import merged_model_params
+    from pipeline.tasks.tabular import baseline_scores
+
+    config, n_classes = p.task(task), data.n_classes
+    for arch in config.models:
+        models.seed_everything(p.seed)
+        model_params = merged_model_params(task, arch)
+        model = models.build_for(arch, model_params, data)
+        models.fit(model, model_params, data)
+        scores = models.predict_proba(model, data.test.x)
+        results[arch]["per_fold"].append(classification_metrics(data.test.y, scores, n_classes))
+    for name in config.baselines:
+        fitted = factories[name]().fit(data.train.x, data.train.y.astype(int))
+        scores = baseline_scores(fitted, data.test.x, n_classes)
+        results[name]["per_fold"].append(classification_metrics(data.test.y, scores, n_classes))
+
+
 def cross_validate(task: str, p: Params) -> dict[str, Any]:
     """Train and score every model and baseline of ``task`` on each fold (the pure-ish core)."""
     from sklearn.model_selection import RepeatedStratifiedKFold, train_test_split
 
     from pipeline import tasks
-    from pipeline.core.metrics import classification_metrics, gate_metric
+    from pipeline.core.metrics import gate_metric
     from pipeline.encoders.dataset import Dataset, Split, load_classes, load_splits_frame
     from pipeline.encoders.labels import Labels
-    from pipeline.modeling import models
-    from pipeline.modeling.best_params import merged_model_params
-    from pipeline.tasks.tabular import baseline_factories, baseline_scores
+    from pipeline.tasks.tabular import baseline_factories
 
     config, settings = p.task(task), p.evaluate
     kind = tasks.kind_of(config)
@@ -83,17 +104,7 @@ def cross_validate(task: str, p: Params) -> dict[str, Any]:
             Split(encoder.transform(pool.iloc[r]), y[r]) for r in (fit_rows, val_rows, held_out)
         )
         data = Dataset(fit, val, test, 0, n_classes, names)
-        for arch in config.models:
-            models.seed_everything(p.seed)
-            model_params = merged_model_params(task, arch)
-            model = models.build_for(arch, model_params, data)
-            models.fit(model, model_params, data)
-            scores = models.predict_proba(model, data.test.x)
-            results[arch]["per_fold"].append(classification_metrics(data.test.y, scores, n_classes))
-        for name in config.baselines:
-            fitted = factories[name]().fit(data.train.x, data.train.y.astype(int))
-            scores = baseline_scores(fitted, data.test.x, n_classes)
-            results[name]["per_fold"].append(classification_metrics(data.test.y, scores, n_classes))
+        _score_fold(task, p, data, factories, results)
         gate = gate_metric(config, n_classes)
         shown = ", ".join(f"{n} {r['per_fold'][-1][gate]:.4f}" for n, r in results.items())
         print(

@@ -191,40 +191,10 @@ def _confusion_figure(out_dir: Path, title: str, y: np.ndarray, p: np.ndarray, c
     return fig3
 
 
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pipeline evaluate", description=__doc__)
-    parser.add_argument("task")
-    parser.add_argument("arch")
-    args = parser.parse_args(argv)
-    task, arch = args.task, args.arch
-    config = params().task(task)
-    params().model_params(task, arch)
-    model_path = paths.model_dir(task, arch) / "model.keras"
-    if not model_path.exists():
-        raise ModelError(f"{model_path}: not found; run 'dvc repro train@{task}-{arch}' first")
-
-    import keras
-    import mlflow
-
-    from pipeline import tasks
-    from pipeline.core import tracking
-    from pipeline.encoders.dataset import load_dataset, load_splits_frame, test_rows_sha256
-    from pipeline.modeling.models import predict_proba
-
-    kind = tasks.kind_of(config)
-    data = load_dataset(task)
-    model = keras.saving.load_model(model_path, compile=False)
-    p_val, p_test = predict_proba(model, data.val.x), predict_proba(model, data.test.x)
-    names = list(data.class_names)
-    result = evaluation(
-        data.val.y, p_val, data.test.y, p_test, names, params().evaluate, params().seed, kind.metrics
-    )
-    result["test_rows_sha256"] = test_rows_sha256(load_splits_frame(task))
-    encoder_data = read_json(paths.encoded_dir(task) / "encoder.json")
-    examples = kind.examples(lambda x: model(x, training=False).numpy(), encoder_data, config)
-    if examples:
-        result["examples"] = examples
-
+def _write_reports(
+    task: str, arch: str, data: Any, p_test: np.ndarray, names: list[str], examples: Any, kind: Any
+) -> list[Path]:
+    """The test scores and labels, the curves and tables, and the figures; returns the figures."""
     out = paths.eval_dir(task, arch)
     save_array(paths.test_scores(task, arch), np.asarray(p_test, dtype="float32"))
     save_array(out / "test_labels.npy", np.asarray(data.test.y).astype("int32"))
@@ -245,8 +215,14 @@ def main(argv: list[str]) -> int:
         if examples:  # in the figures folder: the stage's one output that takes any file
             saved.append(folder / "completions.md")
             write_text(saved[-1], kind.examples_markdown(f"{task}/{arch}", examples))
-    figures = [out / "figures" / figure.name for figure in saved]
-    write_json(out / "metrics.json", result)
+    return [out / "figures" / figure.name for figure in saved]
+
+
+def _log_to_run(task: str, arch: str, result: dict[str, Any], figures: list[Path]) -> None:
+    """The metrics and figures, to train's MLflow run (when ``run.json`` names one)."""
+    import mlflow
+
+    from pipeline.core import tracking
 
     run_file = paths.model_dir(task, arch) / "run.json"
     if run_file.exists():
@@ -261,6 +237,44 @@ def main(argv: list[str]) -> int:
             )
             for figure in figures:
                 mlflow.log_artifact(str(figure), artifact_path="figures")
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pipeline evaluate", description=__doc__)
+    parser.add_argument("task")
+    parser.add_argument("arch")
+    args = parser.parse_args(argv)
+    task, arch = args.task, args.arch
+    config = params().task(task)
+    params().model_params(task, arch)
+    model_path = paths.model_dir(task, arch) / "model.keras"
+    if not model_path.exists():
+        raise ModelError(f"{model_path}: not found; run 'dvc repro train@{task}-{arch}' first")
+
+    import keras
+
+    from pipeline import tasks
+    from pipeline.encoders.dataset import load_dataset, load_splits_frame, test_rows_sha256
+    from pipeline.modeling.models import predict_proba
+
+    kind = tasks.kind_of(config)
+    data = load_dataset(task)
+    model = keras.saving.load_model(model_path, compile=False)
+    p_val, p_test = predict_proba(model, data.val.x), predict_proba(model, data.test.x)
+    names = list(data.class_names)
+    result = evaluation(
+        data.val.y, p_val, data.test.y, p_test, names, params().evaluate, params().seed, kind.metrics
+    )
+    result["test_rows_sha256"] = test_rows_sha256(load_splits_frame(task))
+    encoder_data = read_json(paths.encoded_dir(task) / "encoder.json")
+    examples = kind.examples(lambda x: model(x, training=False).numpy(), encoder_data, config)
+    if examples:
+        result["examples"] = examples
+
+    out = paths.eval_dir(task, arch)
+    figures = _write_reports(task, arch, data, p_test, names, examples, kind)
+    write_json(out / "metrics.json", result)
+    _log_to_run(task, arch, result, figures)
     t, gate = result["test"], gate_metric(config, data.n_classes)
     low, high = t[f"{gate}_ci"]
     print(

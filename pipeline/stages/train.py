@@ -34,6 +34,68 @@ def write_history(path: Path, rows: list[dict[str, float]]) -> None:
         writer.writerows(rows)
 
 
+def _epoch_logger(epochs: int) -> Any:
+    """A Keras callback logging each epoch's metrics to MLflow, and one line of them to the stage's log."""
+    import keras
+    import mlflow
+
+    class LogEpoch(keras.callbacks.Callback):
+        """Each epoch's metrics to MLflow, and one line of them to the stage's log."""
+
+        def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            self.started = time.perf_counter()
+
+        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            values = {k: float(v) for k, v in (logs or {}).items()}
+            mlflow.log_metrics(values, step=epoch + 1)
+            shown = " ".join(f"{k} {v:.4f}" for k, v in values.items() if k != "learning_rate")
+            seconds = time.perf_counter() - self.started
+            print(f"epoch {epoch + 1}/{epochs}: {shown} ({seconds:.1f} s)", flush=True)
+
+    return LogEpoch()
+
+
+def _record(
+    task: str, arch: str, model: Any, history: dict[str, list[float]], seconds: float, run: Any, tuned: bool
+) -> tuple[list[dict[str, float]], int]:
+    """Log the fit's figures to the run; save the model and its history (both logged to the run too)
+    and ``run.json``. Returns the history's rows and the best epoch."""
+    import mlflow
+
+    from pipeline.modeling import models
+
+    rows = history_rows(history)
+    best_epoch = min(rows, key=lambda r: r["val_loss"])["epoch"] if rows else 0
+    mlflow.log_metrics(
+        {
+            "train_seconds": seconds,
+            "epochs_trained": len(rows),
+            "best_epoch": best_epoch,
+            "seconds_per_epoch": seconds / max(len(rows), 1),
+        }
+    )
+    out_dir = paths.model_dir(task, arch)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    keras_path = out_dir / "model.keras"
+    models.save_reproducibly(model, keras_path)
+    mlflow.log_artifact(str(keras_path), artifact_path="keras")
+    write_history(paths.train_report_dir(task, arch) / "history.csv", rows)
+    mlflow.log_artifact(str(paths.train_report_dir(task, arch) / "history.csv"), artifact_path="plots")
+    write_json(
+        out_dir / "run.json",
+        {
+            "run_id": run.info.run_id,
+            "experiment_id": run.info.experiment_id,
+            "task": task,
+            "arch": arch,
+            "tuned": tuned,
+            "epochs_trained": len(rows),
+            "best_epoch": best_epoch,
+        },
+    )
+    return rows, best_epoch
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipeline train", description=__doc__)
     parser.add_argument("task")
@@ -43,7 +105,6 @@ def main(argv: list[str]) -> int:
     p = params()
     p.model_params(task, arch)  # unknown task/arch fails here, before TensorFlow loads
 
-    import keras
     import mlflow
 
     from pipeline.core import tracking
@@ -58,19 +119,6 @@ def main(argv: list[str]) -> int:
     table = initial_table(task, arch, model_params, data.vocab_size)
     models.seed_everything(p.seed)
     model = models.build_for(arch, model_params, data, table)
-
-    class LogEpoch(keras.callbacks.Callback):
-        """Each epoch's metrics to MLflow, and one line of them to the stage's log."""
-
-        def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-            self.started = time.perf_counter()
-
-        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-            values = {k: float(v) for k, v in (logs or {}).items()}
-            mlflow.log_metrics(values, step=epoch + 1)
-            shown = " ".join(f"{k} {v:.4f}" for k, v in values.items() if k != "learning_rate")
-            seconds = time.perf_counter() - self.started
-            print(f"epoch {epoch + 1}/{model_params.epochs}: {shown} ({seconds:.1f} s)", flush=True)
 
     tracking.setup_experiment(task)
     with mlflow.start_run(
@@ -92,37 +140,9 @@ def main(argv: list[str]) -> int:
             mlflow.log_artifact(str(paths.embedding_vectors(task, arch)), artifact_path="embedding")
             mlflow.log_artifact(str(paths.embedding_report(task, arch)), artifact_path="embedding")
         started = time.perf_counter()
-        history = models.fit(model, model_params, data, callbacks=[LogEpoch()])
+        history = models.fit(model, model_params, data, callbacks=[_epoch_logger(model_params.epochs)])
         seconds = time.perf_counter() - started
-        rows = history_rows(history.history)
-        best_epoch = min(rows, key=lambda r: r["val_loss"])["epoch"] if rows else 0
-        mlflow.log_metrics(
-            {
-                "train_seconds": seconds,
-                "epochs_trained": len(rows),
-                "best_epoch": best_epoch,
-                "seconds_per_epoch": seconds / max(len(rows), 1),
-            }
-        )
-        out_dir = paths.model_dir(task, arch)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        keras_path = out_dir / "model.keras"
-        models.save_reproducibly(model, keras_path)
-        mlflow.log_artifact(str(keras_path), artifact_path="keras")
-        write_history(paths.train_report_dir(task, arch) / "history.csv", rows)
-        mlflow.log_artifact(str(paths.train_report_dir(task, arch) / "history.csv"), artifact_path="plots")
-        write_json(
-            out_dir / "run.json",
-            {
-                "run_id": run.info.run_id,
-                "experiment_id": run.info.experiment_id,
-                "task": task,
-                "arch": arch,
-                "tuned": tuned,
-                "epochs_trained": len(rows),
-                "best_epoch": best_epoch,
-            },
-        )
+        rows, best_epoch = _record(task, arch, model, history.history, seconds, run, tuned)
     print(
         f"train {task}/{arch}: {len(rows)} epochs ({seconds / max(len(rows), 1):.1f} s/epoch), "
         f"best epoch {best_epoch}, val_loss {min(r['val_loss'] for r in rows):.4f}; "

@@ -1,0 +1,162 @@
+"""params.yaml's data sections of a task: where its data comes from (``data``), the embedded
+generated data sets (``synthetic``), what validate expects of it (``schema``), how it is split
+(``split``) and a text task's encoder (``encode``). ``pipeline.core.config`` re-exports them."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BeforeValidator, Field, field_validator, model_validator
+
+from pipeline.core.config_base import Frozen, LabelValue, LabelValues, refuse_yaml_booleans
+
+
+class DataConfig(Frozen):
+    """Where a task's raw data comes from.
+
+    ``source`` is also a DVC dependency of the task's ingest stage (dvc.yaml), so DVC notices a
+    file edited in place, and a URL's changed ETag; ``sha256`` pins the exact bytes.
+    """
+
+    source: str  # a local file, archive or folder (relative to the repository root), or an http(s) URL
+    sha256: str | None = None  # checked for paths and URLs when given (not for a folder)
+    # A folder source holds the training and the given test rows as two files (a text task's test
+    # split is then kept as given); dvc.yaml depends on the whole folder.
+    train_file: str = "train.csv"
+    test_file: str = "test.csv"
+
+    @field_validator("source")
+    @classmethod
+    def _not_the_old_keyword(cls, value: str) -> str:
+        if value.strip() == "synthetic":
+            raise ValueError(
+                "'synthetic' is no longer a source: name the generated file, e.g. data/synthetic/<name>.csv "
+                "with an entry under the top-level 'synthetic:' section"
+            )
+        return value
+
+
+class SyntheticConfig(Frozen):
+    """An embedded generated data set, written by the ``synthesize`` stage to data/synthetic/<name>.csv,
+    or, with ``test_rows``, to data/synthetic/<name>/train.csv and test.csv (the test rows drawn
+    independently from the same distribution, like a data set shipped with its own test file)."""
+
+    generator: Literal["churn", "reviews", "topics", "script"]  # script: a play's text (language model)
+    rows: int = Field(ge=50)
+    test_rows: Annotated[int, Field(ge=50)] | None = None
+
+
+class NumericColumn(Frozen):
+    min: float
+    max: float
+    integer: bool = False
+
+
+class LabelSettings(Frozen):
+    """What a task predicts.
+
+    ``classes`` unset: binary 0/1 labels (text may also say pos/neg/positive/negative). A list:
+    those classes, in that order (two make a binary task, whose ``positive`` class defaults to the
+    second listed). ``learn``: the classes found in the training split, sorted, recorded in the
+    encoder. Values that YAML would read as booleans must be quoted.
+    """
+
+    classes: Annotated[list[str | int] | Literal["learn"] | None, BeforeValidator(refuse_yaml_booleans)] = (
+        None
+    )
+    positive: LabelValue | None = None
+
+    @model_validator(mode="after")
+    def _positive_is_a_class(self) -> LabelSettings:
+        if self.positive is not None:
+            if not isinstance(self.classes, list) or len(self.classes) != 2:
+                raise ValueError("'positive' needs 'classes' listing exactly the two classes")
+            if self.positive not in self.classes:
+                raise ValueError(f"positive {self.positive!r} is not one of classes {self.classes}")
+        if isinstance(self.classes, list) and len(set(map(str, self.classes))) != len(self.classes):
+            raise ValueError(f"classes {self.classes} repeat a class")
+        if isinstance(self.classes, list) and len(self.classes) < 2:
+            raise ValueError("classes must list at least two classes")
+        return self
+
+    @property
+    def binary(self) -> bool:
+        return self.classes is None or (isinstance(self.classes, list) and len(self.classes) == 2)
+
+
+class ConstantFill(Frozen):
+    constant: float | str
+
+
+# What a blank cell of a feature column becomes: ``error`` (the default: the row is refused),
+# ``median`` (numeric) or ``mode`` of the training split, ``{constant: value}``, or ``drop`` (the
+# row is left out of training; predict and serve refuse it). Fitted values live in encoder.json.
+MissingRule = Literal["error", "median", "mode", "drop"] | ConstantFill
+
+
+class TabularSchema(Frozen):
+    """Columns of a tabular CSV: what is dropped, what is a feature, the target."""
+
+    target: str
+    labels: LabelSettings = LabelSettings()
+    drop: list[str] = []
+    numeric: dict[str, NumericColumn]
+    categorical: dict[str, LabelValues] = {}  # allowed values; integers too (one-hot codes)
+    missing: dict[str, MissingRule] = {}  # feature column -> what a blank cell becomes (see above)
+    min_rows: int = 100
+    max_rows: int = 10_000_000
+
+    @property
+    def feature_columns(self) -> list[str]:
+        return [*self.numeric, *self.categorical]
+
+    @model_validator(mode="after")
+    def _missing_rules_fit_their_columns(self) -> TabularSchema:
+        for col, rule in self.missing.items():
+            if col not in self.feature_columns:
+                raise ValueError(
+                    f"missing: {col!r} is not a feature column ({', '.join(self.feature_columns)})"
+                )
+            if rule == "median" and col not in self.numeric:
+                raise ValueError(f"missing.{col}: median needs a numeric column; use mode or a constant")
+            if isinstance(rule, ConstantFill):
+                if col in self.numeric and not isinstance(rule.constant, (int, float)):
+                    raise ValueError(f"missing.{col}: the constant of a numeric column must be a number")
+                if col in self.categorical and str(rule.constant) not in map(str, self.categorical[col]):
+                    raise ValueError(
+                        f"missing.{col}: the constant {rule.constant!r} is not one of {self.categorical[col]}"
+                    )
+        return self
+
+    @property
+    def all_columns(self) -> list[str]:
+        return [*self.drop, *self.feature_columns, self.target]
+
+
+class TextSchema(Frozen):
+    """Columns and statistics of a labelled text data set."""
+
+    text: str = "text"
+    label: str = "label"
+    labels: LabelSettings = LabelSettings()
+    min_chars: int = 1
+    max_chars: int = 100_000
+    min_mean_tokens: float = 3
+    max_mean_tokens: float = 2_000
+    min_positive_fraction: float = 0.2  # binary labels only
+    max_positive_fraction: float = 0.8
+    min_rows: int = 100
+    max_rows: int = 10_000_000
+
+
+class SplitConfig(Frozen):
+    val_fraction: float = Field(0.15, gt=0, lt=0.5)
+    test_fraction: float = Field(0.15, gt=0, lt=0.5)  # unused when the data has its own test split
+
+
+class TextEncodeConfig(Frozen):
+    max_tokens: int = Field(10_000, ge=10)  # vocabulary size, including padding and OOV
+    sequence_length: int = Field(200, ge=2)
+    padding: Literal["pre", "post"] = "pre"
+    truncation: Literal["pre", "post"] = "pre"
+    lowercase: bool = True

@@ -1,0 +1,103 @@
+"""params.yaml's model sections: an architecture's hyperparameters (``tasks.<task>.models.<arch>``)
+and its search space (``tasks.<task>.tune.<arch>``). ``pipeline.core.config`` re-exports them."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
+
+from pipeline.core.config_base import Frozen
+
+
+class AnnParams(Frozen):
+    """A dense network for tabular data (reference: 64-32 relu, sigmoid out)."""
+
+    hidden_units: list[int] = [64, 32]
+    activation: str = "relu"
+    initializer: str = "he_normal"
+    dropout: float = Field(0.0, ge=0, lt=1)
+    l2: float = Field(0.0, ge=0)
+    learning_rate: float = Field(1e-3, gt=0)
+    batch_size: int = Field(64, ge=1)
+    epochs: int = Field(100, ge=1)
+    patience: int = Field(10, ge=1)
+    class_weight: Literal["none", "balanced"] = "none"
+
+
+class EmbeddingConfig(Frozen):
+    """Where a text model's Embedding table starts from: ``learned`` (Keras' random initialisation,
+    learned with the model) or ``word2vec`` (gensim Word2Vec trained by the ``embed`` stage on the
+    task's training split, aligned to the encoder's vocabulary; its dimension is the model's
+    ``embedding_dim``). Any model kind with token input can carry this section as ``embedding``.
+    """
+
+    init: Literal["learned", "word2vec"] = "learned"
+    algorithm: Literal["cbow", "skipgram"] = "skipgram"  # word2vec only, as are the settings below
+    window: int = Field(5, ge=1)  # context words on each side
+    min_count: int = Field(2, ge=1)  # rarer vocabulary words keep a random row
+    epochs: int = Field(5, ge=1)
+    negative: int = Field(5, ge=0)  # negative samples per word (0: hierarchical softmax)
+    trainable: bool = True  # false: the vectors stay frozen while the model trains
+
+
+class RecurrentParams(Frozen):
+    """Embedding -> SimpleRNN/LSTM/GRU stack -> sigmoid (binary) or softmax (multi-class)."""
+
+    embedding_dim: int = Field(64, ge=1)
+    embedding: EmbeddingConfig = EmbeddingConfig()
+    units: int = Field(64, ge=1)
+    layers: int = Field(1, ge=1, le=4)
+    bidirectional: bool = False
+    # What the classifier reads: the last state ("last", the course's models) or the max/mean of
+    # the last layer's outputs over all time steps (a direct path from every token to the output).
+    pooling: Literal["last", "max", "mean"] = "last"
+    dropout: float = Field(0.0, ge=0, lt=1)
+    recurrent_dropout: float = Field(0.0, ge=0, lt=1)
+    activation: str = "tanh"
+    initializer: str = "glorot_uniform"
+    learning_rate: float = Field(1e-3, gt=0)
+    clipnorm: float | None = 1.0
+    batch_size: int = Field(64, ge=1)
+    epochs: int = Field(10, ge=1)
+    patience: int = Field(2, ge=1)
+    # "balanced": each class's loss weighted by the inverse of its training frequency (as for the ANN)
+    class_weight: Literal["none", "balanced"] = "none"
+
+
+class FloatDim(Frozen):
+    type: Literal["float"]
+    low: float
+    high: float
+    log: bool = False
+
+
+class IntDim(Frozen):
+    type: Literal["int"]
+    low: int
+    high: int
+    step: int = 1
+    log: bool = False
+
+
+class CategoricalDim(Frozen):
+    type: Literal["categorical"]
+    choices: list[Any]
+
+
+SearchDim = Annotated[FloatDim | IntDim | CategoricalDim, Field(discriminator="type")]
+
+
+class TuneConfig(Frozen):
+    """An Optuna search for one architecture."""
+
+    enabled: bool = True
+    n_trials: int = Field(10, ge=1)
+    timeout_s: float | None = None
+    epochs_per_trial: int = Field(10, ge=1)
+    storage: str | None = None  # an Optuna storage URL; default: a SQLite file under .optuna/
+    # A running trial records a heartbeat every heartbeat_s; one silent for grace_period_s (a worker
+    # killed mid-trial) is failed by the next worker that starts a trial, so the budget is refilled.
+    heartbeat_s: int = Field(10, ge=1)
+    grace_period_s: int = Field(60, ge=1)
+    space: dict[str, SearchDim] = {}
