@@ -54,6 +54,8 @@ lint: install
 	$(BIN)/ruff check pipeline tests benchmarks
 	$(BIN)/ruff format --check pipeline tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports
+	$(BIN)/python tools/check_rooms.py pipeline
 	$(BIN)/actionlint .github/workflows/*.yml
 
 # The documentation site from docs/ into site/ (git-ignored); --strict: a broken link fails it.

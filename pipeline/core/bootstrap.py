@@ -142,10 +142,13 @@ def _language_model_samples(y: np.ndarray, proba: np.ndarray, w: np.ndarray) -> 
     }
 
 
+NEXT_TOKEN = "next_token"  # the metric family of a next-word model: perplexity and top-k accuracy
+
+
 def family_of(names: Iterable[str]) -> str:
     """Whose metrics these names are: a language model's (perplexity, top-5...) or a classifier's.
     The one rule for intervals and paired differences alike."""
-    return "language_model" if LANGUAGE_MODEL_ONLY & set(names) else "classification"
+    return NEXT_TOKEN if LANGUAGE_MODEL_ONLY & set(names) else "classification"
 
 
 def metric_samples(
@@ -157,11 +160,11 @@ def metric_samples(
     family: str = "classification",
 ) -> dict:
     """Every metric of :func:`pipeline.core.metrics.classification_metrics` (at least ``only``), or of
-    ``language_model_metrics`` for ``family="language_model"``, one value per row of ``weights`` (how
+    ``language_model_metrics`` for ``family=NEXT_TOKEN``, one value per row of ``weights`` (how
     often each test row was drawn)."""
     y = np.asarray(y).astype(int).reshape(-1)
     proba = np.asarray(proba, dtype="float64")
-    if family == "language_model":
+    if family == NEXT_TOKEN:
         return _language_model_samples(y, proba, weights)
     if n_classes == 2:
         p = proba[:, 1] if proba.ndim == 2 else proba.reshape(-1)

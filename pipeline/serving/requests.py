@@ -58,7 +58,8 @@ def error_body(message: str, errors: list[dict[str, Any]] | None = None, code: s
 
 
 def _kind(value: Any) -> str:
-    return {dict: "an object", list: "a list", str: "a string"}.get(type(value), type(value).__name__)
+    names: dict[type, str] = {dict: "an object", list: "a list", str: "a string"}
+    return names.get(type(value), type(value).__name__)
 
 
 def rows_from_json(doc: Any, encoder: Any, max_rows: int) -> Rows:
@@ -101,7 +102,8 @@ def _split_rows(value: Any, max_rows: int) -> Rows:
     if not isinstance(data, list):
         raise RequestError(400, f"dataframe_split.data must be a list of rows; got {_kind(data)}")
     _check_count(len(data), max_rows)
-    rows, errors = [], []
+    rows: list[dict[str, Any]] = []
+    errors: list[RowError] = []
     for i, row in enumerate(data):
         if not isinstance(row, list) or len(row) != len(names):
             got = f"{len(row)} values" if isinstance(row, list) else _kind(row)
@@ -139,7 +141,7 @@ def _instance_rows(fmt: str, value: Any, encoder: Any, max_rows: int) -> Rows:
         elif None in lengths or len(lengths) != 1:
             raise RequestError(400, f"{fmt} as an object must map every column to a list of the same length")
         else:
-            n = lengths.pop() if lengths else 0
+            n = lengths.pop() or 0
             _check_count(n, max_rows)
             return [{k: v[i] for k, v in value.items()} for i in range(n)], []
     if not isinstance(value, list):

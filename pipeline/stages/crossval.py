@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from pipeline import tasks
 from pipeline.core import paths
 from pipeline.core.config import EvaluateConfig, Params, params
 from pipeline.core.io import write_json
@@ -27,8 +28,9 @@ from pipeline.core.io import write_json
 
 def off_reason(config: Any, settings: EvaluateConfig) -> str | None:
     """Why the task is not cross-validated, or None when it is."""
-    if config.kind != "tabular":
-        return "cross-validation is for tabular tasks; a text task keeps its single split"
+    reason = tasks.kind_of(config).cross_validation_off()
+    if reason:
+        return reason
     if settings.cv_folds == 0:
         return "evaluate.cv_folds is 0"
     return None

@@ -66,6 +66,6 @@ def main(argv: list[str]) -> int:
     sizes = ", ".join(f"{k} {len(v.y)}" for k, v in arrays.items())
     print(
         f"encode {args.task}: {sizes} rows; {arrays['train'].x.shape[1]} columns per row; "
-        f"{len(labels.classes)} classes{' (the vocabulary)' if config.kind == 'language_model' else ''}"
+        f"{len(labels.classes)} classes{tasks.kind_of(config).classes_note()}"
     )
     return 0

@@ -17,7 +17,6 @@ commit), so that registering the same models again leaves the tracked file as it
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import shutil
 import tempfile
@@ -29,8 +28,9 @@ from pipeline import tasks
 from pipeline.core import paths
 from pipeline.core.config import params
 from pipeline.core.errors import ModelError
-from pipeline.core.io import read_json, read_yaml, write_json, write_text
+from pipeline.core.io import read_json, write_json, write_text
 from pipeline.core.metrics import gate_metric
+from pipeline.modeling.card import model_card
 
 CHALLENGER, CHAMPION = "challenger", "champion"
 PYFUNC_REQUIREMENTS = [
@@ -40,10 +40,6 @@ PYFUNC_REQUIREMENTS = [
     "pyarrow==25.0.1",
     "pyyaml==6.0.3",
 ]
-
-
-def sha256_file(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def pick_challenger(entries: list[dict[str, Any]]) -> dict[str, Any]:
@@ -178,22 +174,7 @@ def register_version(
     metrics = read_json(metrics_path)
     gate = gate_metric(config, len(bundle.encoder_data.get("classes", [0, 1])))
     run_id = read_json(model_dir / "run.json")["run_id"]
-    with mlflow.start_run(run_id=run_id):
-        info = mlflow.pyfunc.log_model(
-            name="onnx_pyfunc",
-            python_model=str(code / "serving" / "pyfunc_model.py"),
-            artifacts={"model_dir": str(model_dir)},
-            code_paths=[str(code)],
-            pip_requirements=PYFUNC_REQUIREMENTS,
-            input_example=example,
-            signature=model_signature(task, model_dir, example),
-        )
-        scores = paths.test_scores(task, arch)
-        if scores.exists() and scores.with_name("test_labels.npy").exists():
-            mlflow.log_artifact(str(scores), artifact_path=tracking.EVAL_ARTIFACTS)
-            mlflow.log_artifact(
-                str(scores.with_name("test_labels.npy")), artifact_path=tracking.EVAL_ARTIFACTS
-            )
+    info = log_pyfunc(task, arch, run_id, code, example)
     version = mlflow.register_model(info.model_uri, task, tags={"arch": arch})
     tags = {
         "arch": arch,
@@ -211,14 +192,6 @@ def register_version(
         tags["test_rows_sha256"] = metrics["test_rows_sha256"]
     for key, value in tags.items():
         client.set_model_version_tag(task, version.version, key, value)
-    lineage = {
-        "registered model version": f"{task} version {version.version}",
-        "MLflow run": run_id,
-        "git commit": f"{tags['git_commit']}"
-        + (" (with uncommitted changes)" if tags["git_dirty"] == "true" else ""),
-    }
-    if os.environ.get("DVC_EXP_NAME"):
-        lineage["DVC experiment"] = os.environ["DVC_EXP_NAME"]
     return {
         "arch": arch,
         "version": int(version.version),
@@ -229,8 +202,47 @@ def register_version(
         "gate_metric": gate,
         "onnx_sha256": tags["onnx_sha256"],
         "card": model_card(task, arch, config, metrics, gate),
-        "lineage": "".join(f"- {k}: {v}\n" for k, v in lineage.items()),
+        "lineage": lineage(task, version.version, run_id, tags),
     }
+
+
+def log_pyfunc(task: str, arch: str, run_id: str, code: Path, example: Any) -> Any:
+    """Log the bundle as the ONNX pyfunc to the model's training run, with the test rows' scores
+    and labels (promote's paired comparison reads them)."""
+    import mlflow
+
+    from pipeline.core import tracking
+
+    model_dir = paths.model_dir(task, arch)
+    with mlflow.start_run(run_id=run_id):
+        info = mlflow.pyfunc.log_model(
+            name="onnx_pyfunc",
+            python_model=str(code / "serving" / "pyfunc_model.py"),
+            artifacts={"model_dir": str(model_dir)},
+            code_paths=[str(code)],
+            pip_requirements=PYFUNC_REQUIREMENTS,
+            input_example=example,
+            signature=model_signature(task, model_dir, example),
+        )
+        scores = paths.test_scores(task, arch)
+        labels = scores.with_name("test_labels.npy")
+        if scores.exists() and labels.exists():
+            mlflow.log_artifact(str(scores), artifact_path=tracking.EVAL_ARTIFACTS)
+            mlflow.log_artifact(str(labels), artifact_path=tracking.EVAL_ARTIFACTS)
+    return info
+
+
+def lineage(task: str, version: Any, run_id: str, tags: dict[str, str]) -> str:
+    """The card's lineage lines, which change with every registration (MLflow's copy only)."""
+    dirty = " (with uncommitted changes)" if tags["git_dirty"] == "true" else ""
+    lines = {
+        "registered model version": f"{task} version {version}",
+        "MLflow run": run_id,
+        "git commit": f"{tags['git_commit']}{dirty}",
+    }
+    if os.environ.get("DVC_EXP_NAME"):
+        lines["DVC experiment"] = os.environ["DVC_EXP_NAME"]
+    return "".join(f"- {k}: {v}\n" for k, v in lines.items())
 
 
 # MLflow's registry keeps at most this many characters of a description in its SQL stores
@@ -244,134 +256,6 @@ def description(card: str) -> str:
         return card
     note = "\n\n(cut at MLflow's 5,000 characters: the whole card is the run's model_card_v<version>.md)\n"
     return card[: DESCRIPTION_LIMIT - len(note)] + note
-
-
-def _fmt_metric(metrics: dict[str, Any], name: str) -> str:
-    value, ci = metrics.get(name), metrics.get(f"{name}_ci")
-    if not isinstance(value, (int, float)):
-        return ""
-    return f"{value:.4f}" + (f" [{ci[0]:.4f}, {ci[1]:.4f}]" if isinstance(ci, list) else "")
-
-
-TEXT_FACTS = ("lines", "tokens", "distinct_words")
-
-
-def data_facts(task: str) -> list[str]:
-    """Source, checksum, rows per split and class balance, from what ingest and encode wrote."""
-    import pandas as pd
-
-    lines = []
-    meta: dict[str, Any] = {}
-    source_file = paths.raw_meta(task)
-    if source_file.exists():
-        meta = read_json(source_file)
-        lines += [
-            f"- source: `{meta.get('source', '?')}` ({meta.get('format', '?')}, "
-            f"{meta.get('rows', '?')} rows)",
-            f"- sha256: `{meta.get('sha256', '?')}`",
-        ]
-    splits = paths.encoded_dir(task) / "splits.parquet"
-    if splits.exists():
-        from pipeline.encoders.dataset import load_classes
-
-        frame = pd.read_parquet(splits)
-        config = params().task(task)
-        label = tasks.kind_of(config).label_column(config)
-        counts = frame["split"].value_counts()
-        lines.append(
-            "- rows per split: " + ", ".join(f"{s} {int(counts.get(s, 0))}" for s in ("train", "val", "test"))
-        )
-        classes = (
-            [str(c) for c in load_classes(task)]
-            if (paths.encoded_dir(task) / "encoder.json").exists()
-            else []
-        )
-        counted = {k: meta[k] for k in TEXT_FACTS if k in meta}  # what ingest noted of a plain text
-        if counted:  # a language model's rows are lines of text, not labelled examples
-            lines.append("- text: " + ", ".join(f"{v:,} {k.replace('_', ' ')}" for k, v in counted.items()))
-        else:
-            share = frame[label].astype(str).value_counts(normalize=True)
-            shown = sorted(share.items(), key=lambda kv: -kv[1])[:12]
-            more = f" and {len(share) - 12} more classes" if len(share) > 12 else ""
-            lines.append("- class balance (all rows): " + ", ".join(f"{k} {v:.1%}" for k, v in shown) + more)
-        if classes:
-            lines.append(
-                f"- classes (model output order): {', '.join(classes[:20])}"
-                + (" ..." if len(classes) > 20 else "")
-            )
-    return lines or ["- not recorded (data/raw and data/encoded not found)"]
-
-
-def model_card(task: str, arch: str, config: Any, metrics: dict[str, Any], gate: str) -> str:
-    """The Markdown card of one registered architecture, without the per-registration lineage
-    (version, run, commit), which ``register_version`` adds for MLflow only."""
-    test = metrics.get("test", {})
-    baselines_file = paths.metrics_file(task, "baselines")
-    baselines = read_json(baselines_file) if baselines_file.exists() else {}
-    names = [n for n in test if not n.endswith("_ci") and isinstance(test[n], (int, float))]
-    ci = metrics.get("test_ci", {})
-    level = f"{ci['level']:.0%} " if "level" in ci else ""
-    head = ["metric", arch, *baselines]
-    rows = [f"| {' | '.join(head)} |", "|" + "---|" * len(head)]
-    for name in names:
-        cells = [
-            name,
-            _fmt_metric(test, name),
-            *(_fmt_metric(b.get("test", {}), name) for b in baselines.values()),
-        ]
-        rows.append(f"| {' | '.join(cells)} |")
-    best_file = paths.best_params(task, arch)
-    best = read_yaml(best_file) if best_file.exists() else None
-    if best and best.get("tuned"):
-        tuned = f"tuned by Optuna ({best.get('n_trials', '?')} trials); values trained with:"
-    else:
-        tuned = "not tuned; params.yaml's values:"
-    trained = (best or {}).get("trained") or params().model_params(task, arch).model_dump()
-    values = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in trained.items())
-    diff = metrics.get("onnx_max_abs_diff")
-    parity = (
-        f"max |Keras - ONNX Runtime| probability on the test rows: {diff:.2e} "
-        f"(bound {params().export.max_abs_diff:g})"
-        if isinstance(diff, (int, float))
-        else "not recorded"
-    )
-    sections = [
-        f"# Model card: {task} / {arch}",
-        "",
-        f"ONNX Runtime pyfunc over raw inputs ({config.kind} task). Challenger: {{challenger}}.",
-        "",
-        "## Intended use",
-        "",
-        config.card.intended_use.strip(),
-        "",
-        "## Known limits",
-        "",
-        config.card.limits.strip(),
-        "",
-        "## Data",
-        "",
-        *data_facts(task),
-        "",
-        f"## Test metrics, {level}bootstrap intervals, with the baselines on the same rows",
-        "",
-        f"Gate metric (challenger choice and promotion): {gate}.",
-        "",
-        *rows,
-        "",
-        "## Tuned values",
-        "",
-        f"{tuned} {values}",
-        "",
-        "## Export",
-        "",
-        f"- ONNX parity: {parity}",
-        "",
-        "## Lineage",
-        "",
-        f"- seed {params().seed}; the exact inputs of every stage are in dvc.lock (register@{task})",
-        f"- test rows fingerprint: `{metrics.get('test_rows_sha256', 'not recorded')}`",
-    ]
-    return "\n".join(sections) + "\n"
 
 
 def stable_report(report: dict[str, Any]) -> dict[str, Any]:

@@ -1,26 +1,29 @@
-"""Task kinds: one module per kind, each answering the same small set of questions (see ``base``).
+"""Task kinds: one module per kind, each answering the same questions (``contract.TaskKind``).
 
-The stages are generic: they ask ``kind_of(config)`` for what differs between a table and a text
-(how to read the file, which expectations to check, which encoder to fit, which baselines to run).
-Nothing outside these modules branches on a task's kind.
+The stages, serving and the commands are generic: they ask ``kind_of(config)`` (training) or
+``kind_named(name)`` (a bundle's kind) for what differs between a table, a text and a language model:
+how to read the file, which expectations to check, which encoder to fit, which baselines to run, what
+the bundle records, how an answer looks. Nothing outside these modules branches on a task's kind; a
+new kind is one module here and one line in ``KINDS`` (docs/design.md).
 """
 
 from __future__ import annotations
 
-from types import ModuleType
 from typing import Any
 
 from pipeline.tasks import language_model, tabular, text
+from pipeline.tasks.contract import TaskKind
 
-KINDS: dict[str, ModuleType] = {"tabular": tabular, "text": text, "language_model": language_model}
+# mypy checks each module against the contract here
+KINDS: dict[str, TaskKind] = {"tabular": tabular, "text": text, "language_model": language_model}
 
 
-def kind_of(config: Any) -> ModuleType:
+def kind_of(config: Any) -> TaskKind:
     """The module of ``config.kind`` (``tabular``, ``text`` or ``language_model``)."""
     return KINDS[config.kind]
 
 
-def kind_named(name: str) -> ModuleType:
+def kind_named(name: str) -> TaskKind:
     """The module of the kind called ``name``: what a model bundle or an encoder records."""
     try:
         return KINDS[name]

@@ -113,7 +113,7 @@ def _binary_table_answer(value: float, classes: Sequence[Any] | None) -> dict[st
         return answer | ({"label": None} if _named(classes) else {})
     prediction = churn_prediction(value)
     answer = {"probability": value, "prediction": prediction}
-    return answer | ({"label": classes[prediction]} if _named(classes) else {})
+    return answer | ({"label": classes[prediction]} if classes is not None and _named(classes) else {})
 
 
 def _named(classes: Sequence[Any] | None) -> bool:

@@ -33,6 +33,16 @@ COVERAGE = " (vocabulary coverage)"
 BAD_CHARACTERS = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffd]"
 
 
+def cross_validation_off() -> str | None:
+    """Why the cv stage leaves this kind out, or None when it cross-validates it."""
+    return "cross-validation is for tabular tasks; a text task keeps its single split"
+
+
+def classes_note() -> str:
+    """What encode's report adds after the number of classes."""
+    return " (the vocabulary)"
+
+
 # --- the output contract and the answer (the serving side's part that the bundle records) ---
 def output_contract(config: LanguageModelTaskConfig, classes: list[Any]) -> dict[str, Any]:
     """What the model answers, recorded in its bundle: the next words (the classes are the
@@ -200,9 +210,10 @@ def baselines(task: str, config: LanguageModelTaskConfig, seed: int) -> dict[str
         started = time.perf_counter()
         if name == "kneser_ney":
             kn = config.baselines.kneser_ney
+            assert kn is not None  # the config fills it whenever kneser_ney is listed
             padded = np.concatenate([np.zeros(kn.order - 1, dtype="int32"), data.train.y])
             model = KneserNey(padded, vocab, kn.order, kn.discount)
-            score = model.probabilities
+            score: Any = model.probabilities
         else:
             score = lambda x: unigram_probabilities(data.train.y, vocab, len(x))  # noqa: E731
         test_scores = np.asarray(score(data.test.x), dtype="float32")

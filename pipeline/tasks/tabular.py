@@ -25,6 +25,16 @@ from pipeline.tasks.base import (
 )
 
 
+def cross_validation_off() -> str | None:
+    """Why the cv stage leaves this kind out, or None when it cross-validates it."""
+    return None
+
+
+def classes_note() -> str:
+    """What encode's report adds after the number of classes."""
+    return ""
+
+
 # --- the output contract and the answer (the serving side's part that the bundle records) ---
 def output_contract(config: TabularTaskConfig, classes: list[Any]) -> dict[str, Any]:
     """What the model answers, recorded in its bundle: classes, positive class and threshold."""
@@ -166,7 +176,7 @@ def baselines(task: str, config: TabularTaskConfig, seed: int) -> dict[str, dict
     data = load_dataset(task)
     np.random.seed(seed)
     factories = baseline_factories(seed)
-    results = {}
+    results: dict[str, dict[str, Any]] = {}
     for name in config.baselines:
         started = time.perf_counter()
         model = factories[name]().fit(data.train.x, data.train.y.astype(int))

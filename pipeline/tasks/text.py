@@ -30,6 +30,16 @@ from pipeline.tasks.base import (
 )
 
 
+def cross_validation_off() -> str | None:
+    """Why the cv stage leaves this kind out, or None when it cross-validates it."""
+    return "cross-validation is for tabular tasks; a text task keeps its single split"
+
+
+def classes_note() -> str:
+    """What encode's report adds after the number of classes."""
+    return ""
+
+
 # --- the output contract and the answer (the serving side's part that the bundle records) ---
 def output_contract(config: TextTaskConfig, classes: list[Any]) -> dict[str, Any]:
     """What the model answers, recorded in its bundle: classes, and for two classes the positive one
@@ -217,7 +227,7 @@ def baselines(task: str, config: TextTaskConfig, seed: int) -> dict[str, dict[st
         "tfidf_logreg": lambda: LogisticRegression(C=4.0, max_iter=2000, random_state=seed),
         "tfidf_linear_svm": lambda: LinearSVC(C=1.0, random_state=seed),
     }
-    results = {}
+    results: dict[str, dict[str, Any]] = {}
     for name in config.baselines:
         started = time.perf_counter()
         model = factories[name]().fit(x["train"], y["train"].astype(int))

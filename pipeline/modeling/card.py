@@ -1,0 +1,152 @@
+"""The model card of a registered version (Markdown): the task and the data, the test metrics with
+their intervals beside the baselines', the tuned values, the ONNX parity, and the intended use and
+known limits (``tasks.<task>.card``). The register stage writes it to MLflow and reports/.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipeline import tasks
+from pipeline.core import paths
+from pipeline.core.config import params
+from pipeline.core.io import read_json, read_yaml
+
+
+def _fmt_metric(metrics: dict[str, Any], name: str) -> str:
+    value, ci = metrics.get(name), metrics.get(f"{name}_ci")
+    if not isinstance(value, (int, float)):
+        return ""
+    return f"{value:.4f}" + (f" [{ci[0]:.4f}, {ci[1]:.4f}]" if isinstance(ci, list) else "")
+
+
+TEXT_FACTS = ("lines", "tokens", "distinct_words")
+
+
+def data_facts(task: str) -> list[str]:
+    """Source, checksum, rows per split and class balance, from what ingest and encode wrote."""
+    import pandas as pd
+
+    lines = []
+    meta: dict[str, Any] = {}
+    source_file = paths.raw_meta(task)
+    if source_file.exists():
+        meta = read_json(source_file)
+        lines += [
+            f"- source: `{meta.get('source', '?')}` ({meta.get('format', '?')}, "
+            f"{meta.get('rows', '?')} rows)",
+            f"- sha256: `{meta.get('sha256', '?')}`",
+        ]
+    splits = paths.encoded_dir(task) / "splits.parquet"
+    if splits.exists():
+        from pipeline.encoders.dataset import load_classes
+
+        frame = pd.read_parquet(splits)
+        config = params().task(task)
+        label = tasks.kind_of(config).label_column(config)
+        counts = frame["split"].value_counts()
+        lines.append(
+            "- rows per split: " + ", ".join(f"{s} {int(counts.get(s, 0))}" for s in ("train", "val", "test"))
+        )
+        classes = (
+            [str(c) for c in load_classes(task)]
+            if (paths.encoded_dir(task) / "encoder.json").exists()
+            else []
+        )
+        counted = {k: meta[k] for k in TEXT_FACTS if k in meta}  # what ingest noted of a plain text
+        if counted:  # a language model's rows are lines of text, not labelled examples
+            lines.append("- text: " + ", ".join(f"{v:,} {k.replace('_', ' ')}" for k, v in counted.items()))
+        else:
+            share = frame[label].astype(str).value_counts(normalize=True)
+            shown = sorted(share.items(), key=lambda kv: -kv[1])[:12]
+            more = f" and {len(share) - 12} more classes" if len(share) > 12 else ""
+            lines.append("- class balance (all rows): " + ", ".join(f"{k} {v:.1%}" for k, v in shown) + more)
+        if classes:
+            lines.append(
+                f"- classes (model output order): {', '.join(classes[:20])}"
+                + (" ..." if len(classes) > 20 else "")
+            )
+    return lines or ["- not recorded (data/raw and data/encoded not found)"]
+
+
+def model_card(task: str, arch: str, config: Any, metrics: dict[str, Any], gate: str) -> str:
+    """The Markdown card of one registered architecture, without the per-registration lineage
+    (version, run, commit), which ``register_version`` adds for MLflow only."""
+    ci = metrics.get("test_ci", {})
+    level = f"{ci['level']:.0%} " if "level" in ci else ""
+    rows = metrics_table(task, arch, metrics.get("test", {}))
+    tuned, values = tuned_values(task, arch)
+    diff = metrics.get("onnx_max_abs_diff")
+    parity = (
+        f"max |Keras - ONNX Runtime| probability on the test rows: {diff:.2e} "
+        f"(bound {params().export.max_abs_diff:g})"
+        if isinstance(diff, (int, float))
+        else "not recorded"
+    )
+    sections = [
+        f"# Model card: {task} / {arch}",
+        "",
+        f"ONNX Runtime pyfunc over raw inputs ({config.kind} task). Challenger: {{challenger}}.",
+        "",
+        "## Intended use",
+        "",
+        config.card.intended_use.strip(),
+        "",
+        "## Known limits",
+        "",
+        config.card.limits.strip(),
+        "",
+        "## Data",
+        "",
+        *data_facts(task),
+        "",
+        f"## Test metrics, {level}bootstrap intervals, with the baselines on the same rows",
+        "",
+        f"Gate metric (challenger choice and promotion): {gate}.",
+        "",
+        *rows,
+        "",
+        "## Tuned values",
+        "",
+        f"{tuned} {values}",
+        "",
+        "## Export",
+        "",
+        f"- ONNX parity: {parity}",
+        "",
+        "## Lineage",
+        "",
+        f"- seed {params().seed}; the exact inputs of every stage are in dvc.lock (register@{task})",
+        f"- test rows fingerprint: `{metrics.get('test_rows_sha256', 'not recorded')}`",
+    ]
+    return "\n".join(sections) + "\n"
+
+
+def metrics_table(task: str, arch: str, test: dict[str, Any]) -> list[str]:
+    """The Markdown rows of the model's test metrics beside its baselines'."""
+    baselines_file = paths.metrics_file(task, "baselines")
+    baselines = read_json(baselines_file) if baselines_file.exists() else {}
+    names = [n for n in test if not n.endswith("_ci") and isinstance(test[n], (int, float))]
+    head = ["metric", arch, *baselines]
+    rows = [f"| {' | '.join(head)} |", "|" + "---|" * len(head)]
+    for name in names:
+        cells = [
+            name,
+            _fmt_metric(test, name),
+            *(_fmt_metric(b.get("test", {}), name) for b in baselines.values()),
+        ]
+        rows.append(f"| {' | '.join(cells)} |")
+    return rows
+
+
+def tuned_values(task: str, arch: str) -> tuple[str, str]:
+    """How the trained values were chosen, and the values."""
+    best_file = paths.best_params(task, arch)
+    best = read_yaml(best_file) if best_file.exists() else None
+    if best and best.get("tuned"):
+        tuned = f"tuned by Optuna ({best.get('n_trials', '?')} trials); values trained with:"
+    else:
+        tuned = "not tuned; params.yaml's values:"
+    trained = (best or {}).get("trained") or params().model_params(task, arch).model_dump()
+    values = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in trained.items())
+    return tuned, values

@@ -1,0 +1,129 @@
+"""The kind contract: what every kind module in ``pipeline/tasks/`` answers, training and serving.
+
+A kind module satisfies :class:`TaskKind` structurally: ``KINDS`` in ``pipeline/tasks/__init__.py``
+is typed ``dict[str, TaskKind]``, so mypy (``make lint``) checks each module against it, and
+``tests/test_kind_contract.py`` runs every registered kind through it on tiny data. The stages,
+``serving/`` and ``commands/`` ask the kind through this contract and never branch on its name.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Protocol
+
+
+class TaskKind(Protocol):
+    # ---------------------------------------------------------------- training side
+    def label_column(self, config: Any) -> str:
+        """The column the model learns to predict."""
+
+    def read(self, path: Path, name: str, config: Any) -> tuple[Any, str]:
+        """The raw rows of a fetched file or folder (``CsvRows``), and the format read."""
+
+    def describe(self, frame: Any, config: Any) -> dict[str, Any]:
+        """What ingest notes about the rows (splits, class counts)."""
+
+    def expectations(self, config: Any, exp: Any) -> list[Any]:
+        """The Great Expectations checks of the raw data."""
+
+    def prepare(self, frame: Any, config: Any) -> None:
+        """Add, in place, the helper columns those checks read."""
+
+    def number_columns(self, config: Any) -> list[str]:
+        """Columns whose values validate parses as numbers."""
+
+    def usable_rows(self, frame: Any, config: Any) -> Any:
+        """The rows encode keeps (a table's missing-value policy)."""
+
+    def assign_splits(self, frame: Any, config: Any, seed: int) -> Any:
+        """Each row's split: ``train``, ``val`` or ``test``."""
+
+    def fit_encoder(self, train: Any, config: Any) -> Any:
+        """The encoder, fitted on the training split only."""
+
+    def encode_splits(self, frame: Any, encoder: Any, config: Any) -> tuple[Any, dict[str, Any]]:
+        """The labels and the model-ready arrays of each split."""
+
+    def classes_note(self) -> str:
+        """What encode's report adds after the number of classes."""
+
+    def metrics(self, y_true: Any, proba: Any, n_classes: int) -> dict[str, float]:
+        """One split's metrics, as evaluate, tune and the baselines report them."""
+
+    def cross_validation_off(self) -> str | None:
+        """Why the cv stage leaves this kind out, or None when it cross-validates it."""
+
+    def examples(self, predict: Any, encoder_data: dict[str, Any], config: Any) -> list[dict[str, Any]]:
+        """A model's answers to fixed inputs for the evaluate report (empty for classifiers)."""
+
+    def examples_markdown(self, title: str, items: list[dict[str, Any]]) -> str:
+        """Those answers as Markdown."""
+
+    def baselines(self, task: str, config: Any, seed: int) -> dict[str, dict[str, Any]]:
+        """The classical models' metrics on the same split."""
+
+    def input_example(self, frame: Any, config: Any) -> Any:
+        """Raw inputs the registered model is shown with."""
+
+    def signature_inputs(self, example: Any) -> Any:
+        """The registered model's declared inputs (an MLflow Schema)."""
+
+    def signature_params(self) -> Any:
+        """The inference params the registered model declares (an MLflow ParamSchema, or None)."""
+
+    # ---------------------------------------------------------------- the bundle's contract
+    def output_contract(self, config: Any, classes: list[Any]) -> dict[str, Any]:
+        """What the model answers, as its bundle records it (classes, threshold, band, top-k...)."""
+
+    def input_spec(self, encoder: Any) -> dict[str, Any]:
+        """What the model reads, as its bundle records it: dtype, width and the input schema."""
+
+    # ---------------------------------------------------------------- serving side
+    def answers(
+        self, predictor: Any, probabilities: Any, known_shares: Any, inputs: Any, options: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        """One JSON-ready answer per row, from the bundle's output contract and the request's options."""
+
+    def check_request_params(self, given: dict[str, Any], output: dict[str, Any]) -> dict[str, Any]:
+        """A request's params checked against the kind's and the bundle's limits (ValueError)."""
+
+    def text_column(self, encoder: Any) -> str | None:
+        """The input column holding a raw text; None for a table."""
+
+    def request_columns(self, encoder: Any) -> list[str]:
+        """The column order of a row sent as a list of values."""
+
+    def instance_row(self, item: Any, encoder: Any) -> dict[str, Any] | None:
+        """An ``instances`` item that is neither an object nor a list, as a row; None refuses it."""
+
+    def instance_expected(self, encoder: Any) -> str:
+        """What the refusal of such an item says it should be."""
+
+    def csv_read_options(self) -> dict[str, Any]:
+        """``pandas.read_csv`` options for a CSV request body."""
+
+    def answers_next_words(self) -> bool:
+        """Whether ``predict`` takes the next-word path."""
+
+    def predict_columns(
+        self, answers: list[dict[str, Any]], probabilities: Any, shares: Any
+    ) -> dict[str, Any]:
+        """``predict``'s output columns, from the rows' answers."""
+
+    def page_mode(self, n_classes: int) -> str:
+        """The page's widget: ``form``, ``binary_text``, ``classes_text`` or ``next_word``."""
+
+    def page_fields(self, encoder: Any) -> dict[str, Any]:
+        """What that widget needs beyond the classes."""
+
+    def request_key(self) -> str:
+        """The MLflow JSON format a client sends rows in (``dataframe_records`` or ``instances``)."""
+
+    def encoded_dtype(self) -> Any:
+        """The numpy dtype of the model's encoded input."""
+
+    def bench_inputs(self, encoder: Any, rows: Any) -> list[Any]:
+        """Raw inputs that encode back to the encoded ``rows`` (the benchmark's server load)."""
+
+
+MEMBERS = tuple(name for name in vars(TaskKind) if not name.startswith("_"))

@@ -1,0 +1,145 @@
+"""The kind contract and the model bundle (issue 20).
+
+Every registered kind is run through ``pipeline.tasks.contract.TaskKind`` on a tiny bundle of its
+own: what the bundle records, how a row is answered, how a request's params are checked, what the
+benchmark sends. A bundle answers from what it records, wherever it is started: copied outside any
+checkout, with a neutral band other than params.yaml's, the server, predict and the registered
+pyfunc agree.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import shutil
+import subprocess
+import sys
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+pytest.importorskip("onnxruntime")
+
+from tiny_models import REPO, churn_model_dir, churn_rows, nextword_model_dir, sentiment_model_dir
+
+from pipeline.core.errors import ModelError
+from pipeline.serving import bundle
+from pipeline.serving.inference import Predictor
+from pipeline.serving.responses import answer_rows, check_request_params
+from pipeline.tasks import KINDS, kind_named
+from pipeline.tasks.contract import MEMBERS, TaskKind
+
+BUILDERS = {"tabular": churn_model_dir, "text": sentiment_model_dir, "language_model": nextword_model_dir}
+PAGE_MODES = {"form", "binary_text", "classes_text", "next_word"}
+
+
+def test_every_registered_kind_has_a_tiny_bundle_here():
+    assert set(BUILDERS) == set(KINDS), "a new kind needs a tiny bundle in this test"
+
+
+@pytest.mark.parametrize("name", sorted(KINDS))
+def test_a_kind_module_has_every_member_of_the_contract_with_its_parameters(name):
+    module = KINDS[name]
+    for member in MEMBERS:
+        assert callable(getattr(module, member, None)), f"{name} lacks {member}"
+        wanted = list(inspect.signature(getattr(TaskKind, member)).parameters)[1:]  # no self
+        assert list(inspect.signature(getattr(module, member)).parameters) == wanted, (name, member)
+
+
+@pytest.mark.parametrize("name", sorted(KINDS))
+def test_a_kind_runs_through_the_contract_on_its_tiny_bundle(name, tmp_path):
+    directory = BUILDERS[name](tmp_path)
+    predictor = Predictor.from_dir(directory)
+    kind = kind_named(predictor.kind)
+    manifest = json.loads((directory / bundle.MANIFEST_FILE).read_text())
+
+    assert predictor.kind == manifest["kind"] == name
+    spec = kind.input_spec(predictor.encoder)
+    assert spec == manifest["input"] and spec["width"] == predictor.encoder.input_width
+    assert np.dtype(kind.encoded_dtype()) == np.dtype(predictor.input_dtype) == np.dtype(spec["dtype"])
+    assert set(manifest["files"]) == {bundle.MODEL_FILE, bundle.ENCODER_FILE}
+
+    inputs = kind.bench_inputs(predictor.encoder, predictor.encoder.transform_records(_raw(name))[:3])
+    result = predictor.score_records(inputs)
+    assert not result.errors, result.errors
+    answers = answer_rows(predictor, result.probabilities, result.known_token_share, inputs)
+    assert len(answers) == len(inputs) and all(isinstance(a, dict) and a for a in answers)
+
+    assert check_request_params(predictor, {}) == {}
+    with pytest.raises(ValueError, match="unknown param"):
+        check_request_params(predictor, {"no_such_param": 1})
+    assert kind.page_mode(predictor.n_classes) in PAGE_MODES
+    assert kind.request_key() in {"dataframe_records", "instances"}
+    assert kind.cross_validation_off() is None or "cross-validation" in kind.cross_validation_off()
+
+
+def _raw(name: str) -> list:
+    if name == "tabular":
+        return json.loads(churn_rows(3).to_json(orient="records"))
+    return ["to be or not", "the great movie", "that is"]
+
+
+def test_a_changed_file_or_a_wrong_width_is_refused_when_loading(tmp_path):
+    directory = sentiment_model_dir(tmp_path)
+    encoder = json.loads((directory / "encoder.json").read_text())
+
+    (directory / "encoder.json").write_text(json.dumps(encoder | {"sequence_length": 9}))
+    with pytest.raises(ModelError, match=r"encoder\.json: its sha256 differs"):
+        Predictor.from_dir(directory)
+
+    manifest = json.loads((directory / bundle.MANIFEST_FILE).read_text())
+    manifest["files"]["encoder.json"] = bundle.sha256_file(directory / "encoder.json")
+    (directory / bundle.MANIFEST_FILE).write_text(json.dumps(manifest))
+    with pytest.raises(ModelError, match=r"the encoder makes rows of 9 values but .* records an input of 6"):
+        Predictor.from_dir(directory)
+
+    (directory / bundle.MANIFEST_FILE).unlink()
+    with pytest.raises(ModelError, match=r"manifest\.json: not found"):
+        Predictor.from_dir(directory)
+
+
+SERVE_ELSEWHERE = """
+import json, sys
+from pipeline.serving.inference import Predictor
+from pipeline.serving.service import ScoringService
+service = ScoringService(Predictor.from_dir(sys.argv[1]), sys.argv[1])
+body = json.dumps({"instances": ["fine", "great movie", "awful plot"]}).encode()
+print(json.dumps(service.invocations(body, "application/json")["predictions"]))
+"""
+
+
+def test_a_copied_bundle_answers_with_its_own_band_wherever_it_is_served(tmp_path):
+    """params.yaml says 0.1; the bundle says 0.3, and every way of serving it follows the bundle."""
+    from pipeline.commands import predict
+    from pipeline.serving.pyfunc_model import OnnxPipelineModel
+    from pipeline.serving.service import ScoringService
+
+    built = sentiment_model_dir(tmp_path / "checkout", neutral_band=0.3)
+    elsewhere = tmp_path / "elsewhere"
+    shutil.copytree(built, elsewhere)
+    texts = ["fine", "great movie", "awful plot"]
+
+    body = json.dumps({"instances": texts}).encode()
+    here = ScoringService(Predictor.from_dir(built), str(built)).invocations(body, "application/json")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run(
+        [sys.executable, "-c", SERVE_ELSEWHERE, str(elsewhere)],
+        cwd=tmp_path,  # no params.yaml here or above
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    served_elsewhere = json.loads(done.stdout)
+
+    pyfunc = OnnxPipelineModel()
+    pyfunc.load_context(SimpleNamespace(artifacts={"model_dir": str(elsewhere)}))
+    from_pyfunc = pyfunc.predict(None, texts).to_dict(orient="records")
+
+    assert served_elsewhere == here["predictions"]
+    assert [a["label"] for a in from_pyfunc] == [a["label"] for a in served_elsewhere]
+    # "fine" is p = 0.661: Positive at params.yaml's 0.1, Neutral at the bundle's 0.3
+    assert served_elsewhere[0]["label"] == "Neutral"
+    assert predict.main(["sentiment", "--model", str(elsewhere), "--text", "fine", "--format", "json"]) == 0
