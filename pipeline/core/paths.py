@@ -1,4 +1,4 @@
-"""File layout shared by the stages, dvc.yaml, tests and docs (see DESIGN.md).
+"""File layout shared by the stages, dvc.yaml, tests and docs (see docs/design.md).
 
 Every path a stage reads or writes is built here, so dvc.yaml and the code
 cannot drift apart silently.
