@@ -1,6 +1,7 @@
-"""What every task kind module provides, and the pieces they share.
+"""The pieces the kind modules share, and the training side of their contract.
 
-A kind module (``tabular``, ``text``) defines these functions; the stages call them through
+A kind module (``tabular``, ``text``, ``language_model``) defines these functions, and the serving
+ones; ``contract.TaskKind`` states them all. The stages call them through
 ``pipeline.tasks.kind_of(config)``:
 
 - ``label_column(config) -> str``
