@@ -439,7 +439,8 @@ def test_limit_settings_are_checked_and_the_fd_limit_makes_room(tmp_path):
 
     # no model there: were a bad setting let through, the command fails fast, not serves
     args = ["serve", "churn", "--model", str(tmp_path / "missing"), "--port", "0"]
-    for flag in ("--header-timeout", "--body-timeout", "--idle-timeout", "--max-connections"):
+    flags = ("--header-timeout", "--body-timeout", "--idle-timeout", "--max-connections")
+    for flag in (*flags, "--max-header-bytes", "--max-headers"):
         with pytest.raises(PipelineError, match=f"{flag}: Input should be greater than"):
             cli_raising([*args, flag, "0"])
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)

@@ -89,7 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--access-log", action="store_true", help="log every request to stderr")
     limits = parser.add_argument_group(
-        "slow and idle clients", "answered 408, 503 or closed; defaults: serve.* in params.yaml"
+        "slow, idle and oversized clients",
+        "answered 408, 431, 503 or closed; defaults: serve.* in params.yaml",
     )
     limits.add_argument(
         "--header-timeout", type=float, metavar="S", help="seconds for a request line and headers"
@@ -101,6 +102,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--idle-timeout", type=float, metavar="S", help="seconds an idle keep-alive connection stays"
     )
     limits.add_argument("--max-connections", type=int, metavar="N", help="open connections served at once")
+    limits.add_argument(
+        "--max-header-bytes", type=int, metavar="N", help="bytes of a request line and headers"
+    )
+    limits.add_argument("--max-headers", type=int, metavar="N", help="headers in one request")
     return parser
 
 
@@ -123,6 +128,8 @@ def main(argv: list[str]) -> int:
         body_timeout_s=args.body_timeout,
         idle_timeout_s=args.idle_timeout,
         max_connections=args.max_connections,
+        max_header_bytes=args.max_header_bytes,
+        max_headers=args.max_headers,
     )
     raise_fd_limit(settings.max_connections)
     uri = args.model or f"models:/{args.task}@champion"

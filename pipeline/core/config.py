@@ -131,6 +131,9 @@ class ServeConfig(Frozen):
     body_timeout_s: float = Field(30.0, gt=0)  # the whole body, once the headers are in
     idle_timeout_s: float = Field(60.0, gt=0)  # an idle keep-alive connection between requests
     max_connections: int = Field(1_000, ge=1)  # open connections served at once
+    # Big heads: past either cap a request gets a 431 and a close, counted as the bytes arrive.
+    max_header_bytes: int = Field(65_536, ge=1_024)  # a request line and its headers, in bytes
+    max_headers: int = Field(100, ge=1)  # headers in one request
 
 
 class ExportConfig(Frozen):

@@ -13,9 +13,10 @@ A client cannot tell it from ``mlflow models serve -m models:/<task>@champion``:
 
 Errors are JSON, never a crash: those of :mod:`pipeline.serving.requests`; 400 for a request that is
 not valid HTTP; 411 without a Content-Length (or chunked body); 413 for a body over
-``serve.max_body_bytes``; 404/405 for other paths and methods; 500 (``INTERNAL_ERROR``) only for a
-fault of the server itself. Slow, idle and surplus clients are bounded by
-:class:`pipeline.serving.protocol.JsonErrorProtocol`.
+``serve.max_body_bytes``; 431 for a request line and headers over ``serve.max_header_bytes`` or with
+more than ``serve.max_headers`` headers; 404/405 for other paths and methods; 500
+(``INTERNAL_ERROR``) only for a fault of the server itself. Slow, idle, oversized and surplus
+clients are bounded by :class:`pipeline.serving.protocol.JsonErrorProtocol`.
 
 Design: uvicorn (the ASGI server under ``mlflow models serve``) with its C parts, ``uvloop`` and
 ``httptools``, running a plain ASGI callable (no web framework: five routes) around one ONNX
@@ -38,6 +39,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import signal
 import socket
 import sys
@@ -53,6 +55,7 @@ from pipeline.core.config import ServeConfig
 from pipeline.serving.protocol import JsonErrorProtocol
 from pipeline.serving.requests import JSON_TYPE, RequestError, error_body
 from pipeline.serving.service import ScoringService
+from pipeline.serving.warnings_budget import WarningBudget
 
 DRAIN_LIMIT = 16 * 1024 * 1024  # an oversized body up to this size is discarded, the connection kept
 OFFLOAD_BYTES = 16 * 1024  # bodies past this are big batches: one at a time, in chunks (below)
@@ -189,10 +192,12 @@ def make_server(
     grace_s: float = SHUTDOWN_GRACE_S,
     limits: ServeConfig | None = None,
 ) -> Listener:
-    """A server for ``service`` with the timeouts and connection cap of ``limits`` (``serve.*``)."""
+    """A server for ``service`` with the timeouts, header caps and connection cap of ``limits``
+    (``serve.*``)."""
     limits = limits or ServeConfig()
     sock = socket.create_server((host, port), backlog=1024)
-    protocol = type("ServeProtocol", (JsonErrorProtocol,), {"limits": limits})
+    budget = WarningBudget(logging.getLogger("uvicorn.error"))  # this server's warnings a minute
+    protocol = type("ServeProtocol", (JsonErrorProtocol,), {"limits": limits, "warnings": budget})
     config = uvicorn.Config(
         ScoringApp(service),
         loop="uvloop",

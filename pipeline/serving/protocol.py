@@ -5,12 +5,17 @@ A request line and headers must arrive within ``serve.header_timeout_s`` and a b
 is closed without an answer), an idle keep-alive connection is closed after ``serve.idle_timeout_s``,
 and a connection opened while ``serve.max_connections`` are open gets 503
 ``TEMPORARILY_UNAVAILABLE`` with ``Retry-After: 1``. A request that is not valid HTTP gets a JSON 400.
+A request line and headers over ``serve.max_header_bytes``, or with more than ``serve.max_headers``
+headers, get 431 ``REQUEST_HEADER_FIELDS_TOO_LARGE`` and a close, counted as the bytes arrive: a
+30 MB header is refused after its first ``max_header_bytes``, never held whole. Warnings of malformed
+and refused requests are rate-limited (:mod:`pipeline.serving.warnings_budget`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from http import HTTPStatus
 from typing import Any
 
@@ -18,8 +23,14 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from pipeline.core.config import ServeConfig
 from pipeline.serving.requests import JSON_TYPE, error_body
+from pipeline.serving.warnings_budget import WarningBudget
 
 OVERFLOW_HEADER_TIMEOUT_S = 1.0  # a connection past serve.max_connections waits this long at most
+HEAD_END = b"\r\n\r\n"
+
+
+class HeadersTooLarge(Exception):
+    """Raised from a parser callback to stop parsing a request past ``serve.max_headers``."""
 
 
 class JsonErrorProtocol(HttpToolsProtocol):
@@ -46,9 +57,14 @@ class JsonErrorProtocol(HttpToolsProtocol):
     """
 
     limits: ServeConfig = ServeConfig()  # make_server subclasses this with the served settings
+    warnings = WarningBudget(logging.getLogger("uvicorn.error"))  # and with a budget of its own
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.logger = self.warnings  # type: ignore[assignment]  # uvicorn's warnings, rate-limited
+        self.head_bytes = 0  # bytes of this request's line and headers so far
+        self.head_count = 0  # its headers so far
+        self.tail = b""  # the last bytes read, for a blank line split between two reads
         self.header_timeout_s = self.limits.header_timeout_s
         self.in_headers = False  # part of a request line or headers has come, not all
         self.in_body = False  # a request's headers have come, not all of its body
@@ -118,6 +134,9 @@ class JsonErrorProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        if not self.in_body and self._over_head_bytes(data):
+            return
+        self.tail = data[-3:]
         super().data_received(data)  # cancels the keep-alive timer, feeds the parser
         if self.read_timer is not None or self.transport.is_closing():
             return  # a clock runs already (a deadline counts from the first byte, not the last)
@@ -131,9 +150,18 @@ class JsonErrorProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self.in_headers = True
+        self.head_count = 0
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.head_count += 1
+        if self.head_count > self.limits.max_headers:
+            self._refuse_head(f"more than {self.limits.max_headers} headers (serve.max_headers)")
+            raise HeadersTooLarge  # stops the parser; uvicorn's 400 then finds the answer sent
+        super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
         self.in_headers, self.in_body = False, True
+        self.head_bytes = 0
         self._disarm()  # the header clock; the body's starts if this read leaves it incomplete
         super().on_headers_complete()
 
@@ -141,6 +169,23 @@ class JsonErrorProtocol(HttpToolsProtocol):
         self.in_body = False
         self._disarm()
         super().on_message_complete()
+
+    # -- the size of a request line and headers
+    def _over_head_bytes(self, data: bytes) -> bool:
+        """Count the bytes of ``data`` that belong to a request's line and headers (up to the
+        blank line that ends them, else all); past ``serve.max_header_bytes``, answer 431."""
+        end = (self.tail + data).find(HEAD_END)
+        self.head_bytes += len(data) if end < 0 else max(end + len(HEAD_END) - len(self.tail), 0)
+        if self.head_bytes <= self.limits.max_header_bytes:
+            return False
+        limit = self.limits.max_header_bytes
+        self._refuse_head(f"the request line and headers are over {limit} bytes (serve.max_header_bytes)")
+        return True
+
+    def _refuse_head(self, why: str) -> None:
+        client = "{}:{}".format(*self.client) if self.client else "?"
+        self.logger.warning("431: %s from %s", why, client)
+        self.send_error(431, "REQUEST_HEADER_FIELDS_TOO_LARGE", why)
 
     # -- answers the application never sees
     def send_error(self, status: int, code: str, message: str) -> None:
@@ -153,6 +198,8 @@ class JsonErrorProtocol(HttpToolsProtocol):
         self.transport.close()
 
     def send_400_response(self, msg: str) -> None:
+        if self.transport.is_closing():  # answered already (a 431 from a parser callback)
+            return
         self.send_error(400, "BAD_REQUEST", f"malformed HTTP request: {msg}")
 
 
