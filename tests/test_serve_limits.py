@@ -16,6 +16,7 @@ pytest.importorskip("onnxruntime")
 from tiny_models import churn_model_dir
 
 from pipeline.core.config import ServeConfig
+from pipeline.core.errors import PipelineError
 from pipeline.serving.app import Listener, make_server
 from pipeline.serving.inference import Predictor
 from pipeline.serving.service import ScoringService
@@ -160,3 +161,23 @@ def test_a_flood_of_malformed_requests_writes_a_bounded_log(model_dir):
         listener.stop(thread)
         logging.getLogger("uvicorn.error").removeHandler(handler)
     assert len(records) == WARNINGS_PER_INTERVAL  # not 40 or more: the rest are counted
+
+
+def test_a_port_in_use_says_to_pass_port(model_dir, capsys):
+    from pipeline.__main__ import main
+    from pipeline.commands.serve import listen
+
+    service = ScoringService(Predictor.from_dir(model_dir), str(model_dir), 0.1)
+    first = make_server(service, "127.0.0.1", 0)  # bound: the port is in use
+    try:
+        port = first.sock.getsockname()[1]
+        with pytest.raises(PipelineError, match=rf"port {port} is already in use.*--port N") as caught:
+            listen(service, "127.0.0.1", port, False, ServeConfig())
+        assert "--port 0" in str(caught.value)
+        # the command: a non-zero exit and the same advice, not a traceback
+        argv = ["serve", "churn", "--model", str(model_dir), "--host", "127.0.0.1", "--port", str(port)]
+        assert main(argv) == 1
+        err = capsys.readouterr().err
+        assert err.startswith("error: cannot listen on") and "--port N" in err and "Traceback" not in err
+    finally:
+        first.sock.close()

@@ -67,6 +67,25 @@ def raise_fd_limit(max_connections: int) -> int:
     return soft
 
 
+def listen(service: Any, host: str, port: int, access_log: bool, settings: ServeConfig) -> Any:
+    """``make_server``, with an error that says what to do when the port is taken (a second
+    ``serve`` on the default port, say)."""
+    import errno
+
+    from pipeline.serving.app import make_server
+
+    try:
+        return make_server(service, host, port, access_log, limits=settings)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise PipelineError(
+                f"cannot listen on {host}:{port}: port {port} is already in use (another serve?); "
+                "pass --port N for a free port N to run several servers at once, or --port 0 to "
+                "pick one (the start-up line says which)"
+            ) from exc
+        raise PipelineError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m pipeline serve",
@@ -112,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
 
-    from pipeline.serving.app import make_server, run_until_signalled
+    from pipeline.serving.app import run_until_signalled
     from pipeline.serving.inference import Predictor, check_model
     from pipeline.serving.service import ScoringService
     from pipeline.tasks.answers import check_neutral_band
@@ -139,10 +158,7 @@ def main(argv: list[str]) -> int:
     service = ScoringService(predictor, uri, band, settings.max_rows, settings.max_body_bytes)
     host = args.host or settings.host
     port = settings.port if args.port is None else args.port
-    try:
-        listener = make_server(service, host, port, args.access_log, limits=settings)
-    except OSError as exc:
-        raise PipelineError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    listener = listen(service, host, port, args.access_log, settings)
     print(
         f"serve {args.task}/{predictor.arch or '?'} ({uri}) on {listener.url} "
         f"(POST /invocations, GET /health; try it in a browser at {listener.url}/); "
