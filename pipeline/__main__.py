@@ -41,6 +41,10 @@ USER_COMMANDS = {
         "pipeline.commands.promote",
         "move 'champion' to the challenger if it is not worse (or --require significant); --rollback",
     ),
+    "report": (
+        "pipeline.commands.report",
+        "a task's models and baselines on one screen: test figures with intervals (metrics/<task>/)",
+    ),
     "serve": ("pipeline.commands.serve", "HTTP server speaking MLflow's scoring protocol (ONNX Runtime)"),
     "bench": ("pipeline.commands.bench", "latency/throughput of ONNX Runtime against every Keras path"),
     "services": (

@@ -5,6 +5,7 @@ Real ONNX Runtime on tiny models built with onnx.helper (tests/tiny_models.py).
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -18,7 +19,7 @@ import pytest
 
 pytest.importorskip("onnxruntime")
 
-from tiny_models import REPO, churn_model_dir, churn_rows, sentiment_model_dir
+from tiny_models import REPO, churn_model_dir, churn_rows, sentiment_model_dir, topics_model_dir
 
 from pipeline.__main__ import main as cli
 from pipeline.commands import predict
@@ -352,3 +353,20 @@ def test_a_text_with_no_known_word_is_neutral_with_a_warning(tmp_path, workdir, 
     )
     assert "text 2: no word of this text is in the model's vocabulary" in captured.err
     assert "text 3: no word" in captured.err and "text 1:" not in captured.err
+
+
+def test_the_table_shows_a_multi_class_models_top_classes(tmp_path, workdir, capsys):
+    """The top classes were only in --format csv/json; a person reading the table needs them too."""
+    model = str(topics_model_dir(tmp_path))
+    texts = ["oil oil crude", "profit shares"]
+    args = ["topics", "--model", model, *(a for t in texts for a in ("--text", t))]
+    assert predict.main([*args, "--format", "csv"]) == 0
+    tops = pd.read_csv(io.StringIO(capsys.readouterr().out))["top"].tolist()
+    assert all(";" in t for t in tops)
+
+    assert predict.main(args) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "top classes" in lines[0]
+    for line, top in zip(lines[2:4], tops, strict=True):
+        assert top in line, (line, top)
+    assert lines[2].split()[2] == tops[0].split()[0]  # the label is the first of the top classes

@@ -283,7 +283,7 @@ def test_model_cards_and_a_promotion_gate_that_knows_noise(project: Path, capsys
     _evaluated(project, first, labels, rows="rows-a")
     assert cli(["register", "churn"]) == 0
     card = mlflow.MlflowClient().get_model_version("churn", "1").description
-    assert card.startswith("# Model card: churn / ann") and "Challenger: yes (alias challenger)" in card
+    assert card.startswith("# Model card: churn / ann") and "the registered model's aliases say" in card
     assert "Rank a bank's retail customers" in card and "## Known limits" in card  # params.yaml's card
     assert re.search(r"\| roc_auc \| 0\.\d{4} \[0\.\d{4}, 0\.\d{4}\] \|", card)
     run_id = json.loads((project / "models" / "churn" / "ann" / "run.json").read_text())["run_id"]
@@ -312,3 +312,31 @@ def test_model_cards_and_a_promotion_gate_that_knows_noise(project: Path, capsys
     assert cli(["promote", "churn", "--require", "significant", "--min-delta", "0.01"]) == 0
     assert "lower bound above 0.01" in capsys.readouterr().out
     assert _aliases("churn")["champion"] == "3"
+
+
+def test_a_card_stays_true_when_the_aliases_move(project: Path):
+    """Version 1's card must not claim an alias that has moved to version 2: the cards name none and
+    point to the registered model's aliases; the tracked card comes out the same on each registration."""
+    import mlflow
+
+    client = mlflow.MlflowClient()
+    tracked = project / "reports" / "churn" / "model_card.md"
+    _trained(project, val_auc=0.86, test_auc=0.85)
+    assert cli(["register", "churn"]) == 0
+    first_card, first_written = client.get_model_version("churn", "1").description, tracked.read_text()
+    assert cli(["promote", "churn"]) == 0
+
+    _trained(project, val_auc=0.86, test_auc=0.85)  # the same model registered again
+    assert cli(["register", "churn"]) == 0
+    assert cli(["promote", "churn"]) == 0
+    assert _aliases("churn") == {"challenger": "2", "champion": "2"}
+
+    cards = {v: client.get_model_version("churn", v).description for v in ("1", "2")}
+    assert cards["1"] == first_card  # nothing rewrote it, and nothing in it became false
+    for version, card in cards.items():
+        assert 'get_registered_model("churn").aliases' in card, version
+        text = card.lower().replace("is `challenger` and which is `champion`", "")
+        assert not re.search(r"challenger: |champion: |alias (challenger|champion)\b", text), card
+        assert f"churn version {version}" in card  # the lineage is the version's own
+    assert tracked.read_text() == first_written  # stable across registrations: no version, no alias
+    assert "version 1" not in first_written and "Challenger: " not in first_written

@@ -17,7 +17,7 @@ from pipeline.core.rows import RowMap
 from pipeline.encoders.base import RowError
 
 MAX_ERROR_LINES = 100
-SHORT_HEADERS = {"known_token_share": "known"}  # table headers
+SHORT_HEADERS = {"known_token_share": "known", "top": "top classes"}  # table headers
 
 
 @dataclass
@@ -112,12 +112,12 @@ def render_table(
     scored: Scored, id_columns: list[str], text_column: str | None = None, width: int = 60
 ) -> str:
     """A fixed-width table: row number (and a CSV's file line), id columns, probability,
-    prediction/label, text, error."""
+    prediction/label, a text's known-word share, a multi-class model's top classes, text, error."""
     frame = scored.frame
     outcome = "label" if "label" in frame.columns else "prediction"
     columns = [*id_columns, "probability", outcome]
-    if "known_token_share" in frame.columns:
-        columns.append("known_token_share")
+    # a multi-class model's best classes ("label p; label p"), as the CSV and JSON carry them
+    columns += [c for c in ("known_token_share", "top") if c in frame.columns]
     places = ["row", "line"] if scored.row_map is not None else [scored.unit.split()[-1]]
     headers = [*places, *(SHORT_HEADERS.get(c, c) for c in columns)]
     body = []

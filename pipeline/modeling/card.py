@@ -22,6 +22,15 @@ def _fmt_metric(metrics: dict[str, Any], name: str) -> str:
 
 TEXT_FACTS = ("lines", "tokens", "distinct_words")
 
+# A card is written once, when its version is registered, and must stay true: the aliases move with
+# every registration and promotion, so the card says where to read them instead of naming them.
+ALIASES_NOTE = (
+    "Which version is `challenger` and which is `champion` is not written here: those aliases move "
+    "with each registration and promotion, and the registered model's aliases say where they are now "
+    "(MLflow UI: Models > {task}, the Aliases column; "
+    '`MlflowClient().get_registered_model("{task}").aliases`).'
+)
+
 
 def data_facts(task: str) -> list[str]:
     """Source, checksum, rows per split and class balance, from what ingest and encode wrote."""
@@ -86,7 +95,9 @@ def model_card(task: str, arch: str, config: Any, metrics: dict[str, Any], gate:
     sections = [
         f"# Model card: {task} / {arch}",
         "",
-        f"ONNX Runtime pyfunc over raw inputs ({config.kind} task). Challenger: {{challenger}}.",
+        f"ONNX Runtime pyfunc over raw inputs ({config.kind} task).",
+        "",
+        ALIASES_NOTE.format(task=task),
         "",
         "## Intended use",
         "",

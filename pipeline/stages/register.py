@@ -7,7 +7,9 @@ the best validation gate metric (ROC AUC for binary tasks, macro F1 for multi-cl
 
 Each version's MLflow description is its model card (Markdown): the task and the data, the test
 metrics with their intervals beside the baselines', the tuned values, the ONNX parity, lineage and
-the intended use and known limits (``tasks.<task>.card``). The test rows' scores and labels go to
+the intended use and known limits (``tasks.<task>.card``). It names no alias: ``challenger`` and
+``champion`` move to later versions, a card written at registration does not, so it points to the
+registered model's aliases instead. The test rows' scores and labels go to
 the version's run (``eval/``) and the rows' fingerprint to tag ``test_rows_sha256``, for promote's
 paired comparison. Writes ``reports/registry/<task>.json`` and ``reports/<task>/model_card.md``:
 the cards of every architecture, without what changes with each registration (version, run, git
@@ -136,10 +138,7 @@ def register_task(task: str) -> dict[str, Any]:
         for arch in config.models:
             entries.append(register_version(task, arch, config, client, code, example))
     best = pick_challenger(entries)
-    for entry in entries:
-        entry["card"] = entry["card"].replace(
-            "{challenger}", "yes (alias challenger)" if entry is best else "no"
-        )
+    for entry in entries:  # no alias in the card: it would stop being true when the alias moves
         card = entry["card"] + entry["lineage"]
         client.log_text(entry["run_id"], card, f"model_card_v{entry['version']}.md")
         client.update_model_version(task, str(entry["version"]), description=description(card))
