@@ -28,7 +28,8 @@ MODEL_FILE = "model.onnx"
 ENCODER_FILE = "encoder.json"
 MANIFEST_FILE = "manifest.json"
 FORMAT = 1  # the manifest's layout; a reader refuses a newer one
-BUILT_WITH = ("tensorflow", "keras", "tf2onnx", "onnx", "onnxruntime", "numpy", "scikit-learn")
+# the distributions that built a model; TensorFlow is whichever of its builds is installed
+BUILT_WITH = ("tensorflow-cpu|tensorflow", "keras", "tf2onnx", "onnx", "onnxruntime", "numpy")
 
 
 @dataclass(frozen=True)
@@ -80,14 +81,19 @@ def sha256_file(path: Path) -> str:
 
 
 def library_versions() -> dict[str, str]:
-    """The versions of the libraries that built a model (``unknown`` for one not installed)."""
-    versions = {"python": platform.python_version()}
-    for name in BUILT_WITH:
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            versions[name] = "unknown"
+    """The versions of the libraries that built a model (``unknown`` for one not installed), and
+    Python's minor version (a patch release changes no model, and the manifest is a tracked file)."""
+    versions = {"python": ".".join(platform.python_version_tuple()[:2])}
+    for names in BUILT_WITH:
+        versions[names.split("|")[-1]] = next(filter(None, map(_installed, names.split("|"))), "unknown")
     return versions
+
+
+def _installed(distribution: str) -> str | None:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return None
 
 
 def write_manifest(
