@@ -10,7 +10,7 @@ export MPLBACKEND := Agg
 export GX_ANALYTICS_ENABLED := false
 export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: install install-services repro test test-slow test-services services services-down lint docs format bench ui \
+.PHONY: install install-services repro test test-slow test-e2e test-services services services-down lint docs format bench ui \
 	serve-churn serve-sentiment clean-state
 
 install: $(STAMP)
@@ -49,6 +49,10 @@ test-services: install-services
 
 test-slow: install
 	$(BIN)/python -m pytest -m slow
+
+# The end-to-end checks too long for `make test` (each reruns a task's stages); no real data needed.
+test-e2e: install
+	$(BIN)/python -m pytest -m "e2e and slow"
 
 lint: install
 	$(BIN)/ruff check pipeline tests benchmarks
