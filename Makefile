@@ -52,7 +52,8 @@ test-services: install-services
 test-slow: install
 	$(BIN)/python -m pytest -m slow
 
-# The end-to-end checks too long for `make test` (each reruns a task's stages); no real data needed.
+# The end-to-end checks too long for `make test` (a task's stages rerun, or real `mlflow models serve`
+# and `serve` processes); no real data needed.
 test-e2e: install
 	$(BIN)/python -m pytest -m "e2e and slow"
 
