@@ -62,6 +62,7 @@ from pipeline.core.rows import RowMap, csv_header, header_problem, scan_rows
 from pipeline.encoders.base import RowError
 from pipeline.serving.inference import check_model
 from pipeline.tasks import kind_named
+from pipeline.tasks.answers import TOP_K
 
 EXIT_OK, EXIT_FAILED, EXIT_PARTIAL = 0, 1, 3
 CHUNK_ROWS = 8192  # rows per ONNX Runtime call: bounded memory on big files
@@ -325,7 +326,7 @@ def predict_next_words(
     from pipeline.serving.responses import check_request_params
 
     given = {  # the bundle's top_k unless --top-k is given; its max_generate bounds --generate
-        "top_k": args.top_k or predictor.output.get("top_k") or 5,
+        "top_k": args.top_k or predictor.output.get("top_k") or TOP_K,
         "generate": args.generate,
         "temperature": args.temperature,
     }

@@ -272,7 +272,7 @@ def write_bundle_manifest(
     """The bundle's manifest: the kind's output contract and input schema, and the headline metrics
     (every plain number of the validation and test sections, and the ONNX parity)."""
     kind = tasks.kind_of(config)
-    classes = read_json(model_dir / ENCODER_FILE).get("classes") or [0, 1]
+    classes = encoder.to_dict().get("classes") or [0, 1]  # as encoder.json holds them
     headline = {
         split: {k: v for k, v in measured.get(split, {}).items() if isinstance(v, int | float)}
         for split in ("val", "test")

@@ -1,4 +1,5 @@
-"""The shapes of an answer, which each kind module's ``answers`` puts together (see ``base``).
+"""The shapes of an answer, which each kind module's ``answers`` puts together (the contract:
+``pipeline.tasks.contract.TaskKind``).
 
 So that ``python -m pipeline serve``, ``predict`` and ``mlflow models serve`` answer a client
 identically:

@@ -25,17 +25,15 @@ from pipeline.encoders.dataset import SPLITS, Split
 from pipeline.encoders.labels import Labels
 from pipeline.encoders.language_model import LanguageModelEncoder
 from pipeline.tasks import answers as shapes
+from pipeline.tasks import text as text_kind
 from pipeline.tasks.base import TOKENS, meta
 
 TEXT, LINE = "text", "line"
+
+cross_validation_off = text_kind.cross_validation_off  # a text keeps its single split
 COVERAGE = " (vocabulary coverage)"
 # control characters other than tab/newline, or U+FFFD: text decoded with the wrong encoding
 BAD_CHARACTERS = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffd]"
-
-
-def cross_validation_off() -> str | None:
-    """Why the cv stage leaves this kind out, or None when it cross-validates it."""
-    return "cross-validation is for tabular tasks; a text task keeps its single split"
 
 
 def classes_note() -> str:
@@ -288,34 +286,19 @@ def signature_params() -> Any:
 
 
 # --- serving side ---
+
+# What a language model shares with a text classifier: a text in, its tokens' ids to the model.
+text_column = text_kind.text_column
+request_columns = text_kind.request_columns
+instance_row = text_kind.instance_row
+instance_expected = text_kind.instance_expected
+csv_read_options = text_kind.csv_read_options
+page_fields = text_kind.page_fields
+request_key = text_kind.request_key
+bench_inputs = text_kind.bench_inputs
+
 # What serve, predict, bench and the page ask of a next-word model (the same functions in every
 # kind module). Its requests are texts, read as a text classifier's are.
-
-
-def text_column(encoder: Any) -> str | None:
-    """The input column holding the raw text (``text`` unless the schema names another)."""
-    return str(encoder.text_column)
-
-
-def request_columns(encoder: Any) -> list[str]:
-    """The columns, in order, of a row sent as a list of values: the text alone."""
-    return [encoder.text_column]
-
-
-def instance_row(item: Any, encoder: Any) -> dict[str, Any] | None:
-    """A request item that is neither an object nor a list, as a row: a text (the encoder reports
-    a value that is not a string as a wrong type)."""
-    return {encoder.text_column: item}
-
-
-def instance_expected(encoder: Any) -> str:
-    """What an ``instances``/``inputs`` item must be, as the answer refusing another says."""
-    return "a text or an object"
-
-
-def csv_read_options() -> dict[str, Any]:
-    """``pandas.read_csv`` options for a CSV request body: every cell a string, "NA" a word."""
-    return {"dtype": str, "keep_default_na": False}
 
 
 def answers_next_words() -> bool:
@@ -334,23 +317,6 @@ def page_mode(n_classes: int) -> str:
     return "next_word"
 
 
-def page_fields(encoder: Any) -> dict[str, Any]:
-    """What the page's widget needs beyond the classes: the text column's name."""
-    return {"text_column": getattr(encoder, "text_column", "text")}
-
-
-def request_key() -> str:
-    """The MLflow JSON format a client sends raw texts in (bench's server load)."""
-    return "instances"
-
-
 def encoded_dtype() -> Any:
     """The dtype of the model's encoded input: token ids (a window of them)."""
     return np.int32
-
-
-def bench_inputs(encoder: Any, rows: Any) -> list[Any]:
-    """Texts that encode back to the token-id ``rows`` (for the server, which takes raw input)."""
-    from pipeline.tasks.answers import texts_from_token_ids
-
-    return texts_from_token_ids(encoder, rows)
