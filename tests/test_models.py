@@ -75,3 +75,21 @@ def test_a_multiclass_dataset_trains_with_integer_labels_and_class_weights():
     history = fit(model, params, data)
     assert np.isfinite(history.history["loss"]).all() and "val_accuracy" in history.history
     assert predict_proba(model, data.test.x).shape == (9, 3)
+
+
+@pytest.mark.parametrize(
+    ("trained", "best", "warned"),
+    [
+        (8, 5, False),  # early stopping fired at epoch 8, three epochs after the best, before the cap
+        (20, 17, False),  # the cap and early stopping fell on the same epoch: best 17 + patience 3
+        (20, 18, True),  # still improving within patience when the cap of 20 ended it
+        (20, 20, True),  # the last epoch was the best
+    ],
+)
+def test_the_epoch_cap_is_a_warning_only_when_it_cut_short_a_model_still_improving(trained, best, warned):
+    from pipeline.stages.train import epoch_cap_warning
+
+    warning = epoch_cap_warning("churn", "ann", trained, best, epochs=20, patience=3)
+    assert (warning is not None) == warned
+    if warned:
+        assert f"best at epoch {best}" in warning and "tasks.churn.models.ann.epochs" in warning

@@ -27,6 +27,24 @@ def history_rows(history: dict[str, list[float]]) -> list[dict[str, float]]:
     return [{"epoch": i + 1, **{k: float(v[i]) for k, v in history.items()}} for i in range(epochs)]
 
 
+def epoch_cap_warning(
+    task: str, arch: str, epochs_trained: int, best_epoch: int, epochs: int, patience: int
+) -> str | None:
+    """A warning when the epoch cap, not early stopping, ended a model still improving.
+
+    Early stopping ends a fit ``patience`` epochs after its best one; a fit that reached the cap
+    with its best epoch within the last ``patience`` epochs was cut short, and more epochs would
+    likely have helped.
+    """
+    if epochs_trained < epochs or best_epoch + patience <= epochs:
+        return None
+    return (
+        f"warning: train {task}/{arch}: the epoch cap ({epochs}) ended training while val_loss was "
+        f"still improving (best at epoch {best_epoch}, patience {patience}); raise "
+        f"tasks.{task}.models.{arch}.epochs so that early stopping decides when to stop"
+    )
+
+
 def write_history(path: Path, rows: list[dict[str, float]]) -> None:
     with atomic_path(path) as tmp, tmp.open("w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]) if rows else ["epoch"])
@@ -56,16 +74,27 @@ def _epoch_logger(epochs: int) -> Any:
 
 
 def _record(
-    task: str, arch: str, model: Any, history: dict[str, list[float]], seconds: float, run: Any, tuned: bool
-) -> tuple[list[dict[str, float]], int]:
+    task: str,
+    arch: str,
+    model: Any,
+    history: dict[str, list[float]],
+    seconds: float,
+    run: Any,
+    tuned: bool,
+    cap: Any,
+) -> tuple[list[dict[str, float]], int, str | None]:
     """Log the fit's figures to the run; save the model and its history (both logged to the run too)
-    and ``run.json``. Returns the history's rows and the best epoch."""
+    and ``run.json``. Returns the history's rows, the best epoch and the epoch-cap warning.
+
+    ``cap``: the model params (``epochs``, ``patience``)."""
     import mlflow
 
     from pipeline.modeling import models
 
     rows = history_rows(history)
     best_epoch = min(rows, key=lambda r: r["val_loss"])["epoch"] if rows else 0
+    capped = epoch_cap_warning(task, arch, len(rows), best_epoch, cap.epochs, cap.patience)
+    mlflow.set_tag("stopped_by", "epoch cap" if capped else "early stopping")
     mlflow.log_metrics(
         {
             "train_seconds": seconds,
@@ -91,9 +120,10 @@ def _record(
             "tuned": tuned,
             "epochs_trained": len(rows),
             "best_epoch": best_epoch,
+            "stopped_by": "epoch cap" if capped else "early stopping",
         },
     )
-    return rows, best_epoch
+    return rows, best_epoch, capped
 
 
 def main(argv: list[str]) -> int:
@@ -142,7 +172,11 @@ def main(argv: list[str]) -> int:
         started = time.perf_counter()
         history = models.fit(model, model_params, data, callbacks=[_epoch_logger(model_params.epochs)])
         seconds = time.perf_counter() - started
-        rows, best_epoch = _record(task, arch, model, history.history, seconds, run, tuned)
+        rows, best_epoch, capped = _record(
+            task, arch, model, history.history, seconds, run, tuned, model_params
+        )
+    if capped:
+        print(capped)
     print(
         f"train {task}/{arch}: {len(rows)} epochs ({seconds / max(len(rows), 1):.1f} s/epoch), "
         f"best epoch {best_epoch}, val_loss {min(r['val_loss'] for r in rows):.4f}; "
