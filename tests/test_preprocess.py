@@ -290,3 +290,44 @@ def test_a_mode_fill_needs_a_value_in_the_training_split():
     train = customers().assign(Geography=None)
     with pytest.raises(DataError, match="'Geography' has no value in the training split"):
         TabularEncoder.fit(train, schema)
+
+
+def test_auto_sizes_follow_the_training_texts_and_say_how():
+    from pipeline.core.data_config import TextEncodeConfig
+
+    texts = ["good film"] * 5 + ["bad film here today"] * 4 + ["a long one of ten words in it yes"]
+    enc = TextEncoder.fit(texts, TextEncodeConfig(min_sequence_length=2))
+    # words seen twice or more: film (9), good (5), bad/here/today (4); the rest once
+    assert enc.vocabulary == ["<pad>", "<oov>", "film", "good", "bad", "here", "today"]
+    assert enc.sequence_length == 4  # the 90th percentile of [2]*5 + [4]*4 + [10]
+    assert "seen at least 2 times" in enc.sized_from_data["max_tokens"]
+    assert "90.0% of the training texts fit whole" in enc.sized_from_data["sequence_length"]
+    assert TextEncoder.from_dict(enc.to_dict()) == enc  # encoder.json keeps how they were chosen
+
+    capped = TextEncoder.fit(
+        texts, TextEncodeConfig(min_count=1, max_tokens_cap=10, length_percentile=100, sequence_length_cap=6)
+    )
+    # every word counts at min_count 1: the 8 most frequent (ties alphabetical) fit the cap of 10
+    assert capped.vocabulary == ["<pad>", "<oov>", "film", "good", "bad", "here", "today", "a", "in", "it"]
+    assert capped.sequence_length == 6  # the longest text (9) is cut to the cap
+    assert "capped by max_tokens_cap 10" in capped.sized_from_data["max_tokens"]
+
+
+def test_given_sizes_are_kept_and_encoder_json_is_as_before():
+    cfg = load_params(REPO / "params.yaml").task("sentiment").encode
+    enc = TextEncoder.fit(["good film"] * 3, cfg)
+    assert enc.sequence_length == cfg.sequence_length and enc.sized_from_data == {}
+    assert "auto" not in enc.to_dict()
+
+
+@pytest.mark.parametrize(
+    ("key", "value"), [("max_tokens", "automatic"), ("max_tokens", 5), ("sequence_length", "all")]
+)
+def test_a_size_that_is_neither_a_number_nor_auto_is_refused_by_name(tmp_path, key, value):
+    from tests.conftest import edit_params
+
+    target = tmp_path / "params.yaml"
+    target.write_text((REPO / "params.yaml").read_text())
+    edit_params(target, sentiment={"encode": {key: value}})
+    with pytest.raises(Exception, match=rf"sentiment\.encode\.{key}"):
+        load_params(target)

@@ -154,9 +154,25 @@ class SplitConfig(Frozen):
     test_fraction: float = Field(0.15, gt=0, lt=0.5)  # unused when the data has its own test split
 
 
+AUTO: Literal["auto"] = "auto"
+
+
 class TextEncodeConfig(Frozen):
-    max_tokens: int = Field(10_000, ge=10)  # vocabulary size, including padding and OOV
-    sequence_length: int = Field(200, ge=2)
+    """A text task's encoder. ``auto`` sizes come from the training split (encode prints them):
+
+    * ``max_tokens: auto``: every word seen at least ``min_count`` times in the training texts, the
+      most frequent ``max_tokens_cap`` of them at most (plus padding and OOV);
+    * ``sequence_length: auto``: the ``length_percentile`` of the training texts' token counts,
+      between ``min_sequence_length`` and ``sequence_length_cap``.
+    """
+
+    max_tokens: Annotated[int, Field(ge=10)] | Literal["auto"] = AUTO  # vocabulary, incl. padding and OOV
+    sequence_length: Annotated[int, Field(ge=2)] | Literal["auto"] = AUTO
+    min_count: int = Field(2, ge=1)
+    max_tokens_cap: int = Field(20_000, ge=10)
+    length_percentile: float = Field(90, gt=0, le=100)
+    min_sequence_length: int = Field(8, ge=2)
+    sequence_length_cap: int = Field(300, ge=2)
     padding: Literal["pre", "post"] = "pre"
     truncation: Literal["pre", "post"] = "pre"
     lowercase: bool = True

@@ -93,6 +93,12 @@ class Encoder(ABC):
         """What a user checks after encoding: blank cells the encoder filled (none by default)."""
         return []
 
+    @property
+    def sized_from_data(self) -> dict[str, str]:
+        """The settings that fit chose from the training split (``auto``), each with how: printed by
+        encode, logged to MLflow by train, shown on the model card. None by default."""
+        return {}
+
     @abstractmethod
     def check(self, frame: pd.DataFrame) -> list[RowError]:
         """Every problem in raw rows, one :class:`RowError` each."""

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
+from pipeline.core.data_config import AUTO
 from pipeline.core.errors import ModelError
 from pipeline.encoders.base import OOV, PAD, Encoder, RowError, _union_keys, tokenize
 
@@ -29,6 +30,7 @@ class TextEncoder(Encoder):
     lowercase: bool = True
     text_column: str = "text"
     kind: str = "text"
+    auto: dict[str, str] = field(default_factory=dict)  # the sizes fit chose (``auto``), with how
     input_dtype: ClassVar[type[np.generic]] = np.int32  # token ids
     _index: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
 
@@ -39,20 +41,31 @@ class TextEncoder(Encoder):
 
     @classmethod
     def fit(cls, texts: Iterable[str], config: Any, text_column: str = "text") -> TextEncoder:
-        """The ``max_tokens - 2`` most frequent training words; ties broken alphabetically."""
+        """The most frequent training words (ties broken alphabetically), as many as
+        ``config.max_tokens`` allows, and ``config.sequence_length``; ``auto`` sizes either from
+        the training texts (see ``TextEncodeConfig``)."""
         counts: Counter[str] = Counter()
+        lengths: list[int] = []
         for text in texts:
-            counts.update(tokenize(text, config.lowercase))
+            tokens = tokenize(text, config.lowercase)
+            counts.update(tokens)
+            lengths.append(len(tokens))
         ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
-        words = [w for w, _ in ranked[: config.max_tokens - 2]]
+        n_words, auto = vocabulary_words(ranked, config)
+        length, length_auto = fitted_length(lengths, config)
         return cls(
-            [PAD, OOV, *words],
-            config.sequence_length,
+            [PAD, OOV, *(w for w, _ in ranked[:n_words])],
+            length,
             config.padding,
             config.truncation,
             config.lowercase,
             text_column,
+            auto=auto | length_auto,
         )
+
+    @property
+    def sized_from_data(self) -> dict[str, str]:
+        return dict(self.auto)
 
     @property
     def vocab_size(self) -> int:
@@ -147,7 +160,7 @@ class TextEncoder(Encoder):
             "lowercase": self.lowercase,
             "text_column": self.text_column,
             "vocabulary": self.vocabulary,
-        }
+        } | ({"auto": self.auto} if self.auto else {})
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TextEncoder:
@@ -158,6 +171,7 @@ class TextEncoder(Encoder):
             data.get("truncation", "pre"),
             bool(data.get("lowercase", True)),
             data.get("text_column", "text"),
+            auto=dict(data.get("auto") or {}),
         )
 
     def records_to_frame(self, records: Sequence[Any]) -> pd.DataFrame:
@@ -165,3 +179,34 @@ class TextEncoder(Encoder):
         if all(not isinstance(r, dict) for r in records):
             return pd.DataFrame({self.text_column: list(records)})
         return pd.DataFrame.from_records(list(records), columns=_union_keys(records))
+
+
+def vocabulary_words(ranked: list[tuple[str, int]], config: Any) -> tuple[int, dict[str, str]]:
+    """How many of the ranked training words to keep, and how ``auto`` chose it."""
+    if config.max_tokens != AUTO:
+        return config.max_tokens - 2, {}
+    frequent = sum(1 for _, n in ranked if n >= config.min_count)
+    kept = min(frequent, config.max_tokens_cap - 2)
+    how = (
+        f"{kept + 2} (the {kept} training words seen at least {config.min_count} times"
+        + (f", capped by max_tokens_cap {config.max_tokens_cap}" if kept < frequent else "")
+        + ", plus padding and OOV)"
+    )
+    return kept, {"max_tokens": how}
+
+
+def fitted_length(lengths: list[int], config: Any) -> tuple[int, dict[str, str]]:
+    """The sequence length, and how ``auto`` chose it from the training texts' token counts."""
+    if config.sequence_length != AUTO:
+        return config.sequence_length, {}
+    # the shortest observed length that at least length_percentile % of the texts fit in
+    pct = config.length_percentile
+    at = int(np.percentile(lengths, pct, method="inverted_cdf")) if lengths else 0
+    length = min(max(at, config.min_sequence_length), config.sequence_length_cap)
+    share = float(np.mean(np.asarray(lengths) <= length)) if lengths else 1.0
+    how = (
+        f"{length} (the {pct:g}th percentile of the training texts' token "
+        f"counts is {at}; bounds {config.min_sequence_length}-{config.sequence_length_cap}; "
+        f"{share:.1%} of the training texts fit whole)"
+    )
+    return length, {"sequence_length": how}

@@ -75,6 +75,9 @@ def data_facts(task: str) -> list[str]:
                 f"- classes (model output order): {', '.join(classes[:20])}"
                 + (" ..." if len(classes) > 20 else "")
             )
+        encoder_file = paths.encoded_dir(task) / "encoder.json"
+        sized = read_json(encoder_file).get("auto", {}) if encoder_file.exists() else {}
+        lines += [f"- encode.{name} sized from the training split: {how}" for name, how in sized.items()]
     return lines or ["- not recorded (data/raw and data/encoded not found)"]
 
 

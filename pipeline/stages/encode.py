@@ -68,4 +68,6 @@ def main(argv: list[str]) -> int:
         f"encode {args.task}: {sizes} rows; {arrays['train'].x.shape[1]} columns per row; "
         f"{len(labels.classes)} classes{tasks.kind_of(config).classes_note()}"
     )
+    for name, how in encoder.sized_from_data.items():
+        print(f"encode {args.task}: encode.{name}: auto = {how}")
     return 0

@@ -18,7 +18,7 @@ from typing import Any
 
 from pipeline.core import paths
 from pipeline.core.config import params
-from pipeline.core.io import atomic_path, write_json
+from pipeline.core.io import atomic_path, read_json, write_json
 
 
 def history_rows(history: dict[str, list[float]]) -> list[dict[str, float]]:
@@ -43,6 +43,12 @@ def epoch_cap_warning(
         f"still improving (best at epoch {best_epoch}, patience {patience}); raise "
         f"tasks.{task}.models.{arch}.epochs so that early stopping decides when to stop"
     )
+
+
+def encoder_sizes(task: str) -> dict[str, str]:
+    """The encoder sizes encode chose from the training split (``auto``), with how."""
+    encoder_file = paths.encoded_dir(task) / "encoder.json"
+    return dict(read_json(encoder_file).get("auto", {})) if encoder_file.exists() else {}
 
 
 def write_history(path: Path, rows: list[dict[str, float]]) -> None:
@@ -164,6 +170,7 @@ def main(argv: list[str]) -> int:
                 "n_test": len(data.test.y),
                 "input_shape": str(tuple(data.train.x.shape[1:])),
                 "n_parameters": model.count_params(),
+                **{f"encode.{k}.auto": how for k, how in encoder_sizes(task).items()},
             }
         )
         if table is not None:  # the word2vec table the Embedding started from, and how it was trained
