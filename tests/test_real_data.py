@@ -251,3 +251,70 @@ def test_dvc_depends_on_the_linked_files_only(project: Path, fake_data: Path):
     assert json.loads(dvc("status", "--json")) == {}
     (fake_data / "test.csv").write_text("text,label\nan edited story,acq\n")
     assert "ingest" in json.loads(dvc("status", "--json"))
+
+
+def test_a_set_with_only_data_schema_and_models_runs_through_dvc(project: Path, fake_data: Path, capsys):
+    """DVC refuses a stage whose params key is missing, defaults or not: real-data writes every key
+    the task's stages depend on, with the values the loader would have taken."""
+    import subprocess
+
+    bare = {
+        "kind": "text",
+        "data": {"source": "{data}/train.csv"},
+        "schema": {"text": "text", "label": "label", "labels": {"classes": "learn"}},
+        "models": {"gru": {}},
+    }
+    sets = project / "params" / "mine"
+    sets.mkdir(parents=True)
+    (sets / "bare.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "requires": {"train.csv": None},
+                "models": {"bare-gru": {"task": "bare", "arch": "gru"}},
+                "tasks": {"bare": bare},
+            }
+        )
+    )
+    assert real_data.main([str(fake_data), "--sets-dir", "params/mine"]) == 0
+    written = yaml.safe_load((project / "params.yaml").read_text())["tasks"]["bare"]
+    assert {k: written[k] for k in ("split", "encode", "card")} == {"split": {}, "encode": {}, "card": {}}
+    assert written["tune"] == {"gru": {"enabled": False}} and written["baselines"] == ["tfidf_logreg"]
+    loaded = load_params(project / "params.yaml").task("bare")
+    assert loaded.encode.max_tokens == "auto" and loaded.tune["gru"].enabled is False
+
+    # every params key that a stage of the new task depends on, as `dvc repro` reads it
+    from dvc.dependency.param import ParamsDependency
+    from dvc.repo import Repo
+
+    shutil.copy(REPO / "dvc.yaml", project / "dvc.yaml")
+    subprocess.run(["git", "init", "-q"], cwd=project, check=True)
+    Repo.init(str(project))
+    with Repo(str(project)) as repo:
+        stages = [s for s in repo.index.stages if s.name.endswith("@bare") or "@bare-" in s.name]
+        for stage in stages:
+            for dep in stage.deps:
+                if isinstance(dep, ParamsDependency) and dep.def_path == "params.yaml":
+                    dep.get_hash()  # raises MissingParamsError as repro would
+    assert len(stages) >= 12  # ingest ... register, and the model's tune ... export
+
+
+def test_ingest_names_the_keys_dvc_needs_that_a_section_lacks(project: Path):
+    """A section written by hand with only data, schema and models fails at its first stage with the
+    lines to add, not at encode with DVC's "Parameters ... are missing"."""
+    from pipeline.core.config import params
+    from pipeline.stages import ingest
+
+    text = (project / "params.yaml").read_text()
+    data = yaml.safe_load(text)
+    for key in ("split", "encode", "tune", "baselines", "card"):
+        del data["tasks"]["topics"][key]
+    (project / "params.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    params.cache_clear()
+    from pipeline.core.config import ConfigError
+
+    with pytest.raises(ConfigError) as err:
+        ingest.main(["topics"])
+    assert "tasks.topics: missing split, encode, baselines, card, tune.gru:" in str(err.value)
+    assert "gru: {enabled: false}" in str(
+        err.value
+    ) and "baselines: [tfidf_logreg, tfidf_linear_svm]" not in str(err.value)

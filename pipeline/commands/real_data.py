@@ -37,6 +37,7 @@ import yaml
 from pipeline.core.config import ConfigError, load_params
 from pipeline.core.errors import DataError, PipelineError
 from pipeline.core.paths import project_root
+from pipeline.core.task_config import missing_stage_keys
 from pipeline.core.yamlio import YamlSyntaxError, load_yaml
 
 SETS_DIR = Path("params") / "real"
@@ -214,6 +215,14 @@ def merge_base(root: Path, params_text: str) -> tuple[str, list[dict[str, str]]]
     return params_text, []
 
 
+def stage_key_fills(merged: Any, partials: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """For each task a set brought, the keys DVC's stages need that it left out, as partials that
+    mean the loader's defaults: a set file may give only a task's data, schema and models."""
+    tasks = {task for partial in partials for task in partial.get("tasks") or {}}
+    fills = {task: missing_stage_keys(merged.task(task)) for task in sorted(tasks)}
+    return [{"tasks": {task: fill}} for task, fill in fills.items() if fill]
+
+
 def merged_text(base: str, partials: list[dict[str, Any]]) -> str:
     rt = _yaml()
     document = rt.load(base)
@@ -259,10 +268,11 @@ def apply_sets(root: Path, data_dir: str, names: list[str], sets_dir: Path = SET
     staged = params_path.with_name(".params.yaml.real-data")
     staged.write_text(merged_text(base, partials), encoding="utf-8")
     try:
-        load_params(staged)
+        merged = load_params(staged)
     except ConfigError as exc:
         staged.unlink()
         raise PipelineError(f"the merged params do not load, params.yaml left unchanged: {exc}") from exc
+    partials += stage_key_fills(merged, partials)
     for partial in partials:
         lines += link_folder_sources(partial, root)
     staged.write_text(merged_text(base, partials), encoding="utf-8")

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, field_validator
 
@@ -152,3 +152,38 @@ class LanguageModelTaskConfig(Frozen):
 TaskConfig = Annotated[
     TabularTaskConfig | TextTaskConfig | LanguageModelTaskConfig, Field(discriminator="kind")
 ]
+
+# The keys of a task section that dvc.yaml's stages list under ``params:``. DVC refuses to run a
+# stage whose key is missing ("Parameters ... are missing from 'params.yaml'"), even where the
+# loader has a default, so each must be present; an empty value takes the defaults.
+STAGE_KEYS = ("split", "encode", "tune", "baselines", "card")
+
+
+def missing_stage_keys(
+    config: TabularTaskConfig | TextTaskConfig | LanguageModelTaskConfig,
+) -> dict[str, Any]:
+    """The stage keys a loaded section was written without, each with the value that means what the
+    loader read instead: ``{}`` (the defaults), the kind's default baselines, and for a model with
+    no search ``tune.<arch>: {enabled: false}``. Deep-merged into the section, it completes it."""
+    given = config.model_fields_set
+    fill: dict[str, Any] = {key: {} for key in STAGE_KEYS if key not in given}
+    if "baselines" in fill:
+        default = config.baselines
+        fill["baselines"] = list(default) if isinstance(default, list) else default.model_dump(mode="json")
+    unsearched = {arch: {"enabled": False} for arch in config.models if arch not in config.tune}
+    if unsearched:
+        fill["tune"] = unsearched
+    return fill
+
+
+def stage_keys_message(task: str, fill: dict[str, Any]) -> str:
+    """What to add to ``tasks.<task>`` so that DVC can run every stage of it."""
+    import yaml
+
+    lines = yaml.safe_dump(fill, default_flow_style=None, sort_keys=False).strip().splitlines()
+    keys = [k for k in fill if k != "tune"] + [f"tune.{arch}" for arch in fill.get("tune", {})]
+    return (
+        f"params.yaml tasks.{task}: missing {', '.join(keys)}: dvc.yaml's stages depend on "
+        "these keys, and DVC refuses a stage whose key is missing. Add them (an empty value takes the "
+        "defaults; `real-data` adds them itself):\n" + "\n".join(f"    {line}" for line in lines)
+    )

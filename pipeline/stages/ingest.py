@@ -32,9 +32,10 @@ import pandas as pd
 
 from pipeline import tasks
 from pipeline.core import paths
-from pipeline.core.config import TaskConfig, params
+from pipeline.core.config import ConfigError, TaskConfig, params
 from pipeline.core.errors import DataError
 from pipeline.core.io import atomic_path
+from pipeline.core.task_config import missing_stage_keys, stage_keys_message
 from pipeline.data.sources import DOWNLOAD_TIMEOUT_S, check_sha256, fetched, sha256_file
 
 
@@ -111,6 +112,9 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     p = params()
     config = p.task(args.task)
+    fill = missing_stage_keys(config)
+    if fill:  # the first stage of a task: say it here, before DVC refuses a later one by key
+        raise ConfigError(stage_keys_message(args.task, fill))
     result = ingest(args.task, config, timeout=args.timeout)
     write_ingested(result, paths.raw_data(args.task), paths.raw_meta(args.task))
     print(summary(result))
