@@ -125,3 +125,36 @@ def test_label_classes_that_yaml_made_booleans_are_refused(tmp_path: Path):
     path = _written_as(tmp_path, '{classes: ["No", "Yes"], positive: "Yes"}', churn=labels)
     parsed = load_params(path).task("churn").schema_.labels
     assert parsed.classes == ["No", "Yes"] and parsed.positive == "Yes" and parsed.binary
+
+
+def test_a_search_without_a_space_gets_the_kinds_default_including_model_size():
+    """`tune: {gru: {}}` in a new section searches size as well as rates, within what check_space
+    accepts for the model; a model whose word2vec vectors fix embedding_dim does not search it."""
+    from pipeline.core.task_config import TabularTaskConfig, TextTaskConfig
+    from pipeline.modeling.search_space import check_space
+
+    text = TextTaskConfig.model_validate(
+        {
+            "kind": "text",
+            "data": {"source": "x.csv"},
+            "models": {"gru": {}, "lstm": {"embedding": {"init": "word2vec"}}},
+            "tune": {"gru": {}, "lstm": {"n_trials": 3}},
+        }
+    )
+    assert {"embedding_dim", "units", "learning_rate"} <= set(text.tune["gru"].space)
+    assert "embedding_dim" not in text.tune["lstm"].space and "units" in text.tune["lstm"].space
+    for arch in ("gru", "lstm"):
+        check_space("t", arch, text.models[arch], text.tune[arch].space)
+    table = TabularTaskConfig.model_validate(
+        {
+            "kind": "tabular",
+            "data": {"source": "x.csv"},
+            "schema": {"target": "y", "numeric": {"x": {"min": 0, "max": 1}}},
+            "models": {"ann": {}},
+            "tune": {"ann": {}},
+        }
+    )
+    assert "hidden_units" in table.tune["ann"].space
+    check_space("t", "ann", table.models["ann"], table.tune["ann"].space)
+    given = load_params(REPO / "params.yaml").task("topics").tune["gru"].space
+    assert set(given) == {"dropout", "learning_rate"}  # a given space is searched as written

@@ -181,7 +181,6 @@ def test_list_choices_travel_through_optuna_as_strings_and_come_back_as_lists() 
         ({"l2": {"type": "float", "low": 0.0, "high": 0.1, "log": True}}, "log scale needs low > 0"),
         ({"dropout": {"type": "float", "low": 0.0, "high": 1.5}}, "dropout = 1.5"),
         ({"epochs": {"type": "int", "low": 1, "high": 5}}, "epochs_per_trial"),
-        ({}, "empty"),
     ],
 )
 def test_a_bad_search_space_fails_before_any_trial_naming_the_key(

@@ -101,3 +101,42 @@ class TuneConfig(Frozen):
     heartbeat_s: int = Field(10, ge=1)
     grace_period_s: int = Field(60, ge=1)
     space: dict[str, SearchDim] = {}
+
+
+# The search a tune section without a ``space`` gets, per model family: the learning and
+# regularisation settings, and the model's size, so that a search can trade size for data.
+_RATES: dict[str, dict[str, Any]] = {
+    "dropout": {"type": "float", "low": 0.0, "high": 0.4},
+    "learning_rate": {"type": "float", "low": 3.0e-4, "high": 1.0e-2, "log": True},
+    "batch_size": {"type": "categorical", "choices": [32, 64, 128]},
+}
+DEFAULT_SPACES: dict[str, dict[str, dict[str, Any]]] = {
+    "ann": {
+        "hidden_units": {"type": "categorical", "choices": [[32, 16], [64, 32], [128, 64], [64, 32, 16]]},
+        "activation": {"type": "categorical", "choices": ["relu", "tanh"]},
+        "l2": {"type": "float", "low": 1.0e-6, "high": 1.0e-3, "log": True},
+        **_RATES,
+    },
+    "recurrent": {
+        "embedding_dim": {"type": "categorical", "choices": [32, 64, 128]},
+        "units": {"type": "categorical", "choices": [32, 64, 128]},
+        **_RATES,
+    },
+}
+
+
+def with_default_spaces(section: Any, family: str) -> Any:
+    """A raw task section whose searches without a ``space`` get ``DEFAULT_SPACES[family]`` (less
+    ``embedding_dim`` for a model whose word2vec vectors fix it)."""
+    if not isinstance(section, dict) or not isinstance(section.get("tune"), dict):
+        return section
+    models: dict[str, Any] = section["models"] if isinstance(section.get("models"), dict) else {}
+    tune = {}
+    for arch, cfg in section["tune"].items():
+        if isinstance(cfg, dict) and not cfg.get("space"):
+            model: dict[str, Any] = models[arch] if isinstance(models.get(arch), dict) else {}
+            embedding: dict[str, Any] = model["embedding"] if isinstance(model.get("embedding"), dict) else {}
+            fixed = {"embedding_dim"} if embedding.get("init") == "word2vec" else set()
+            cfg = {**cfg, "space": {k: v for k, v in DEFAULT_SPACES[family].items() if k not in fixed}}
+        tune[arch] = cfg
+    return {**section, "tune": tune}

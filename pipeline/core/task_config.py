@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from pipeline.core.config_base import Frozen
 from pipeline.core.data_config import DataConfig, SplitConfig, TabularSchema, TextEncodeConfig, TextSchema
-from pipeline.core.model_config import AnnParams, RecurrentParams, TuneConfig
+from pipeline.core.model_config import AnnParams, RecurrentParams, TuneConfig, with_default_spaces
 
 
 class PromoteConfig(Frozen):
@@ -54,6 +54,11 @@ class TabularTaskConfig(Frozen):
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _default_spaces(cls, section: Any) -> Any:
+        return with_default_spaces(section, "ann")
+
 
 class PredictConfig(Frozen):
     neutral_band: float = Field(0.1, ge=0, lt=0.5)  # |p - 0.5| below this is "Neutral"
@@ -75,6 +80,11 @@ class TextTaskConfig(Frozen):
     card: CardConfig = CardConfig()
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_spaces(cls, section: Any) -> Any:
+        return with_default_spaces(section, "recurrent")
 
 
 class CorpusSchema(Frozen):
@@ -139,6 +149,11 @@ class LanguageModelTaskConfig(Frozen):
     card: CardConfig = CardConfig()
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_spaces(cls, section: Any) -> Any:
+        return with_default_spaces(section, "recurrent")
 
     @field_validator("models")
     @classmethod
