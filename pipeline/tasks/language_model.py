@@ -50,7 +50,7 @@ def output_contract(config: LanguageModelTaskConfig, classes: list[Any]) -> dict
     return {"top_k": config.predict.top_k, "max_generate": config.predict.max_generate}
 
 
-def input_spec(encoder: LanguageModelEncoder) -> dict[str, Any]:
+def input_spec(encoder: LanguageModelEncoder, config: LanguageModelTaskConfig) -> dict[str, Any]:
     """What the model reads, recorded in its bundle: the last ``window`` words of a text."""
     return {
         "dtype": "int32",
@@ -334,7 +334,7 @@ def page_mode(n_classes: int) -> str:
     return "next_word"
 
 
-def page_fields(encoder: Any) -> dict[str, Any]:
+def page_fields(encoder: Any, spec: dict[str, Any]) -> dict[str, Any]:
     """What the page's widget needs beyond the classes: the text column's name."""
     return {"text_column": getattr(encoder, "text_column", "text")}
 
