@@ -192,6 +192,14 @@ def test_names_follow_a_change_of_classes(tmp_path: Path):
     assert load_params(path).task("churn").display.classes == {"Yes": "leaves"}
 
 
+def test_a_class_named_as_a_number_and_as_text_is_refused(tmp_path: Path):
+    path = _written_as(
+        tmp_path, "{0: stays, 1: leaves, '1': quits}", "churn", churn={"display": {"classes": "PLACEHOLDER"}}
+    )
+    with pytest.raises(ConfigError, match=r"tasks\.churn\.display: .*classes: 1 named twice"):
+        load_params(path)
+
+
 def test_a_class_name_keyed_by_a_yaml_boolean_is_refused(tmp_path: Path):
     path = _written_as(
         tmp_path, "{false: stays, true: leaves}", "churn", churn={"display": {"classes": "PLACEHOLDER"}}

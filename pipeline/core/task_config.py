@@ -53,6 +53,10 @@ class DisplayConfig(Frozen):
                     f"classes: {', '.join(map(repr, unknown))} {verb} of this task "
                     f"(its classes: {', '.join(map(str, known))})"
                 )
+        as_text = [str(c) for c in self.classes]
+        twice = sorted({c for c in as_text if as_text.count(c) > 1})
+        if twice:  # 1 and "1" (e.g. after `dvc exp run -S ...classes.1=...`): which name would hold?
+            raise ValueError(f"classes: {', '.join(twice)} named twice (as a number and as text)")
         names = [name.strip() for name in self.classes.values()]
         if len(set(names)) != len(names):
             raise ValueError(f"classes: two classes share a name ({', '.join(names)})")
