@@ -2,9 +2,11 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
 from pydantic import TypeAdapter, ValidationError
 
 from pipeline.core.config import ConfigError, LabelValue, load_params
+from pipeline.core.yamlio import load_yaml
 from tests.conftest import REPO, edit_params
 
 
@@ -65,11 +67,16 @@ def test_the_models_list_must_match_the_tasks_architectures(tmp_path: Path):
 
 
 # ------------------------------------------------------------------ YAML booleans
-def _written_as(tmp_path: Path, text: str, **sections: dict) -> Path:
+def _written_as(tmp_path: Path, text: str, unnamed: str | None = None, **sections: dict) -> Path:
     """The repository's params with ``sections`` merged in, where the string PLACEHOLDER is then
-    replaced by ``text`` as written in a file; whatever the layout of params.yaml."""
+    replaced by ``text`` as written in a file; whatever the layout of params.yaml. ``unnamed``: a
+    task whose ``display`` section is left out (its class names would name the old classes)."""
     path = tmp_path / "params.yaml"
     path.write_text((REPO / "params.yaml").read_text())
+    if unnamed is not None:
+        data = load_yaml(path.read_text())
+        del data["tasks"][unnamed]["display"]
+        path.write_text(yaml.safe_dump(data, sort_keys=False))
     edit_params(path, **sections)
     path.write_text(path.read_text().replace("PLACEHOLDER", text))
     return path
@@ -119,10 +126,10 @@ def test_a_label_value_refuses_a_boolean_outside_params_yaml_too():
 
 def test_label_classes_that_yaml_made_booleans_are_refused(tmp_path: Path):
     labels = {"schema": {"labels": "PLACEHOLDER"}}
-    path = _written_as(tmp_path, "{classes: [false, true], positive: true}", churn=labels)
+    path = _written_as(tmp_path, "{classes: [false, true], positive: true}", "churn", churn=labels)
     with pytest.raises(ConfigError, match=r"tasks\.churn\.schema\.labels\.classes: .*quote them"):
         load_params(path)
-    path = _written_as(tmp_path, '{classes: ["No", "Yes"], positive: "Yes"}', churn=labels)
+    path = _written_as(tmp_path, '{classes: ["No", "Yes"], positive: "Yes"}', "churn", churn=labels)
     parsed = load_params(path).task("churn").schema_.labels
     assert parsed.classes == ["No", "Yes"] and parsed.positive == "Yes" and parsed.binary
 
@@ -158,3 +165,77 @@ def test_a_search_without_a_space_gets_the_kinds_default_including_model_size():
     check_space("t", "ann", table.models["ann"], table.tune["ann"].space)
     given = load_params(REPO / "params.yaml").task("topics").tune["gru"].space
     assert set(given) == {"dropout", "learning_rate"}  # a given space is searched as written
+
+
+# ------------------------------------------------------------------ display: the classes' names
+def test_the_shipped_tasks_name_their_classes_and_columns():
+    p = load_params(REPO / "params.yaml")
+    assert p.task("churn").display.classes == {0: "stays", 1: "leaves"}
+    assert p.task("churn").display.columns["NumOfProducts"] == "Products held"
+    assert p.task("sentiment").display.classes == {0: "negative", 1: "positive"}
+    assert p.task("topics").display.classes == {}  # learned classes: called by their values
+
+
+@pytest.mark.parametrize(
+    ("display", "message"),
+    [
+        (
+            {"classes": {2: "maybe"}},
+            r"tasks\.churn\.display: .*classes: 2 is not a class of this task \(its classes: 0, 1\)",
+        ),
+        ({"classes": {0: "gone", 1: "gone"}}, r"tasks\.churn\.display: .*two classes share a name"),
+        ({"classes": {1: ""}}, r"tasks\.churn\.display\.classes\.1: .*at least 1 character"),
+        (
+            {"columns": {"Salary": "Pay"}},
+            r"tasks\.churn\.display: .*columns: 'Salary' is not a feature column",
+        ),
+        ({"colours": {}}, r"tasks\.churn\.display\.colours"),
+    ],
+)
+def test_a_bad_display_mapping_is_refused_naming_the_key(tmp_path: Path, display: dict, message: str):
+    path = tmp_path / "params.yaml"
+    path.write_text((REPO / "params.yaml").read_text())
+    edit_params(path, churn={"display": display})
+    with pytest.raises(ConfigError, match=message):
+        load_params(path)
+
+
+def test_a_text_tasks_names_are_checked_against_its_listed_classes(tmp_path: Path):
+    path = tmp_path / "params.yaml"
+    path.write_text((REPO / "params.yaml").read_text())
+    edit_params(path, sentiment={"display": {"classes": {"pos": "positive"}}})
+    with pytest.raises(ConfigError, match=r"tasks\.sentiment\.display: .*'pos' is not a class"):
+        load_params(path)
+    path.write_text((REPO / "params.yaml").read_text())
+    edit_params(path, sentiment={"display": {"columns": {"text": "Review"}}})
+    with pytest.raises(ConfigError, match=r"tasks\.sentiment\.display\.columns"):  # a table's only
+        load_params(path)
+
+
+def test_names_follow_a_change_of_classes(tmp_path: Path):
+    """Classes renamed in the schema (No/Yes) are named by those values; the old 0/1 names are refused."""
+    labels = {"schema": {"labels": {"classes": ["No", "Yes"], "positive": "Yes"}}}
+    path = _written_as(tmp_path, "", churn=labels)
+    with pytest.raises(
+        ConfigError,
+        match=r"tasks\.churn\.display: .*0, 1 are not classes of this task \(its classes: No, Yes\)",
+    ):
+        load_params(path)
+    path = _written_as(tmp_path, "", "churn", churn=labels | {"display": {"classes": {"Yes": "leaves"}}})
+    assert load_params(path).task("churn").display.classes == {"Yes": "leaves"}
+
+
+def test_a_class_named_as_a_number_and_as_text_is_refused(tmp_path: Path):
+    path = _written_as(
+        tmp_path, "{0: stays, 1: leaves, '1': quits}", "churn", churn={"display": {"classes": "PLACEHOLDER"}}
+    )
+    with pytest.raises(ConfigError, match=r"tasks\.churn\.display: .*classes: 1 named twice"):
+        load_params(path)
+
+
+def test_a_class_name_keyed_by_a_yaml_boolean_is_refused(tmp_path: Path):
+    path = _written_as(
+        tmp_path, "{false: stays, true: leaves}", "churn", churn={"display": {"classes": "PLACEHOLDER"}}
+    )
+    with pytest.raises(ConfigError, match=r"tasks\.churn\.display\.classes\..*YAML boolean"):
+        load_params(path)

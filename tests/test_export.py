@@ -518,7 +518,10 @@ def test_export_stage_checks_every_class_and_serves_class_probabilities(topics_p
     from pipeline.serving.inference import Predictor
     from pipeline.stages.export import export
 
-    tabular = params().task("churn")  # a 3-class table named topics: the tabular kind's bundle
+    churn = params().task("churn")  # a 3-class table named topics: the tabular kind's bundle
+    # churn's names are for 0/1; these classes are learned (from encoder.json), so export checks them
+    display = churn.display.model_copy(update={"classes": {"crude": "crude oil"}, "columns": {"x0": "first"}})
+    tabular = churn.model_copy(update={"display": display})
     result = export("topics", "ann", tabular, opset=params().export.opset, bound=BOUND)
 
     assert result.converter == "tf2onnx" and result.n_rows == 30
@@ -538,3 +541,6 @@ def test_export_stage_checks_every_class_and_serves_class_probabilities(topics_p
     assert [e.row for e in result.errors] == [1]
     refused = predictor.score_records([{**row, "x0": None}])  # nothing valid: still one row of 3
     assert refused.probabilities.shape == (1, 3) and refused.valid.tolist() == [False]
+    manifest = read_json(model_dir / "manifest.json")
+    assert manifest["output"]["class_names"] == ["grain", "crude oil", "trade"]
+    assert manifest["input"]["column_labels"] == {"x0": "first"}

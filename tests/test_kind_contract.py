@@ -24,6 +24,7 @@ pytest.importorskip("onnxruntime")
 
 from tiny_models import REPO, churn_model_dir, churn_rows, nextword_model_dir, sentiment_model_dir
 
+from pipeline.core.config import load_params
 from pipeline.core.errors import ModelError
 from pipeline.serving import bundle
 from pipeline.serving.inference import Predictor
@@ -56,7 +57,8 @@ def test_a_kind_runs_through_the_contract_on_its_tiny_bundle(name, tmp_path):
     manifest = json.loads((directory / bundle.MANIFEST_FILE).read_text())
 
     assert predictor.kind == manifest["kind"] == name
-    spec = kind.input_spec(predictor.encoder)
+    config = load_params(REPO / "params.yaml").task(manifest["task"])
+    spec = kind.input_spec(predictor.encoder, config)
     assert spec == manifest["input"] and spec["width"] == predictor.encoder.input_width
     assert np.dtype(kind.encoded_dtype()) == np.dtype(predictor.input_dtype) == np.dtype(spec["dtype"])
     assert set(manifest["files"]) == {bundle.MODEL_FILE, bundle.ENCODER_FILE}
@@ -71,6 +73,7 @@ def test_a_kind_runs_through_the_contract_on_its_tiny_bundle(name, tmp_path):
     with pytest.raises(ValueError, match="unknown param"):
         check_request_params(predictor, {"no_such_param": 1})
     assert kind.page_mode(predictor.n_classes) in PAGE_MODES
+    assert isinstance(kind.page_fields(predictor.encoder, manifest["input"]), dict)
     assert kind.request_key() in {"dataframe_records", "instances"}
     assert kind.cross_validation_off() is None or "cross-validation" in kind.cross_validation_off()
 
@@ -143,3 +146,56 @@ def test_a_copied_bundle_answers_with_its_own_band_wherever_it_is_served(tmp_pat
     # "fine" is p = 0.661: Positive at params.yaml's 0.1, Neutral at the bundle's 0.3
     assert served_elsewhere[0]["label"] == "Neutral"
     assert predict.main(["sentiment", "--model", str(elsewhere), "--text", "fine", "--format", "json"]) == 0
+
+
+# ------------------------------------------------------------------ the classes' names (issue 25)
+def _answers(directory, inputs):
+    predictor = Predictor.from_dir(directory)
+    result = predictor.score_records(inputs)
+    return answer_rows(predictor, result.probabilities, result.known_token_share, inputs)
+
+
+def test_the_answer_names_its_class_as_params_yaml_display_says_through_the_bundle(tmp_path):
+    """churn's 1 is "leaves", sentiment's Positive "positive": the names travel in the manifest, and
+    the fields a client already reads are unchanged."""
+    churn = churn_model_dir(tmp_path)
+    assert json.loads((churn / bundle.MANIFEST_FILE).read_text())["output"]["class_names"] == [
+        "stays",
+        "leaves",
+    ]
+    rows = json.loads(churn_rows(20).to_json(orient="records"))
+    answers = _answers(churn, rows)
+    assert all(set(a) == {"probability", "prediction", "class_name"} for a in answers)
+    assert [a["class_name"] for a in answers] == [["stays", "leaves"][a["prediction"]] for a in answers]
+
+    sentiment = sentiment_model_dir(tmp_path)
+    texts = ["a great movie", "awful awful plot", "zxqv plmokn"]
+    found = [(a["label"], a["class_name"]) for a in _answers(sentiment, texts)]
+    assert found == [("Positive", "positive"), ("Negative", "negative"), ("Neutral", None)]
+
+
+def test_a_bundle_exported_before_names_still_serves_its_classes_values(tmp_path):
+    directory = churn_model_dir(tmp_path)
+    manifest = json.loads((directory / bundle.MANIFEST_FILE).read_text())
+    del manifest["output"]["class_names"], manifest["input"]["column_labels"]
+    (directory / bundle.MANIFEST_FILE).write_text(json.dumps(manifest))
+
+    answers = _answers(directory, json.loads(churn_rows(5).to_json(orient="records")))
+    assert [a["class_name"] for a in answers] == [str(a["prediction"]) for a in answers]
+    fields = kind_named("tabular").page_fields(Predictor.from_dir(directory).encoder, manifest["input"])
+    assert all(f["label"] == f["name"] for f in fields["fields"])
+
+
+def test_a_name_for_a_class_the_model_lacks_is_refused_when_the_classes_are_learned():
+    """Learned classes (topics) are known only at export: the output contract names the key."""
+    config = load_params(REPO / "params.yaml").task("topics")
+    named = config.model_copy(
+        update={"display": config.display.model_copy(update={"classes": {"sport": "Sport"}})}
+    )
+    text = kind_named("text")
+    with pytest.raises(ValueError, match=r"display\.classes: 'sport' is not a class of this model"):
+        text.output_contract(named, ["crude", "grain"])
+    renamed = named.model_copy(
+        update={"display": named.display.model_copy(update={"classes": {"crude": "Oil"}})}
+    )
+    assert text.output_contract(renamed, ["crude", "grain"])["class_names"] == ["Oil", "grain"]

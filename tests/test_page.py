@@ -85,6 +85,10 @@ def test_page_is_filled_from_the_served_encoder_and_needs_nothing_from_outside(s
     fields = {f["name"]: f for f in config["fields"]}
     assert fields["Geography"]["values"] == encoder.categorical["Geography"]
     assert fields["Age"]["min"] <= fields["Age"]["value"] <= fields["Age"]["max"]
+    # 0/1 whole-number columns are yes/no choices; labels and class names come from the manifest
+    assert {name for name, f in fields.items() if f["type"] == "yes_no"} == {"HasCrCard", "IsActiveMember"}
+    assert fields["NumOfProducts"]["label"] == "Products held" and fields["Age"]["label"] == "Age"
+    assert (config["class_names"], config["named"]) == (["stays", "leaves"], True)
 
     modes = {task: config_of(get(servers[task].url + "/")[2])["mode"] for task in ("sentiment", "topics")}
     assert modes == {"sentiment": "binary_text", "topics": "classes_text"}
@@ -158,11 +162,11 @@ def shown_probability(tab, selector: str = "#probability") -> float:
 def test_churn_form_sends_the_customer_and_shows_the_probability_and_prediction(open_page, model_dirs):
     tab = open_page("churn")
     assert tab.title() == "Try churn (ann)"
-    customer = {"Age": "71", "Balance": "125000.5", "Geography": "Germany", "IsActiveMember": "0"}
+    customer = {"Age": "71", "Balance": "125000.5", "Geography": "Germany"}
     tab.fill("#f-Age", customer["Age"])
     tab.fill("#f-Balance", customer["Balance"])
     tab.select_option("#f-Geography", label=customer["Geography"])
-    tab.fill("#f-IsActiveMember", customer["IsActiveMember"])
+    tab.select_option("#f-IsActiveMember", label="no")
     tab.click("#submit")
     answer(tab, 1)
 
@@ -170,16 +174,44 @@ def test_churn_form_sends_the_customer_and_shows_the_probability_and_prediction(
     record = {}
     for field in config_of(tab.content())["fields"]:
         shown = tab.input_value(f"#f-{field['name']}")
-        if field["type"] == "number":
+        if field["type"] in ("number", "yes_no"):
             record[field["name"]] = float(shown)
         else:
             record[field["name"]] = field["values"][int(shown)]
-    assert record["Geography"] == "Germany" and record["Age"] == 71
+    assert record["Geography"] == "Germany" and record["Age"] == 71 and record["IsActiveMember"] == 0
     predictor = Predictor.from_dir(model_dirs["churn"])
     want = float(predictor.score_records([record]).probabilities[0])
     assert shown_probability(tab) == pytest.approx(want, abs=1e-6)
-    assert tab.text_content("#prediction") == f"prediction {int(want >= 0.5)}"
-    assert f"{100 * want:.1f}%" in tab.text_content("#probability")
+    # the class's name from params.yaml's display.classes, travelled in the bundle: "leaves (1)"
+    predicted = int(want >= 0.5)
+    assert tab.text_content("#prediction") == f"{['stays', 'leaves'][predicted]} ({predicted})"
+    assert f"probability of leaves (class 1): {100 * want:.1f}%" in tab.text_content("#probability")
+    assert tab.is_hidden("#error")
+
+
+def test_churn_form_labels_its_columns_and_asks_yes_or_no_for_a_0_1_column(open_page):
+    """The form shows display.columns' labels and yes/no for HasCrCard; the request still names the
+    columns and sends 0 or 1."""
+    tab = open_page("churn")
+    label = tab.text_content('label[data-column="NumOfProducts"] .field-label')
+    assert label.startswith("Products held") and "NumOfProducts" not in label
+    assert tab.text_content('label[data-column="Age"] .field-label').startswith("Age")
+    for column in ("HasCrCard", "IsActiveMember"):
+        assert tab.eval_on_selector(f"#f-{column}", "s => [s.tagName, [...s.options].map(o => o.text)]") == [
+            "SELECT",
+            ["no", "yes"],
+        ]
+    assert tab.get_attribute("#f-Age", "type") == "number"
+
+    tab.select_option("#f-HasCrCard", label="yes")
+    tab.select_option("#f-IsActiveMember", label="no")
+    with tab.expect_request("**/invocations") as request:
+        tab.click("#submit")
+    answer(tab, 1)
+    [sent] = json.loads(request.value.post_data)["dataframe_records"]
+    assert (sent["HasCrCard"], sent["IsActiveMember"]) == (1, 0)
+    assert "NumOfProducts" in sent and "Products held" not in sent
+    assert re.fullmatch(r"(stays \(0\)|leaves \(1\))", tab.text_content("#prediction"))
     assert tab.is_hidden("#error")
 
 
@@ -206,14 +238,15 @@ def test_sentiment_text_box_labels_the_text_and_warns_when_no_word_is_known(open
     tab.fill("#text", "a great movie")
     tab.click("#submit")
     answer(tab, 1)
-    assert tab.text_content("#prediction") == "Positive"
+    assert tab.text_content("#prediction") == "positive"  # display.classes' name of class 1
     want = float(predictor.score_records(["a great movie"]).probabilities[0])
     assert shown_probability(tab) == pytest.approx(want, abs=1e-6)
+    assert "probability of positive:" in tab.text_content("#probability")
 
     tab.fill("#text", "awful awful plot")
     tab.press("#text", "Control+Enter")
     answer(tab, 2)
-    assert tab.text_content("#prediction") == "Negative"
+    assert tab.text_content("#prediction") == "negative"
 
     tab.fill("#text", "zxqv plmokn")
     tab.click("#submit")

@@ -59,12 +59,14 @@ def test_churn_csv_scores_valid_rows_and_names_bad_ones(models, workdir, capsys)
 
     assert status == predict.EXIT_PARTIAL == 3
     out = pd.read_csv(workdir / "out.csv", keep_default_na=False, na_values=[""])
-    assert list(out.columns) == [*churn_rows(1).columns, "probability", "prediction", "error"]
+    assert list(out.columns) == [*churn_rows(1).columns, "probability", "prediction", "class_name", "error"]
     assert out["CustomerId"].tolist() == churn_rows(5)["CustomerId"].tolist()  # every row, in order
     expected = Predictor.from_dir(models["churn"]).score_frame(churn_rows(5).iloc[[0, 4]]).probabilities
     np.testing.assert_allclose(out.loc[[0, 4], "probability"], expected, atol=1e-6)
     assert out.loc[[0, 4], "prediction"].tolist() == [int(p >= 0.5) for p in expected]
     assert out.loc[[1, 2, 3], "probability"].isna().all() and out.loc[[1, 2, 3], "prediction"].isna().all()
+    assert out.loc[[0, 4], "class_name"].tolist() == [["stays", "leaves"][int(p >= 0.5)] for p in expected]
+    assert out.loc[[1, 2, 3], "class_name"].isna().all()
     assert out["error"].isna().tolist() == [True, False, False, False, True]
     assert "Age" in out.loc[1, "error"] and "'six hundred' is not a number" in out.loc[2, "error"]
     assert "Atlantis" in out.loc[3, "error"]
@@ -164,6 +166,27 @@ def test_every_row_invalid_exits_1(models, workdir, capsys):
     err = capsys.readouterr().err
     assert "data row 1 (file line 2): column 'Age'" in err and "data row 2 (file line 3): column 'Age'" in err
     assert "no valid data row" in err
+
+
+def test_the_table_and_the_json_name_each_rows_class_as_the_bundle_does(models, workdir, capsys):
+    """churn's params.yaml names 0 "stays" and 1 "leaves" (display.classes); predict says which."""
+    churn_rows(6).to_csv(workdir / "in.csv", index=False)
+    assert predict.main(["churn", "--model", str(models["churn"]), "--input", "in.csv"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    headers = lines[0].split()
+    assert headers[headers.index("prediction") + 1] == "class"
+    at = headers.index("prediction")
+    rows = [line.split() for line in lines[2:]]
+    assert len(rows) == 6 and {r[at + 1] for r in rows} <= {"stays", "leaves"}
+    assert all(r[at + 1] == ["stays", "leaves"][int(r[at])] for r in rows)
+
+    args = ["sentiment", "--model", str(models["sentiment"]), "--format", "json"]
+    assert predict.main([*args, "--text", "a great movie", "--text", "awful awful plot"]) == 0
+    records = json.loads(capsys.readouterr().out)
+    assert [(r["label"], r["class_name"]) for r in records] == [
+        ("Positive", "positive"),
+        ("Negative", "negative"),
+    ]
 
 
 def test_sentiment_texts_with_an_empty_one(models, workdir, capsys):

@@ -58,7 +58,14 @@ def test_register_promote_rollback_round_trip(project: Path, capsys: pytest.Capt
     # the registered pyfunc takes raw customer rows, no encoding by the caller
     model = mlflow.pyfunc.load_model("models:/churn@challenger")
     out = model.predict(churn_rows(3))
-    assert list(out.columns) == ["probability", "prediction"] and out["probability"].between(0, 1).all()
+    assert (
+        list(out.columns) == ["probability", "prediction", "class_name"]
+        and out["probability"].between(0, 1).all()
+    )
+    assert out["class_name"].tolist() == [["stays", "leaves"][p] for p in out["prediction"]]
+    # the card calls the classes by the names the bundle records (params.yaml's display.classes)
+    card = (project / "reports" / "churn" / "model_card.md").read_text()
+    assert re.search(r"class balance \(all rows\): [01] \((stays|leaves)\) \d", card), card
 
     assert cli(["promote", "churn"]) == 0
     assert "first promotion" in capsys.readouterr().out
@@ -163,8 +170,9 @@ def test_the_pyfunc_flags_a_text_with_no_known_word(tmp_path: Path):
     )
     out = model.predict(None, ["a great movie", "zxqv plmokn qwertyuiop"])
 
-    assert list(out.columns) == ["probability", "label", "known_token_share", "warning"]
+    assert list(out.columns) == ["probability", "label", "class_name", "known_token_share", "warning"]
     assert out["label"].tolist() == ["Positive", "Neutral"]
+    assert out["class_name"].tolist() == ["positive", None]  # a Neutral answer names no class
     assert out["known_token_share"].tolist() == [pytest.approx(0.6667), 0.0]
     assert out["warning"][0] is None and "no word of this text" in out["warning"][1]
 

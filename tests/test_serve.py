@@ -116,6 +116,26 @@ def test_every_payload_format_gives_the_predictors_answer(servers, model_dirs):
     assert {p["prediction"] for p in want} <= {0, 1}
 
 
+def test_the_served_answer_names_the_class_and_keeps_its_old_fields(servers):
+    """A client reading ``prediction`` still reads 0/1; ``class_name`` says what it means (churn's
+    display.classes in params.yaml, recorded in the bundle at export)."""
+    status, body = Client(servers["churn"]).post(
+        {"dataframe_records": json.loads(churn_rows(8).to_json(orient="records"))}
+    )
+    assert status == 200
+    for answer in body["predictions"]:
+        assert set(answer) == {"probability", "prediction", "class_name"}
+        assert answer["prediction"] == int(answer["probability"] >= 0.5)
+        assert answer["class_name"] == {0: "stays", 1: "leaves"}[answer["prediction"]]
+
+    status, body = Client(servers["sentiment"]).post(
+        {"instances": ["a great movie", "awful awful plot", "the movie"]}
+    )
+    assert status == 200
+    named = [(a["label"], a["class_name"]) for a in body["predictions"]]
+    assert named == [("Positive", "positive"), ("Negative", "negative"), ("Neutral", None)]
+
+
 def test_sentiment_formats_labels_and_neutral_band_param(servers, model_dirs):
     texts = ["a great movie", "awful awful plot", "the movie", "fine"]
     want = expected(model_dirs["sentiment"], pd.DataFrame({"text": texts}))

@@ -169,7 +169,7 @@ def finish_bundle(
         kind=config.kind,
         arch=arch,
         output=kind.output_contract(config, classes) | (output or {}),
-        input_spec=kind.input_spec(encoder),
+        input_spec=kind.input_spec(encoder, config),
         metrics={},
     )
     return directory

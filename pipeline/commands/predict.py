@@ -15,7 +15,9 @@ text column (``text`` by default) or any other file with one review per line.
 Outputs. A table on stdout, or ``--output FILE`` as CSV (``.json``: a JSON list of records). Every
 input row is kept, in order, with the input columns plus ``probability``, ``prediction`` (churn:
 1 when p >= 0.5) or ``label`` (sentiment: Positive / Negative, Neutral when ``|p - 0.5|`` is below
-the neutral band), for sentiment ``known_token_share`` (the share of the text's tokens in the
+the neutral band), ``class_name`` (the class's name the bundle records, from
+``tasks.<task>.display.classes``: churn's ``stays``/``leaves``; empty for a Neutral text), for
+sentiment ``known_token_share`` (the share of the text's tokens in the
 model's vocabulary) and ``warning`` (set, and the label Neutral, when no token is known: see
 :mod:`pipeline.serving.responses`), and ``error`` (empty for valid rows; for an invalid row the reason, and
 empty probability and prediction). Texts with a warning are also listed on stderr.

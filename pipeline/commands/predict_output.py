@@ -17,12 +17,13 @@ from pipeline.core.rows import RowMap
 from pipeline.encoders.base import RowError
 
 MAX_ERROR_LINES = 100
-SHORT_HEADERS = {"known_token_share": "known", "top": "top classes"}  # table headers
+SHORT_HEADERS = {"known_token_share": "known", "top": "top classes", "class_name": "class"}  # table headers
 
 
 @dataclass
 class Scored:
-    """The input rows with ``probability``, ``prediction``/``label`` and ``error`` columns."""
+    """The input rows with ``probability``, ``prediction``/``label``, ``class_name`` and ``error``
+    columns."""
 
     frame: pd.DataFrame
     errors: list[RowError]  # 0-based rows
@@ -112,10 +113,16 @@ def render_table(
     scored: Scored, id_columns: list[str], text_column: str | None = None, width: int = 60
 ) -> str:
     """A fixed-width table: row number (and a CSV's file line), id columns, probability,
-    prediction/label, a text's known-word share, a multi-class model's top classes, text, error."""
+    prediction/label, the class's name, a text's known-word share, a multi-class model's top classes,
+    text, error."""
     frame = scored.frame
     outcome = "label" if "label" in frame.columns else "prediction"
-    columns = [*id_columns, "probability", outcome]
+    columns = [
+        *id_columns,
+        "probability",
+        outcome,
+        *(["class_name"] if "class_name" in frame.columns else []),
+    ]
     # a multi-class model's best classes ("label p; label p"), as the CSV and JSON carry them
     columns += [c for c in ("known_token_share", "top") if c in frame.columns]
     places = ["row", "line"] if scored.row_map is not None else [scored.unit.split()[-1]]

@@ -5,10 +5,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from pipeline.core.config_base import Frozen
-from pipeline.core.data_config import DataConfig, SplitConfig, TabularSchema, TextEncodeConfig, TextSchema
+from pipeline.core.config_base import Frozen, LabelValue
+from pipeline.core.data_config import (
+    DataConfig,
+    LabelSettings,
+    SplitConfig,
+    TabularSchema,
+    TextEncodeConfig,
+    TextSchema,
+)
 from pipeline.core.model_config import AnnParams, RecurrentParams, TuneConfig, with_default_spaces
 
 
@@ -25,6 +32,57 @@ class CardConfig(Frozen):
 
     intended_use: str = "Not stated: write tasks.<task>.card.intended_use in params.yaml."
     limits: str = "Not stated: write tasks.<task>.card.limits in params.yaml."
+
+
+class DisplayConfig(Frozen):
+    """What the served answer, ``predict``, the page and the model card call things; export records
+    it in the bundle's manifest, so changing it retrains nothing. ``classes`` maps a class to its
+    name (``1: leaves``); a class left out is called by its value."""
+
+    classes: dict[LabelValue, Annotated[str, Field(min_length=1)]] = {}
+
+    def check_classes(self, labels: LabelSettings) -> None:
+        """Each named class is one of the task's (0 and 1 when ``labels.classes`` is unset; checked
+        at export when the classes are learned), and no two share a name. Raises ValueError."""
+        known = [0, 1] if labels.classes is None else labels.classes
+        if isinstance(known, list):
+            unknown = [c for c in self.classes if str(c) not in map(str, known)]
+            if unknown:
+                verb = "is not a class" if len(unknown) == 1 else "are not classes"
+                raise ValueError(
+                    f"classes: {', '.join(map(repr, unknown))} {verb} of this task "
+                    f"(its classes: {', '.join(map(str, known))})"
+                )
+        as_text = [str(c) for c in self.classes]
+        twice = sorted({c for c in as_text if as_text.count(c) > 1})
+        if twice:  # 1 and "1" (e.g. after `dvc exp run -S ...classes.1=...`): which name would hold?
+            raise ValueError(f"classes: {', '.join(twice)} named twice (as a number and as text)")
+        names = [name.strip() for name in self.classes.values()]
+        if len(set(names)) != len(names):
+            raise ValueError(f"classes: two classes share a name ({', '.join(names)})")
+
+
+class TabularDisplayConfig(DisplayConfig):
+    """A table's display adds ``columns``: a feature column's label on the page's form (requests
+    still name the column itself)."""
+
+    columns: dict[str, Annotated[str, Field(min_length=1)]] = {}
+
+
+def checked_display(display: DisplayConfig, info: ValidationInfo) -> DisplayConfig:
+    """``display`` checked against the task's schema (when the schema itself is valid)."""
+    schema = info.data.get("schema_")
+    if schema is None:
+        return display
+    display.check_classes(schema.labels)
+    if isinstance(display, TabularDisplayConfig):
+        unknown = [c for c in display.columns if c not in schema.feature_columns]
+        if unknown:
+            verb = "is not a feature column" if len(unknown) == 1 else "are not feature columns"
+            raise ValueError(
+                f"columns: {', '.join(map(repr, unknown))} {verb} ({', '.join(schema.feature_columns)})"
+            )
+    return display
 
 
 class TabularEncodeConfig(Frozen):
@@ -51,8 +109,11 @@ class TabularTaskConfig(Frozen):
     ]
     promote: PromoteConfig = PromoteConfig()
     card: CardConfig = CardConfig()
+    display: TabularDisplayConfig = TabularDisplayConfig()
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    _display_fits_the_schema = field_validator("display")(checked_display)
 
     @model_validator(mode="before")
     @classmethod
@@ -78,8 +139,11 @@ class TextTaskConfig(Frozen):
     promote: PromoteConfig = PromoteConfig()
     predict: PredictConfig = PredictConfig()
     card: CardConfig = CardConfig()
+    display: DisplayConfig = DisplayConfig()
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    _display_fits_the_schema = field_validator("display")(checked_display)
 
     @model_validator(mode="before")
     @classmethod

@@ -32,9 +32,18 @@ ALIASES_NOTE = (
 )
 
 
-def data_facts(task: str) -> list[str]:
-    """Source, checksum, rows per split and class balance, from what ingest and encode wrote."""
+def named(value: Any, names: dict[str, str]) -> str:
+    """A class as the card shows it: its value, and its name when the bundle gives it another."""
+    name = names.get(str(value), str(value))
+    return str(value) if name == str(value) else f"{value} ({name})"
+
+
+def data_facts(task: str, names: dict[str, str] | None = None) -> list[str]:
+    """Source, checksum, rows per split and class balance, from what ingest and encode wrote;
+    ``names``: each class's name (as text) the bundle records (:func:`class_names_of`)."""
     import pandas as pd
+
+    names = names or {}
 
     lines = []
     meta: dict[str, Any] = {}
@@ -69,10 +78,14 @@ def data_facts(task: str) -> list[str]:
             share = frame[label].astype(str).value_counts(normalize=True)
             shown = sorted(share.items(), key=lambda kv: -kv[1])[:12]
             more = f" and {len(share) - 12} more classes" if len(share) > 12 else ""
-            lines.append("- class balance (all rows): " + ", ".join(f"{k} {v:.1%}" for k, v in shown) + more)
+            lines.append(
+                "- class balance (all rows): "
+                + ", ".join(f"{named(k, names)} {v:.1%}" for k, v in shown)
+                + more
+            )
         if classes:
             lines.append(
-                f"- classes (model output order): {', '.join(classes[:20])}"
+                f"- classes (model output order): {', '.join(named(c, names) for c in classes[:20])}"
                 + (" ..." if len(classes) > 20 else "")
             )
         encoder_file = paths.encoded_dir(task) / "encoder.json"
@@ -81,9 +94,24 @@ def data_facts(task: str) -> list[str]:
     return lines or ["- not recorded (data/raw and data/encoded not found)"]
 
 
-def model_card(task: str, arch: str, config: Any, metrics: dict[str, Any], gate: str) -> str:
-    """The Markdown card of one registered architecture, without the per-registration lineage
-    (version, run, commit), which ``register_version`` adds for MLflow only."""
+def class_names_of(output: dict[str, Any]) -> dict[str, str]:
+    """A bundle's output contract as a class (as text) -> its name; empty for a language model."""
+    from pipeline.tasks.answers import recorded_names
+
+    classes = output.get("classes") or []
+    return dict(zip(map(str, classes), recorded_names(output, classes), strict=True))
+
+
+def model_card(
+    task: str,
+    arch: str,
+    config: Any,
+    metrics: dict[str, Any],
+    gate: str,
+    output: dict[str, Any] | None = None,
+) -> str:
+    """The Markdown card of one registered architecture (its classes named as the bundle's ``output``
+    names them), without the per-registration lineage, which ``register_version`` adds for MLflow."""
     ci = metrics.get("test_ci", {})
     level = f"{ci['level']:.0%} " if "level" in ci else ""
     rows = metrics_table(task, arch, metrics.get("test", {}))
@@ -112,7 +140,7 @@ def model_card(task: str, arch: str, config: Any, metrics: dict[str, Any], gate:
         "",
         "## Data",
         "",
-        *data_facts(task),
+        *data_facts(task, class_names_of(output or {})),
         "",
         f"## Test metrics, {level}bootstrap intervals, with the baselines on the same rows",
         "",

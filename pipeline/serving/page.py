@@ -3,7 +3,8 @@
 ``page.html`` (beside this file, shipped as package data) is one static template with inline CSS and
 JavaScript and no external asset, so that it works offline. The server fills it once, at start-up,
 with what the served model's encoder says about its input (its kind, its columns and their values,
-its classes), and the page then calls ``POST /invocations`` with ``fetch()`` like any other client.
+its classes) and what its manifest records (the classes' names, the columns' labels), and the page
+then calls ``POST /invocations`` with ``fetch()`` like any other client.
 
 What the page shows is chosen by :func:`page_mode` from the encoder's kind and the number of classes
 alone, and asked of the kind module (``pipeline.tasks.<kind>``: ``page_mode``, ``page_fields``), so
@@ -19,6 +20,7 @@ from importlib.resources import files
 from typing import Any
 
 from pipeline.tasks import kind_named
+from pipeline.tasks.answers import recorded_names
 
 TEMPLATE = "page.html"
 CONFIG_MARK = "__PAGE_CONFIG__"
@@ -43,17 +45,24 @@ def page_config(predictor: Any, identity: dict[str, Any], neutral_band: float) -
     encoder = predictor.encoder
     kind = str(getattr(encoder, "kind", ""))
     classes = [c.item() if hasattr(c, "item") else c for c in predictor.classes]
+    listed = len(classes) <= MAX_LISTED_CLASSES
+    # the bundle's names (a language model records none: its classes are its vocabulary)
+    names = recorded_names(getattr(predictor, "output", {}), classes) if listed else None
+    manifest = getattr(predictor, "manifest", None)
     config: dict[str, Any] = {
         "task": predictor.task or kind,
         "arch": predictor.arch,
         "kind": kind,
         "mode": page_mode(kind, len(classes)),
         "n_classes": len(classes),
-        "classes": classes if len(classes) <= MAX_LISTED_CLASSES else None,
+        "classes": classes if listed else None,
+        "class_names": names,
+        # whether the names say more than the classes' values (the page then shows the names)
+        "named": names is not None and names != [str(c) for c in classes],
         "neutral_band": neutral_band,
         "model": {k: identity.get(k) for k in ("registered_model", "model_version", "alias")},
     }
-    config.update(kind_named(kind).page_fields(encoder))
+    config.update(kind_named(kind).page_fields(encoder, manifest.input if manifest is not None else {}))
     return config
 
 

@@ -19,6 +19,9 @@ from mlflow.pyfunc import PythonModel
 
 from pipeline.core.errors import DataError
 
+# the answers' columns whose None stays None (null in JSON), not NaN
+NULLABLE = ("warning", "top", "label", "class_name", "unknown_words")
+
 
 class InvalidInputError(MlflowException, DataError):
     """Invalid input rows. An MlflowException, so that ``mlflow models serve`` answers 400 with
@@ -56,7 +59,7 @@ class OnnxPipelineModel(PythonModel):
             raise InvalidInputError(f"params: {exc}") from exc
         answers = answer_rows(self.predictor, result.probabilities, result.known_token_share, frame, options)
         out = pd.DataFrame(answers)
-        for column in ("warning", "top", "label", "unknown_words"):  # None stays None (null in JSON), not NaN
+        for column in NULLABLE:
             if column in out.columns:
                 out[column] = pd.Series([a[column] for a in answers], dtype=object)
         return out

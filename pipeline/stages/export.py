@@ -28,7 +28,7 @@ import numpy as np
 
 from pipeline import tasks
 from pipeline.core import paths
-from pipeline.core.config import params
+from pipeline.core.config import ConfigError, params
 from pipeline.core.errors import ModelError
 from pipeline.core.io import atomic_path, read_json, write_json, write_text
 from pipeline.serving.bundle import ENCODER_FILE, MODEL_FILE, write_manifest
@@ -277,13 +277,17 @@ def write_bundle_manifest(
         split: {k: v for k, v in measured.get(split, {}).items() if isinstance(v, int | float)}
         for split in ("val", "test")
     }
+    try:  # learned classes are known only now: a name given to none of them is refused here
+        output = kind.output_contract(config, list(classes))
+    except ValueError as exc:
+        raise ConfigError(f"tasks.{task}.{exc}") from exc
     write_manifest(
         model_dir,
         task=task,
         kind=config.kind,
         arch=arch,
-        output=kind.output_contract(config, list(classes)),
-        input_spec=kind.input_spec(encoder),
+        output=output,
+        input_spec=kind.input_spec(encoder, config),
         metrics=headline | {"onnx_max_abs_diff": measured["onnx_max_abs_diff"]},
     )
 

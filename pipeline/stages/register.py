@@ -200,7 +200,7 @@ def register_version(
         "val_score": metrics["val"][gate],
         "gate_metric": gate,
         "onnx_sha256": tags["onnx_sha256"],
-        "card": model_card(task, arch, config, metrics, gate),
+        "card": model_card(task, arch, config, metrics, gate, bundle.manifest.output),
         "lineage": lineage(task, version.version, run_id, tags),
     }
 

@@ -16,6 +16,10 @@ identically:
   the text, so the label is Neutral and ``warning`` says why; ``p`` is still the model's output;
 * a language model: the next words (:func:`next_word_answers`).
 
+A classifier's answer also carries ``class_name``: the name the bundle records for the answered
+class (``tasks.<task>.display.classes`` at export; the class's value for a bundle that records
+none), also in each ``top`` item; a Neutral sentiment answer names no class (``None``).
+
 A NaN probability (an invalid row) gives ``None`` for every field. Nothing here reads params.yaml.
 """
 
@@ -38,6 +42,31 @@ NO_KNOWN_WORD_CLASSES = (
 )
 TOP_K = 5  # classes listed per multi-class answer
 DEFAULT_NEUTRAL_BAND = 0.1  # PredictConfig's default, for a bundle that records none
+
+
+def class_names(classes: Sequence[Any], named: dict[Any, str] | None = None) -> list[str]:
+    """One name per class, in the classes' order: ``named`` (a class -> its name, as params.yaml's
+    ``display.classes`` writes it; keys compared as text) or the class's value. Raises ValueError for a
+    name given to no class (classes learned from the data are only known at export)."""
+    given = {str(key): str(name).strip() for key, name in (named or {}).items()}
+    values = [str(_plain(c)) for c in classes]
+    unknown = sorted(set(given) - set(values))
+    if unknown:
+        verb = "is not a class" if len(unknown) == 1 else "are not classes"
+        raise ValueError(
+            f"display.classes: {', '.join(map(repr, unknown))} {verb} of this model "
+            f"(its classes: {', '.join(values[:20])}{' ...' if len(values) > 20 else ''})"
+        )
+    return [given.get(value, value) for value in values]
+
+
+def recorded_names(output: dict[str, Any], classes: Sequence[Any]) -> list[str]:
+    """The class names a bundle's output contract records, or the classes' values for a bundle
+    exported before it recorded names (or recording another number of them)."""
+    names = output.get("class_names")
+    if isinstance(names, list) and len(names) == len(classes) and all(isinstance(n, str) for n in names):
+        return names
+    return class_names(classes)
 
 
 def check_neutral_band(band: Any) -> float:
@@ -71,6 +100,7 @@ def classifier_answers(
     neutral_band: float | None = None,
     known_shares: Sequence[float | None] | None = None,
     top_k: int = TOP_K,
+    names: Sequence[str] | None = None,
 ) -> list[dict[str, Any]]:
     """One JSON-ready dict per row of a classifier (see the module docstring).
 
@@ -78,17 +108,44 @@ def classifier_answers(
     probabilities; ``classes`` name the classes (index i is output i). A binary model's answer is a
     table's (``prediction``) without ``neutral_band``, a text's (Positive/Negative/Neutral) with it.
     ``known_shares`` (text): the share of known tokens per row; without it a text's answer has no
-    ``known_token_share``.
+    ``known_token_share``. ``names`` (one per class, see :func:`recorded_names`): each answer gains
+    ``class_name``.
     """
     scores = np.asarray(probabilities, dtype="float64")
     shares = [None] * len(scores) if known_shares is None else list(known_shares)
     if scores.ndim == 2:
-        names = list(classes) if classes is not None else list(range(scores.shape[1]))
-        return [_class_answer(row, names, share, top_k) for row, share in zip(scores, shares, strict=True)]
+        values = list(classes) if classes is not None else list(range(scores.shape[1]))
+        return [
+            _class_answer(row, values, share, top_k, names) for row, share in zip(scores, shares, strict=True)
+        ]
     if neutral_band is None:
-        return [_binary_table_answer(float(p), classes) for p in scores]
-    band = check_neutral_band(neutral_band)
-    return [_sentiment_answer(float(p), share, band) for p, share in zip(scores, shares, strict=True)]
+        answers = [_binary_table_answer(float(p), classes) for p in scores]
+    else:
+        band = check_neutral_band(neutral_band)
+        answers = [_sentiment_answer(float(p), share, band) for p, share in zip(scores, shares, strict=True)]
+    if names is None:
+        return answers
+    return [
+        _with_class_name(a, _binary_name(a, float(p), names)) for a, p in zip(answers, scores, strict=True)
+    ]
+
+
+def _with_class_name(answer: dict[str, Any], name: str | None) -> dict[str, Any]:
+    """``answer`` with ``class_name`` just after its ``label`` (or its ``prediction``)."""
+    after = "label" if "label" in answer else "prediction"
+    out: dict[str, Any] = {}
+    for key, value in answer.items():
+        out[key] = value
+        if key == after:
+            out["class_name"] = name
+    return out
+
+
+def _binary_name(answer: dict[str, Any], probability: float, names: Sequence[str]) -> str | None:
+    """The name of a binary answer's class: none for an invalid row or a Neutral sentiment."""
+    if math.isnan(probability) or answer.get("label") == NEUTRAL:
+        return None
+    return names[churn_prediction(probability)]
 
 
 def _sentiment_answer(value: float, share: float | None, band: float) -> dict[str, Any]:
@@ -121,15 +178,21 @@ def _named(classes: Sequence[Any] | None) -> bool:
     return classes is not None and [str(c) for c in classes] != ["0", "1"]
 
 
-def _class_answer(row: np.ndarray, classes: list[Any], share: float | None, top_k: int) -> dict[str, Any]:
+def _class_answer(
+    row: np.ndarray, classes: list[Any], share: float | None, top_k: int, names: Sequence[str] | None
+) -> dict[str, Any]:
     """The most likely class, its probability, and the ``top_k`` classes with theirs (all of them
-    when there are no more than ``top_k``)."""
+    when there are no more than ``top_k``); with ``names``, each with its ``class_name``."""
     if np.isnan(row).any():
         answer: dict[str, Any] = {"label": None, "probability": None, "top": None}
+        answer = answer if names is None else _with_class_name(answer, None)
     else:
         order = np.argsort(-row, kind="stable")[: min(top_k, len(row))]
         top = [{"label": _plain(classes[i]), "probability": float(row[i])} for i in order]
+        if names is not None:
+            top = [_with_class_name(item, names[i]) for item, i in zip(top, order, strict=True)]
         answer = {"label": top[0]["label"], "probability": top[0]["probability"], "top": top}
+        answer = answer if names is None else _with_class_name(answer, top[0]["class_name"])
     if share is not None:
         known = None if answer["label"] is None else round(float(share), 4)
         warning = NO_KNOWN_WORD_CLASSES if known == 0 else None
@@ -230,14 +293,17 @@ def next_word_answers(
 
 # ------------------------------------------------------------------ predict's and bench's pieces
 def class_columns(answers: list[dict[str, Any]], shares: Any = None) -> dict[str, Any]:
-    """predict's columns for a multi-class model, from the rows' answers: ``label``,
-    ``probability``, ``top`` and, for a text (``shares`` given), ``known_token_share`` and
-    ``warning``; empty for invalid rows."""
+    """predict's columns for a multi-class model, from the rows' answers: ``label``, ``class_name``,
+    ``probability``, ``top`` (the classes by name) and, for a text (``shares`` given),
+    ``known_token_share`` and ``warning``; empty for invalid rows."""
     columns: dict[str, Any] = {
         "label": [a["label"] for a in answers],
+        "class_name": [a.get("class_name") for a in answers],
         "probability": [a["probability"] for a in answers],
         "top": [
-            "; ".join(f"{t['label']} {t['probability']:.3f}" for t in a["top"]) if a["top"] else ""
+            "; ".join(f"{t.get('class_name', t['label'])} {t['probability']:.3f}" for t in a["top"])
+            if a["top"]
+            else ""
             for a in answers
         ],
     }

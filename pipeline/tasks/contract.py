@@ -73,10 +73,12 @@ class TaskKind(Protocol):
 
     # ---------------------------------------------------------------- the bundle's contract
     def output_contract(self, config: Any, classes: list[Any]) -> dict[str, Any]:
-        """What the model answers, as its bundle records it (classes, threshold, band, top-k...)."""
+        """What the model answers, as its bundle records it (classes and their names, threshold, band,
+        top-k...)."""
 
-    def input_spec(self, encoder: Any) -> dict[str, Any]:
-        """What the model reads, as its bundle records it: dtype, width and the input schema."""
+    def input_spec(self, encoder: Any, config: Any) -> dict[str, Any]:
+        """What the model reads, as its bundle records it: dtype, width, the input schema (and a
+        table's column labels)."""
 
     # ---------------------------------------------------------------- serving side
     def answers(
@@ -113,8 +115,8 @@ class TaskKind(Protocol):
     def page_mode(self, n_classes: int) -> str:
         """The page's widget: ``form``, ``binary_text``, ``classes_text`` or ``next_word``."""
 
-    def page_fields(self, encoder: Any) -> dict[str, Any]:
-        """What that widget needs beyond the classes."""
+    def page_fields(self, encoder: Any, spec: dict[str, Any]) -> dict[str, Any]:
+        """What that widget needs beyond the classes; ``spec`` is the bundle's input (``{}`` if none)."""
 
     def request_key(self) -> str:
         """The MLflow JSON format a client sends rows in (``dataframe_records`` or ``instances``)."""

@@ -48,7 +48,7 @@ def output_contract(config: LanguageModelTaskConfig, classes: list[Any]) -> dict
     return {"top_k": config.predict.top_k, "max_generate": config.predict.max_generate}
 
 
-def input_spec(encoder: LanguageModelEncoder) -> dict[str, Any]:
+def input_spec(encoder: LanguageModelEncoder, config: LanguageModelTaskConfig) -> dict[str, Any]:
     """What the model reads, recorded in its bundle: the last ``window`` words of a text."""
     return {
         "dtype": "int32",

@@ -37,31 +37,38 @@ def classes_note() -> str:
 
 # --- the output contract and the answer (the serving side's part that the bundle records) ---
 def output_contract(config: TabularTaskConfig, classes: list[Any]) -> dict[str, Any]:
-    """What the model answers, recorded in its bundle: classes, positive class and threshold."""
+    """What the model answers, recorded in its bundle: classes, their names (``display.classes``),
+    positive class and threshold."""
     binary = len(classes) <= 2
     return {
         "classes": classes,
+        "class_names": shapes.class_names(classes, config.display.classes),
         "positive_class": classes[1] if binary and len(classes) == 2 else None,
         "threshold": shapes.THRESHOLD if binary else None,
         "top_k": None if binary else shapes.TOP_K,
     }
 
 
-def input_spec(encoder: TabularEncoder) -> dict[str, Any]:
-    """What the model reads, recorded in its bundle: the columns and the feature width."""
+def input_spec(encoder: TabularEncoder, config: TabularTaskConfig) -> dict[str, Any]:
+    """What the model reads, recorded in its bundle: the columns, their labels on the page
+    (``display.columns``) and the feature width."""
     return {
         "dtype": "float32",
         "width": len(encoder.feature_names),
         "numeric": {c: {k: s.get(k) for k in ("min", "max", "integer")} for c, s in encoder.numeric.items()},
         "categorical": encoder.categorical,
         "filled_when_blank": sorted(encoder.fills),
+        "column_labels": dict(config.display.columns),
     }
 
 
 def answers(predictor: Any, probabilities: Any, known_shares: Any, inputs: Any, options: dict) -> list[dict]:
-    """``{"probability", "prediction"}`` per row (and ``label`` for named classes), or the top classes."""
-    top_k = predictor.output.get("top_k") or shapes.TOP_K
-    return shapes.classifier_answers(probabilities, predictor.classes, top_k=top_k)
+    """``{"probability", "prediction", "class_name"}`` per row (and ``label`` for named classes), or
+    the top classes; ``class_name`` from the bundle's ``class_names`` (the value for an old bundle)."""
+    output = predictor.output
+    top_k = output.get("top_k") or shapes.TOP_K
+    names = shapes.recorded_names(output, predictor.classes)
+    return shapes.classifier_answers(probabilities, predictor.classes, top_k=top_k, names=names)
 
 
 def check_request_params(given: dict[str, Any], output: dict[str, Any]) -> dict[str, Any]:
@@ -259,7 +266,8 @@ def answers_next_words() -> bool:
 
 def predict_columns(answers: list[dict[str, Any]], probabilities: Any, shares: Any) -> dict[str, Any]:
     """predict's output columns from the rows' answers (an invalid row's left empty):
-    ``probability`` and ``prediction`` 0/1; a multi-class model's ``label``, ``probability``, ``top``."""
+    ``probability``, ``prediction`` 0/1 and its ``class_name``; a multi-class model's ``label``,
+    ``class_name``, ``probability``, ``top``."""
     import numpy as np
 
     from pipeline.tasks.answers import class_columns
@@ -267,7 +275,11 @@ def predict_columns(answers: list[dict[str, Any]], probabilities: Any, shares: A
     if np.ndim(probabilities) == 2:
         return class_columns(answers)
     predictions = [a["prediction"] for a in answers]
-    return {"probability": probabilities, "prediction": pd.array(predictions, dtype="Int64")}
+    return {
+        "probability": probabilities,
+        "prediction": pd.array(predictions, dtype="Int64"),
+        "class_name": [a.get("class_name") for a in answers],
+    }
 
 
 def page_mode(n_classes: int) -> str:
@@ -275,31 +287,31 @@ def page_mode(n_classes: int) -> str:
     return "form"
 
 
-def page_fields(encoder: Any) -> dict[str, Any]:
-    """What the page's widget needs beyond the classes: the table's columns (:func:`input_fields`)."""
-    return {"fields": input_fields(encoder)}
+def page_fields(encoder: Any, spec: dict[str, Any]) -> dict[str, Any]:
+    """What the page's widget needs beyond the classes: the table's columns (:func:`input_fields`),
+    labelled as the bundle's input ``spec`` records (``column_labels``)."""
+    return {"fields": input_fields(encoder, spec.get("column_labels") or {})}
 
 
-def input_fields(encoder: Any) -> list[dict[str, Any]]:
-    """A table's columns in the encoder's order: numbers with their range and a starting value
-    (the training mean), categories with their values as the schema wrote them."""
+def input_fields(encoder: Any, labels: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """A table's columns in the encoder's order, each with its ``label`` (its name unless
+    ``labels`` gives one): numbers with their range and a starting value (the training mean), a
+    whole number from 0 to 1 as a ``yes_no`` choice, categories with their values as the schema
+    wrote them. ``blank``: the column may be left blank (the encoder fills it)."""
+    labels = labels or {}
     fields: list[dict[str, Any]] = []
     for name, spec in encoder.numeric.items():
         integer = bool(spec.get("integer"))
         start = encoder.fills.get(name, spec["mean"])
         start = round(start) if integer else round(float(start), 2)
-        fields.append(
-            {
-                "name": name,
-                "type": "number",
-                "min": spec["min"],
-                "max": spec["max"],
-                "integer": integer,
-                "value": start,
-            }
-        )
+        yes_no = integer and spec["min"] == 0 and spec["max"] == 1
+        field = {"name": name, "label": labels.get(name, name), "type": "yes_no" if yes_no else "number"}
+        field |= {"min": spec["min"], "max": spec["max"], "integer": integer, "value": start}
+        fields.append(field | {"blank": name in encoder.fills})
     for name, values in encoder.categorical.items():
-        fields.append({"name": name, "type": "category", "values": list(values)})
+        fields.append(
+            {"name": name, "label": labels.get(name, name), "type": "category", "values": list(values)}
+        )
     return fields
 
 

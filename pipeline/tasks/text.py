@@ -43,10 +43,12 @@ def classes_note() -> str:
 # --- the output contract and the answer (the serving side's part that the bundle records) ---
 def output_contract(config: TextTaskConfig, classes: list[Any]) -> dict[str, Any]:
     """What the model answers, recorded in its bundle: classes, and for two classes the positive one
-    and the neutral band around the threshold (Positive/Negative/Neutral)."""
+    and the neutral band around the threshold (Positive/Negative/Neutral); the classes' names
+    (``display.classes``)."""
     binary = len(classes) <= 2
     return {
         "classes": classes,
+        "class_names": shapes.class_names(classes, config.display.classes),
         "positive_class": classes[1] if binary and len(classes) == 2 else None,
         "threshold": shapes.THRESHOLD if binary else None,
         "neutral_band": config.predict.neutral_band if binary else None,
@@ -54,7 +56,7 @@ def output_contract(config: TextTaskConfig, classes: list[Any]) -> dict[str, Any
     }
 
 
-def input_spec(encoder: TextEncoder) -> dict[str, Any]:
+def input_spec(encoder: TextEncoder, config: TextTaskConfig) -> dict[str, Any]:
     """What the model reads, recorded in its bundle: a text column, as token ids padded to a length."""
     return {
         "dtype": "int32",
@@ -77,6 +79,7 @@ def answers(predictor: Any, probabilities: Any, known_shares: Any, inputs: Any, 
         neutral_band=band,
         known_shares=known_shares,
         top_k=output.get("top_k") or shapes.TOP_K,
+        names=shapes.recorded_names(output, predictor.classes),
     )
 
 
@@ -314,8 +317,9 @@ def answers_next_words() -> bool:
 
 def predict_columns(answers: list[dict[str, Any]], probabilities: Any, shares: Any) -> dict[str, Any]:
     """predict's output columns from the rows' answers (an invalid row's left empty):
-    ``probability``, ``label`` (Positive/Negative/Neutral), ``known_token_share`` and ``warning``;
-    a multi-class model's ``label``, ``probability``, ``top`` and the same two."""
+    ``probability``, ``label`` (Positive/Negative/Neutral), ``class_name``, ``known_token_share`` and
+    ``warning``; a multi-class model's ``label``, ``class_name``, ``probability``, ``top`` and the
+    same two."""
     from pipeline.tasks.answers import class_columns
 
     if np.ndim(probabilities) == 2:
@@ -323,6 +327,7 @@ def predict_columns(answers: list[dict[str, Any]], probabilities: Any, shares: A
     return {
         "probability": probabilities,
         "label": [a["label"] for a in answers],
+        "class_name": [a.get("class_name") for a in answers],
         "known_token_share": shares.round(4),
         "warning": [a["warning"] or "" for a in answers],
     }
@@ -334,7 +339,7 @@ def page_mode(n_classes: int) -> str:
     return "binary_text" if n_classes <= 2 else "classes_text"
 
 
-def page_fields(encoder: Any) -> dict[str, Any]:
+def page_fields(encoder: Any, spec: dict[str, Any]) -> dict[str, Any]:
     """What the page's widget needs beyond the classes: the text column's name."""
     return {"text_column": getattr(encoder, "text_column", "text")}
 
