@@ -84,6 +84,15 @@ def test_links_say_what_to_do_without_a_store(tmp_path):
     assert not (tmp_path / "mlflow.db").exists()  # looking did not create an empty store
 
 
+def test_ui_starts_no_server_on_a_store_that_does_not_exist(tmp_path, monkeypatch):
+    from pipeline.commands import ui
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.setattr(ui.os, "execv", lambda *args: pytest.fail(f"started {args}"))
+    assert ui.main(["--port", "5001"]) == 1
+    assert not (tmp_path / "mlflow.db").exists()  # `make repro` still sees a clone without a store
+
+
 # ------------------------------------------------------------------ the server and the browser
 def free_port() -> int:
     with socket.socket() as sock:

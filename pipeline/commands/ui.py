@@ -77,6 +77,9 @@ def main(argv: list[str]) -> int:
     print(f"MLflow UI for {uri}: {base}", flush=True)
     print("each task's runs table and registered model (Model training mode):", flush=True)
     print("\n".join(links(base, uri)), flush=True)
+    db = sqlite_file(uri)
+    if db is not None and not db.is_file():
+        return 1  # mlflow ui would create an empty store, and `make repro` would take it for a filled one
     if remote or args.links_only:
         return 0
     command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri]
