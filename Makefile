@@ -76,8 +76,11 @@ format: install
 bench: install
 	$(BIN)/python -m pipeline bench
 
+# MLflow's UI on mlflow.db (or on $$MLFLOW_TRACKING_URI's server): first the links that open each
+# task's runs table and registered model in "Model training" mode (a fresh browser opens MLflow
+# 3.17's experiments on the GenAI overview), then `mlflow ui --backend-store-uri ... --port 5001`.
 ui: install
-	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(abspath mlflow.db) --port 5001
+	$(BIN)/python -m pipeline ui --port 5001
 
 # A local PostgreSQL + S3 (moto) + MLflow server stack in .services/; prints the variables to export.
 services: install-services

@@ -47,6 +47,10 @@ USER_COMMANDS = {
     ),
     "serve": ("pipeline.commands.serve", "HTTP server speaking MLflow's scoring protocol (ONNX Runtime)"),
     "bench": ("pipeline.commands.bench", "latency/throughput of ONNX Runtime against every Keras path"),
+    "ui": (
+        "pipeline.commands.ui",
+        "MLflow's UI on mlflow.db, after the links that open each task's runs table and model",
+    ),
     "services": (
         "pipeline.commands.services",
         "up|down|env: a local PostgreSQL + S3 (moto) + MLflow server stack, for work beyond one machine",

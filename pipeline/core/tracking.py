@@ -39,8 +39,9 @@ def setup_experiment(task: str) -> str:
     else:
         experiment_id = experiment.experiment_id
     if experiment is None or experiment.tags.get(EXPERIMENT_KIND_TAG) != CUSTOM_MODEL_KIND:
-        # MLflow 3's UI opens an experiment of unknown kind on its GenAI "Overview" page; this
-        # kind opens it on the runs table, where training runs are compared.
+        # Says what the experiment is. MLflow's UI opens an experiment by this tag only where its
+        # GenAI | Model training switch is off; 3.17 shows the switch and goes by it (GenAI in a
+        # fresh browser), so `python -m pipeline ui` prints links with workflowType=machine_learning.
         mlflow.MlflowClient().set_experiment_tag(experiment_id, EXPERIMENT_KIND_TAG, CUSTOM_MODEL_KIND)
     mlflow.set_experiment(experiment_id=experiment_id)
     return str(experiment_id)
