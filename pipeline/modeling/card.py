@@ -27,7 +27,7 @@ TEXT_FACTS = ("lines", "tokens", "distinct_words")
 ALIASES_NOTE = (
     "Which version is `challenger` and which is `champion` is not written here: those aliases move "
     "with each registration and promotion, and the registered model's aliases say where they are now "
-    "(MLflow UI: Models > {task}, the Aliases column; "
+    "(MLflow UI: Model registry > {task}, the Aliases column; "
     '`MlflowClient().get_registered_model("{task}").aliases`).'
 )
 
