@@ -76,15 +76,8 @@ def run(
     return proc
 
 
-@pytest.fixture(scope="module")
-def repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
-    root = tmp_path_factory.mktemp("e2e")
-    shutil.copytree(REPO / "pipeline", root / "pipeline", ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("dvc.yaml", "params.yaml", ".gitignore", ".dvcignore"):
-        shutil.copy(REPO / name, root / name)
-    edit_params(root / "params.yaml", **TINY)
-    for task, archs in ARCHS.items():  # the quick suite stays quick
-        keep_archs(root / "params.yaml", task, archs)
+def repo_env(root: Path) -> dict[str, str]:
+    """The environment the pipeline's commands run in, in a project at ``root``."""
     env = {
         **os.environ,
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
@@ -94,6 +87,19 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]
     }
     env.pop("MLFLOW_TRACKING_URI", None)  # the default: sqlite:///<repo>/mlflow.db
     env.pop("DVC_ROOT", None)
+    return env
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    root = tmp_path_factory.mktemp("e2e")
+    shutil.copytree(REPO / "pipeline", root / "pipeline", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("dvc.yaml", "params.yaml", ".gitignore", ".dvcignore"):
+        shutil.copy(REPO / name, root / name)
+    edit_params(root / "params.yaml", **TINY)
+    for task, archs in ARCHS.items():  # the quick suite stays quick
+        keep_archs(root / "params.yaml", task, archs)
+    env = repo_env(root)
     run(["git", "init", "-q", "-b", "main"], root, env)
     run(["git", "config", "user.email", "ci@example.com"], root, env)
     run(["git", "config", "user.name", "CI"], root, env)
