@@ -39,6 +39,7 @@ from pipeline.serving.inference import Predictor
 from pipeline.serving.responses import answer_rows
 from pipeline.serving.service import ScoringService
 
+SPREAD = 64  # rows apart, in a big batch, of the errors a test plants
 FEATURES = churn_encoder().input_columns  # the order of value lists in "instances"
 
 
@@ -326,31 +327,30 @@ def test_an_internal_fault_is_a_500_and_the_server_keeps_serving(model_dirs):
         server.stop(thread)
 
 
-def test_a_big_batch_is_scored_in_chunks_with_the_same_answer_and_row_numbers(model_dirs):
+def test_a_big_batch_in_the_worker_process_has_the_same_answer_and_row_numbers(model_dirs):
     from pipeline.serving.app import OFFLOAD_BYTES
-    from pipeline.serving.service import CHUNK_ROWS
 
     directory = model_dirs["churn"]
     server, thread = start(ScoringService(Predictor.from_dir(directory), str(directory), 0.1))
-    rows = churn_rows(4 * CHUNK_ROWS + 5, seed=3)
+    rows = churn_rows(4 * SPREAD + 5, seed=3)
     records = json.loads(rows.to_json(orient="records"))
     body, csv = json.dumps({"dataframe_records": records}), rows.to_csv(index=False)
-    assert min(len(body), len(csv)) > OFFLOAD_BYTES  # both take the big-batch path: 5 chunks
+    assert min(len(body), len(csv)) > OFFLOAD_BYTES  # both go to the big-batch worker
     try:
         client = Client(server)
         want = {"predictions": expected(directory, rows)}
         assert client.post(body) == (200, want)
         assert client.post(csv, "text/csv") == (200, want)
 
-        # a structural error in chunk 0 shifts the valid rows: a value error in chunk 2 must
-        # still be reported at its position in the request
-        records[CHUNK_ROWS - 3] = [1, 2]
-        records[2 * CHUNK_ROWS + 7]["Age"] = "old"
+        # a structural error shifts the valid rows: a later value error must still be reported
+        # at its position in the request
+        records[SPREAD - 3] = [1, 2]
+        records[2 * SPREAD + 7]["Age"] = "old"
         status, data = client.post({"dataframe_records": records})
         assert status == 400 and data["message"].startswith(f"2 of {len(records)} rows are invalid")
         assert [(e["row"], e.get("column")) for e in data["errors"]] == [  # rows count from 1
-            (CHUNK_ROWS - 3 + 1, None),
-            (2 * CHUNK_ROWS + 7 + 1, "Age"),
+            (SPREAD - 3 + 1, None),
+            (2 * SPREAD + 7 + 1, "Age"),
         ]
     finally:
         server.stop(thread)
@@ -516,14 +516,17 @@ def test_cli_server_process_no_tensorflow_and_graceful_sigterm(model_dirs, tmp_p
         assert 0.4 <= time.monotonic() - opened < 3
         assert client.conn.sock.recv(1) == b""  # the keep-alive connection, idle since the POST
 
-        maps = Path(f"/proc/{proc.pid}/maps")
-        if maps.exists():
-            mapped = maps.read_text()
-            assert "onnxruntime" in mapped  # the check can see native libraries...
-            assert "tensorflow" not in mapped  # ...and TensorFlow's are not there
         psutil = pytest.importorskip("psutil")
+        children = psutil.Process(proc.pid).children()  # the big-batch worker, started with serve
+        (worker,) = [c for c in children if "spawn_main" in " ".join(c.cmdline())]
+        for pid in (proc.pid, worker.pid):
+            maps = Path(f"/proc/{pid}/maps")
+            if maps.exists():
+                mapped = maps.read_text()
+                assert "onnxruntime" in mapped  # the check can see native libraries...
+                assert "tensorflow" not in mapped  # ...and TensorFlow's are not there
         rss_mb = psutil.Process(proc.pid).memory_info().rss / 2**20
-        print(f"server RSS {rss_mb:.0f} MiB")
+        print(f"server RSS {rss_mb:.0f} MiB, worker {worker.memory_info().rss / 2**20:.0f} MiB")
         assert rss_mb < 400
 
         # an in-flight request: headers and half the body sent before SIGTERM
@@ -547,6 +550,7 @@ def test_cli_server_process_no_tensorflow_and_graceful_sigterm(model_dirs, tmp_p
         assert reply.startswith(b"HTTP/1.1 200") and b"connection: close" in reply.lower()
         assert proc.wait(timeout=15) == 0
         assert "stopped" in proc.stderr.read()
+        assert not worker.is_running()  # stopped with the server
         with pytest.raises(OSError):
             socket.create_connection((host, int(port)), timeout=2).close()
     finally:

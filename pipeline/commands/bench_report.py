@@ -147,7 +147,8 @@ def extra_lines(extra: dict[str, Any]) -> list[str]:
             f"Server, {s['clients']} concurrent keep-alive clients, single-row requests: "
             f"p50 {s['p50_ms']:.2f} ms, "
             f"p99 {s['p99_ms']:.2f} ms, {s['requests_per_s']:,.0f} requests/s ({s['failed']} failed); "
-            f"RSS {s['rss_idle_mib']:.0f} MiB idle, {s['rss_after_mib']:.0f} MiB after; "
+            f"RSS {s['rss_idle_mib']:.0f} MiB idle, {s['rss_after_mib']:.0f} MiB after"
+            f" (big-batch worker {s.get('rss_worker_mib', 0):.0f} MiB); "
             f"TensorFlow loaded: {s['tensorflow_loaded']}."
         )
         m = s.get("mixed")

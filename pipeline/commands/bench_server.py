@@ -3,8 +3,9 @@
 :data:`SERVER_CLIENTS` keep-alive clients send single-row requests (p50/p99, requests/s and the
 server's RSS), then the same clients while one more streams batches of :data:`STREAM_ROWS` rows (or
 the most that ``serve.max_rows``/``max_body_bytes`` allow): the mixed-load row shows whether big
-batches starve small requests. The clients are separate processes on raw sockets
-(:mod:`pipeline.commands.loadgen`) sharing the same cores as the server. The raw inputs are the
+batches starve small requests (its single-row p99 should stay within 1.3 times the p99 alone). The
+clients are separate processes on raw sockets (:mod:`pipeline.commands.loadgen`) sharing the same
+cores as the server. The raw inputs are the
 test split's encoded rows turned back into what a client sends, by the task's kind
 (``pipeline.tasks.<kind>.bench_inputs``).
 """
@@ -136,6 +137,7 @@ def measure_server(
         load["rss_idle"] = process.memory_info().rss
         load["single"] = hammer(url, bodies, clients=SERVER_CLIENTS, requests=requests, duration_s=duration_s)
         load["rss_loaded"] = process.memory_info().rss
+        load["rss_worker"] = sum(child.memory_info().rss for child in process.children(recursive=True))
         load["mixed"] = loadgen.run_mixed(
             host,
             int(port),
@@ -163,7 +165,9 @@ def server_rows(name: str, load: dict[str, Any], batch_rows: int) -> list[Row]:
     mixed_lat, mixed_wall, _, batch_lat, _ = load["mixed"]
     p50, p99, _ = summarize(lat, 1)
     row = Row(name, f"server_{SERVER_CLIENTS}_clients", 1, p50, p99, len(lat) / wall, len(lat))
-    row.note = f"rss={load['rss_loaded'] / 2**20:.0f}MiB"
+    row.note = (
+        f"rss={load['rss_loaded'] / 2**20:.0f}MiB, big-batch worker {load['rss_worker'] / 2**20:.0f}MiB"
+    )
     m50, m99, _ = summarize(mixed_lat, 1)
     b50, _, _ = summarize(batch_lat, batch_rows) if batch_lat else (float("nan"),) * 3
     mixed_row = Row(
@@ -197,6 +201,7 @@ def server_extra(name: str, load: dict[str, Any], batch_rows: int) -> dict[str, 
         "requests_per_s": len(lat) / wall,
         "rss_idle_mib": load["rss_idle"] / 2**20,
         "rss_after_mib": load["rss_loaded"] / 2**20,
+        "rss_worker_mib": load["rss_worker"] / 2**20,  # the big-batch worker process (and its helpers)
         "tensorflow_loaded": any("tensorflow" in p for p in load["loaded"]),
         "exit_code_after_sigterm": load["code"],
         "mixed": {

@@ -159,6 +159,7 @@ def main(argv: list[str]) -> int:
     host = args.host or settings.host
     port = settings.port if args.port is None else args.port
     listener = listen(service, host, port, args.access_log, settings)
+    listener.app.worker.start()  # the big-batch worker, loaded before the first big batch comes
     print(
         f"serve {args.task}/{predictor.arch or '?'} ({uri}) on {listener.url} "
         f"(POST /invocations, GET /health; try it in a browser at {listener.url}/); "

@@ -23,13 +23,9 @@ Design: uvicorn (the ASGI server under ``mlflow models serve``) with its C parts
 Runtime session loaded once (``serve.ort_threads`` intra-op threads, ``--threads`` overrides).
 One event loop and no thread per connection: a single-row request costs about 0.2 ms of one core,
 most of it our JSON checks, so 8 concurrent clients stay within a few milliseconds at p99 on
-2 cores (``reports/bench.md``). A body over 16 KiB is a big batch: big batches are scored one at
-a time, on the event loop, :data:`pipeline.serving.service.CHUNK_ROWS` rows at a time, and the loop
-serves the small requests that came meanwhile between two chunks (about 0.3 ms of work each for
-churn rows). A worker thread would starve them instead: it holds the GIL for its Python work (row
-checks, encoding), and the loop waits up to the interpreter's 5 ms switch interval for it at every
-turn. One worker-thread call per chunk avoids that, but its GIL hand-offs make a 1000-row churn
-batch 2-3 times slower (``bench``'s mixed-load row, README "Benchmark").
+2 cores (``reports/bench.md``). A body over 16 KiB is a big batch: the loop hands its bytes to a
+worker process of lower CPU priority (:mod:`pipeline.serving.big_batches`), one big batch at a
+time, and goes on serving the small requests while it is scored.
 TensorFlow is never imported, and MLflow only to resolve a ``models:/``/``runs:/`` URI.
 SIGTERM or SIGINT stop accepting connections, let in-flight requests finish (up to 30 s, answered
 with ``Connection: close``), close idle keep-alive connections and exit 0.
@@ -38,7 +34,6 @@ with ``Connection: close``), close idle keep-alive connections and exit 0.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import signal
 import socket
@@ -52,13 +47,14 @@ from typing import Any
 import uvicorn
 
 from pipeline.core.config import ServeConfig
+from pipeline.serving.big_batches import BigBatchWorker, encode
 from pipeline.serving.protocol import JsonErrorProtocol
 from pipeline.serving.requests import JSON_TYPE, RequestError, error_body
 from pipeline.serving.service import ScoringService
 from pipeline.serving.warnings_budget import WarningBudget
 
 DRAIN_LIMIT = 16 * 1024 * 1024  # an oversized body up to this size is discarded, the connection kept
-OFFLOAD_BYTES = 16 * 1024  # bodies past this are big batches: one at a time, in chunks (below)
+OFFLOAD_BYTES = 16 * 1024  # bodies past this are big batches: one at a time, in the worker process
 SHUTDOWN_GRACE_S = 30.0
 
 
@@ -68,6 +64,7 @@ class ScoringApp:
     def __init__(self, service: ScoringService) -> None:
         self.service = service
         self.big_batches = asyncio.Semaphore(1)  # one big batch scored at a time; the rest wait
+        self.worker = BigBatchWorker(service)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":  # lifespan is off; websockets are not served
@@ -78,6 +75,8 @@ class ScoringApp:
         close = False
         try:
             status, payload = await self._route(scope, receive)
+            if isinstance(payload, tuple):  # a big batch's answer, encoded by the worker
+                payload, close = payload
         except RequestError as exc:
             status, payload, close = exc.status, exc.body(), exc.close
         except ClientGone:
@@ -86,7 +85,7 @@ class ScoringApp:
             traceback.print_exc(file=sys.stderr)
             message = f"internal error: {type(exc).__name__}: {exc}"
             status, payload, close = 500, error_body(message, code="INTERNAL_ERROR"), True
-        data = json.dumps(payload, separators=(",", ":"), allow_nan=False).encode("utf-8")
+        data = payload if isinstance(payload, bytes) else encode(payload)
         headers = [(b"content-type", JSON_TYPE.encode()), (b"content-length", str(len(data)).encode())]
         if close:
             headers.append((b"connection", b"close"))
@@ -106,7 +105,8 @@ class ScoringApp:
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": data})
 
-    async def _route(self, scope: dict[str, Any], receive: Any) -> tuple[int, dict[str, Any]]:
+    async def _route(self, scope: dict[str, Any], receive: Any) -> tuple[int, Any]:
+        """The status and the answer: a dict, or from the worker ``(JSON bytes, close)``."""
         path = scope["path"].rstrip("/") or "/"
         method = scope["method"]
         routes = {"/": "GET", "/health": "GET", "/ping": "GET", "/version": "GET", "/invocations": "POST"}
@@ -126,7 +126,8 @@ class ScoringApp:
         content_type = headers[b"content-type"].decode("latin-1") if b"content-type" in headers else None
         if len(body) > OFFLOAD_BYTES:  # a big batch: see the module docstring
             async with self.big_batches:
-                return 200, await self.service.invocations_in_chunks(body, content_type)
+                status, data, close = await self.worker.invocations(body, content_type)
+            return status, (data, close)
         return 200, self.service.invocations(body, content_type)
 
 
@@ -164,6 +165,7 @@ class Listener:
 
     server: uvicorn.Server
     sock: socket.socket
+    app: ScoringApp
 
     @property
     def url(self) -> str:
@@ -182,6 +184,7 @@ class Listener:
     def stop(self, thread: threading.Thread) -> None:
         self.server.should_exit = True
         thread.join(10)
+        self.app.worker.close()
 
 
 def make_server(
@@ -198,8 +201,9 @@ def make_server(
     sock = socket.create_server((host, port), backlog=1024)
     budget = WarningBudget(logging.getLogger("uvicorn.error"))  # this server's warnings a minute
     protocol = type("ServeProtocol", (JsonErrorProtocol,), {"limits": limits, "warnings": budget})
+    app = ScoringApp(service)
     config = uvicorn.Config(
-        ScoringApp(service),
+        app,
         loop="uvloop",
         http=protocol,
         lifespan="off",
@@ -209,7 +213,7 @@ def make_server(
         timeout_graceful_shutdown=int(grace_s),
         server_header=False,
     )
-    return Listener(uvicorn.Server(config), sock)
+    return Listener(uvicorn.Server(config), sock, app)
 
 
 def run_until_signalled(listener: Listener) -> int:
@@ -224,5 +228,6 @@ def run_until_signalled(listener: Listener) -> int:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        listener.app.worker.close()  # after the drain: in-flight big batches are answered
     print("serve: stopped", file=sys.stderr, flush=True)
     return 0

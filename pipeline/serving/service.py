@@ -12,14 +12,12 @@ Policy: a request with any invalid row is refused whole (400) and every bad row 
 what ``mlflow models serve`` does (the pyfunc raises on bad input), so a client sees the same
 all-or-nothing behaviour from both, and never has to match partial results to rows.
 
-A big batch is scored :data:`CHUNK_ROWS` rows at a time (:meth:`ScoringService.invocations_in_chunks`),
-the event loop serving the small requests that came meanwhile between two chunks (see
-:mod:`pipeline.serving.app`).
+A big batch runs the same :meth:`ScoringService.invocations` in a worker process of its own
+(:mod:`pipeline.serving.big_batches`), so that small requests are not kept waiting behind it.
 """
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import json
 import sys
@@ -41,8 +39,6 @@ from pipeline.serving.requests import (
     parse_params,
     rows_from_json,
 )
-
-CHUNK_ROWS = 64  # a big batch is scored this many rows at a time, the loop serving others between
 
 
 @dataclass
@@ -113,17 +109,6 @@ class ScoringService:
         batch = self.parse(body, content_type)
         n = len(batch.index)
         return self.answer(batch, [(0, batch.score(0, n))] if n else [])
-
-    async def invocations_in_chunks(self, body: bytes, content_type: str | None) -> dict[str, Any]:
-        """:meth:`invocations` for a big batch: :data:`CHUNK_ROWS` rows at a time, giving the event
-        loop a turn between chunks to serve the small requests that came meanwhile."""
-        batch = self.parse(body, content_type)
-        n, results = len(batch.index), []
-        for lo in range(0, n, CHUNK_ROWS):
-            if lo:
-                await asyncio.sleep(0)
-            results.append((lo, batch.score(lo, min(lo + CHUNK_ROWS, n))))
-        return self.answer(batch, results)
 
     def parse(self, body: bytes, content_type: str | None) -> Batch:
         """The request's rows, ready to score, and its structural errors."""
