@@ -168,7 +168,7 @@ def finish_bundle(
         task=task,
         kind=config.kind,
         arch=arch,
-        output=kind.output_contract(config, classes) | (output or {}),
+        output=kind.output_contract(config, classes, {}) | (output or {}),
         input_spec=kind.input_spec(encoder),
         metrics={},
     )

@@ -24,6 +24,7 @@ from pipeline.core.metrics import (
     MULTICLASS_METRIC_NAMES,
     higher_is_better,
 )
+from pipeline.core.value_metrics import VALUE_METRIC_NAMES
 
 
 def columns(rows: list[dict[str, Any]]) -> tuple[tuple[str, ...], str]:
@@ -31,6 +32,8 @@ def columns(rows: list[dict[str, Any]]) -> tuple[tuple[str, ...], str]:
     or a language model's)."""
     if any("test_perplexity" in r for r in rows):
         return LANGUAGE_MODEL_METRIC_NAMES, "perplexity"
+    if any("test_rmse" in r for r in rows):  # a numeric target's; R² and MAPE beside it
+        return VALUE_METRIC_NAMES, "rmse"
     if any("test_roc_auc" in r for r in rows) or not rows:
         return METRIC_NAMES, GATE_METRIC["binary"]
     return MULTICLASS_METRIC_NAMES, GATE_METRIC["multiclass"]

@@ -139,13 +139,17 @@ def _version(package: str) -> str:
 
 
 def max_abs_diff(expected: np.ndarray, actual: np.ndarray) -> float:
-    """Largest absolute difference over every probability: ``(n,)`` (or ``(n, 1)``) positive-class
-    probabilities, or ``(n, n_classes)`` class probabilities. Infinite when the shapes differ or
-    either side is not finite."""
+    """Largest difference over every output: ``(n,)`` (or ``(n, 1)``) positive-class probabilities,
+    ``(n, n_classes)`` class probabilities, or a numeric target's values. Absolute up to 1 and
+    relative beyond (``|a - b| / max(1, |a|)``): the same as the absolute difference for
+    probabilities, and float32's precision for a value in the hundreds. Infinite when the shapes
+    differ or either side is not finite."""
     expected, actual = _probability_rows(expected), _probability_rows(actual)
     if expected.shape != actual.shape or not (np.isfinite(expected).all() and np.isfinite(actual).all()):
         return float("inf")
-    return float(np.max(np.abs(expected - actual))) if expected.size else 0.0
+    if not expected.size:
+        return 0.0
+    return float(np.max(np.abs(expected - actual) / np.maximum(1.0, np.abs(expected))))
 
 
 def _probability_rows(p: np.ndarray) -> np.ndarray:
@@ -282,7 +286,7 @@ def write_bundle_manifest(
         task=task,
         kind=config.kind,
         arch=arch,
-        output=kind.output_contract(config, list(classes)),
+        output=kind.output_contract(config, list(classes), measured),
         input_spec=kind.input_spec(encoder),
         metrics=headline | {"onnx_max_abs_diff": measured["onnx_max_abs_diff"]},
     )
