@@ -110,4 +110,4 @@ def load_classes(task: str, directory: Path | None = None) -> list:
     path = (directory or paths.encoded_dir(task)) / "encoder.json"
     if not path.exists():
         raise DataError(f"{path}: not found; run 'dvc repro encode@{task}' first")
-    return list(read_json(path).get("classes", [0, 1]))
+    return list(read_json(path).get("classes", [0, 1]) or [])  # a numeric target records none

@@ -65,6 +65,13 @@ def data_facts(task: str) -> list[str]:
         counted = {k: meta[k] for k in TEXT_FACTS if k in meta}  # what ingest noted of a plain text
         if counted:  # a language model's rows are lines of text, not labelled examples
             lines.append("- text: " + ", ".join(f"{v:,} {k.replace('_', ' ')}" for k, v in counted.items()))
+        elif "target" in (described := tasks.kind_of(config).describe(frame, config)):  # a number
+            t = described["target"]
+            units = f" ({t['units']})" if t["units"] else ""
+            lines.append(
+                f"- target: {t['column']}{units}, a number: {t['min']:g} to {t['max']:g}, "
+                f"mean {t['mean']:.4g}"
+            )
         else:
             share = frame[label].astype(str).value_counts(normalize=True)
             shown = sorted(share.items(), key=lambda kv: -kv[1])[:12]
@@ -76,6 +83,19 @@ def data_facts(task: str) -> list[str]:
                 + (" ..." if len(classes) > 20 else "")
             )
     return lines or ["- not recorded (data/raw and data/encoded not found)"]
+
+
+def interval_facts(metrics: dict[str, Any]) -> list[str]:
+    """A numeric target's prediction interval, as evaluate measured it (nothing for classifiers)."""
+    interval = metrics.get("interval")
+    if not isinstance(interval, dict):
+        return []
+    coverage = metrics.get("test", {}).get("interval_coverage", float("nan"))
+    return [
+        f"- every answer carries a {interval['level']:.0%} prediction interval: the value "
+        f"± {interval['half_width']:.4g} ({interval['method']}); test coverage {coverage:.1%}",
+        "",
+    ]
 
 
 def model_card(task: str, arch: str, config: Any, metrics: dict[str, Any], gate: str) -> str:
@@ -125,6 +145,7 @@ def model_card(task: str, arch: str, config: Any, metrics: dict[str, Any], gate:
         "",
         f"- ONNX parity: {parity}",
         "",
+        *interval_facts(metrics),
         "## Lineage",
         "",
         f"- seed {params().seed}; the exact inputs of every stage are in dvc.lock (register@{task})",

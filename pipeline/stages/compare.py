@@ -57,7 +57,12 @@ def collect(metrics_dir: Path) -> list[dict[str, Any]]:
 def _flat(result: dict[str, Any]) -> dict[str, Any]:
     row: dict[str, Any] = {}
     for section in ("val", "test"):
-        for key in (*METRIC_NAMES, *MULTICLASS_METRIC_NAMES, *LANGUAGE_MODEL_METRIC_NAMES):
+        for key in (
+            *METRIC_NAMES,
+            *MULTICLASS_METRIC_NAMES,
+            *LANGUAGE_MODEL_METRIC_NAMES,
+            *VALUE_METRIC_NAMES,
+        ):
             if key in result.get(section, {}):
                 row[f"{section}_{key}"] = result[section][key]
             if f"{key}_ci" in result.get(section, {}):

@@ -23,10 +23,18 @@ FINITE = sys.float_info.max  # between -FINITE and FINITE: a number that is not 
 
 
 # ------------------------------------------------------------------------ training side
-def describe(frame: pd.DataFrame, column: str) -> dict[str, Any]:
-    """What ingest notes about the target: its range and mean."""
+def describe(frame: pd.DataFrame, column: str, units: str) -> dict[str, Any]:
+    """What ingest notes about the target (and the model card shows): its range, mean and units."""
     y = pd.to_numeric(frame[column], errors="coerce")
-    return {"target": {"min": float(y.min()), "max": float(y.max()), "mean": float(y.mean())}}
+    return {
+        "target": {
+            "column": column,
+            "units": units,
+            "min": float(y.min()),
+            "max": float(y.max()),
+            "mean": float(y.mean()),
+        }
+    }
 
 
 def target_checks(exp: Any, column: str, labels: Any) -> list[Any]:

@@ -91,7 +91,7 @@ def describe(frame: pd.DataFrame, config: TabularTaskConfig) -> dict[str, Any]:
     if target not in frame.columns:
         return {}
     if config.schema_.labels.numeric:
-        return numeric.describe(frame, target)
+        return numeric.describe(frame, target, config.schema_.labels.units)
     return {"classes": class_counts(frame[target])}
 
 
