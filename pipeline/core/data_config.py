@@ -41,7 +41,8 @@ class SyntheticConfig(Frozen):
     or, with ``test_rows``, to data/synthetic/<name>/train.csv and test.csv (the test rows drawn
     independently from the same distribution, like a data set shipped with its own test file)."""
 
-    generator: Literal["churn", "reviews", "topics", "script"]  # script: a play's text (language model)
+    # script: a play's text (language model); bikeshare: hourly rentals, a count (a numeric target)
+    generator: Literal["churn", "reviews", "topics", "script", "bikeshare"]
     rows: int = Field(ge=50)
     test_rows: Annotated[int, Field(ge=50)] | None = None
 

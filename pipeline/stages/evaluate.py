@@ -39,6 +39,14 @@ from pipeline.core.metrics import (
 # Past this many classes (a language model's vocabulary) the confusion matrix and the class list
 # stay out of metrics.json and the confusion figure is not drawn: millions of cells say nothing.
 MAX_SHOWN_CLASSES = 100
+# The classifier's tables (DVC plots and outputs of every model's evaluate stage in dvc.yaml); a
+# kind with reports of its own (a numeric target) leaves them with their header and no row.
+CLASSIFIER_TABLES = {
+    "roc.csv": ("fpr", "tpr"),
+    "pr.csv": ("recall", "precision"),
+    "confusion.csv": ("actual", "predicted"),
+    "per_class.csv": ("class", "precision", "recall", "f1", "support"),
+}
 
 
 def evaluation(
@@ -224,6 +232,9 @@ def _write_reports(
         saved = kind.evaluation_reports(config, folder, title, data.test.y, p_test, evaluation)
         if saved is None:  # a classifier's curves, tables and figures
             saved = _classifier_reports(out, folder, title, data.test.y, p_test, names, task, arch)
+        else:  # dvc.yaml declares the classifier's tables for every model: headers only here
+            for name, header in CLASSIFIER_TABLES.items():
+                write_csv(out / name, {key: [] for key in header})
         if examples:  # in the figures folder: the stage's one output that takes any file
             saved.append(folder / "completions.md")
             write_text(saved[-1], kind.examples_markdown(title, examples))
