@@ -158,3 +158,24 @@ def test_a_numeric_table_goes_from_its_csv_to_a_bundle_answering_values_with_int
     for answer in answers:
         assert answer["value"] > 0
         assert answer["interval"] == pytest.approx([max(answer["value"] - half, 0.0), answer["value"] + half])
+
+
+def test_cross_validation_and_the_comparison_take_a_numeric_target(rentals: Path, capsys) -> None:
+    raw = yaml.safe_load((rentals / "params.yaml").read_text())
+    raw["evaluate"]["cv_folds"] = 2
+    raw["tasks"]["rentals"]["models"]["ann"]["epochs"] = 10
+    (rentals / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    params.cache_clear()
+    for stage in (["ingest"], ["validate"], ["encode"], ["train", "ann"], ["evaluate", "ann"], ["baselines"]):
+        assert cli([stage[0], "rentals", *stage[1:]]) == 0, capsys.readouterr()
+    assert cli(["export", "rentals", "ann"]) == 0
+    assert cli(["cv", "rentals"]) == 0, capsys.readouterr()
+    report = json.loads((rentals / "reports/cv/rentals.json").read_text())
+    assert report["gate_metric"] == "rmse" and report["folds"] == 2
+    assert set(report["models"]) == {"ann", "ridge", "hist_gradient_boosting"}
+    assert all(len(m["per_fold"]) == 2 and m["mean"]["rmse"] > 0 for m in report["models"].values())
+    assert cli(["compare", "rentals"]) == 0
+    comparison = (rentals / "reports/rentals/comparison.md").read_text()
+    assert "| val rmse | test mae | test rmse | test r2 |" in comparison
+    assert "Test rmse of the model minus hist_gradient_boosting's" in comparison
+    assert "Repeated 2-fold x 1" in comparison  # plain folds: a number has no classes to stratify

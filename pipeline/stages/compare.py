@@ -193,8 +193,9 @@ def cv_markdown(report: dict[str, Any]) -> str:
     if not report.get("folds"):
         return "\n".join([*lines, f"Off: {report.get('reason', 'evaluate.cv_folds is 0')}.", ""])
     gate = report["gate_metric"]
+    folds = "" if report.get("stratified") is False else "stratified "  # a number: plain k-fold
     lines += [
-        f"Repeated stratified {report['folds']}-fold x {report['repeats']} ({report['rows']} rows), "
+        f"Repeated {folds}{report['folds']}-fold x {report['repeats']} ({report['rows']} rows), "
         f"the tuned values, test {gate} of each held-out fold.",
         "",
         "| model | kind | mean ± sd | folds |",

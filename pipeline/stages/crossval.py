@@ -117,6 +117,7 @@ def cross_validate(task: str, p: Params) -> dict[str, Any]:
         "folds": settings.cv_folds,
         "repeats": settings.cv_repeats,
         "rows": len(y),
+        **({"stratified": False} if strata is None else {}),  # a numeric target's plain k-fold
         "gate_metric": gate_metric(config, n_classes),
         "models": results,
     }
