@@ -137,6 +137,8 @@ def test_repro_builds_metrics_models_and_registry(repo: tuple[Path, dict[str, st
     gru = json.loads((root / "metrics" / "topics" / "gru.json").read_text())
     classes = gru["classes"]
     assert len(classes) == 8 and len(gru["test_confusion_matrix"]) == 8  # n x n, named in "classes"
+    manifest = json.loads((root / "models" / "topics" / "gru" / "manifest.json").read_text())
+    assert manifest["output"]["classes"] == classes and manifest["output"]["top_k"] == 5
     assert "Softmax" in gru["onnx_operators"] and "GRU" in gru["onnx_operators"]
     words = json.loads((root / "metrics" / "nextword" / "baselines.json").read_text())
     assert set(words) == {"kneser_ney", "unigram"}

@@ -22,7 +22,14 @@ import pytest
 
 pytest.importorskip("onnxruntime")
 
-from tiny_models import REPO, churn_model_dir, churn_rows, nextword_model_dir, sentiment_model_dir
+from tiny_models import (
+    REPO,
+    balance_model_dir,
+    churn_model_dir,
+    churn_rows,
+    nextword_model_dir,
+    sentiment_model_dir,
+)
 
 from pipeline.core.config import load_params
 from pipeline.core.errors import ModelError
@@ -33,6 +40,8 @@ from pipeline.tasks import KINDS, kind_named
 from pipeline.tasks.contract import MEMBERS, TaskKind
 
 BUILDERS = {"tabular": churn_model_dir, "text": sentiment_model_dir, "language_model": nextword_model_dir}
+# target types of a kind, each with its own tiny bundle: run through the contract like the kinds
+TARGET_TYPES = {"tabular (number)": balance_model_dir}
 PAGE_MODES = {"form", "binary_text", "classes_text", "next_word"}
 
 
@@ -49,14 +58,14 @@ def test_a_kind_module_has_every_member_of_the_contract_with_its_parameters(name
         assert list(inspect.signature(getattr(module, member)).parameters) == wanted, (name, member)
 
 
-@pytest.mark.parametrize("name", sorted(KINDS))
+@pytest.mark.parametrize("name", sorted(KINDS) + sorted(TARGET_TYPES))
 def test_a_kind_runs_through_the_contract_on_its_tiny_bundle(name, tmp_path):
-    directory = BUILDERS[name](tmp_path)
+    directory = {**BUILDERS, **TARGET_TYPES}[name](tmp_path)
     predictor = Predictor.from_dir(directory)
     kind = kind_named(predictor.kind)
     manifest = json.loads((directory / bundle.MANIFEST_FILE).read_text())
 
-    assert predictor.kind == manifest["kind"] == name
+    assert predictor.kind == manifest["kind"] == name.split()[0]
     config = load_params(REPO / "params.yaml").task(manifest["task"])
     spec = kind.input_spec(predictor.encoder, config)
     assert spec == manifest["input"] and spec["width"] == predictor.encoder.input_width
@@ -79,7 +88,7 @@ def test_a_kind_runs_through_the_contract_on_its_tiny_bundle(name, tmp_path):
 
 
 def _raw(name: str) -> list:
-    if name == "tabular":
+    if name.startswith("tabular"):
         return json.loads(churn_rows(3).to_json(orient="records"))
     return ["to be or not", "the great movie", "that is"]
 
@@ -194,8 +203,54 @@ def test_a_name_for_a_class_the_model_lacks_is_refused_when_the_classes_are_lear
     )
     text = kind_named("text")
     with pytest.raises(ValueError, match=r"display\.classes: 'sport' is not a class of this model"):
-        text.output_contract(named, ["crude", "grain"])
+        text.output_contract(named, ["crude", "grain"], {})
     renamed = named.model_copy(
         update={"display": named.display.model_copy(update={"classes": {"crude": "Oil"}})}
     )
-    assert text.output_contract(renamed, ["crude", "grain"])["class_names"] == ["Oil", "grain"]
+    assert text.output_contract(renamed, ["crude", "grain"], {})["class_names"] == ["Oil", "grain"]
+
+
+def test_a_numeric_bundle_answers_a_value_and_its_interval_alike_everywhere(tmp_path):
+    """The manifest records the target, its units and the interval; the server, the pyfunc and
+    predict answer the same value in euros with [value - 5000, value + 5000], clipped at 0."""
+    from pipeline.commands import predict
+    from pipeline.serving.pyfunc_model import OnnxPipelineModel
+    from pipeline.serving.service import ScoringService
+
+    directory = balance_model_dir(tmp_path)
+    output = json.loads((directory / bundle.MANIFEST_FILE).read_text())["output"]
+    assert output == {
+        "target": "Balance",
+        "units": "EUR",
+        "min": 0.0,
+        "max": None,
+        "interval_level": 0.9,
+        "interval_half_width": 5000.0,
+    }
+    rows = churn_rows(3).drop(columns=["Balance", "Exited"])
+    body = json.dumps({"dataframe_records": json.loads(rows.to_json(orient="records"))}).encode()
+    served = ScoringService(Predictor.from_dir(directory), str(directory)).invocations(
+        body, "application/json"
+    )
+    answers = served["predictions"]
+    for answer in answers:
+        assert set(answer) == {"value", "interval"}
+        low, high = answer["interval"]
+        assert high == pytest.approx(answer["value"] + 5000.0) and low == max(answer["value"] - 5000.0, 0.0)
+
+    pyfunc = OnnxPipelineModel()
+    pyfunc.load_context(SimpleNamespace(artifacts={"model_dir": str(directory)}))
+    from_pyfunc = pyfunc.predict(None, rows).to_dict(orient="records")
+    assert [a["value"] for a in from_pyfunc] == pytest.approx([a["value"] for a in answers])
+
+    rows.to_csv(tmp_path / "rows.csv", index=False)
+    out = tmp_path / "out.csv"
+    args = ["balance", "--model", str(directory), "--input", str(tmp_path / "rows.csv"), "--output", str(out)]
+    assert predict.main(args) == 0
+    import pandas as pd
+
+    written = pd.read_csv(out)
+    assert written["value"].tolist() == pytest.approx([a["value"] for a in answers], rel=1e-6)
+    assert written["interval_high"].tolist() == pytest.approx([a["interval"][1] for a in answers], rel=1e-6)
+    with pytest.raises(ValueError, match="unknown param"):
+        check_request_params(Predictor.from_dir(directory), {"neutral_band": 0.2})

@@ -140,6 +140,69 @@ def churn_model_dir(root: Path, arch: str = "ann") -> Path:
     return finish_bundle(directory, "churn", arch, encoder)
 
 
+def balance_model_dir(root: Path, arch: str = "ann", half_width: float = 5000.0) -> Path:
+    """A numeric target: the churn table's ``Balance`` (EUR, at least 0) predicted from the other
+    columns by a linear model in euros (MatMul + Add, no squashing), with a 90% conformal interval
+    of +-``half_width``; the manifest is written from the tabular kind's output contract."""
+    from pipeline.core.config import TabularTaskConfig
+    from pipeline.serving.bundle import write_manifest
+    from pipeline.tasks import tabular
+
+    directory = root / "models" / "balance" / arch
+    numeric = {c: s for c, s in SCHEMA.numeric.items() if c != "Balance"}
+    schema = SCHEMA.model_copy(update={"numeric": numeric})
+    encoder = TabularEncoder(
+        churn_encoder().numeric | {},
+        {col: list(values) for col, values in SCHEMA.categorical.items()},
+        passthrough=[*SCHEMA.drop, SCHEMA.target, "Balance"],
+    )
+    encoder.numeric.pop("Balance")
+    w = np.array([[20_000.0 if n == "Age" else 1_000.0] for n in encoder.feature_names], dtype=np.float32)
+    graph = helper.make_graph(
+        [
+            helper.make_node("MatMul", ["features", "W"], ["mm"]),
+            helper.make_node("Add", ["mm", "B"], ["value"]),
+        ],
+        "balance_linear",
+        [helper.make_tensor_value_info("features", TensorProto.FLOAT, ["batch", w.shape[0]])],
+        [helper.make_tensor_value_info("value", TensorProto.FLOAT, ["batch", 1])],
+        initializer=[
+            numpy_helper.from_array(w, "W"),
+            numpy_helper.from_array(np.array([60_000.0], np.float32), "B"),
+        ],
+    )
+    _save(graph, directory / "model.onnx", "balance", arch)
+    target = {
+        "column": "Balance",
+        "transform": "none",
+        "loss": "mse",
+        "center": 0.0,
+        "scale": 1.0,
+        "units": "EUR",
+    }
+    write_json(directory / "encoder.json", encoder.to_dict() | {"classes": None, "target": target})
+    config = TabularTaskConfig.model_validate(
+        {
+            "kind": "tabular",
+            "data": {"source": "balance.csv"},
+            "schema": schema.model_dump(by_alias=True)
+            | {"target": "Balance", "labels": {"type": "number", "units": "EUR", "min": 0}},
+            "models": {"ann": {}},
+        }
+    )
+    measured = {"interval": {"level": 0.9, "half_width": half_width}}
+    write_manifest(
+        directory,
+        task="balance",
+        kind="tabular",
+        arch=arch,
+        output=tabular.output_contract(config, [], measured),
+        input_spec=tabular.input_spec(encoder, config),
+        metrics={},
+    )
+    return directory
+
+
 def sentiment_model_dir(
     root: Path, arch: str = "lstm", oov_score: float = 0.0, neutral_band: float | None = None
 ) -> Path:
@@ -168,7 +231,7 @@ def finish_bundle(
         task=task,
         kind=config.kind,
         arch=arch,
-        output=kind.output_contract(config, classes) | (output or {}),
+        output=kind.output_contract(config, classes, {}) | (output or {}),
         input_spec=kind.input_spec(encoder, config),
         metrics={},
     )

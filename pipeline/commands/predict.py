@@ -161,10 +161,11 @@ def score(
     out = restore_integers(frame)  # the echo only; the encoder saw the values as read
     options = {"neutral_band": band} if "neutral_band" in predictor.output else {}
     answers = answer_rows(predictor, probabilities, shares, frame, options)
-    for column, values in kind_named(predictor.kind).predict_columns(answers, probabilities, shares).items():
+    columns = kind_named(predictor.kind).predict_columns(answers, probabilities, shares)
+    for column, values in columns.items():
         out[column] = values
     out["error"] = ["; ".join(by_row[i]) if i in by_row else "" for i in range(len(out))]
-    return Scored(out, errors, unit, row_map)
+    return Scored(out, errors, unit, row_map, tuple(columns))
 
 
 def score_in_chunks(predictor: Any, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, list[RowError]]:

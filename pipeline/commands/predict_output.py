@@ -29,6 +29,9 @@ class Scored:
     errors: list[RowError]  # 0-based rows
     unit: str  # how a row is called to the user: "data row", "line" or "text"
     row_map: RowMap | None = None  # a CSV's file lines
+    # the answer's columns, as the kind's ``predict_columns`` made them (shown by the table when
+    # the answer has no ``probability``: a numeric target's value and interval)
+    answer_columns: tuple[str, ...] = ()
 
     def label(self, index: int) -> str:
         """How the row at ``index`` (0-based) is named to the user."""
@@ -84,7 +87,10 @@ def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def rounded(frame: pd.DataFrame, digits: int = 6) -> pd.DataFrame:
-    """Probabilities to ``digits`` decimals for files (float32 carries about 7 digits)."""
+    """Probabilities to ``digits`` decimals for files (float32 carries about 7 digits); an answer
+    without probabilities is left as its kind wrote it."""
+    if "probability" not in frame.columns:
+        return frame
     return frame.assign(probability=frame["probability"].round(digits))
 
 
@@ -117,12 +123,12 @@ def render_table(
     text, error."""
     frame = scored.frame
     outcome = "label" if "label" in frame.columns else "prediction"
-    columns = [
-        *id_columns,
-        "probability",
-        outcome,
-        *(["class_name"] if "class_name" in frame.columns else []),
-    ]
+    answer = (
+        ["probability", outcome, *(["class_name"] if "class_name" in frame.columns else [])]
+        if "probability" in frame.columns
+        else list(scored.answer_columns)
+    )
+    columns = [*id_columns, *answer]
     # a multi-class model's best classes ("label p; label p"), as the CSV and JSON carry them
     columns += [c for c in ("known_token_share", "top") if c in frame.columns]
     places = ["row", "line"] if scored.row_map is not None else [scored.unit.split()[-1]]

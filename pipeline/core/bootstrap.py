@@ -18,8 +18,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from pipeline.core.metrics import LANGUAGE_MODEL_METRIC_NAMES, higher_is_better
+from pipeline.core.value_metrics import VALUE_METRIC_NAMES, value_samples
 
 LANGUAGE_MODEL_ONLY = frozenset(LANGUAGE_MODEL_METRIC_NAMES) - {"accuracy"}
+VALUE_ONLY = frozenset(VALUE_METRIC_NAMES)
+NUMBER = "number"
 
 # Resamples are drawn in blocks of about this many (resample, row) cells, so memory stays bounded
 # (~16 MB a block) also for a 25,000-row test split.
@@ -146,9 +149,12 @@ NEXT_TOKEN = "next_token"  # the metric family of a next-word model: perplexity 
 
 
 def family_of(names: Iterable[str]) -> str:
-    """Whose metrics these names are: a language model's (perplexity, top-5...) or a classifier's.
-    The one rule for intervals and paired differences alike."""
-    return NEXT_TOKEN if LANGUAGE_MODEL_ONLY & set(names) else "classification"
+    """Whose metrics these names are: a language model's (perplexity, top-5...), a numeric
+    target's (RMSE, MAE...) or a classifier's. The one rule for intervals and paired differences."""
+    names = set(names)
+    if LANGUAGE_MODEL_ONLY & names:
+        return NEXT_TOKEN
+    return NUMBER if VALUE_ONLY & names else "classification"
 
 
 def metric_samples(
@@ -162,6 +168,8 @@ def metric_samples(
     """Every metric of :func:`pipeline.core.metrics.classification_metrics` (at least ``only``), or of
     ``language_model_metrics`` for ``family=NEXT_TOKEN``, one value per row of ``weights`` (how
     often each test row was drawn)."""
+    if family == NUMBER:  # targets in their units, not class indices
+        return value_samples(y, proba, weights)
     y = np.asarray(y).astype(int).reshape(-1)
     proba = np.asarray(proba, dtype="float64")
     if family == NEXT_TOKEN:
@@ -170,6 +178,11 @@ def metric_samples(
         p = proba[:, 1] if proba.ndim == 2 else proba.reshape(-1)
         return _binary_samples(y, p, weights, only)
     return _multiclass_samples(y, proba, weights, only)
+
+
+def bounds(values: np.ndarray, level: float) -> list[float]:
+    """The percentile interval of bootstrap ``values`` at ``level`` (rounded to 6 places)."""
+    return _bounds(values, level)
 
 
 def _bounds(values: np.ndarray, level: float) -> list[float]:

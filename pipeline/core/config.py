@@ -151,6 +151,9 @@ class EvaluateConfig(Frozen):
 
     bootstrap_resamples: int = Field(1000, ge=100)  # seeded by ``seed``
     ci_level: float = Field(0.95, gt=0.5, lt=1)
+    # numeric targets: the level of the split-conformal interval every prediction carries (from the
+    # validation split's absolute residuals); evaluate reports its test coverage and mean width
+    interval_level: float = Field(0.9, gt=0, lt=1)
     # Repeated stratified k-fold on train + validation with the tuned values, for the models and
     # the baselines of tabular tasks. 0 = off (the cv stage then only writes that it is off).
     cv_folds: int = Field(0, ge=0)

@@ -41,7 +41,8 @@ class SyntheticConfig(Frozen):
     or, with ``test_rows``, to data/synthetic/<name>/train.csv and test.csv (the test rows drawn
     independently from the same distribution, like a data set shipped with its own test file)."""
 
-    generator: Literal["churn", "reviews", "topics", "script"]  # script: a play's text (language model)
+    # script: a play's text (language model); bikeshare: hourly rentals, a count (a numeric target)
+    generator: Literal["churn", "reviews", "topics", "script", "bikeshare"]
     rows: int = Field(ge=50)
     test_rows: Annotated[int, Field(ge=50)] | None = None
 
@@ -55,16 +56,58 @@ class NumericColumn(Frozen):
 class LabelSettings(Frozen):
     """What a task predicts.
 
-    ``classes`` unset: binary 0/1 labels (text may also say pos/neg/positive/negative). A list:
-    those classes, in that order (two make a binary task, whose ``positive`` class defaults to the
-    second listed). ``learn``: the classes found in the training split, sorted, recorded in the
-    encoder. Values that YAML would read as booleans must be quoted.
+    ``type: class`` (the default): ``classes`` unset means binary 0/1 labels (text may also say
+    pos/neg/positive/negative). A list: those classes, in that order (two make a binary task, whose
+    ``positive`` class defaults to the second listed). ``learn``: the classes found in the training
+    split, sorted, recorded in the encoder. Values that YAML would read as booleans must be quoted.
+
+    ``type: number``: a numeric target (regression, tables only). ``transform`` (fitted on the
+    training split, recorded in the encoder, inverted inside the network so that every output is in
+    the target's units): ``none``, ``standardize`` or ``log1p`` (then standardised); ``loss``:
+    ``mse``, ``huber`` or ``poisson`` (an exponential head: the output stays positive; transform
+    ``none``); ``min``/``max``: the range validate checks (``poisson`` and ``log1p`` need targets
+    of at least 0); ``units``: what the value counts, for the answers, the page and the model card.
     """
 
+    type: Literal["class", "number"] = "class"
     classes: Annotated[list[str | int] | Literal["learn"] | None, BeforeValidator(refuse_yaml_booleans)] = (
         None
     )
     positive: LabelValue | None = None
+    transform: Literal["none", "standardize", "log1p"] = "none"
+    loss: Literal["mse", "huber", "poisson"] = "mse"
+    min: float | None = None
+    max: float | None = None
+    units: str = ""
+
+    @property
+    def numeric(self) -> bool:
+        return self.type == "number"
+
+    @model_validator(mode="after")
+    def _number_settings_fit_the_type(self) -> LabelSettings:
+        number_keys = ("transform", "loss", "min", "max", "units")
+        if not self.numeric:
+            given = [key for key in number_keys if key in self.model_fields_set]
+            if given:
+                raise ValueError(f"{', '.join(given)}: only for a numeric target (type: number)")
+            return self
+        if self.classes is not None or self.positive is not None:
+            raise ValueError("a numeric target (type: number) has no classes or positive class")
+        if self.loss == "poisson" and self.transform != "none":
+            raise ValueError("loss poisson has its own exponential head: set transform none")
+        if self.min is not None and self.max is not None and self.min >= self.max:
+            raise ValueError(f"min {self.min} must be below max {self.max}")
+        if (self.loss == "poisson" or self.transform == "log1p") and self.min is not None and self.min < 0:
+            raise ValueError(f"{self.loss if self.loss == 'poisson' else 'log1p'} needs min >= 0")
+        return self
+
+    @property
+    def lowest(self) -> float | None:
+        """The smallest target validate accepts: ``min``, or 0 for ``poisson`` and ``log1p``."""
+        if self.min is None and (self.loss == "poisson" or self.transform == "log1p"):
+            return 0.0
+        return self.min
 
     @model_validator(mode="after")
     def _positive_is_a_class(self) -> LabelSettings:
@@ -81,6 +124,8 @@ class LabelSettings(Frozen):
 
     @property
     def binary(self) -> bool:
+        if self.numeric:
+            return False
         return self.classes is None or (isinstance(self.classes, list) and len(self.classes) == 2)
 
 
@@ -147,6 +192,13 @@ class TextSchema(Frozen):
     max_positive_fraction: float = 0.8
     min_rows: int = 100
     max_rows: int = 10_000_000
+
+    @field_validator("labels")
+    @classmethod
+    def _classes_only(cls, labels: LabelSettings) -> LabelSettings:
+        if labels.numeric:
+            raise ValueError("a text task predicts classes: numeric targets (type: number) are for tables")
+        return labels
 
 
 class SplitConfig(Frozen):

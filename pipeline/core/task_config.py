@@ -103,7 +103,9 @@ class TabularTaskConfig(Frozen):
     encode: TabularEncodeConfig = TabularEncodeConfig()
     models: dict[str, AnnParams]
     tune: dict[str, TuneConfig] = {}
-    baselines: list[Literal["logistic_regression", "hist_gradient_boosting"]] = [
+    # classes: logistic_regression, hist_gradient_boosting; a numeric target (schema.labels.type:
+    # number): ridge, poisson_glm (a count), hist_gradient_boosting (the regressor)
+    baselines: list[Literal["logistic_regression", "hist_gradient_boosting", "ridge", "poisson_glm"]] = [
         "logistic_regression",
         "hist_gradient_boosting",
     ]
@@ -119,6 +121,32 @@ class TabularTaskConfig(Frozen):
     @classmethod
     def _default_spaces(cls, section: Any) -> Any:
         return with_default_spaces(section, "ann")
+
+    @model_validator(mode="after")
+    def _fit_the_target_type(self) -> TabularTaskConfig:
+        """A numeric target's defaults (ridge and HistGradientBoosting, validation RMSE) and the
+        refusal of a classifier's baseline or gate metric for it, and the other way round."""
+        numeric = self.schema_.labels.numeric
+        own = set(NUMBER_BASELINES if numeric else CLASS_BASELINES)
+        if "baselines" not in self.model_fields_set and numeric:
+            object.__setattr__(self, "baselines", ["ridge", "hist_gradient_boosting"])
+        wrong = [name for name in self.baselines if name not in own]
+        if wrong:
+            target = "a numeric target" if numeric else "classes"
+            raise ValueError(f"baselines {wrong} do not predict {target}; choose from {sorted(own)}")
+        if numeric and self.promote.metric is None:
+            object.__setattr__(self, "promote", PromoteConfig(metric="rmse"))
+        metric = self.promote.metric
+        if numeric and metric not in NUMBER_METRICS:
+            raise ValueError(
+                f"promote.metric {metric!r} is not a numeric target's: {', '.join(NUMBER_METRICS)}"
+            )
+        return self
+
+
+CLASS_BASELINES = ("logistic_regression", "hist_gradient_boosting")
+NUMBER_BASELINES = ("ridge", "poisson_glm", "hist_gradient_boosting")
+NUMBER_METRICS = ("rmse", "mae", "r2", "mape")
 
 
 class PredictConfig(Frozen):

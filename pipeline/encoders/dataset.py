@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -35,6 +36,9 @@ class Dataset:
     vocab_size: int = 0  # text only: the encoder's vocabulary size (padding and OOV included)
     n_classes: int = 2
     class_names: tuple[str, ...] = ("0", "1")  # label index -> name
+    # a numeric target (float32 labels in its units, n_classes 1, no class names): encoder.json's
+    # ``target``, the transform the network's head inverts (pipeline.encoders.labels.NumericTarget)
+    target: dict[str, Any] | None = None
 
     def split(self, name: str) -> Split:
         return {"train": self.train, "val": self.val, "test": self.test}[name]
@@ -50,15 +54,16 @@ def load_dataset(task: str, directory: Path | None = None) -> Dataset:
         with np.load(path, allow_pickle=False) as npz:
             arrays[name] = (npz["x"], npz["y"], path)
     encoder_data = read_encoder_json(directory / "encoder.json")
-    class_names = label_classes(encoder_data)
-    n_classes = len(class_names)
+    target = encoder_data.get("target")
+    class_names = () if target else label_classes(encoder_data)
+    n_classes = len(class_names) or 1
     splits = {
         name: Split(x, _class_indices(y, n_classes, path) if n_classes > 2 else y)
         for name, (x, y, path) in arrays.items()
     }
     encoder = encoder_from_dict(encoder_data)
     vocab_size = encoder.vocab_size
-    return Dataset(splits["train"], splits["val"], splits["test"], vocab_size, n_classes, class_names)
+    return Dataset(splits["train"], splits["val"], splits["test"], vocab_size, n_classes, class_names, target)
 
 
 def label_classes(encoder_data: dict) -> tuple[str, ...]:
@@ -105,4 +110,4 @@ def load_classes(task: str, directory: Path | None = None) -> list:
     path = (directory or paths.encoded_dir(task)) / "encoder.json"
     if not path.exists():
         raise DataError(f"{path}: not found; run 'dvc repro encode@{task}' first")
-    return list(read_json(path).get("classes", [0, 1]))
+    return list(read_json(path).get("classes", [0, 1]) or [])  # a numeric target records none

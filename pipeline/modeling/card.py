@@ -74,6 +74,13 @@ def data_facts(task: str, names: dict[str, str] | None = None) -> list[str]:
         counted = {k: meta[k] for k in TEXT_FACTS if k in meta}  # what ingest noted of a plain text
         if counted:  # a language model's rows are lines of text, not labelled examples
             lines.append("- text: " + ", ".join(f"{v:,} {k.replace('_', ' ')}" for k, v in counted.items()))
+        elif "target" in (described := tasks.kind_of(config).describe(frame, config)):  # a number
+            t = described["target"]
+            units = f" ({t['units']})" if t["units"] else ""
+            lines.append(
+                f"- target: {t['column']}{units}, a number: {t['min']:g} to {t['max']:g}, "
+                f"mean {t['mean']:.4g}"
+            )
         else:
             share = frame[label].astype(str).value_counts(normalize=True)
             shown = sorted(share.items(), key=lambda kv: -kv[1])[:12]
@@ -88,10 +95,28 @@ def data_facts(task: str, names: dict[str, str] | None = None) -> list[str]:
                 f"- classes (model output order): {', '.join(named(c, names) for c in classes[:20])}"
                 + (" ..." if len(classes) > 20 else "")
             )
-        encoder_file = paths.encoded_dir(task) / "encoder.json"
-        sized = read_json(encoder_file).get("auto", {}) if encoder_file.exists() else {}
-        lines += [f"- encode.{name} sized from the training split: {how}" for name, how in sized.items()]
+        lines += encoder_facts(task)
     return lines or ["- not recorded (data/raw and data/encoded not found)"]
+
+
+def encoder_facts(task: str) -> list[str]:
+    """The encoder sizes encode chose from the training split (``auto``), with how."""
+    encoder_file = paths.encoded_dir(task) / "encoder.json"
+    sized = read_json(encoder_file).get("auto", {}) if encoder_file.exists() else {}
+    return [f"- encode.{name} sized from the training split: {how}" for name, how in sized.items()]
+
+
+def interval_facts(metrics: dict[str, Any]) -> list[str]:
+    """A numeric target's prediction interval, as evaluate measured it (nothing for classifiers)."""
+    interval = metrics.get("interval")
+    if not isinstance(interval, dict):
+        return []
+    coverage = metrics.get("test", {}).get("interval_coverage", float("nan"))
+    return [
+        f"- every answer carries a {interval['level']:.0%} prediction interval: the value "
+        f"± {interval['half_width']:.4g} ({interval['method']}); test coverage {coverage:.1%}",
+        "",
+    ]
 
 
 def class_names_of(output: dict[str, Any]) -> dict[str, str]:
@@ -112,8 +137,7 @@ def model_card(
 ) -> str:
     """The Markdown card of one registered architecture (its classes named as the bundle's ``output``
     names them), without the per-registration lineage, which ``register_version`` adds for MLflow."""
-    ci = metrics.get("test_ci", {})
-    level = f"{ci['level']:.0%} " if "level" in ci else ""
+    level = f"{metrics['test_ci']['level']:.0%} " if "level" in metrics.get("test_ci", {}) else ""
     rows = metrics_table(task, arch, metrics.get("test", {}))
     tuned, values = tuned_values(task, arch)
     diff = metrics.get("onnx_max_abs_diff")
@@ -156,6 +180,7 @@ def model_card(
         "",
         f"- ONNX parity: {parity}",
         "",
+        *interval_facts(metrics),
         "## Lineage",
         "",
         f"- seed {params().seed}; the exact inputs of every stage are in dvc.lock (register@{task})",

@@ -16,6 +16,7 @@ import numpy as np
 
 from pipeline.core.config import AnnParams, RecurrentParams
 from pipeline.encoders.dataset import Dataset
+from pipeline.modeling.value_head import compile_for_value, value_head
 
 RECURRENT_LAYERS = {"rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}
 
@@ -38,7 +39,10 @@ def output_head(n_classes: int) -> keras.layers.Dense:
     return keras.layers.Dense(n_classes, activation="softmax", name="probabilities")
 
 
-def build_ann(params: AnnParams, n_features: int, n_classes: int = 2) -> keras.Model:
+def build_ann(
+    params: AnnParams, n_features: int, n_classes: int = 2, target: dict[str, Any] | None = None
+) -> keras.Model:
+    """Dense layers; the head answers classes, or a number when ``target`` (encoder.json's) is given."""
     regularizer = keras.regularizers.L2(params.l2) if params.l2 else None
     inputs = keras.Input(shape=(n_features,), name="features", dtype="float32")
     x = inputs
@@ -52,7 +56,7 @@ def build_ann(params: AnnParams, n_features: int, n_classes: int = 2) -> keras.M
         )(x)
         if params.dropout:
             x = keras.layers.Dropout(params.dropout, name=f"dropout_{i}")(x)
-    outputs = output_head(n_classes)(x)
+    outputs = value_head(x, target) if target else output_head(n_classes)(x)
     return keras.Model(inputs, outputs, name="ann")
 
 
@@ -114,16 +118,22 @@ def build_model(
     sequence_length: int = 0,
     n_classes: int = 2,
     embedding_table: np.ndarray | None = None,
+    target: dict[str, Any] | None = None,
 ) -> keras.Model:
     """The compiled model: binary cross-entropy with accuracy and AUC for 2 classes; sparse
-    categorical cross-entropy (integer class labels) with accuracy for more."""
+    categorical cross-entropy (integer class labels) with accuracy for more; for a numeric
+    ``target`` (tables), its loss (:mod:`pipeline.modeling.value_head`)."""
     if isinstance(params, AnnParams):
-        model = build_ann(params, n_features, n_classes)
+        model = build_ann(params, n_features, n_classes, target)
         optimizer = keras.optimizers.Adam(learning_rate=params.learning_rate)
     else:
+        if target:
+            raise ValueError("a numeric target is for tables (the ann) only")
         model = build_recurrent(arch, params, vocab_size, sequence_length, n_classes, embedding_table)
         optimizer = keras.optimizers.Adam(learning_rate=params.learning_rate, clipnorm=params.clipnorm)
-    if n_classes == 2:
+    if target:
+        compile_for_value(model, optimizer, target)
+    elif n_classes == 2:
         model.compile(
             optimizer=optimizer,
             loss="binary_crossentropy",
@@ -142,7 +152,9 @@ def build_for(
 ) -> keras.Model:
     """Build from the shapes of the encoded data (and a text model's word2vec table, if any)."""
     if isinstance(params, AnnParams):
-        return build_model(arch, params, n_features=data.train.x.shape[1], n_classes=data.n_classes)
+        return build_model(
+            arch, params, n_features=data.train.x.shape[1], n_classes=data.n_classes, target=data.target
+        )
     return build_model(
         arch,
         params,
@@ -159,7 +171,7 @@ def class_weights(
     """``balanced``: each class weighted by the inverse of its frequency in ``y``, scaled so that
     the mean weight over the rows of ``y`` is 1 (``n / (classes present * count)``). A class
     absent from ``y`` gets 1.0: it is never trained on, but Keras wants a weight for every index."""
-    if params.class_weight == "none":
+    if params.class_weight == "none" or n_classes < 2:  # a number has no classes to weigh
         return None
     if n_classes == 2:  # the same expression as before multi-class support: same weights, same models
         positives = float(y.mean())

@@ -32,7 +32,7 @@ def add_intervals(results: dict[str, dict[str, Any]], settings: EvaluateConfig, 
     """Each baseline's test metrics with their bootstrap intervals (the models' resamples: same seed)."""
     for result in results.values():
         scores, labels = result["test_scores"], result["test_labels"]
-        n_classes = 2 if np.ndim(scores) == 1 else scores.shape[1]
+        n_classes = 2 if np.ndim(scores) == 1 else scores.shape[1]  # a numeric target's: unused
         result["test"] = bootstrap.with_test_intervals(
             result["test"],
             labels,
@@ -50,7 +50,11 @@ def save_scores(task: str, results: dict[str, dict[str, Any]]) -> None:
         for name, result in results.items():
             save_array(out / f"{name}.npy", np.asarray(result["test_scores"], dtype="float32"))
         first = next(iter(results.values()))
-        save_array(out / "test_labels.npy", np.asarray(first["test_labels"]).astype("int32"))
+        labels = np.asarray(first["test_labels"])
+        whole = labels.astype("int32")  # classes (and counts) as int32; other numbers as they are
+        save_array(
+            out / "test_labels.npy", whole if np.array_equal(whole, labels) else labels.astype("float32")
+        )
 
 
 def main(argv: list[str]) -> int:
@@ -89,10 +93,11 @@ def main(argv: list[str]) -> int:
                 )
     for name, result in results.items():
         t = result["test"]
-        gate = next(m for m in ("roc_auc", "f1_macro", "perplexity") if m in t)
+        gate = next(m for m in ("roc_auc", "f1_macro", "perplexity", "rmse") if m in t)
         low, high = t[f"{gate}_ci"]
+        accuracy = f"test accuracy {t['accuracy']:.4f}, " if "accuracy" in t else "test "
         print(
-            f"baseline {args.task}/{name}: test accuracy {t['accuracy']:.4f}, {gate} {t[gate]:.4f} "
+            f"baseline {args.task}/{name}: {accuracy}{gate} {t[gate]:.4f} "
             f"[{low:.4f}, {high:.4f}] (fit {result['fit_seconds']:.2f} s)"
         )
     return 0

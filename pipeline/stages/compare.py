@@ -24,6 +24,7 @@ from pipeline.core.metrics import (
     MULTICLASS_METRIC_NAMES,
     higher_is_better,
 )
+from pipeline.core.value_metrics import VALUE_METRIC_NAMES
 
 
 def columns(rows: list[dict[str, Any]]) -> tuple[tuple[str, ...], str]:
@@ -31,6 +32,8 @@ def columns(rows: list[dict[str, Any]]) -> tuple[tuple[str, ...], str]:
     or a language model's)."""
     if any("test_perplexity" in r for r in rows):
         return LANGUAGE_MODEL_METRIC_NAMES, "perplexity"
+    if any("test_rmse" in r for r in rows):  # a numeric target's; R² and MAPE beside it
+        return VALUE_METRIC_NAMES, "rmse"
     if any("test_roc_auc" in r for r in rows) or not rows:
         return METRIC_NAMES, GATE_METRIC["binary"]
     return MULTICLASS_METRIC_NAMES, GATE_METRIC["multiclass"]
@@ -54,7 +57,12 @@ def collect(metrics_dir: Path) -> list[dict[str, Any]]:
 def _flat(result: dict[str, Any]) -> dict[str, Any]:
     row: dict[str, Any] = {}
     for section in ("val", "test"):
-        for key in (*METRIC_NAMES, *MULTICLASS_METRIC_NAMES, *LANGUAGE_MODEL_METRIC_NAMES):
+        for key in (
+            *METRIC_NAMES,
+            *MULTICLASS_METRIC_NAMES,
+            *LANGUAGE_MODEL_METRIC_NAMES,
+            *VALUE_METRIC_NAMES,
+        ):
             if key in result.get(section, {}):
                 row[f"{section}_{key}"] = result[section][key]
             if f"{key}_ci" in result.get(section, {}):
@@ -185,8 +193,9 @@ def cv_markdown(report: dict[str, Any]) -> str:
     if not report.get("folds"):
         return "\n".join([*lines, f"Off: {report.get('reason', 'evaluate.cv_folds is 0')}.", ""])
     gate = report["gate_metric"]
+    folds = "" if report.get("stratified") is False else "stratified "  # a number: plain k-fold
     lines += [
-        f"Repeated stratified {report['folds']}-fold x {report['repeats']} ({report['rows']} rows), "
+        f"Repeated {folds}{report['folds']}-fold x {report['repeats']} ({report['rows']} rows), "
         f"the tuned values, test {gate} of each held-out fold.",
         "",
         "| model | kind | mean ± sd | folds |",

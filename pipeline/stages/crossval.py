@@ -37,9 +37,10 @@ def off_reason(config: Any, settings: EvaluateConfig) -> str | None:
 
 
 def summary(per_fold: list[dict[str, float]]) -> dict[str, dict[str, float]]:
-    """Mean and sample sd (ddof 1) of every metric over the folds."""
-    names = list(per_fold[0])
-    values = {n: np.array([f[n] for f in per_fold], dtype="float64") for n in names}
+    """Mean and sample sd (ddof 1) of every metric over the folds (one a fold lacks, as MAPE where a
+    target is 0, counts as NaN there)."""
+    names = list(dict.fromkeys(n for f in per_fold for n in f))
+    values = {n: np.array([f.get(n, np.nan) for f in per_fold], dtype="float64") for n in names}
     return {
         "mean": {n: round(float(np.nanmean(v)), 6) for n, v in values.items()},
         "sd": {n: round(float(np.nanstd(v, ddof=1)) if len(v) > 1 else 0.0, 6) for n, v in values.items()},
@@ -47,66 +48,63 @@ def summary(per_fold: list[dict[str, float]]) -> dict[str, dict[str, float]]:
 
 
 def _score_fold(
-    task: str, p: Params, data: Any, factories: dict[str, Any], results: dict[str, dict[str, Any]]
+    task: str, p: Params, data: Any, baselines: tuple[dict[str, Any], Any], results: dict[str, dict[str, Any]]
 ) -> None:
-    """Train every model and fit every baseline on one fold's ``data``; add their held-out scores."""
-    from pipeline.core.metrics import classification_metrics
+    """Train every model and fit every baseline on one fold's ``data``; add their held-out scores
+    (the kind's metrics: a table's classes, or its numeric target's)."""
     from pipeline.modeling import models
     from pipeline.modeling.best_params import merged_model_params
-    from pipeline.tasks.tabular import baseline_scores
 
     config, n_classes = p.task(task), data.n_classes
+    metrics = tasks.kind_of(config).metrics
     for arch in config.models:
         models.seed_everything(p.seed)
         model_params = merged_model_params(task, arch)
         model = models.build_for(arch, model_params, data)
         models.fit(model, model_params, data)
         scores = models.predict_proba(model, data.test.x)
-        results[arch]["per_fold"].append(classification_metrics(data.test.y, scores, n_classes))
+        results[arch]["per_fold"].append(metrics(data.test.y, scores, n_classes))
+    factories, scored = baselines
     for name in config.baselines:
-        fitted = factories[name]().fit(data.train.x, data.train.y.astype(int))
-        scores = baseline_scores(fitted, data.test.x, n_classes)
-        results[name]["per_fold"].append(classification_metrics(data.test.y, scores, n_classes))
+        scores = scored(factories[name](), data.train.x, data.train.y, n_classes, data.test.x)
+        results[name]["per_fold"].append(metrics(data.test.y, scores, n_classes))
 
 
 def cross_validate(task: str, p: Params) -> dict[str, Any]:
     """Train and score every model and baseline of ``task`` on each fold (the pure-ish core)."""
-    from sklearn.model_selection import RepeatedStratifiedKFold, train_test_split
+    from sklearn.model_selection import RepeatedKFold, RepeatedStratifiedKFold, train_test_split
 
-    from pipeline import tasks
     from pipeline.core.metrics import gate_metric
-    from pipeline.encoders.dataset import Dataset, Split, load_classes, load_splits_frame
-    from pipeline.encoders.labels import Labels
-    from pipeline.tasks.tabular import baseline_factories
+    from pipeline.encoders.dataset import Dataset, Split, load_splits_frame
+    from pipeline.tasks.folds import fold_baselines, fold_targets
 
     config, settings = p.task(task), p.evaluate
     kind = tasks.kind_of(config)
     label = kind.label_column(config)
     frame = load_splits_frame(task)
     pool = frame[frame["split"] != "test"].reset_index(drop=True)
-    labels = Labels(load_classes(task))
-    y = labels.encode(pool[label], f"{task} train+val rows, column {label!r}")
-    n_classes = len(labels.classes)
-    names = tuple(str(c) for c in labels.classes)
+    targets = fold_targets(task, config, pool)
+    y, n_classes, names, strata = targets.y, targets.n_classes, targets.names, targets.strata
     val_share = config.split.val_fraction / (1 - config.split.test_fraction)
-    folds = RepeatedStratifiedKFold(
-        n_splits=settings.cv_folds, n_repeats=settings.cv_repeats, random_state=p.seed
-    )
+    # stratified on the classes; a numeric target's folds are plain random ones
+    folding = RepeatedKFold if strata is None else RepeatedStratifiedKFold
+    folds = folding(n_splits=settings.cv_folds, n_repeats=settings.cv_repeats, random_state=p.seed)
     results: dict[str, dict[str, Any]] = {
         **{arch: {"kind": "neural", "per_fold": []} for arch in config.models},
         **{name: {"kind": "baseline", "per_fold": []} for name in config.baselines},
     }
-    factories = baseline_factories(p.seed)
-    for i, (rest, held_out) in enumerate(folds.split(np.zeros(len(y)), y.astype(int))):
+    baselines = fold_baselines(config, p.seed)
+    for i, (rest, held_out) in enumerate(folds.split(np.zeros(len(y)), strata)):
         fit_rows, val_rows = train_test_split(
-            rest, test_size=val_share, random_state=p.seed + 1, stratify=y[rest]
+            rest, test_size=val_share, random_state=p.seed + 1, stratify=None if strata is None else y[rest]
         )
         encoder = kind.fit_encoder(pool.iloc[fit_rows], config)
         fit, val, test = (
             Split(encoder.transform(pool.iloc[r]), y[r]) for r in (fit_rows, val_rows, held_out)
         )
-        data = Dataset(fit, val, test, 0, n_classes, names)
-        _score_fold(task, p, data, factories, results)
+        target = targets.target_record(pool.iloc[fit_rows][label], config)
+        data = Dataset(fit, val, test, 0, n_classes, names, target)
+        _score_fold(task, p, data, baselines, results)
         gate = gate_metric(config, n_classes)
         shown = ", ".join(f"{n} {r['per_fold'][-1][gate]:.4f}" for n, r in results.items())
         print(
@@ -119,6 +117,7 @@ def cross_validate(task: str, p: Params) -> dict[str, Any]:
         "folds": settings.cv_folds,
         "repeats": settings.cv_repeats,
         "rows": len(y),
+        **({"stratified": False} if strata is None else {}),  # a numeric target's plain k-fold
         "gate_metric": gate_metric(config, n_classes),
         "models": results,
     }

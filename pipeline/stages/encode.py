@@ -20,12 +20,12 @@ from pipeline.core.errors import DataError
 from pipeline.core.io import atomic_folder, write_json
 from pipeline.encoders.base import Encoder
 from pipeline.encoders.dataset import Split
-from pipeline.encoders.labels import Labels
+from pipeline.encoders.labels import Labels, NumericTarget
 
 
 def encode_frame(
     frame: pd.DataFrame, config: TaskConfig, seed: int
-) -> tuple[Encoder, Labels, pd.DataFrame, dict[str, Split]]:
+) -> tuple[Encoder, Labels | NumericTarget, pd.DataFrame, dict[str, Split]]:
     """Pure core: the encoder and classes fitted on train, the rows with their split, the arrays."""
     kind = tasks.kind_of(config)
     # the index stays the row's position in the raw data, so that messages can name the row
@@ -37,13 +37,17 @@ def encode_frame(
 
 
 def write_encoded(
-    out_dir: Path, encoder: Encoder, labels: Labels, frame: pd.DataFrame, arrays: dict[str, Split]
+    out_dir: Path,
+    encoder: Encoder,
+    labels: Labels | NumericTarget,
+    frame: pd.DataFrame,
+    arrays: dict[str, Split],
 ) -> None:
     """Write everything to a temporary folder first, then swap it in whole."""
     with atomic_folder(out_dir) as tmp:
         for name, split in arrays.items():
             np.savez(tmp / f"{name}.npz", x=split.x, y=split.y)
-        write_json(tmp / "encoder.json", encoder.to_dict() | {"classes": labels.classes})
+        write_json(tmp / "encoder.json", encoder.to_dict() | labels.to_dict())
         frame.to_parquet(tmp / "splits.parquet", index=False)
 
 

@@ -39,6 +39,14 @@ from pipeline.core.metrics import (
 # Past this many classes (a language model's vocabulary) the confusion matrix and the class list
 # stay out of metrics.json and the confusion figure is not drawn: millions of cells say nothing.
 MAX_SHOWN_CLASSES = 100
+# The classifier's tables (DVC plots and outputs of every model's evaluate stage in dvc.yaml); a
+# kind with reports of its own (a numeric target) leaves them with their header and no row.
+CLASSIFIER_TABLES = {
+    "roc.csv": ("fpr", "tpr"),
+    "pr.csv": ("recall", "precision"),
+    "confusion.csv": ("actual", "predicted"),
+    "per_class.csv": ("class", "precision", "recall", "f1", "support"),
+}
 
 
 def evaluation(
@@ -50,10 +58,13 @@ def evaluation(
     settings: EvaluateConfig | None = None,
     seed: int = 42,
     metrics: Any = classification_metrics,
+    extras: Any = None,
 ) -> dict[str, Any]:
-    """Pure core: the metrics document for one model (binary: 1-D probabilities of class 1).
-    ``metrics(y, p, n_classes)``: the task kind's metrics of one split."""
-    n_classes = len(class_names)
+    """Pure core: the metrics document for one model (binary: 1-D probabilities of class 1; a
+    numeric target, no class names: its values). ``metrics(y, p, n_classes)``: the task kind's
+    metrics of one split; ``extras(y_val, p_val, y_test, p_test, settings, seed)``: what the kind
+    adds (``kind.evaluation_extras``)."""
+    n_classes = len(class_names) or 1
     settings = settings or EvaluateConfig()
     test = bootstrap.with_test_intervals(
         metrics(y_test, p_test, n_classes),
@@ -69,12 +80,15 @@ def evaluation(
         "test": test,
         "test_ci": {"method": "percentile bootstrap", **ci_settings(settings)},
     }
-    if n_classes <= MAX_SHOWN_CLASSES:
+    if 2 <= n_classes <= MAX_SHOWN_CLASSES:
         doc["test_confusion_matrix"] = confusion(y_test, p_test)
     if n_classes == 2:
         doc["threshold"] = 0.5
-    elif n_classes <= MAX_SHOWN_CLASSES:
+    elif 2 < n_classes <= MAX_SHOWN_CLASSES:
         doc["classes"] = list(class_names)
+    added = dict(extras(y_val, p_val, y_test, p_test, settings, seed)) if extras else {}
+    doc["test"].update(added.pop("test", {}))
+    doc.update(added)
     doc["n"] = {"val": len(y_val), "test": len(y_test)}
     return doc
 
@@ -191,31 +205,51 @@ def _confusion_figure(out_dir: Path, title: str, y: np.ndarray, p: np.ndarray, c
     return fig3
 
 
+def whole_labels(y: np.ndarray) -> np.ndarray:
+    """Labels as int32 when every one is a whole number (classes, counts), else float32."""
+    y = np.asarray(y)
+    whole = y.astype("int32")
+    return whole if np.array_equal(whole, y) else y.astype("float32")
+
+
 def _write_reports(
-    task: str, arch: str, data: Any, p_test: np.ndarray, names: list[str], examples: Any, kind: Any
+    task: str,
+    arch: str,
+    data: Any,
+    p_test: np.ndarray,
+    names: list[str],
+    examples: Any,
+    kind: Any,
+    config: Any = None,
+    evaluation: Any = None,
 ) -> list[Path]:
     """The test scores and labels, the curves and tables, and the figures; returns the figures."""
     out = paths.eval_dir(task, arch)
     save_array(paths.test_scores(task, arch), np.asarray(p_test, dtype="float32"))
-    save_array(out / "test_labels.npy", np.asarray(data.test.y).astype("int32"))
-    curve_y, curve_p = curve_inputs(data.test.y, p_test)
-    write_csv(out / "roc.csv", roc_points(curve_y, curve_p))
-    write_csv(out / "pr.csv", pr_points(curve_y, curve_p))
-    write_csv(out / "confusion.csv", confusion_rows(data.test.y, p_test, names))
-    write_csv(out / "per_class.csv", per_class_rows(data.test.y, p_test, names))
+    save_array(out / "test_labels.npy", whole_labels(data.test.y))
+    title = f"{task}/{arch}"
     with atomic_folder(out / "figures") as folder:  # replaced whole: no figure of an earlier run stays
-        saved = save_figures(
-            folder,
-            f"{task}/{arch}",
-            data.test.y,
-            p_test,
-            names,
-            paths.train_report_dir(task, arch) / "history.csv",
-        )
+        saved = kind.evaluation_reports(config, folder, title, data.test.y, p_test, evaluation)
+        if saved is None:  # a classifier's curves, tables and figures
+            saved = _classifier_reports(out, folder, title, data.test.y, p_test, names, task, arch)
+        else:  # dvc.yaml declares the classifier's tables for every model: headers only here
+            for name, header in CLASSIFIER_TABLES.items():
+                write_csv(out / name, {key: [] for key in header})
         if examples:  # in the figures folder: the stage's one output that takes any file
             saved.append(folder / "completions.md")
-            write_text(saved[-1], kind.examples_markdown(f"{task}/{arch}", examples))
-    return [out / "figures" / figure.name for figure in saved]
+            write_text(saved[-1], kind.examples_markdown(title, examples))
+    return [out / "figures" / Path(figure).name for figure in saved]
+
+
+def _classifier_reports(
+    out: Path, folder: Path, title: str, y: np.ndarray, p: np.ndarray, names: list[str], task: str, arch: str
+) -> list[Path]:
+    curve_y, curve_p = curve_inputs(y, p)
+    write_csv(out / "roc.csv", roc_points(curve_y, curve_p))
+    write_csv(out / "pr.csv", pr_points(curve_y, curve_p))
+    write_csv(out / "confusion.csv", confusion_rows(y, p, names))
+    write_csv(out / "per_class.csv", per_class_rows(y, p, names))
+    return save_figures(folder, title, y, p, names, paths.train_report_dir(task, arch) / "history.csv")
 
 
 def _log_to_run(task: str, arch: str, result: dict[str, Any], figures: list[Path]) -> None:
@@ -263,7 +297,15 @@ def main(argv: list[str]) -> int:
     p_val, p_test = predict_proba(model, data.val.x), predict_proba(model, data.test.x)
     names = list(data.class_names)
     result = evaluation(
-        data.val.y, p_val, data.test.y, p_test, names, params().evaluate, params().seed, kind.metrics
+        data.val.y,
+        p_val,
+        data.test.y,
+        p_test,
+        names,
+        params().evaluate,
+        params().seed,
+        kind.metrics,
+        lambda *args: kind.evaluation_extras(config, *args),
     )
     result["test_rows_sha256"] = test_rows_sha256(load_splits_frame(task))
     encoder_data = read_json(paths.encoded_dir(task) / "encoder.json")
@@ -272,13 +314,14 @@ def main(argv: list[str]) -> int:
         result["examples"] = examples
 
     out = paths.eval_dir(task, arch)
-    figures = _write_reports(task, arch, data, p_test, names, examples, kind)
+    figures = _write_reports(task, arch, data, p_test, names, examples, kind, config, result)
     write_json(out / "metrics.json", result)
     _log_to_run(task, arch, result, figures)
     t, gate = result["test"], gate_metric(config, data.n_classes)
     low, high = t[f"{gate}_ci"]
+    accuracy = f"test accuracy {t['accuracy']:.4f}, " if "accuracy" in t else "test "
     print(
-        f"evaluate {task}/{arch}: test accuracy {t['accuracy']:.4f}, {gate} {t[gate]:.4f} "
+        f"evaluate {task}/{arch}: {accuracy}{gate} {t[gate]:.4f} "
         f"[{low:.4f}, {high:.4f}]; val {gate} {result['val'][gate]:.4f}"
     )
     return 0

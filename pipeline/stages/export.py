@@ -139,13 +139,17 @@ def _version(package: str) -> str:
 
 
 def max_abs_diff(expected: np.ndarray, actual: np.ndarray) -> float:
-    """Largest absolute difference over every probability: ``(n,)`` (or ``(n, 1)``) positive-class
-    probabilities, or ``(n, n_classes)`` class probabilities. Infinite when the shapes differ or
-    either side is not finite."""
+    """Largest difference over every output: ``(n,)`` (or ``(n, 1)``) positive-class probabilities,
+    ``(n, n_classes)`` class probabilities, or a numeric target's values. Absolute up to 1 and
+    relative beyond (``|a - b| / max(1, |a|)``): the same as the absolute difference for
+    probabilities, and float32's precision for a value in the hundreds. Infinite when the shapes
+    differ or either side is not finite."""
     expected, actual = _probability_rows(expected), _probability_rows(actual)
     if expected.shape != actual.shape or not (np.isfinite(expected).all() and np.isfinite(actual).all()):
         return float("inf")
-    return float(np.max(np.abs(expected - actual))) if expected.size else 0.0
+    if not expected.size:
+        return 0.0
+    return float(np.max(np.abs(expected - actual) / np.maximum(1.0, np.abs(expected))))
 
 
 def _probability_rows(p: np.ndarray) -> np.ndarray:
@@ -272,13 +276,13 @@ def write_bundle_manifest(
     """The bundle's manifest: the kind's output contract and input schema, and the headline metrics
     (every plain number of the validation and test sections, and the ONNX parity)."""
     kind = tasks.kind_of(config)
-    classes = encoder.to_dict().get("classes") or [0, 1]  # as encoder.json holds them
+    classes = read_json(model_dir / ENCODER_FILE).get("classes") or [0, 1]  # encode wrote them there
     headline = {
         split: {k: v for k, v in measured.get(split, {}).items() if isinstance(v, int | float)}
         for split in ("val", "test")
     }
     try:  # learned classes are known only now: a name given to none of them is refused here
-        output = kind.output_contract(config, list(classes))
+        output = kind.output_contract(config, list(classes), measured)
     except ValueError as exc:
         raise ConfigError(f"tasks.{task}.{exc}") from exc
     write_manifest(

@@ -171,7 +171,7 @@ def register_version(
             raise ModelError(f"{needed}: not found; run 'dvc repro export@{task}-{arch}' first")
     bundle = read_bundle(model_dir)  # the files' hashes checked: what is logged is what was exported
     metrics = read_json(metrics_path)
-    gate = gate_metric(config, len(bundle.encoder_data.get("classes", [0, 1])))
+    gate = gate_metric(config, len(bundle.encoder_data.get("classes") or [0, 1]))
     run_id = read_json(model_dir / "run.json")["run_id"]
     info = log_pyfunc(task, arch, run_id, code, example)
     version = mlflow.register_model(info.model_uri, task, tags={"arch": arch})
@@ -183,7 +183,7 @@ def register_version(
         "gate_metric": gate,
         f"val_{gate}": f"{metrics['val'][gate]:.6f}",
         f"test_{gate}": f"{metrics['test'][gate]:.6f}",
-        "test_accuracy": f"{metrics['test']['accuracy']:.6f}",
+        **({"test_accuracy": f"{metrics['test']['accuracy']:.6f}"} if "accuracy" in metrics["test"] else {}),
         "onnx_max_abs_diff": f"{metrics.get('onnx_max_abs_diff', float('nan')):.3g}",
         "onnx_sha256": bundle.manifest.files["model.onnx"],
     }

@@ -19,7 +19,7 @@ from pipeline.core.io import write_text
 
 
 def main(argv: list[str]) -> int:
-    from pipeline.generators import script, synthetic
+    from pipeline.generators import bikeshare, script, synthetic
 
     parser = argparse.ArgumentParser(
         prog="python -m pipeline synthesize", description=__doc__.split("\n\n")[0]
@@ -37,6 +37,7 @@ def main(argv: list[str]) -> int:
         "reviews": synthetic.sentiment_frame,
         "topics": synthetic.topics_frame,
         "script": script.script_frame,
+        "bikeshare": bikeshare.bikeshare_frame,
     }[spec.generator]
     frame = generate(spec.rows, p.seed)
     if spec.test_rows is None:

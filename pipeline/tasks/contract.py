@@ -53,6 +53,18 @@ class TaskKind(Protocol):
     def cross_validation_off(self) -> str | None:
         """Why the cv stage leaves this kind out, or None when it cross-validates it."""
 
+    def evaluation_extras(
+        self, config: Any, y_val: Any, p_val: Any, y_test: Any, p_test: Any, settings: Any, seed: int
+    ) -> dict[str, Any]:
+        """What evaluate adds to metrics.json beyond the metrics (a ``test`` key: to the test section):
+        a numeric target's conformal interval and its test coverage; empty for classifiers."""
+
+    def evaluation_reports(
+        self, config: Any, folder: Any, title: str, y_test: Any, p_test: Any, evaluation: Any
+    ) -> Any:
+        """The kind's own evaluation tables and figures written to ``folder`` (the figures' paths), or
+        None: evaluate then writes the classifier's curves, confusion matrix and figures."""
+
     def examples(self, predict: Any, encoder_data: dict[str, Any], config: Any) -> list[dict[str, Any]]:
         """A model's answers to fixed inputs for the evaluate report (empty for classifiers)."""
 
@@ -72,9 +84,10 @@ class TaskKind(Protocol):
         """The inference params the registered model declares (an MLflow ParamSchema, or None)."""
 
     # ---------------------------------------------------------------- the bundle's contract
-    def output_contract(self, config: Any, classes: list[Any]) -> dict[str, Any]:
+    def output_contract(self, config: Any, classes: list[Any], measured: dict[str, Any]) -> dict[str, Any]:
         """What the model answers, as its bundle records it (classes and their names, threshold, band,
-        top-k...)."""
+        top-k; a numeric target's units and interval), from the params, the classes and evaluate's
+        ``measured`` metrics."""
 
     def input_spec(self, encoder: Any, config: Any) -> dict[str, Any]:
         """What the model reads, as its bundle records it: dtype, width, the input schema (and a

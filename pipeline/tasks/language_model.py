@@ -42,7 +42,9 @@ def classes_note() -> str:
 
 
 # --- the output contract and the answer (the serving side's part that the bundle records) ---
-def output_contract(config: LanguageModelTaskConfig, classes: list[Any]) -> dict[str, Any]:
+def output_contract(
+    config: LanguageModelTaskConfig, classes: list[Any], measured: dict[str, Any]
+) -> dict[str, Any]:
     """What the model answers, recorded in its bundle: the next words (the classes are the
     vocabulary, in encoder.json), how many are listed and how many a request may generate."""
     return {"top_k": config.predict.top_k, "max_generate": config.predict.max_generate}
@@ -233,6 +235,20 @@ def signature_inputs(example: pd.DataFrame) -> Any:
     from mlflow.models import infer_signature
 
     return infer_signature(example).inputs
+
+
+def evaluation_extras(
+    config: Any, y_val: Any, p_val: Any, y_test: Any, p_test: Any, settings: Any, seed: int
+) -> dict[str, Any]:
+    """Nothing beyond the metrics (a numeric target's interval is a table's)."""
+    return {}
+
+
+def evaluation_reports(
+    config: Any, folder: Any, title: str, y_test: Any, p_test: Any, evaluation: Any
+) -> Any:
+    """None: evaluate writes the classifier's curves, confusion matrix and figures."""
+    return None
 
 
 def examples(

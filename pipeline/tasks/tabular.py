@@ -1,4 +1,5 @@
-"""Tabular tasks: a CSV of numeric and categorical columns and a target (binary or multi-class)."""
+"""Tabular tasks: a CSV of numeric and categorical columns and a target: binary, multi-class, or a
+number (``schema.labels.type: number``, whose pieces live in :mod:`pipeline.tasks.numeric`)."""
 
 from __future__ import annotations
 
@@ -11,12 +12,12 @@ from pipeline.core.config import TabularTaskConfig
 from pipeline.data.readers import CsvRows, read_csv_file
 from pipeline.encoders.tabular import TabularEncoder
 from pipeline.tasks import answers as shapes
+from pipeline.tasks import numeric, tabular_baselines
 from pipeline.tasks.base import (
     AS_NUMBER,
     HELPER_NOTE,
     NUMBER_TYPES,
     WHOLE_NUMBER,
-    by_class_index,
     class_counts,
     label_checks,
     labelled_splits,
@@ -36,9 +37,14 @@ def classes_note() -> str:
 
 
 # --- the output contract and the answer (the serving side's part that the bundle records) ---
-def output_contract(config: TabularTaskConfig, classes: list[Any]) -> dict[str, Any]:
+def output_contract(
+    config: TabularTaskConfig, classes: list[Any], measured: dict[str, Any]
+) -> dict[str, Any]:
     """What the model answers, recorded in its bundle: classes, their names (``display.classes``),
-    positive class and threshold."""
+    positive class and threshold; or a numeric target's name, units, range and interval
+    (``measured``: evaluate's metrics)."""
+    if config.schema_.labels.numeric:
+        return numeric.output_contract(config, measured)
     binary = len(classes) <= 2
     return {
         "classes": classes,
@@ -64,15 +70,18 @@ def input_spec(encoder: TabularEncoder, config: TabularTaskConfig) -> dict[str, 
 
 def answers(predictor: Any, probabilities: Any, known_shares: Any, inputs: Any, options: dict) -> list[dict]:
     """``{"probability", "prediction", "class_name"}`` per row (and ``label`` for named classes), or
-    the top classes; ``class_name`` from the bundle's ``class_names`` (the value for an old bundle)."""
+    the top classes; ``class_name`` from the bundle's ``class_names`` (the value for an old bundle).
+    ``{"value", "interval"}`` when the bundle's output names a numeric ``target``."""
     output = predictor.output
+    if "target" in output:
+        return numeric.answers(probabilities, output)
     top_k = output.get("top_k") or shapes.TOP_K
     names = shapes.recorded_names(output, predictor.classes)
     return shapes.classifier_answers(probabilities, predictor.classes, top_k=top_k, names=names)
 
 
 def check_request_params(given: dict[str, Any], output: dict[str, Any]) -> dict[str, Any]:
-    return shapes.check_params(given, shapes.CLASSIFIER_PARAMS)
+    return shapes.check_params(given, () if "target" in output else shapes.CLASSIFIER_PARAMS)
 
 
 def label_column(config: TabularTaskConfig) -> str:
@@ -85,7 +94,11 @@ def read(path: Path, name: str, config: TabularTaskConfig) -> tuple[CsvRows, str
 
 def describe(frame: pd.DataFrame, config: TabularTaskConfig) -> dict[str, Any]:
     target = config.schema_.target
-    return {"classes": class_counts(frame[target])} if target in frame.columns else {}
+    if target not in frame.columns:
+        return {}
+    if config.schema_.labels.numeric:
+        return numeric.describe(frame, target, config.schema_.labels.units)
+    return {"classes": class_counts(frame[target])}
 
 
 def number_columns(config: TabularTaskConfig) -> list[str]:
@@ -94,14 +107,14 @@ def number_columns(config: TabularTaskConfig) -> list[str]:
 
 
 def prepare(frame: pd.DataFrame, config: TabularTaskConfig) -> None:
-    for col in config.schema_.numeric:
+    for col in _numbers(config):
         if col in frame.columns:
             frame[f"{col}{AS_NUMBER}"] = pd.to_numeric(frame[col], errors="coerce").astype("float64")
 
 
 def expectations(config: TabularTaskConfig, exp: Any) -> list[Any]:
     schema = config.schema_
-    helpers = [f"{c}{AS_NUMBER}" for c in schema.numeric]
+    helpers = [f"{c}{AS_NUMBER}" for c in _numbers(config)]
     checks: list[Any] = [
         exp.ExpectTableColumnsToMatchSet(column_set=[*schema.all_columns, *helpers], exact_match=True),
         exp.ExpectTableRowCountToBeBetween(min_value=schema.min_rows, max_value=schema.max_rows),
@@ -127,7 +140,15 @@ def expectations(config: TabularTaskConfig, exp: Any) -> list[Any]:
         if col not in may_be_blank:
             checks.append(exp.ExpectColumnValuesToNotBeNull(column=col, meta=meta(col)))
         checks.append(exp.ExpectColumnValuesToBeInSet(column=col, value_set=list(values), meta=meta(col)))
+    if schema.labels.numeric:
+        return checks + numeric.target_checks(exp, schema.target, schema.labels)
     return checks + label_checks(exp, schema.target, schema.labels)
+
+
+def _numbers(config: TabularTaskConfig) -> list[str]:
+    """The columns validate checks as numbers through a helper column: a numeric target's too."""
+    schema = config.schema_
+    return [*schema.numeric, *([schema.target] if schema.labels.numeric else [])]
 
 
 def usable_rows(frame: pd.DataFrame, config: TabularTaskConfig) -> pd.DataFrame:
@@ -138,15 +159,23 @@ def usable_rows(frame: pd.DataFrame, config: TabularTaskConfig) -> pd.DataFrame:
 
 
 def assign_splits(frame: pd.DataFrame, config: Any, seed: int) -> pd.Series:
+    if config.schema_.labels.numeric:
+        return numeric.random_splits(frame, config, seed)
     return stratified_splits(frame, label_column(config), config, seed)
 
 
 def encode_splits(frame: pd.DataFrame, encoder: Any, config: Any) -> tuple[Any, dict[str, Any]]:
+    if config.schema_.labels.numeric:
+        return numeric.encode_splits(frame, encoder, label_column(config), config.schema_.labels)
     return labelled_splits(frame, encoder, label_column(config), config.schema_.labels)
 
 
 def metrics(y_true: Any, proba: Any, n_classes: int) -> dict[str, float]:
+    """Classification metrics; a numeric target's (one output, no classes: ``n_classes`` 1)."""
     from pipeline.core.metrics import classification_metrics
+
+    if n_classes == 1:
+        return numeric.metrics(y_true, proba)
 
     return classification_metrics(y_true, proba, n_classes)
 
@@ -155,49 +184,9 @@ def fit_encoder(train: pd.DataFrame, config: TabularTaskConfig) -> TabularEncode
     return TabularEncoder.fit(train, config.schema_)
 
 
-def baseline_factories(seed: int) -> dict[str, Any]:
-    """A fresh unfitted model per baseline name (the baselines stage and cross-validation)."""
-    from sklearn.ensemble import HistGradientBoostingClassifier
-    from sklearn.linear_model import LogisticRegression
-
-    return {
-        "logistic_regression": lambda: LogisticRegression(max_iter=2000),
-        "hist_gradient_boosting": lambda: HistGradientBoostingClassifier(random_state=seed),
-    }
-
-
-def baseline_scores(model: Any, x: Any, n_classes: int) -> Any:
-    return by_class_index(model.predict_proba(x), model.classes_, n_classes)
-
-
-def baselines(task: str, config: TabularTaskConfig, seed: int) -> dict[str, dict[str, Any]]:
-    """Logistic regression and HistGradientBoosting on exactly the model's encoded features; each
-    result also holds the test rows' scores and labels (``test_scores``, ``test_labels``)."""
-    import time
-
-    import numpy as np
-
-    from pipeline.core.metrics import classification_metrics
-    from pipeline.encoders.dataset import load_dataset
-
-    data = load_dataset(task)
-    np.random.seed(seed)
-    factories = baseline_factories(seed)
-    results: dict[str, dict[str, Any]] = {}
-    for name in config.baselines:
-        started = time.perf_counter()
-        model = factories[name]().fit(data.train.x, data.train.y.astype(int))
-        test_scores = baseline_scores(model, data.test.x, data.n_classes)
-        results[name] = {
-            "val": classification_metrics(
-                data.val.y, baseline_scores(model, data.val.x, data.n_classes), data.n_classes
-            ),
-            "test": classification_metrics(data.test.y, test_scores, data.n_classes),
-            "fit_seconds": round(time.perf_counter() - started, 3),
-            "test_scores": test_scores,
-            "test_labels": data.test.y,
-        }
-    return results
+baseline_factories = tabular_baselines.baseline_factories
+baseline_scores = tabular_baselines.baseline_scores
+baselines = tabular_baselines.baselines
 
 
 def input_example(frame: pd.DataFrame, config: TabularTaskConfig) -> pd.DataFrame:
@@ -215,6 +204,26 @@ def signature_inputs(example: pd.DataFrame) -> Any:
     from mlflow.types.schema import AnyType, ColSpec, Schema
 
     return Schema([ColSpec(AnyType(), str(col)) for col in example.columns])
+
+
+def evaluation_extras(
+    config: Any, y_val: Any, p_val: Any, y_test: Any, p_test: Any, settings: Any, seed: int
+) -> dict[str, Any]:
+    """A numeric target's conformal interval and its test coverage; nothing more for classes."""
+    if config.schema_.labels.numeric:
+        return numeric.evaluation_extras(config.schema_.labels, y_val, p_val, y_test, p_test, settings, seed)
+    return {}
+
+
+def evaluation_reports(
+    config: Any, folder: Any, title: str, y_test: Any, p_test: Any, evaluation: Any
+) -> Any:
+    """A numeric target's tables and figures, written to ``folder``; None: a classifier's curves."""
+    if config.schema_.labels.numeric:
+        from pipeline.tasks.numeric_reports import write_reports
+
+        return write_reports(folder, title, y_test, p_test, evaluation)
+    return None
 
 
 def examples(predict: Any, encoder_data: dict[str, Any], config: Any) -> list[dict[str, Any]]:
@@ -272,6 +281,8 @@ def predict_columns(answers: list[dict[str, Any]], probabilities: Any, shares: A
 
     from pipeline.tasks.answers import class_columns
 
+    if answers and "value" in answers[0]:
+        return numeric.predict_columns(answers)
     if np.ndim(probabilities) == 2:
         return class_columns(answers)
     predictions = [a["prediction"] for a in answers]

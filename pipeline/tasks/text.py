@@ -41,7 +41,7 @@ def classes_note() -> str:
 
 
 # --- the output contract and the answer (the serving side's part that the bundle records) ---
-def output_contract(config: TextTaskConfig, classes: list[Any]) -> dict[str, Any]:
+def output_contract(config: TextTaskConfig, classes: list[Any], measured: dict[str, Any]) -> dict[str, Any]:
     """What the model answers, recorded in its bundle: classes, and for two classes the positive one
     and the neutral band around the threshold (Positive/Negative/Neutral); the classes' names
     (``display.classes``)."""
@@ -265,6 +265,20 @@ def signature_inputs(example: pd.DataFrame) -> Any:
     from mlflow.models import infer_signature
 
     return infer_signature(example).inputs
+
+
+def evaluation_extras(
+    config: Any, y_val: Any, p_val: Any, y_test: Any, p_test: Any, settings: Any, seed: int
+) -> dict[str, Any]:
+    """Nothing beyond the metrics (a numeric target's interval is a table's)."""
+    return {}
+
+
+def evaluation_reports(
+    config: Any, folder: Any, title: str, y_test: Any, p_test: Any, evaluation: Any
+) -> Any:
+    """None: evaluate writes the classifier's curves, confusion matrix and figures."""
+    return None
 
 
 def examples(predict: Any, encoder_data: dict[str, Any], config: Any) -> list[dict[str, Any]]:
