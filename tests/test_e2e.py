@@ -37,6 +37,7 @@ TINY = {
         "sentiment": {"generator": "reviews", "rows": 500},
         "topics": {"generator": "topics", "rows": 400},
         "nextword": {"generator": "script", "rows": 300},
+        "bikeshare": {"generator": "bikeshare", "rows": 400},
     },
     "churn": {
         "models": {"ann": {"epochs": 3, "patience": 2}},
@@ -45,14 +46,22 @@ TINY = {
     "sentiment": TINY_RECURRENT,
     "topics": TINY_RECURRENT,
     "nextword": {"models": TINY_RECURRENT["models"], "tune": TINY_RECURRENT["tune"]},
+    "bikeshare": {"models": {"ann": {"epochs": 3, "patience": 2}}},
 }
 # one model of each task: each costs about 40 s of stages, most of it importing TensorFlow in each
 # stage's process (tests/test_dvc_deps.py checks every stage's deps, sibling architectures included)
-ARCHS = {"churn": ["ann"], "sentiment": ["gru"], "topics": ["gru"], "nextword": ["gru"]}
+ARCHS = {"churn": ["ann"], "sentiment": ["gru"], "topics": ["gru"], "nextword": ["gru"], "bikeshare": ["ann"]}
 BINARY = {"accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc"}
 MULTICLASS = {"accuracy", "f1_macro", "f1_weighted", "roc_auc_ovr_macro", "top_k_accuracy"}
 LANGUAGE_MODEL = {"perplexity", "top1_accuracy", "top5_accuracy"}
-EXPECTED = {"churn": BINARY, "sentiment": BINARY, "topics": MULTICLASS, "nextword": LANGUAGE_MODEL}
+NUMBER = {"mae", "rmse", "r2", "mape"}  # a count of at least 1: MAPE too
+EXPECTED = {
+    "churn": BINARY,
+    "sentiment": BINARY,
+    "topics": MULTICLASS,
+    "nextword": LANGUAGE_MODEL,
+    "bikeshare": NUMBER,
+}
 
 
 def keep_archs(path: Path, task: str, archs: list[str]) -> None:
@@ -147,6 +156,10 @@ def test_repro_builds_metrics_models_and_registry(repo: tuple[Path, dict[str, st
         json.loads((root / "reports" / "registry" / "nextword.json").read_text())["gate_metric"]
         == "perplexity"
     )
+    bikes = json.loads((root / "metrics" / "bikeshare" / "baselines.json").read_text())
+    assert set(bikes) == {"ridge", "poisson_glm", "hist_gradient_boosting"}
+    ann = json.loads((root / "metrics" / "bikeshare" / "ann.json").read_text())
+    assert ann["interval"]["level"] == 0.9 and "interval_coverage" in ann["test"]
     assert (root / "mlflow.db").exists()
 
 
