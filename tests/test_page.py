@@ -22,12 +22,20 @@ import pytest
 
 pytest.importorskip("onnxruntime")
 
-from tiny_models import TOPICS, churn_model_dir, nextword_model_dir, sentiment_model_dir, topics_model_dir
+from tiny_models import (
+    TOPICS,
+    balance_model_dir,
+    churn_model_dir,
+    nextword_model_dir,
+    sentiment_model_dir,
+    topics_model_dir,
+)
 
 from pipeline.commands.browser import find_chromium, launch
 from pipeline.serving.app import Listener, make_server
 from pipeline.serving.inference import Predictor
 from pipeline.serving.page import page_config, page_mode, script_json
+from pipeline.serving.responses import answer_rows
 from pipeline.serving.service import ScoringService
 from pipeline.tasks.answers import NO_KNOWN_WORD
 
@@ -42,6 +50,7 @@ def model_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "sentiment": sentiment_model_dir(root),
         "topics": topics_model_dir(root),
         "nextword": nextword_model_dir(root),
+        "balance": balance_model_dir(root),
     }
 
 
@@ -329,3 +338,28 @@ def _frame(text: str):
     import pandas as pd
 
     return pd.DataFrame({"text": [text]})
+
+
+def test_a_numeric_target_shows_its_value_and_interval_in_its_units(open_page, model_dirs):
+    """The form of a table whose target is a number: the answer is the value in the bundle's units
+    and its 90% interval, as the server computes them for the same record."""
+    tab = open_page("balance")
+    tab.fill("#f-Age", "52")
+    tab.click("#submit")
+    answer(tab, 1)
+    record = {}
+    for field in config_of(tab.content())["fields"]:
+        shown = tab.input_value(f"#f-{field['name']}")
+        is_number = field["type"] in ("number", "yes_no")
+        record[field["name"]] = float(shown) if is_number else field["values"][int(shown)]
+    predictor = Predictor.from_dir(model_dirs["balance"])
+    result = predictor.score_records([record])
+    want = answer_rows(predictor, result.probabilities, result.known_token_share, [record])[0]
+    assert float(tab.get_attribute("#prediction", "data-value")) == pytest.approx(want["value"], rel=1e-6)
+    low, high = (float(tab.get_attribute("#interval", a)) for a in ("data-low", "data-high"))
+    assert [low, high] == pytest.approx(want["interval"], rel=1e-6)
+    assert tab.text_content("#prediction").startswith("Balance: ") and "EUR" in tab.text_content(
+        "#prediction"
+    )
+    assert tab.text_content("#interval").startswith("90% prediction interval: ")
+    assert tab.is_hidden("#error")

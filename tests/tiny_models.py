@@ -140,17 +140,32 @@ def churn_model_dir(root: Path, arch: str = "ann") -> Path:
     return finish_bundle(directory, "churn", arch, encoder)
 
 
+def balance_config() -> Any:
+    """The task section of :func:`balance_model_dir`'s model: churn's table, ``Balance`` the target."""
+    from pipeline.core.config import TabularTaskConfig
+
+    schema = SCHEMA.model_copy(
+        update={"numeric": {c: s for c, s in SCHEMA.numeric.items() if c != "Balance"}}
+    )
+    return TabularTaskConfig.model_validate(
+        {
+            "kind": "tabular",
+            "data": {"source": "balance.csv"},
+            "schema": schema.model_dump(by_alias=True)
+            | {"target": "Balance", "labels": {"type": "number", "units": "EUR", "min": 0}},
+            "models": {"ann": {}},
+        }
+    )
+
+
 def balance_model_dir(root: Path, arch: str = "ann", half_width: float = 5000.0) -> Path:
     """A numeric target: the churn table's ``Balance`` (EUR, at least 0) predicted from the other
     columns by a linear model in euros (MatMul + Add, no squashing), with a 90% conformal interval
     of +-``half_width``; the manifest is written from the tabular kind's output contract."""
-    from pipeline.core.config import TabularTaskConfig
     from pipeline.serving.bundle import write_manifest
     from pipeline.tasks import tabular
 
     directory = root / "models" / "balance" / arch
-    numeric = {c: s for c, s in SCHEMA.numeric.items() if c != "Balance"}
-    schema = SCHEMA.model_copy(update={"numeric": numeric})
     encoder = TabularEncoder(
         churn_encoder().numeric | {},
         {col: list(values) for col, values in SCHEMA.categorical.items()},
@@ -181,15 +196,7 @@ def balance_model_dir(root: Path, arch: str = "ann", half_width: float = 5000.0)
         "units": "EUR",
     }
     write_json(directory / "encoder.json", encoder.to_dict() | {"classes": None, "target": target})
-    config = TabularTaskConfig.model_validate(
-        {
-            "kind": "tabular",
-            "data": {"source": "balance.csv"},
-            "schema": schema.model_dump(by_alias=True)
-            | {"target": "Balance", "labels": {"type": "number", "units": "EUR", "min": 0}},
-            "models": {"ann": {}},
-        }
-    )
+    config = balance_config()
     measured = {"interval": {"level": 0.9, "half_width": half_width}}
     write_manifest(
         directory,

@@ -49,6 +49,7 @@ def page_config(predictor: Any, identity: dict[str, Any], neutral_band: float) -
     # the bundle's names (a language model records none: its classes are its vocabulary)
     names = recorded_names(getattr(predictor, "output", {}), classes) if listed else None
     manifest = getattr(predictor, "manifest", None)
+    output = getattr(predictor, "output", None) or {}
     config: dict[str, Any] = {
         "task": predictor.task or kind,
         "arch": predictor.arch,
@@ -60,6 +61,8 @@ def page_config(predictor: Any, identity: dict[str, Any], neutral_band: float) -
         # whether the names say more than the classes' values (the page then shows the names)
         "named": names is not None and names != [str(c) for c in classes],
         "neutral_band": neutral_band,
+        # what a numeric target's answer is in (its name, units and interval level), from the bundle
+        "output": {k: output.get(k) for k in ("target", "units", "interval_level")},
         "model": {k: identity.get(k) for k in ("registered_model", "model_version", "alias")},
     }
     config.update(kind_named(kind).page_fields(encoder, manifest.input if manifest is not None else {}))
