@@ -4,8 +4,8 @@ Small requests must not wait for big ones. On the event loop a 1000-row batch ho
 everything but the model itself: parsing its JSON (2 ms for churn's 200 kB), checking and encoding
 its rows (about 1 ms per 64 rows), building its 1000 answers and their JSON (1 ms each). In
 slices or whole, a single-row request that arrives meanwhile waits for it, and the batch's CPU
-time is the loop's (``bench``'s ``server_8_clients_mixed`` row: single-row p99 3-10 times its
-p99 alone, README "Benchmark"). A worker thread does no better: it shares the GIL.
+time is the loop's (``bench``'s ``server_8_clients_mixed`` row: single-row p99 about twice its
+p99 alone, docs/benchmark.md). A worker thread does no better: it shares the GIL.
 
 So a body over :data:`pipeline.serving.app.OFFLOAD_BYTES` goes, as bytes, to one worker process
 that holds its own ONNX Runtime session (one intra-op thread) and a copy of the service's settings,
