@@ -298,7 +298,9 @@ def test_a_set_with_only_data_schema_and_models_runs_through_dvc(project: Path, 
     assert len(stages) >= 12  # ingest ... register, and the model's tune ... export
 
 
-def test_ingest_names_the_keys_dvc_needs_that_a_section_lacks(project: Path):
+def test_ingest_names_the_keys_dvc_needs_that_a_section_lacks(
+    project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
     """A section written by hand with only data, schema and models fails at its first stage with the
     lines to add, not at encode with DVC's "Parameters ... are missing"."""
     from pipeline.core.config import params
@@ -312,9 +314,15 @@ def test_ingest_names_the_keys_dvc_needs_that_a_section_lacks(project: Path):
     params.cache_clear()
     from pipeline.core.config import ConfigError
 
+    monkeypatch.setenv("DVC_STAGE", "ingest@topics")  # as dvc repro runs it
     with pytest.raises(ConfigError) as err:
         ingest.main(["topics"])
-    assert "tasks.topics: missing split, encode, baselines, card, tune.gru:" in str(err.value)
-    assert "gru: {enabled: false}" in str(
-        err.value
-    ) and "baselines: [tfidf_logreg, tfidf_linear_svm]" not in str(err.value)
+    message = str(err.value)
+    assert "tasks.topics: missing split, encode, baselines, card, tune.gru:" in message
+    assert "gru: {enabled: false}" in message and "tfidf_linear_svm" not in message
+
+    monkeypatch.delenv("DVC_STAGE")  # run by hand, the loader's defaults do: a warning, then on
+    capsys.readouterr()
+    with pytest.raises(DataError):  # (this project has no data file to ingest)
+        ingest.main(["topics"])
+    assert "warning: params.yaml tasks.topics: missing split" in capsys.readouterr().err
