@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -52,3 +53,18 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real data sets not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator:
+    """Headless Chromium through Playwright (the page and MLflow UI tests); skips without either."""
+    from pipeline.commands.browser import find_chromium, launch
+
+    executable = find_chromium()
+    if executable is None:
+        pytest.skip("no Chromium: install Debian's `chromium` (.ci/run does) or set $CHROMIUM to a binary")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright: pip install -e '.[dev]'")
+    with sync_api.sync_playwright() as playwright:
+        browser = launch(playwright, executable)
+        yield browser
+        browser.close()

@@ -26,7 +26,6 @@ from types import SimpleNamespace
 
 import pytest
 
-from pipeline.commands.browser import find_chromium, launch
 from pipeline.commands.ui import links, model_url, runs_url
 from pipeline.core import tracking
 
@@ -147,18 +146,6 @@ def stop(process: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator:
-    executable = find_chromium()
-    if executable is None:
-        pytest.skip("no Chromium: install Debian's `chromium` (.ci/run does) or set $CHROMIUM to a binary")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright: pip install -e '.[dev]'")
-    with sync_api.sync_playwright() as playwright:
-        browser = launch(playwright, executable)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

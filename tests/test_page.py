@@ -31,7 +31,6 @@ from tiny_models import (
     topics_model_dir,
 )
 
-from pipeline.commands.browser import find_chromium, launch
 from pipeline.serving.app import Listener, make_server
 from pipeline.serving.inference import Predictor
 from pipeline.serving.page import page_config, page_mode, script_json
@@ -127,18 +126,6 @@ def test_post_to_the_page_is_refused_as_json(servers):
 
 
 # ---------------------------------------------------------------------------- in a real browser
-@pytest.fixture(scope="module")
-def browser() -> Iterator:
-    executable = find_chromium()
-    if executable is None:
-        pytest.skip("no Chromium: install Debian's `chromium` (.ci/run does) or set $CHROMIUM to a binary")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright: pip install -e '.[dev]'")
-    with sync_api.sync_playwright() as playwright:
-        browser = launch(playwright, executable)
-        yield browser
-        browser.close()
-
-
 @pytest.fixture
 def open_page(browser, servers) -> Iterator:
     """``open_page(task)``: a fresh tab on that task's ``GET /``; every request it made is checked to
