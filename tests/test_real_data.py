@@ -149,6 +149,23 @@ def test_the_shipped_sets_apply_to_the_real_files(project: Path, shared_data: Pa
     assert params.task("churn").data.source == f"{shared_data}/Churn_Modelling.csv"
 
 
+def test_the_shipped_sets_apply_after_dvc_exp_run_rewrote_params_yaml(project: Path, shared_data: Path):
+    """`dvc exp run -S` rewrites params.yaml in block style, comments kept on the keys' lines; a set
+    that replaces such a list must not glue two keys onto one line (`dropout: 0.1 l2: 1.329e-05`)."""
+    from dvc.utils.hydra import apply_overrides  # what `dvc exp run -S` runs on params.yaml
+
+    shutil.copytree(SETS, project / "params" / "real")
+    apply_overrides(project / "params.yaml", ["tasks.churn.card.limits=Generated customers only."])
+    rewritten = (project / "params.yaml").read_text()
+    assert "hidden_units:              # the course" in rewritten and "\n        - 64\n" in rewritten
+    assert real_data.main([str(shared_data)]) == 0
+    text = (project / "params.yaml").read_text()
+    assert "\n        l2: 1.329e-05" in text and "dropout: 0.1 l2" not in text
+    merged = load_params(project / "params.yaml")
+    assert merged.task("churn").models["ann"].l2 == 1.329e-05
+    assert merged.task("churn").card.limits == "Generated customers only."
+
+
 def test_the_command_imports_no_tensorflow():
     import subprocess
     import sys
