@@ -267,17 +267,15 @@ def test_workers_share_one_study_on_postgresql_and_a_killed_workers_trial_is_fai
 
     victim = start()
     deadline = time.monotonic() + 180
-    running: list[Any] = []
-    while not running:
+    running = None
+    while running is None:
         assert victim.poll() is None and time.monotonic() < deadline, "no trial started in time"
         time.sleep(0.5)
-        studies = optuna.get_all_study_summaries(storage) if _tables_exist(storage) else []
-        if studies:
-            study = optuna.load_study(study_name=studies[0].study_name, storage=storage)
-            running = study.get_trials(states=(optuna.trial.TrialState.RUNNING,))
+        running = _running_trial(storage)
     victim.send_signal(signal.SIGKILL)
     victim.wait(timeout=30)
-    killed = running[0].number
+    study_name, killed = running
+    study = optuna.load_study(study_name=study_name, storage=storage)
 
     workers = [start() for _ in range(2)]
     outputs = [w.communicate(timeout=400)[0] for w in workers]
@@ -297,10 +295,28 @@ def test_workers_share_one_study_on_postgresql_and_a_killed_workers_trial_is_fai
     assert best["study"] == study.study_name and best["best_trial"] == study.best_trial.number
 
 
-def _tables_exist(storage: str) -> bool:
+def _running_trial(storage: str) -> tuple[str, int] | None:
+    """The study name and number of a RUNNING trial, read with plain SQL.
+
+    Opening an Optuna storage here would create Optuna's tables, racing the worker that is
+    creating them on the fresh database (a duplicate ``alembic_version`` type in PostgreSQL).
+    """
     import sqlalchemy
 
-    return sqlalchemy.inspect(sqlalchemy.create_engine(storage)).has_table("studies")
+    engine = sqlalchemy.create_engine(storage)
+    try:
+        with engine.connect() as connection:
+            if not sqlalchemy.inspect(connection).has_table("trials"):
+                return None
+            row = connection.execute(
+                sqlalchemy.text(
+                    "SELECT s.study_name, t.number FROM trials t JOIN studies s ON s.study_id = t.study_id "
+                    "WHERE t.state = 'RUNNING' ORDER BY t.number LIMIT 1"
+                )
+            ).first()
+    finally:
+        engine.dispose()
+    return (str(row[0]), int(row[1])) if row else None
 
 
 # ---------------------------------------------------------------------- DVC remote
