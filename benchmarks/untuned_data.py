@@ -3,6 +3,8 @@
 * ``caravan.csv``: the CoIL 2000 insurance data (5,822 customers, 85 columns, target ``Purchase``
   ``Yes``/``No``, 6% ``Yes``), as shipped in the ``ISLP`` wheel (``pip download --no-deps
   islp==0.6.0``; the file is ``ISLP/data/Caravan.csv`` inside it). Copied unchanged.
+* ``auto.csv`` and ``carseats.csv``: two regression tables of the same wheel (``Auto``: 392 cars,
+  ``mpg``; ``Carseats``: 400 shops, ``Sales`` in thousands of units), copied unchanged.
 * ``imdb_ratings/train.csv`` and ``test.csv``: IMDB reviews labelled with their star rating (the
   ``<id>_<rating>.txt`` file names of ``aclImdb_v1_labeled.tar.gz``: 1-4 and 7-10, eight classes),
   a seeded sample of ``--per-split`` reviews from each official split, so that the test file is
@@ -40,7 +42,9 @@ import tarfile
 import zipfile
 from pathlib import Path
 
-CARAVAN_MEMBER = "ISLP/data/Caravan.csv"
+# The ISLP wheel's tables, copied unchanged: a classifier's (Caravan) and two regressions' (Auto's
+# ``mpg`` and Carseats' ``Sales``, issue 21).
+ISLP_TABLES = {"caravan.csv": "Caravan.csv", "auto.csv": "Auto.csv", "carseats.csv": "Carseats.csv"}
 # R writes the table itself, so that the file is the data as distributed (factors as their labels).
 WRITE_TELCO = 'write.csv(modeldata::wa_churn, commandArgs(TRUE)[1], row.names = FALSE, na = "")'
 ORANGE_TEXT = "orangecontrib/text/datasets/"
@@ -48,12 +52,14 @@ FRIENDS = {"Chandler", "Joey", "Monica", "Phoebe", "Rachel", "Ross"}
 REVIEW = re.compile(r"^aclImdb/(train|test)/(?:pos|neg)/\d+_(\d+)\.txt$")
 
 
-def write_caravan(wheel: Path, out: Path) -> Path:
+def write_islp_tables(wheel: Path, out: Path) -> list[Path]:
+    paths = []
     with zipfile.ZipFile(wheel) as archive:
-        data = archive.read(CARAVAN_MEMBER)
-    path = out / "caravan.csv"
-    path.write_bytes(data)
-    return path
+        for name, member in ISLP_TABLES.items():
+            path = out / name
+            path.write_bytes(archive.read(f"ISLP/data/{member}"))
+            paths.append(path)
+    return paths
 
 
 def write_telco(out: Path) -> Path:
@@ -131,7 +137,7 @@ def main() -> None:
     if args.telco and shutil.which("Rscript") is None:
         parser.error("--telco needs Rscript and the R package modeldata: apt-get install r-cran-modeldata")
     args.out.mkdir(parents=True, exist_ok=True)
-    paths = [write_caravan(args.islp_wheel, args.out)]
+    paths = write_islp_tables(args.islp_wheel, args.out)
     paths += write_ratings(args.imdb_tar, args.out, args.per_split, args.seed)
     if args.telco:
         paths.append(write_telco(args.out))
