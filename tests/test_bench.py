@@ -19,6 +19,7 @@ from onnx import TensorProto, helper, numpy_helper
 from tiny_models import REPO, churn_encoder, churn_rows, finish_bundle, text_encoder
 
 from pipeline.commands import bench, bench_report, bench_server
+from pipeline.commands.bench_backends import accuracy
 from pipeline.core.errors import ModelError
 from pipeline.core.io import write_json
 
@@ -61,9 +62,23 @@ def test_timed_batches_differ_spread_over_the_split_and_wrap_around():
 def test_parity_helpers_keep_one_column_per_class():
     """A multi-class model's (topics, nextword) probabilities stay (n, classes), scored by argmax."""
     three = bench.batched(lambda x: np.tile([[0.1, 0.7, 0.2]], (len(x), 1)), np.zeros((2500, 1)), size=1024)
-    assert three.shape == (2500, 3) and bench.accuracy(three, np.ones(2500)) == 1.0
+    assert three.shape == (2500, 3) and accuracy(three, np.ones(2500)) == 1.0
     binary = bench.batched(lambda x: np.full((len(x), 1), 0.8), np.zeros((5, 1)))
-    assert binary.shape == (5,) and bench.accuracy(binary, np.array([1, 1, 0, 1, 1])) == 0.8
+    assert binary.shape == (5,) and accuracy(binary, np.array([1, 1, 0, 1, 1])) == 0.8
+
+
+def test_a_numeric_targets_parity_is_relative_and_scored_by_rmse():
+    """Bikers in the hundreds: float32's rounding is not a parity failure, and accuracy means nothing."""
+    from pipeline.commands.bench_backends import quality, relative_diff
+
+    values = np.array([250.0, 0.5, 12.0])
+    assert relative_diff(values, values + np.array([2.5e-5, 1e-8, 0])) == pytest.approx(1e-7)
+    assert relative_diff(values, values + np.array([0, 1e-3, 0])) == pytest.approx(1e-3)  # absolute below 1
+    assert quality(values, np.array([254.0, 0.5, 9.0]), numeric=True) == (
+        "rmse",
+        pytest.approx(np.sqrt(25 / 3)),
+    )
+    assert quality(np.array([0.8, 0.2]), np.array([1, 1]), numeric=False) == ("accuracy", 0.5)
 
 
 def test_raw_inputs_encode_back_to_the_test_rows():
@@ -184,6 +199,7 @@ def test_tiny_bench_times_every_backend_and_batch(project, capsys):
     assert notes[("onnxruntime", 256)].startswith(("threads=1 (faster than threads=2", "threads=2 (faster"))
     (model,) = extra["models"]
     assert model["parity"]["max_abs_diff"] < 1e-5 and model["parity"]["rows"] == 40
+    assert model["parity"]["metric"] == "accuracy" and model["parity"]["keras"] == model["parity"]["onnx"]
     assert "server" not in model and "int8" not in model
     assert "| churn/ann |" in markdown and "Speed-up" in markdown
     assert "| keras_predict | 256 |" in capsys.readouterr().out
@@ -208,4 +224,4 @@ def test_bench_with_server_and_int8(project):
     assert mixed["batch_rows"] == 1000 and "Mixed load" in markdown
     assert model["server"]["tensorflow_loaded"] is False and model["server"]["rss_after_mib"] > 0
     assert (project / "models" / "churn" / "ann" / "model.int8.onnx").is_file()
-    assert abs(model["int8"]["accuracy_change"]) <= 0.1 and "int8" in markdown
+    assert abs(model["int8"]["change"]) <= 0.1 and "int8" in markdown

@@ -51,11 +51,19 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.commands.bench_backends import accuracy, batched, keras_runners, onnx_runner, quantize
+from pipeline.commands.bench_backends import (
+    batched,
+    keras_runners,
+    onnx_runner,
+    quality,
+    quantize,
+    relative_diff,
+)
 from pipeline.commands.bench_report import Row, summarize, write_reports
 from pipeline.commands.bench_server import bench_server
 from pipeline.core import paths
 from pipeline.core.errors import ModelError
+from pipeline.core.io import read_json
 from pipeline.encoders.base import Encoder
 from pipeline.encoders.registry import load_encoder
 from pipeline.tasks import kind_named
@@ -138,14 +146,19 @@ def bench_model(
     extra: dict[str, Any] = {"model": name, "test_rows": len(x)}
     keras_p = batched(lambda b: model.predict(b, batch_size=len(b), verbose=0), x)
     onnx_p = batched(ort_1, x)
+    numeric = "target" in read_json(model_dir / "encoder.json")  # a value, not probabilities
+    metric, keras_figure = quality(keras_p, y, numeric)
     extra["parity"] = {
-        "max_abs_diff": float(np.max(np.abs(keras_p - onnx_p))),
+        "max_abs_diff": relative_diff(keras_p, onnx_p),
         "rows": len(x),
-        "accuracy_keras": accuracy(keras_p, y),
-        "accuracy_onnx": accuracy(onnx_p, y),
+        "metric": metric,
+        "keras": keras_figure,
+        "onnx": quality(onnx_p, y, numeric)[1],
     }
     if settings.int8:
-        int8_rows, extra["int8"] = bench_int8(name, onnx_path, encoder, x, y, onnx_p, rows, settings)
+        int8_rows, extra["int8"] = bench_int8(
+            name, onnx_path, encoder, (x, y, numeric), onnx_p, rows, settings
+        )
         rows += int8_rows
     if settings.server:
         server_rows, server = bench_server(
@@ -236,14 +249,16 @@ def bench_int8(
     name: str,
     onnx_path: Path,
     encoder: Encoder,
-    x: np.ndarray,
-    y: np.ndarray,
+    test: tuple[np.ndarray, np.ndarray, bool],
     onnx_p: np.ndarray,
     rows: list[Row],
     settings: Settings,
 ) -> tuple[list[Row], dict[str, Any]]:
-    """A dynamically quantised ``model.int8.onnx``: its rows, and its accuracy and speed-up
-    against the fp32 ``rows``."""
+    """A dynamically quantised ``model.int8.onnx``: its rows, and its accuracy (a numeric target's
+    RMSE) and speed-up against the fp32 ``rows``; ``test`` is the encoded test rows, their labels
+    and whether those are values."""
+    x, y, numeric = test
+    metric, fp32_figure = quality(onnx_p, y, numeric)
     int8_path = quantize(onnx_path, onnx_path.parent / "model.int8.onnx")
     int8 = onnx_runner(int8_path, encoder, 1)
     int8_p = batched(int8, x)
@@ -253,10 +268,11 @@ def bench_int8(
         "path": str(int8_path),
         "size_bytes": int8_path.stat().st_size,
         "fp32_size_bytes": onnx_path.stat().st_size,
-        "accuracy_fp32": accuracy(onnx_p, y),
-        "accuracy_int8": accuracy(int8_p, y),
-        "accuracy_change": accuracy(int8_p, y) - accuracy(onnx_p, y),
-        "max_abs_diff_vs_fp32": float(np.max(np.abs(int8_p - onnx_p))),
+        "metric": metric,
+        "fp32": fp32_figure,
+        "int8": quality(int8_p, y, numeric)[1],
+        "change": quality(int8_p, y, numeric)[1] - fp32_figure,
+        "max_abs_diff_vs_fp32": relative_diff(onnx_p, int8_p),
         "speedup_rows_per_s": {
             str(r.batch): r.rows_per_s / fp32[r.batch].rows_per_s for r in int8_rows if r.batch in fp32
         },

@@ -81,6 +81,22 @@ def batched(fn: Fn, x: np.ndarray, size: int = 1024) -> np.ndarray:
     return out[:, 0] if out.shape[1] == 1 else out
 
 
+def quality(p: np.ndarray, y: np.ndarray, numeric: bool) -> tuple[str, float]:
+    """The figure parity and int8 compare: a numeric target's RMSE, else the accuracy."""
+    if not numeric:
+        return "accuracy", accuracy(p, y)
+    if not len(y):
+        return "rmse", float("nan")
+    return "rmse", float(np.sqrt(np.mean((np.asarray(p, "float64").reshape(-1) - y) ** 2)))
+
+
+def relative_diff(expected: np.ndarray, actual: np.ndarray) -> float:
+    """Export's parity figure: absolute up to 1, relative beyond (``|a - b| / max(1, |a|)``), so a
+    value in the hundreds is judged at float32's precision and a probability as it was."""
+    expected, actual = np.asarray(expected, "float64"), np.asarray(actual, "float64")
+    return float(np.max(np.abs(expected - actual) / np.maximum(1.0, np.abs(expected)), initial=0.0))
+
+
 def accuracy(p: np.ndarray, y: np.ndarray) -> float:
     """Thresholded at 0.5 for one probability per row, the most probable class for several."""
     if not len(y):

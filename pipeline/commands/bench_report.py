@@ -129,16 +129,17 @@ def extra_lines(extra: dict[str, Any]) -> list[str]:
     if parity:
         lines += [
             "",
-            f"ONNX vs Keras on {parity['rows']} test rows: max |diff| {parity['max_abs_diff']:.2e}; "
-            f"accuracy Keras {parity['accuracy_keras']:.4f}, ONNX {parity['accuracy_onnx']:.4f}.",
+            f"ONNX vs Keras on {parity['rows']} test rows: max |diff| {parity['max_abs_diff']:.2e} "
+            f"(relative beyond 1); {parity['metric']} Keras {parity['keras']:.4f}, "
+            f"ONNX {parity['onnx']:.4f}.",
         ]
     if "int8" in extra:
         q = extra["int8"]
         speed = ", ".join(f"batch {b}: {v:.2f}x" for b, v in q["speedup_rows_per_s"].items())
         lines.append(
             f"int8 ({q['size_bytes']:,} bytes vs {q['fp32_size_bytes']:,}): "
-            f"accuracy {q['accuracy_int8']:.4f} "
-            f"({q['accuracy_change']:+.4f}), max |diff| vs fp32 {q['max_abs_diff_vs_fp32']:.2e}; "
+            f"{q['metric']} {q['int8']:.4f} "
+            f"({q['change']:+.4f}), max |diff| vs fp32 {q['max_abs_diff_vs_fp32']:.2e}; "
             f"speed-up {speed}."
         )
     if "server" in extra:
