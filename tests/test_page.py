@@ -331,6 +331,11 @@ def test_a_numeric_target_shows_its_value_and_interval_in_its_units(open_page, m
     """The form of a table whose target is a number: the answer is the value in the bundle's units
     and its 90% interval, as the server computes them for the same record."""
     tab = open_page("balance")
+    salary, score = tab.locator("#f-EstimatedSalary"), tab.locator("#f-CreditScore")
+    assert salary.get_attribute("min") == "0" and salary.get_attribute("max") is None
+    assert score.get_attribute("min") is None and score.get_attribute("max") is None
+    hints = {label.get_attribute("data-column"): label.text_content() for label in tab.locator("label").all()}
+    assert hints["EstimatedSalary"].endswith("(from 0)") and hints["CreditScore"] == "CreditScore"
     tab.fill("#f-Age", "52")
     tab.click("#submit")
     answer(tab, 1)

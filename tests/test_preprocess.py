@@ -331,3 +331,35 @@ def test_a_size_that_is_neither_a_number_nor_auto_is_refused_by_name(tmp_path, k
     edit_params(target, sentiment={"encode": {key: value}})
     with pytest.raises(Exception, match=rf"sentiment\.encode\.{key}"):
         load_params(target)
+
+
+def test_a_numeric_column_may_leave_out_either_bound():
+    """A user who does not know a column's range writes ``{}`` (or one bound): the cells must still
+    be numbers, and a bound that is given is still checked, in words that match it."""
+    from pipeline.core.data_config import NumericColumn
+
+    numeric = dict(SCHEMA.numeric) | {
+        "Age": NumericColumn(min=18, integer=True),
+        "Balance": NumericColumn(),
+        "EstimatedSalary": NumericColumn(max=200000),
+    }
+    enc = TabularEncoder.fit(customers(), SCHEMA.model_copy(update={"numeric": numeric}))
+    assert encoder_from_dict(enc.to_dict()).numeric["Balance"] | {"mean": 0, "std": 1} == {
+        "mean": 0,
+        "std": 1,
+        "min": None,
+        "max": None,
+        "integer": False,
+    }
+    records = customers().to_dict(orient="records")
+    records[0] |= {"Age": 10, "Balance": -5e9, "EstimatedSalary": -1.0}  # only Age breaks its bound
+    records[1] |= {"Age": 18.5, "Balance": "much", "EstimatedSalary": 250000}
+    problems = {(e.row, e.column): e.message for e in enc.check_records(records)}
+    assert problems == {
+        (0, "Age"): "10 is outside the expected range of at least 18",
+        (1, "Age"): "18.5 is not a whole number; expected an integer of at least 18",
+        (1, "Balance"): "'much' is not a number",
+        (1, "EstimatedSalary"): "250000 is outside the expected range of at most 200000",
+    }
+    with pytest.raises(ValueError, match=r"min 5\.0 is above max 1\.0"):
+        NumericColumn(min=5, max=1)

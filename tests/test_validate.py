@@ -144,6 +144,19 @@ def test_bad_values_fail_naming_column_and_rows(
     assert f"failed 1 expectation(s):\n  - column '{column}': {expectation}: {text}" in summary.message("f")
 
 
+def test_a_column_without_bounds_takes_any_finite_number(churn: TabularTaskConfig) -> None:
+    from pipeline.core.data_config import NumericColumn
+
+    numeric = dict(churn.schema_.numeric) | {"Balance": NumericColumn(), "Age": NumericColumn(min=18)}
+    unbounded = churn.model_copy(update={"schema_": churn.schema_.model_copy(update={"numeric": numeric})})
+    frame = with_value(with_value(churn_frame(), "Balance", [3], -1e12), "Age", [4], 1e6)
+    assert validate_frame(frame, unbounded).success
+    failures = validate_frame(with_value(frame, "Balance", [5], float("inf")), unbounded).failures
+    assert [(f.column, f.expectation, f.unexpected_count) for f in failures] == [
+        ("Balance", "expect_column_values_to_be_between", 1)
+    ]
+
+
 def test_nullable_and_boolean_dtypes_are_numbers(churn: TabularTaskConfig) -> None:
     frame = churn_frame().astype({"Age": "Int64", "Balance": "Float64", "HasCrCard": bool})
     frame.loc[3, "Age"] = pd.NA

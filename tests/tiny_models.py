@@ -172,6 +172,9 @@ def balance_model_dir(root: Path, arch: str = "ann", half_width: float = 5000.0)
         passthrough=[*SCHEMA.drop, SCHEMA.target, "Balance"],
     )
     encoder.numeric.pop("Balance")
+    # bounds a schema may leave out: the salary has no ceiling, the credit score no range at all
+    encoder.numeric["EstimatedSalary"] = encoder.numeric["EstimatedSalary"] | {"max": None}
+    encoder.numeric["CreditScore"] = encoder.numeric["CreditScore"] | {"min": None, "max": None}
     w = np.array([[20_000.0 if n == "Age" else 1_000.0] for n in encoder.feature_names], dtype=np.float32)
     graph = helper.make_graph(
         [

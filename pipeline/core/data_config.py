@@ -48,9 +48,18 @@ class SyntheticConfig(Frozen):
 
 
 class NumericColumn(Frozen):
-    min: float
-    max: float
+    """A numeric column's checks: a range (either bound may be left out: unbounded on that side)
+    and whether it holds whole numbers. ``{}`` checks only that the cells are numbers."""
+
+    min: float | None = None
+    max: float | None = None
     integer: bool = False
+
+    @model_validator(mode="after")
+    def _ordered(self) -> NumericColumn:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min {self.min} is above max {self.max}")
+        return self
 
 
 class LabelSettings(Frozen):

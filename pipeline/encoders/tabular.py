@@ -61,12 +61,28 @@ def parse_number(value: Any) -> tuple[float | None, str | None]:
 
 def check_number(number: float, spec: dict[str, Any]) -> str | None:
     """Why ``number`` does not fit the column's spec (whole number, range), or None."""
-    low, high = spec["min"], spec["max"]
+    low, high = bounds(spec)
     if spec.get("integer") and math.isfinite(number) and not number.is_integer():
-        return f"{_num(number)} is not a whole number; expected an integer in [{_num(low)}, {_num(high)}]"
+        return f"{_num(number)} is not a whole number; expected an integer{range_text(spec, ' in ')}"
     if not low <= number <= high:
-        return f"{_num(number)} is outside the expected range [{_num(low)}, {_num(high)}]"
+        return f"{_num(number)} is outside the expected range{range_text(spec, ' ')}"
     return None
+
+
+def bounds(spec: dict[str, Any]) -> tuple[float, float]:
+    """A numeric column's range; a bound the schema leaves out (None) is infinite."""
+    low, high = spec.get("min"), spec.get("max")
+    return (-math.inf if low is None else low), (math.inf if high is None else high)
+
+
+def range_text(spec: dict[str, Any], lead: str) -> str:
+    """``[0, 10]``, ``of at least 0`` or ``of at most 10`` after ``lead``; empty when unbounded."""
+    low, high = spec.get("min"), spec.get("max")
+    if low is not None and high is not None:
+        return f"{lead}[{_num(low)}, {_num(high)}]"
+    if low is not None:
+        return f" of at least {_num(low)}"
+    return "" if high is None else f" of at most {_num(high)}"
 
 
 def number_problem(value: Any, spec: dict[str, Any]) -> str | None:
@@ -132,8 +148,8 @@ class TabularEncoder(Encoder):
             numeric[col] = {
                 "mean": float(present.mean()) if len(present) else 0.0,
                 "std": std if std > 0 else 1.0,
-                "min": float(spec.min),
-                "max": float(spec.max),
+                "min": None if spec.min is None else float(spec.min),
+                "max": None if spec.max is None else float(spec.max),
                 "integer": bool(spec.integer),
             }
         categorical = {col: list(values) for col, values in schema.categorical.items()}
@@ -243,7 +259,8 @@ class TabularEncoder(Encoder):
             if not filled:
                 blank = MISSING_NUMBER + self._drop_note(col)
                 errors += [RowError(int(i), blank, col) for i in np.flatnonzero(nan)]
-            suspect = ~nan & ((values < spec["min"]) | (values > spec["max"]))
+            low, high = bounds(spec)
+            suspect = ~nan & ((values < low) | (values > high))
             if spec.get("integer"):
                 suspect |= ~nan & np.isfinite(values) & (np.floor(values) != values)
             for i in np.flatnonzero(suspect).tolist():

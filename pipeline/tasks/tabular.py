@@ -10,7 +10,7 @@ import pandas as pd
 
 from pipeline.core.config import TabularTaskConfig
 from pipeline.data.readers import CsvRows, read_csv_file
-from pipeline.encoders.tabular import TabularEncoder
+from pipeline.encoders.tabular import TabularEncoder, bounds
 from pipeline.tasks import answers as shapes
 from pipeline.tasks import numeric, tabular_baselines
 from pipeline.tasks.base import (
@@ -127,7 +127,11 @@ def expectations(config: TabularTaskConfig, exp: Any) -> list[Any]:
             checks.append(exp.ExpectColumnValuesToNotBeNull(column=col, meta=col_meta))
         checks += [
             exp.ExpectColumnValuesToBeBetween(
-                column=number, min_value=spec.min, max_value=spec.max, meta=col_meta, notes=HELPER_NOTE
+                column=number,  # a bound left out: any finite number on that side
+                min_value=-numeric.FINITE if spec.min is None else spec.min,
+                max_value=numeric.FINITE if spec.max is None else spec.max,
+                meta=col_meta,
+                notes=HELPER_NOTE,
             ),
         ]
         if spec.integer:
@@ -347,7 +351,7 @@ def bench_inputs(encoder: Any, rows: Any) -> list[Any]:
         record: dict[str, Any] = {}
         j = 0
         for col, s in encoder.numeric.items():
-            value = float(np.clip(row[j] * s["std"] + s["mean"], s["min"], s["max"]))
+            value = float(np.clip(row[j] * s["std"] + s["mean"], *bounds(s)))
             record[col] = round(value) if s.get("integer") else value  # 52.5 is refused there
             j += 1
         for col, values in encoder.categorical.items():
