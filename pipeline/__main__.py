@@ -37,6 +37,7 @@ STAGES = {
 }
 USER_COMMANDS = {
     "predict": ("pipeline.commands.predict", "score rows or texts with ONNX Runtime (default: @champion)"),
+    "score": ("pipeline.commands.score", "stream a big CSV or Parquet file through a model, in chunks"),
     "promote": (
         "pipeline.commands.promote",
         "move 'champion' to the challenger if it is not worse (or --require significant); --rollback",

@@ -59,6 +59,8 @@ from pipeline.commands.predict_output import (
     warning_lines,
     write_output,
 )
+from pipeline.commands.score import add_batch_arguments, answer_options
+from pipeline.commands.score import run as run_batch
 from pipeline.core.errors import DataError
 from pipeline.core.rows import RowMap, csv_header, header_problem, scan_rows
 from pipeline.encoders.base import RowError
@@ -229,6 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--threads", type=int, default=0, help="ONNX Runtime intra-op threads (0: one per core)"
     )
+    add_batch_arguments(parser)
     words = parser.add_argument_group("next-word tasks (a language model)")
     words.add_argument("--top-k", type=int, help="next words listed per text (default: predict.top_k)")
     words.add_argument("--generate", type=int, default=0, metavar="N", help="continue each text by N words")
@@ -290,6 +293,8 @@ def main(argv: list[str]) -> int:
     band = args.neutral_band
     if band is None:  # the bundle's, as exported from tasks.<task>.predict.neutral_band
         band = predictor.output.get("neutral_band") or DEFAULT_NEUTRAL_BAND
+    if wants_batch_path(args):
+        return run_batch(args, predictor, uri, answer_options(predictor, args.neutral_band))
     kind = kind_named(predictor.kind)
     text_column = kind.text_column(predictor.encoder)
     frame, unit, source, row_map = read_inputs(args, text_column)
@@ -321,6 +326,14 @@ def main(argv: list[str]) -> int:
         summary += f"; wrote {args.output}"
     print(summary, file=sys.stderr)
     return status
+
+
+def wants_batch_path(args: argparse.Namespace) -> bool:
+    """Parquet in or out, or a rejects file asked for: stream the file (``pipeline.commands.score``)."""
+    parquet = any(p is not None and p.suffix.lower() == ".parquet" for p in (args.input, args.output))
+    if (parquet or args.rejects) and (args.input is None or args.output is None):
+        raise DataError("the batch path (Parquet, --rejects) needs both --input FILE and --output FILE")
+    return parquet or args.rejects is not None
 
 
 def predict_next_words(
