@@ -160,6 +160,24 @@ def test_a_numeric_text_task_goes_from_its_csv_to_a_bundle_answering_values_with
     )  # 6 decimals
 
 
+def test_tune_minimises_the_validation_rmse_of_a_numeric_text_task(reviews: Path, capsys) -> None:
+    """The gate metric defaults to validation RMSE, lower is better: the study's best value is its
+    lowest, at or below the untuned model's."""
+    raw = yaml.safe_load((reviews / "params.yaml").read_text())
+    space = {"learning_rate": {"type": "float", "low": 0.002, "high": 0.05, "log": True}}
+    tune = {"enabled": True, "n_trials": 2, "epochs_per_trial": 2, "timeout_s": 120, "space": space}
+    raw["tasks"]["reviews"]["tune"] = {"gru": tune}
+    (reviews / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    params.cache_clear()
+    for stage in (["ingest"], ["validate"], ["encode"], ["tune", "gru"]):
+        assert cli([stage[0], "reviews", *stage[1:]]) == 0, capsys.readouterr()
+    assert "best val rmse" in capsys.readouterr().out
+    best = yaml.safe_load((reviews / "params/best/reviews/gru.yaml").read_text())
+    assert best["tuned"] and best["n_trials"] == 2
+    assert best["untuned_value"] is not None  # params.yaml's point, enqueued first, completed
+    assert best["best_value"] <= best["untuned_value"]
+
+
 def test_serve_and_the_pyfunc_answer_a_text_with_its_value_and_interval(tmp_path: Path) -> None:
     """The served answer of a text regression bundle: ``{"value", "interval"}`` only, the interval
     the bundle's half-width clipped to the declared 1-10 stars; a classifier's param is refused."""
