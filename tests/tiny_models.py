@@ -210,11 +210,27 @@ def balance_model_dir(root: Path, arch: str = "ann", half_width: float = 5000.0)
     return directory
 
 
+def stars_config() -> Any:
+    """The task section of :func:`stars_model_dir`'s model: a text whose label is a 1-10 rating."""
+    from pipeline.core.config import TextTaskConfig
+
+    return TextTaskConfig.model_validate(
+        {
+            "kind": "text",
+            "data": {"source": "stars.csv"},
+            "schema": {
+                "label": "rating",
+                "labels": {"type": "number", "units": "stars", "min": 1, "max": 10},
+            },
+            "models": {"gru": {}},
+        }
+    )
+
+
 def stars_model_dir(root: Path, arch: str = "gru", half_width: float = 1.5) -> Path:
     """A text's numeric target: a star rating, 5.5 plus 1.5 times the sum of the tokens' scores
     (Gather + ReduceSum + MatMul + Add: "great" raises it, "awful" lowers it), with a 90% conformal
     interval of +-``half_width`` clipped to 1-10 stars; the manifest from the text kind's contract."""
-    from pipeline.core.config import TextTaskConfig
     from pipeline.serving.bundle import write_manifest
     from pipeline.tasks import text
 
@@ -241,17 +257,7 @@ def stars_model_dir(root: Path, arch: str = "gru", half_width: float = 1.5) -> P
     _save(graph, directory / "model.onnx", "stars", arch)
     target = {"column": "rating", "transform": "none", "loss": "mse", "center": 5.5, "scale": 1.0}
     write_json(directory / "encoder.json", encoder.to_dict() | {"classes": None, "target": target})
-    config = TextTaskConfig.model_validate(
-        {
-            "kind": "text",
-            "data": {"source": "stars.csv"},
-            "schema": {
-                "label": "rating",
-                "labels": {"type": "number", "units": "stars", "min": 1, "max": 10},
-            },
-            "models": {arch: {}},
-        }
-    )
+    config = stars_config()
     write_manifest(
         directory,
         task="stars",
