@@ -159,6 +159,19 @@ def test_a_numeric_text_task_goes_from_its_csv_to_a_bundle_answering_values_with
         [a["value"] for a in answers], abs=1e-5
     )  # 6 decimals
 
+    import mlflow
+
+    assert cli(["register", "reviews"]) == 0, capsys.readouterr()
+    version = mlflow.MlflowClient().get_model_version("reviews", "1")
+    assert version.tags["gate_metric"] == "rmse" and "val_rmse" in version.tags
+    card = (reviews / "reports" / "reviews" / "model_card.md").read_text()
+    assert "target: rating (stars), a number: 1 to 10" in card
+    assert "every answer carries a 90% prediction interval" in card
+    registered = mlflow.pyfunc.load_model("models:/reviews@challenger").predict(rows)
+    assert registered.to_dict("records") == answers
+    assert cli(["promote", "reviews"]) == 0, capsys.readouterr()
+    assert "first promotion" in capsys.readouterr().out
+
 
 def test_tune_minimises_the_validation_rmse_of_a_numeric_text_task(reviews: Path, capsys) -> None:
     """The gate metric defaults to validation RMSE, lower is better: the study's best value is its
