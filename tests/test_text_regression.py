@@ -191,6 +191,42 @@ def test_tune_minimises_the_validation_rmse_of_a_numeric_text_task(reviews: Path
     assert best["best_value"] <= best["untuned_value"]
 
 
+@pytest.mark.parametrize(
+    ("arch", "target"),
+    [
+        ("rnn", {"transform": "standardize", "loss": "mse", "center": 5.5, "scale": 3.0}),
+        ("lstm", {"transform": "log1p", "loss": "huber", "center": 1.6, "scale": 0.5}),
+        ("gru", {"transform": "none", "loss": "poisson", "center": 1.7, "scale": 1.0}),
+    ],
+)
+def test_the_onnx_builder_computes_each_value_head_of_a_recurrent_model(arch: str, target: dict) -> None:
+    """A recurrent model's value head (Rescaling, and for log1p and poisson the exponential) in the
+    ONNX graph: the same values as Keras within 1e-5 relative, over a batch and one row at a time."""
+    import onnxruntime as ort
+
+    from pipeline.core.config import RecurrentParams
+    from pipeline.modeling.models import build_model
+    from pipeline.modeling.onnx_builder import build_onnx
+
+    params = RecurrentParams(embedding_dim=6, units=5, pooling="max")
+    model = build_model(arch, params, vocab_size=30, sequence_length=20, target={"column": "y", **target})
+    rng = np.random.default_rng(3)
+    model.set_weights([rng.normal(0.0, 0.4, w.shape).astype("float32") for w in model.get_weights()])
+    x = rng.integers(0, 30, (64, 20)).astype("int32")
+    x[:8, :12] = 0  # leading padding, which the graph skips
+    expected = np.asarray(model(x, training=False)).reshape(-1)
+    session = ort.InferenceSession(build_onnx(model).SerializeToString(), providers=["CPUExecutionProvider"])
+    got = session.run(None, {"tokens": x})[0].reshape(-1)
+    one_by_one = np.concatenate(
+        [session.run(None, {"tokens": x[i : i + 1]})[0].reshape(-1) for i in range(4)]
+    )
+    assert np.all(np.isfinite(expected)) and np.ptp(expected) > 0.1  # values that differ, not a constant
+    assert np.max(np.abs(got - expected) / np.maximum(1.0, np.abs(expected))) <= 1e-5
+    assert np.max(np.abs(one_by_one - expected[:4]) / np.maximum(1.0, np.abs(expected[:4]))) <= 1e-5
+    if target["loss"] == "poisson" or target["transform"] == "log1p":
+        assert expected.min() > -1  # exp keeps a count positive (log1p: above -1)
+
+
 def test_serve_and_the_pyfunc_answer_a_text_with_its_value_and_interval(tmp_path: Path) -> None:
     """The served answer of a text regression bundle: ``{"value", "interval"}`` only, the interval
     the bundle's half-width clipped to the declared 1-10 stars; a classifier's param is refused."""
