@@ -30,6 +30,8 @@ from tiny_models import (
     churn_rows,
     nextword_model_dir,
     sentiment_model_dir,
+    stars_config,
+    stars_model_dir,
 )
 
 from pipeline.core.config import load_params
@@ -42,7 +44,8 @@ from pipeline.tasks.contract import MEMBERS, TaskKind
 
 BUILDERS = {"tabular": churn_model_dir, "text": sentiment_model_dir, "language_model": nextword_model_dir}
 # target types of a kind, each with its own tiny bundle: run through the contract like the kinds
-TARGET_TYPES = {"tabular (number)": balance_model_dir}
+TARGET_TYPES = {"tabular (number)": balance_model_dir, "text (number)": stars_model_dir}
+CONFIGS = {"balance": balance_config, "stars": stars_config}  # the target types' tasks
 PAGE_MODES = {"form", "binary_text", "classes_text", "next_word"}
 
 
@@ -68,7 +71,7 @@ def test_a_kind_runs_through_the_contract_on_its_tiny_bundle(name, tmp_path):
 
     assert predictor.kind == manifest["kind"] == name.split()[0]
     tasks = load_params(REPO / "params.yaml").tasks
-    config = tasks[manifest["task"]] if manifest["task"] in tasks else balance_config()
+    config = tasks[manifest["task"]] if manifest["task"] in tasks else CONFIGS[manifest["task"]]()
     spec = kind.input_spec(predictor.encoder, config)
     assert spec == manifest["input"] and spec["width"] == predictor.encoder.input_width
     assert np.dtype(kind.encoded_dtype()) == np.dtype(predictor.input_dtype) == np.dtype(spec["dtype"])

@@ -28,6 +28,7 @@ from tiny_models import (
     churn_model_dir,
     nextword_model_dir,
     sentiment_model_dir,
+    stars_model_dir,
     topics_model_dir,
 )
 
@@ -50,6 +51,7 @@ def model_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "topics": topics_model_dir(root),
         "nextword": nextword_model_dir(root),
         "balance": balance_model_dir(root),
+        "stars": stars_model_dir(root),
     }
 
 
@@ -354,4 +356,26 @@ def test_a_numeric_target_shows_its_value_and_interval_in_its_units(open_page, m
         "#prediction"
     )
     assert tab.text_content("#interval").startswith("90% prediction interval: ")
+    assert tab.is_hidden("#error")
+
+
+def test_a_text_with_a_numeric_target_shows_its_rating_and_interval(open_page, model_dirs):
+    """A text task whose target is a number (a star rating): the text box, and the answer as the
+    value in the bundle's units with its 90% interval, as the server computes them."""
+    tab = open_page("stars")
+    assert config_of(tab.content())["output"] == {"target": "rating", "units": "stars", "interval_level": 0.9}
+    tab.fill("#text", "good plot")
+    tab.click("#submit")
+    answer(tab, 1)
+    predictor = Predictor.from_dir(model_dirs["stars"])
+    rows = _frame("good plot")
+    result = predictor.score_frame(rows)
+    want = answer_rows(predictor, result.probabilities, result.known_token_share, rows)[0]
+    assert want["value"] == pytest.approx(5.5 + 1.5 * 2)
+    assert float(tab.get_attribute("#prediction", "data-value")) == pytest.approx(want["value"], rel=1e-6)
+    low, high = (float(tab.get_attribute("#interval", a)) for a in ("data-low", "data-high"))
+    assert want["interval"] == pytest.approx([7.0, 10.0])  # clipped to 10 stars at most
+    assert [low, high] == pytest.approx(want["interval"])
+    assert tab.text_content("#prediction") == "rating: 8.5 stars"
+    assert tab.text_content("#interval") == "90% prediction interval: 7 to 10 stars"
     assert tab.is_hidden("#error")

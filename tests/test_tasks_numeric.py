@@ -80,8 +80,7 @@ def test_a_numeric_target_takes_its_defaults_and_refuses_what_does_not_fit() -> 
         TabularTaskConfig.model_validate(
             task_section() | {"schema": task_section()["schema"] | {"labels": {"loss": "huber"}}}
         )
-    with pytest.raises(ValidationError, match=r"numeric targets \(type: number\) are for tables"):
-        TextSchema.model_validate({"labels": {"type": "number"}})
+    assert TextSchema.model_validate({"labels": {"type": "number"}}).target == "label"  # a text's too
 
 
 def test_the_metrics_and_the_conformal_interval_are_the_textbook_ones() -> None:

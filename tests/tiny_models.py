@@ -213,6 +213,66 @@ def balance_model_dir(root: Path, arch: str = "ann", half_width: float = 5000.0)
     return directory
 
 
+def stars_config() -> Any:
+    """The task section of :func:`stars_model_dir`'s model: a text whose label is a 1-10 rating."""
+    from pipeline.core.config import TextTaskConfig
+
+    return TextTaskConfig.model_validate(
+        {
+            "kind": "text",
+            "data": {"source": "stars.csv"},
+            "schema": {
+                "label": "rating",
+                "labels": {"type": "number", "units": "stars", "min": 1, "max": 10},
+            },
+            "models": {"gru": {}},
+        }
+    )
+
+
+def stars_model_dir(root: Path, arch: str = "gru", half_width: float = 1.5) -> Path:
+    """A text's numeric target: a star rating, 5.5 plus 1.5 times the sum of the tokens' scores
+    (Gather + ReduceSum + MatMul + Add: "great" raises it, "awful" lowers it), with a 90% conformal
+    interval of +-``half_width`` clipped to 1-10 stars; the manifest from the text kind's contract."""
+    from pipeline.serving.bundle import write_manifest
+    from pipeline.tasks import text
+
+    directory = root / "models" / "stars" / arch
+    encoder = text_encoder()
+    table = np.array([[0.0], [0.0], *([v] for v in WORDS.values())], dtype=np.float32)
+    graph = helper.make_graph(
+        [
+            helper.make_node("Gather", ["E", "tokens"], ["embedded"], axis=0),
+            helper.make_node("ReduceSum", ["embedded", "axes"], ["summed"], keepdims=0),
+            helper.make_node("MatMul", ["summed", "W"], ["mm"]),
+            helper.make_node("Add", ["mm", "B"], ["probability"]),
+        ],
+        "stars_bag",
+        [helper.make_tensor_value_info("tokens", TensorProto.INT32, ["batch", encoder.sequence_length])],
+        [helper.make_tensor_value_info("probability", TensorProto.FLOAT, ["batch", 1])],
+        initializer=[
+            numpy_helper.from_array(table, "E"),
+            numpy_helper.from_array(np.array([1], np.int64), "axes"),
+            numpy_helper.from_array(np.array([[1.5]], np.float32), "W"),
+            numpy_helper.from_array(np.array([5.5], np.float32), "B"),
+        ],
+    )
+    _save(graph, directory / "model.onnx", "stars", arch)
+    target = {"column": "rating", "transform": "none", "loss": "mse", "center": 5.5, "scale": 1.0}
+    write_json(directory / "encoder.json", encoder.to_dict() | {"classes": None, "target": target})
+    config = stars_config()
+    write_manifest(
+        directory,
+        task="stars",
+        kind="text",
+        arch=arch,
+        output=text.output_contract(config, [], {"interval": {"level": 0.9, "half_width": half_width}}),
+        input_spec=text.input_spec(encoder, config),
+        metrics={},
+    )
+    return directory
+
+
 def sentiment_model_dir(
     root: Path, arch: str = "lstm", oov_score: float = 0.0, neutral_band: float | None = None
 ) -> Path:

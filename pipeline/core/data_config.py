@@ -24,6 +24,9 @@ class DataConfig(Frozen):
     # split is then kept as given); dvc.yaml depends on the whole folder.
     train_file: str = "train.csv"
     test_file: str = "test.csv"
+    # What an aclImdb archive's label column holds: the folder's ``polarity`` (pos 1, neg 0) or the
+    # star ``rating`` in each file's name (``<id>_<rating>.txt``: 1-4 and 7-10), a numeric target.
+    archive_label: Literal["polarity", "rating"] = "polarity"
 
     @field_validator("source")
     @classmethod
@@ -70,7 +73,7 @@ class LabelSettings(Frozen):
     ``positive`` class defaults to the second listed). ``learn``: the classes found in the training
     split, sorted, recorded in the encoder. Values that YAML would read as booleans must be quoted.
 
-    ``type: number``: a numeric target (regression, tables only). ``transform`` (fitted on the
+    ``type: number``: a numeric target (regression, of a table or a text). ``transform`` (fitted on the
     training split, recorded in the encoder, inverted inside the network so that every output is in
     the target's units): ``none``, ``standardize`` or ``log1p`` (then standardised); ``loss``:
     ``mse``, ``huber`` or ``poisson`` (an exponential head: the output stays positive; transform
@@ -202,12 +205,10 @@ class TextSchema(Frozen):
     min_rows: int = 100
     max_rows: int = 10_000_000
 
-    @field_validator("labels")
-    @classmethod
-    def _classes_only(cls, labels: LabelSettings) -> LabelSettings:
-        if labels.numeric:
-            raise ValueError("a text task predicts classes: numeric targets (type: number) are for tables")
-        return labels
+    @property
+    def target(self) -> str:
+        """The label column, by the name a numeric target's pieces use (``TabularSchema.target``)."""
+        return self.label
 
 
 class SplitConfig(Frozen):

@@ -124,24 +124,30 @@ class TabularTaskConfig(Frozen):
 
     @model_validator(mode="after")
     def _fit_the_target_type(self) -> TabularTaskConfig:
-        """A numeric target's defaults (ridge and HistGradientBoosting, validation RMSE) and the
-        refusal of a classifier's baseline or gate metric for it, and the other way round."""
-        numeric = self.schema_.labels.numeric
-        own = set(NUMBER_BASELINES if numeric else CLASS_BASELINES)
-        if "baselines" not in self.model_fields_set and numeric:
-            object.__setattr__(self, "baselines", ["ridge", "hist_gradient_boosting"])
-        wrong = [name for name in self.baselines if name not in own]
-        if wrong:
-            target = "a numeric target" if numeric else "classes"
-            raise ValueError(f"baselines {wrong} do not predict {target}; choose from {sorted(own)}")
-        if numeric and self.promote.metric is None:
-            object.__setattr__(self, "promote", PromoteConfig(metric="rmse"))
-        metric = self.promote.metric
-        if numeric and metric not in NUMBER_METRICS:
-            raise ValueError(
-                f"promote.metric {metric!r} is not a numeric target's: {', '.join(NUMBER_METRICS)}"
-            )
-        return self
+        return fit_the_target_type(
+            self, CLASS_BASELINES, NUMBER_BASELINES, ["ridge", "hist_gradient_boosting"]
+        )
+
+
+def fit_the_target_type(
+    config: Any, class_baselines: tuple[str, ...], number_baselines: tuple[str, ...], defaults: list[str]
+) -> Any:
+    """A numeric target's defaults (the baselines ``defaults``, validation RMSE) and the refusal of a
+    classifier's baseline or gate metric for it, and the other way round."""
+    numeric = config.schema_.labels.numeric
+    own = set(number_baselines if numeric else class_baselines)
+    if "baselines" not in config.model_fields_set and numeric:
+        object.__setattr__(config, "baselines", list(defaults))
+    wrong = [name for name in config.baselines if name not in own]
+    if wrong:
+        target = "a numeric target" if numeric else "classes"
+        raise ValueError(f"baselines {wrong} do not predict {target}; choose from {sorted(own)}")
+    if numeric and config.promote.metric is None:
+        object.__setattr__(config, "promote", PromoteConfig(metric="rmse"))
+    metric = config.promote.metric
+    if numeric and metric not in NUMBER_METRICS:
+        raise ValueError(f"promote.metric {metric!r} is not a numeric target's: {', '.join(NUMBER_METRICS)}")
+    return config
 
 
 CLASS_BASELINES = ("logistic_regression", "hist_gradient_boosting")
@@ -154,7 +160,8 @@ class PredictConfig(Frozen):
 
 
 class TextTaskConfig(Frozen):
-    """A text classification task (IMDB sentiment is the shipped example)."""
+    """A text task: classes (IMDB sentiment is the shipped example) or a number (``schema.labels.type:
+    number``, e.g. IMDB's star ratings, params/real/stars.yaml)."""
 
     kind: Literal["text"]
     data: DataConfig
@@ -163,7 +170,8 @@ class TextTaskConfig(Frozen):
     encode: TextEncodeConfig = TextEncodeConfig()
     models: dict[Literal["rnn", "lstm", "gru"], RecurrentParams]
     tune: dict[str, TuneConfig] = {}
-    baselines: list[Literal["tfidf_logreg", "tfidf_linear_svm"]] = ["tfidf_logreg"]
+    # classes: tfidf_logreg, tfidf_linear_svm; a numeric target (schema.labels.type: number): tfidf_ridge
+    baselines: list[Literal["tfidf_logreg", "tfidf_linear_svm", "tfidf_ridge"]] = ["tfidf_logreg"]
     promote: PromoteConfig = PromoteConfig()
     predict: PredictConfig = PredictConfig()
     card: CardConfig = CardConfig()
@@ -177,6 +185,13 @@ class TextTaskConfig(Frozen):
     @classmethod
     def _default_spaces(cls, section: Any) -> Any:
         return with_default_spaces(section, "recurrent")
+
+    @model_validator(mode="after")
+    def _fit_the_target_type(self) -> TextTaskConfig:
+        return fit_the_target_type(self, TEXT_CLASS_BASELINES, ("tfidf_ridge",), ["tfidf_ridge"])
+
+
+TEXT_CLASS_BASELINES = ("tfidf_logreg", "tfidf_linear_svm")
 
 
 class CorpusSchema(Frozen):

@@ -54,11 +54,12 @@ def interval_bounds(
     values: np.ndarray, half_width: float, low: float | None = None, high: float | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """``[value - q, value + q]``, clipped to the target's known range (a count is never below 0):
-    clipping to where every target lies keeps the coverage."""
+    clipping to where every target lies keeps the coverage. Both bounds stay in the range, so a
+    value beyond it (a network may extrapolate) gets the range's nearest end, never ``lo > hi``."""
     values = np.asarray(values, dtype="float64")
     lo, hi = values - half_width, values + half_width
     if low is not None:
-        lo = np.maximum(lo, low)
+        lo, hi = np.maximum(lo, low), np.maximum(hi, low)
     if high is not None:
-        hi = np.minimum(hi, high)
+        lo, hi = np.minimum(lo, high), np.minimum(hi, high)
     return lo, hi

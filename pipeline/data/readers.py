@@ -143,8 +143,10 @@ def _show(value: Any) -> str:
 
 
 def read_text_csv(path: Path, name: str, schema: Any) -> CsvRows:
-    """``text``/``label`` columns (names from params), plus an optional ``split`` of train/test."""
-    wanted = {schema.text: "str", schema.label: "str", SPLIT_COLUMN: "str"}
+    """``text``/``label`` columns (names from params), plus an optional ``split`` of train/test. A
+    numeric label (``labels.type: number``) is read as pandas infers it; validate judges its values."""
+    numeric = schema.labels.numeric
+    wanted = {schema.text: "str", SPLIT_COLUMN: "str"} | ({} if numeric else {schema.label: "str"})
     read = read_csv_file(path, name, dtype=wanted)
     frame = read.frame
     missing = [c for c in (schema.text, schema.label) if c not in frame.columns]
@@ -153,8 +155,10 @@ def read_text_csv(path: Path, name: str, schema: Any) -> CsvRows:
             f"{name}: missing column(s) {', '.join(map(repr, missing))} (the task's schema.text/label in "
             f"params.yaml); the file has {', '.join(map(repr, map(str, frame.columns)))}"
         )
-    if schema.labels.classes is None:  # binary: 0/1 or pos/neg words, stored as 0/1
-        labels: Any = map_labels(frame[schema.label], name, schema.label, read)
+    if numeric:  # a number: as read (a value that is not one is named by validate)
+        labels: Any = frame[schema.label]
+    elif schema.labels.classes is None:  # binary: 0/1 or pos/neg words, stored as 0/1
+        labels = map_labels(frame[schema.label], name, schema.label, read)
     else:  # class names, checked against the classes by validate and encode
         labels = frame[schema.label].astype("string").str.strip()
     out = pd.DataFrame({schema.text: frame[schema.text], schema.label: labels})
@@ -207,8 +211,13 @@ def _check_tar_end(path: Path, name: str) -> None:
         )
 
 
-def read_aclimdb(path: Path, name: str, text: str = "text", label: str = "label") -> pd.DataFrame:
-    """Reviews streamed straight from the archive, sorted by (split: train first, label, id)."""
+def read_aclimdb(
+    path: Path, name: str, text: str = "text", label: str = "label", label_from: str = "polarity"
+) -> pd.DataFrame:
+    """Reviews streamed straight from the archive, sorted by (split: train first, polarity, id).
+
+    The ``label`` column holds the folder's polarity (pos 1, neg 0), or with ``label_from="rating"``
+    the star rating of the file name ``<id>_<rating>.txt``; ``id`` and ``rating`` are kept beside."""
     records: list[tuple[int, int, int, int, str]] = []
     try:
         with _decompressed(path) as stream:
@@ -246,13 +255,28 @@ def read_aclimdb(path: Path, name: str, text: str = "text", label: str = "label"
             f"{name}: no reviews found; expected members aclImdb/{{train,test}}/{{pos,neg}}/<id>_<rating>.txt"
         )
     records.sort(key=lambda r: r[:3])
-    split_idx, labels, ids, ratings, texts = zip(*records, strict=True)
-    return pd.DataFrame(
+    return _review_frame(records, text, label, label_from)
+
+
+def _review_frame(
+    records: list[tuple[int, int, int, int, str]], text: str, label: str, label_from: str
+) -> pd.DataFrame:
+    """The reviews' columns: the text, the label (polarity or rating), the split, then ``id`` and
+    ``rating`` by their own names (none replaces the text, the label or the split)."""
+    split_idx, polarities, ids, ratings, texts = zip(*records, strict=True)
+    columns = {
+        "id": np.array(ids, dtype="int64"),
+        "rating": np.array(ratings, dtype="int64"),
+        "polarity": np.array(polarities, dtype="int64"),
+    }
+    if label_from not in ("polarity", "rating"):
+        raise ValueError(f"label_from {label_from!r}: expected polarity or rating")
+    frame = pd.DataFrame(
         {
             text: pd.Series(texts, dtype="str"),
-            label: np.array(labels, dtype="int64"),
+            label: columns[label_from],
             SPLIT_COLUMN: np.array(SPLIT_VALUES)[list(split_idx)],
-            "id": np.array(ids, dtype="int64"),
-            "rating": np.array(ratings, dtype="int64"),
         }
     )
+    kept = [c for c in ("id", "rating") if c not in frame.columns]
+    return frame.assign(**{c: columns[c] for c in kept})

@@ -67,8 +67,10 @@ def build_recurrent(
     sequence_length: int,
     n_classes: int = 2,
     embedding_table: np.ndarray | None = None,
+    target: dict[str, Any] | None = None,
 ) -> keras.Model:
-    """Embedding -> ``layers`` recurrent layers (optionally bidirectional) -> pooling -> :func:`output_head`.
+    """Embedding -> ``layers`` recurrent layers (optionally bidirectional) -> pooling -> :func:`output_head`,
+    or the value head when ``target`` (encoder.json's) is given.
 
     No masking: sequences are pre-padded with index 0 and the recurrent layers read
     the padding like any token, exactly as the exported ONNX RNN/LSTM/GRU operators do.
@@ -105,7 +107,7 @@ def build_recurrent(
         x = keras.layers.GlobalAveragePooling1D(name="mean_over_time")(x)
     if params.dropout:
         x = keras.layers.Dropout(params.dropout, name="dropout_out")(x)
-    outputs = output_head(n_classes)(x)
+    outputs = value_head(x, target) if target else output_head(n_classes)(x)
     return keras.Model(inputs, outputs, name=arch)
 
 
@@ -122,14 +124,12 @@ def build_model(
 ) -> keras.Model:
     """The compiled model: binary cross-entropy with accuracy and AUC for 2 classes; sparse
     categorical cross-entropy (integer class labels) with accuracy for more; for a numeric
-    ``target`` (tables), its loss (:mod:`pipeline.modeling.value_head`)."""
+    ``target``, its loss (:mod:`pipeline.modeling.value_head`)."""
     if isinstance(params, AnnParams):
         model = build_ann(params, n_features, n_classes, target)
         optimizer = keras.optimizers.Adam(learning_rate=params.learning_rate)
     else:
-        if target:
-            raise ValueError("a numeric target is for tables (the ann) only")
-        model = build_recurrent(arch, params, vocab_size, sequence_length, n_classes, embedding_table)
+        model = build_recurrent(arch, params, vocab_size, sequence_length, n_classes, embedding_table, target)
         optimizer = keras.optimizers.Adam(learning_rate=params.learning_rate, clipnorm=params.clipnorm)
     if target:
         compile_for_value(model, optimizer, target)
@@ -162,6 +162,7 @@ def build_for(
         sequence_length=data.train.x.shape[1],
         n_classes=data.n_classes,
         embedding_table=embedding_table,
+        target=data.target,
     )
 
 

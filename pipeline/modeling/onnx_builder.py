@@ -10,8 +10,10 @@ as a fallback for when tf2onnx, the primary path for that model, fails.
 Supported: one int input -> ``Embedding`` -> ``SimpleRNN``/``LSTM``/``GRU`` layers (optionally
 ``Bidirectional`` with ``merge_mode="concat"``) -> optional ``GlobalMaxPooling1D`` or
 ``GlobalAveragePooling1D`` -> ``Dense`` layers; or one float input ->
-``Dense`` layers. ``Dropout`` is skipped (inference). Anything else raises :class:`ModelError`
-naming the layer, instead of exporting a graph that computes something different.
+``Dense`` layers; then, for a numeric target, the value head's ``Rescaling`` and ``Activation``
+layers (:mod:`pipeline.modeling.value_head`). ``Dropout`` is skipped (inference). Anything else
+raises :class:`ModelError` naming the layer, instead of exporting a graph that computes something
+different.
 
 Mapping (Keras -> ONNX, time-major ``[seq, batch, features]`` between recurrent layers):
 
@@ -33,6 +35,8 @@ Mapping (Keras -> ONNX, time-major ``[seq, batch, features]`` between recurrent 
   Keras' concat).
 * ``GlobalMaxPooling1D``/``GlobalAveragePooling1D``: ``ReduceMax``/``ReduceMean`` over the time axis.
 * ``Dense``: ``MatMul`` + ``Add`` + its activation; ``softmax`` is ``Softmax(axis=-1)``.
+* ``Rescaling``: ``Mul`` by its scale + ``Add`` of its offset; ``Activation``: the activation's op
+  (``exponential``: ``Exp``).
 * Leading padding (``skip_padding``, on by default from ``SKIP_PADDING_FROM_STEPS`` steps; not for a
   ``Bidirectional`` model, whose backward direction reads the padding last, nor in the unrolled
   branch): ``start``, the first step where some row of the batch has a token, from
@@ -43,7 +47,9 @@ Mapping (Keras -> ONNX, time-major ``[seq, batch, features]`` between recurrent 
   own steps rather than the padded length (``Padding``).
 
 Output: a binary model ends in one sigmoid unit and gives ``probability`` ``[batch, 1]``; a
-multi-class model ends in a softmax ``Dense`` and gives ``probabilities`` ``[batch, n_classes]``.
+multi-class model ends in a softmax ``Dense`` and gives ``probabilities`` ``[batch, n_classes]``;
+a numeric target's model gives its value, in the target's units, as ``probability`` ``[batch, 1]``
+(the name every one-output model's graph uses).
 """
 
 from __future__ import annotations
@@ -181,6 +187,26 @@ def _dense(graph: Graph, layer: Any, x: Tensor) -> Tensor:
     return Tensor(out, "flat", int(kernel.shape[1]))
 
 
+def _rescaling(graph: Graph, layer: Any, x: Tensor) -> Tensor:
+    """``x * scale + offset``, in float32 as Keras computes it (a value head's inverse transform)."""
+    if x.kind != "flat":
+        raise ModelError(f"layer {layer.name!r}: Rescaling must follow a Dense layer")
+    scale = graph.const(f"{layer.name}_scale", as_float32(layer.scale))
+    offset = graph.const(f"{layer.name}_offset", as_float32(layer.offset))
+    out = graph.add("Add", [graph.add("Mul", [x.name, scale])[0], offset])[0]
+    return Tensor(out, "flat", x.dim)
+
+
+def _activation_layer(graph: Graph, layer: Any, x: Tensor) -> Tensor:
+    """An ``Activation`` layer after a Dense one (a value head's ``exponential``)."""
+    if x.kind != "flat":
+        raise ModelError(f"layer {layer.name!r}: Activation must follow a Dense layer")
+    out = _activation(graph, activation_name(layer.activation), x.name, layer.name)
+    if out == x.name:  # linear: still one node, so that the graph's last node gives the output
+        out = graph.add("Identity", [x.name])[0]
+    return Tensor(out, "flat", x.dim)
+
+
 # --------------------------------------------------------------------------------- model
 def _layer_chain(model: Any) -> list[Any]:
     """The model's layers in order, checking that each one reads the previous one's output."""
@@ -213,13 +239,17 @@ def _body(graph: Graph, model_name: str, layers: list[Any], x: Tensor, tables: t
             x = _pooling(graph, layer, x)
         elif layer_type == "Dense":
             x = _dense(graph, layer, x)
+        elif layer_type == "Rescaling":
+            x = _rescaling(graph, layer, x)
+        elif layer_type == "Activation":
+            x = _activation_layer(graph, layer, x)
         else:
             raise ModelError(f"layer {layer.name!r}: {layer_type} is not supported by the ONNX builder")
     ends_in_dense = x.kind == "flat" and graph.nodes and graph.nodes[-1].output[0] == x.name
     if not ends_in_dense or (x.dim != 1 and graph.nodes[-1].op_type != "Softmax"):
         raise ModelError(
-            f"model {model_name!r}: must end in a Dense layer with one unit, "
-            "or a Dense layer with softmax activation over the classes"
+            f"model {model_name!r}: must end in a Dense layer with one unit (and a numeric target's "
+            "Rescaling/Activation), or a Dense layer with softmax activation over the classes"
         )
     return x
 

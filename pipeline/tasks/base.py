@@ -120,12 +120,11 @@ def stratified_splits(frame: Any, label: str, config: Any, seed: int) -> Any:
     return split
 
 
-def labelled_splits(frame: Any, encoder: Any, label: str, settings: Any) -> tuple[Any, dict[str, Any]]:
-    """One row per example: the encoded inputs, and the labels as class indices (classes fitted on train)."""
+def labelled_splits(frame: Any, encoder: Any, label: str, labels: Any) -> tuple[Any, dict[str, Any]]:
+    """One row per example: the encoded inputs, and the labels as ``labels.encode`` gives them (a
+    fitted :class:`~pipeline.encoders.labels.Labels`: class indices; a ``NumericTarget``: values)."""
     from pipeline.encoders.dataset import SPLITS, Split
-    from pipeline.encoders.labels import fit_labels
 
-    labels = fit_labels(frame.loc[frame["split"] == "train", label], settings)
     arrays = {}
     for name in SPLITS:
         part = frame[frame["split"] == name]
@@ -133,3 +132,11 @@ def labelled_splits(frame: Any, encoder: Any, label: str, settings: Any) -> tupl
             encoder.transform(part), labels.encode(part[label], f"{name} split, column {label!r}")
         )
     return labels, arrays
+
+
+def class_splits(frame: Any, encoder: Any, label: str, settings: Any) -> tuple[Any, dict[str, Any]]:
+    """:func:`labelled_splits` with the classes fitted on the training split (``schema.labels``)."""
+    from pipeline.encoders.labels import fit_labels
+
+    labels = fit_labels(frame.loc[frame["split"] == "train", label], settings)
+    return labelled_splits(frame, encoder, label, labels)

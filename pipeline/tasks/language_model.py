@@ -237,18 +237,10 @@ def signature_inputs(example: pd.DataFrame) -> Any:
     return infer_signature(example).inputs
 
 
-def evaluation_extras(
-    config: Any, y_val: Any, p_val: Any, y_test: Any, p_test: Any, settings: Any, seed: int
-) -> dict[str, Any]:
-    """Nothing beyond the metrics (a numeric target's interval is a table's)."""
-    return {}
-
-
-def evaluation_reports(
-    config: Any, folder: Any, title: str, y_test: Any, p_test: Any, evaluation: Any
-) -> Any:
-    """None: evaluate writes the classifier's curves, confusion matrix and figures."""
-    return None
+# What evaluate adds beyond the metrics, and its reports: a text classifier's (nothing, and the
+# classifier's curves), as for every model that reads a text.
+evaluation_extras = text_kind.evaluation_extras
+evaluation_reports = text_kind.evaluation_reports
 
 
 def examples(

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.core.value_metrics import conformal_half_width, interval_bounds, value_metrics
-from pipeline.tasks.base import AS_NUMBER, HELPER_NOTE, NUMBER_TYPES, meta
+from pipeline.tasks.base import AS_NUMBER, HELPER_NOTE, NUMBER_TYPES, labelled_splits, meta
 
 FINITE = sys.float_info.max  # between -FINITE and FINITE: a number that is not +-inf
 
@@ -76,17 +76,10 @@ def random_splits(frame: pd.DataFrame, config: Any, seed: int) -> pd.Series:
 def encode_splits(frame: pd.DataFrame, encoder: Any, column: str, labels: Any) -> tuple[Any, dict[str, Any]]:
     """The encoded inputs and the targets (float32, in their units) per split; the transform is
     fitted on the training split."""
-    from pipeline.encoders.dataset import SPLITS, Split
     from pipeline.encoders.labels import fit_numeric_target
 
     target = fit_numeric_target(frame.loc[frame["split"] == "train", column], column, labels)
-    arrays = {}
-    for name in SPLITS:
-        part = frame[frame["split"] == name]
-        arrays[name] = Split(
-            encoder.transform(part), target.encode(part[column], f"{name} split, column {column!r}")
-        )
-    return target, arrays
+    return labelled_splits(frame, encoder, column, target)
 
 
 def evaluation_extras(

@@ -19,8 +19,8 @@ from pipeline.tasks.base import (
     NUMBER_TYPES,
     WHOLE_NUMBER,
     class_counts,
+    class_splits,
     label_checks,
-    labelled_splits,
     meta,
     stratified_splits,
 )
@@ -171,7 +171,7 @@ def assign_splits(frame: pd.DataFrame, config: Any, seed: int) -> pd.Series:
 def encode_splits(frame: pd.DataFrame, encoder: Any, config: Any) -> tuple[Any, dict[str, Any]]:
     if config.schema_.labels.numeric:
         return numeric.encode_splits(frame, encoder, label_column(config), config.schema_.labels)
-    return labelled_splits(frame, encoder, label_column(config), config.schema_.labels)
+    return class_splits(frame, encoder, label_column(config), config.schema_.labels)
 
 
 def metrics(y_true: Any, proba: Any, n_classes: int) -> dict[str, float]:

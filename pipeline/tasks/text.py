@@ -1,4 +1,5 @@
-"""Text tasks: a text column and a label (binary or multi-class).
+"""Text tasks: a text column and a label (binary or multi-class), or a number
+(``schema.labels.type: number``, whose pieces it shares with a table's: :mod:`pipeline.tasks.numeric`).
 
 The raw data is the aclImdb archive, one CSV (an optional ``split`` column keeps a given test
 split) or a folder with a training and a test CSV (the test file is kept as the test split).
@@ -18,13 +19,13 @@ from pipeline.data.readers import SPLIT_COLUMN, SPLIT_VALUES, CsvRows, is_archiv
 from pipeline.encoders.base import tokenize
 from pipeline.encoders.text import TextEncoder
 from pipeline.tasks import answers as shapes
+from pipeline.tasks import numeric, text_baselines
 from pipeline.tasks.base import (
     AS_NUMBER,
     TOKENS,
-    by_class_index,
     class_counts,
+    class_splits,
     label_checks,
-    labelled_splits,
     meta,
     stratified_splits,
 )
@@ -44,7 +45,10 @@ def classes_note() -> str:
 def output_contract(config: TextTaskConfig, classes: list[Any], measured: dict[str, Any]) -> dict[str, Any]:
     """What the model answers, recorded in its bundle: classes, and for two classes the positive one
     and the neutral band around the threshold (Positive/Negative/Neutral); the classes' names
-    (``display.classes``)."""
+    (``display.classes``). A numeric target's name, units, range and interval (``measured``:
+    evaluate's metrics)."""
+    if config.schema_.labels.numeric:
+        return numeric.output_contract(config, measured)
     binary = len(classes) <= 2
     return {
         "classes": classes,
@@ -70,8 +74,11 @@ def input_spec(encoder: TextEncoder, config: TextTaskConfig) -> dict[str, Any]:
 
 
 def answers(predictor: Any, probabilities: Any, known_shares: Any, inputs: Any, options: dict) -> list[dict]:
-    """Positive/Negative/Neutral with the known-token share for two classes, else the top classes."""
+    """Positive/Negative/Neutral with the known-token share for two classes, else the top classes;
+    ``{"value", "interval"}`` when the bundle's output names a numeric ``target``."""
     output = predictor.output
+    if "target" in output:
+        return numeric.answers(probabilities, output)
     band = options.get("neutral_band", output.get("neutral_band", shapes.DEFAULT_NEUTRAL_BAND))
     return shapes.classifier_answers(
         probabilities,
@@ -84,7 +91,7 @@ def answers(predictor: Any, probabilities: Any, known_shares: Any, inputs: Any, 
 
 
 def check_request_params(given: dict[str, Any], output: dict[str, Any]) -> dict[str, Any]:
-    return shapes.check_params(given, shapes.CLASSIFIER_PARAMS)
+    return shapes.check_params(given, () if "target" in output else shapes.CLASSIFIER_PARAMS)
 
 
 def label_column(config: TextTaskConfig) -> str:
@@ -105,7 +112,8 @@ def read(path: Path, name: str, config: TextTaskConfig) -> tuple[CsvRows, str]:
             parts.append(rows.drop(columns=[SPLIT_COLUMN], errors="ignore").assign(**{SPLIT_COLUMN: split}))
         return CsvRows(pd.concat(parts, ignore_index=True), None), "train and test CSVs"
     if is_archive(path, name):
-        return CsvRows(read_aclimdb(path, name, schema.text, schema.label), None), "aclImdb archive"
+        frame = read_aclimdb(path, name, schema.text, schema.label, config.data.archive_label)
+        return CsvRows(frame, None), "aclImdb archive"
     return read_text_csv(path, name, schema), "csv"
 
 
@@ -117,7 +125,9 @@ def describe(frame: pd.DataFrame, config: TextTaskConfig) -> dict[str, Any]:
         if counts is not None
         else {"all": len(frame)}
     }
-    if config.schema_.labels.classes is None:
+    if config.schema_.labels.numeric:
+        note |= numeric.describe(frame, label, config.schema_.labels.units)
+    elif config.schema_.labels.classes is None:
         note["positive"] = int(frame[label].sum())
     else:
         note["classes"] = class_counts(frame[label])
@@ -149,7 +159,11 @@ def expectations(config: TextTaskConfig, exp: Any) -> list[Any]:
         exp.ExpectColumnValueLengthsToBeBetween(
             column=s.text, min_value=s.min_chars, max_value=s.max_chars, meta=text
         ),
-        *label_checks(exp, s.label, s.labels),
+        *(
+            numeric.target_checks(exp, s.label, s.labels)
+            if s.labels.numeric
+            else label_checks(exp, s.label, s.labels)
+        ),
         exp.ExpectColumnMeanToBeBetween(
             column=f"{s.text}{TOKENS}",
             min_value=s.min_mean_tokens,
@@ -158,7 +172,7 @@ def expectations(config: TextTaskConfig, exp: Any) -> list[Any]:
             notes="Tokens as the text encoder counts them (pipeline.encoders.base.tokenize).",
         ),
     ]
-    if s.labels.classes is None:
+    if s.labels.binary and s.labels.classes is None:
         checks.append(
             exp.ExpectColumnMeanToBeBetween(
                 column=f"{s.label}{AS_NUMBER}",
@@ -176,16 +190,23 @@ def usable_rows(frame: pd.DataFrame, config: TextTaskConfig) -> pd.DataFrame:
 
 
 def assign_splits(frame: pd.DataFrame, config: Any, seed: int) -> pd.Series:
+    if config.schema_.labels.numeric:
+        return numeric.random_splits(frame, config, seed)
     return stratified_splits(frame, label_column(config), config, seed)
 
 
 def encode_splits(frame: pd.DataFrame, encoder: Any, config: Any) -> tuple[Any, dict[str, Any]]:
-    return labelled_splits(frame, encoder, label_column(config), config.schema_.labels)
+    if config.schema_.labels.numeric:
+        return numeric.encode_splits(frame, encoder, label_column(config), config.schema_.labels)
+    return class_splits(frame, encoder, label_column(config), config.schema_.labels)
 
 
 def metrics(y_true: Any, proba: Any, n_classes: int) -> dict[str, float]:
+    """Classification metrics; a numeric target's (one output, no classes: ``n_classes`` 1)."""
     from pipeline.core.metrics import classification_metrics
 
+    if n_classes == 1:
+        return numeric.metrics(y_true, proba)
     return classification_metrics(y_true, proba, n_classes)
 
 
@@ -193,66 +214,7 @@ def fit_encoder(train: pd.DataFrame, config: TextTaskConfig) -> TextEncoder:
     return TextEncoder.fit(train[config.schema_.text], config.encode, text_column=config.schema_.text)
 
 
-def baselines(task: str, config: TextTaskConfig, seed: int) -> dict[str, dict[str, Any]]:
-    """TF-IDF (1-2 grams) with logistic regression and, when asked, a linear SVM (its decision
-    values through a softmax over classes stand in for probabilities: ROC AUC and top-k need a score
-    per class, and the ranking is the SVM's own). Each result also holds the test rows' scores and
-    labels (``test_scores``, ``test_labels``)."""
-    import time
-
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.svm import LinearSVC
-
-    from pipeline.core.metrics import classification_metrics
-    from pipeline.encoders.base import standardize
-    from pipeline.encoders.dataset import load_classes, load_splits_frame
-    from pipeline.encoders.labels import Labels
-
-    frame = load_splits_frame(task)
-    text, label = config.schema_.text, config.schema_.label
-    labels = Labels(load_classes(task))
-    parts = {name: frame[frame["split"] == name] for name in ("train", "val", "test")}
-    y = {name: labels.encode(part[label], f"{task} {name} split") for name, part in parts.items()}
-    started = time.perf_counter()
-    vectorizer = TfidfVectorizer(
-        ngram_range=(1, 2),
-        min_df=2,
-        max_features=200_000,
-        sublinear_tf=True,
-        preprocessor=lambda s: standardize(s, config.encode.lowercase),
-        token_pattern=r"[A-Za-z0-9]+(?:'[A-Za-z]+)?",
-    )
-    x = {"train": vectorizer.fit_transform(parts["train"][text])}
-    x |= {name: vectorizer.transform(parts[name][text]) for name in ("val", "test")}
-    vectorize_seconds = time.perf_counter() - started
-    factories = {
-        "tfidf_logreg": lambda: LogisticRegression(C=4.0, max_iter=2000, random_state=seed),
-        "tfidf_linear_svm": lambda: LinearSVC(C=1.0, random_state=seed),
-    }
-    results: dict[str, dict[str, Any]] = {}
-    for name in config.baselines:
-        started = time.perf_counter()
-        model = factories[name]().fit(x["train"], y["train"].astype(int))
-        n = len(labels.classes)
-        scores = {split: _scores(model, x[split], n) for split in ("val", "test")}
-        results[name] = {split: classification_metrics(y[split], scores[split], n) for split in scores} | {
-            "fit_seconds": round(vectorize_seconds + time.perf_counter() - started, 3),
-            "test_scores": scores["test"],
-            "test_labels": y["test"],
-        }
-    return results
-
-
-def _scores(model: Any, x: Any, n_classes: int) -> np.ndarray:
-    """A probability-like score per class index (the positive class's alone for two classes)."""
-    if hasattr(model, "predict_proba"):
-        return by_class_index(model.predict_proba(x), model.classes_, n_classes)
-    decision = model.decision_function(x)
-    if decision.ndim == 1:
-        return 1.0 / (1.0 + np.exp(-decision))
-    shifted = np.exp(decision - decision.max(axis=1, keepdims=True))
-    return by_class_index(shifted / shifted.sum(axis=1, keepdims=True), model.classes_, n_classes)
+baselines = text_baselines.baselines
 
 
 def input_example(frame: pd.DataFrame, config: TextTaskConfig) -> pd.DataFrame:
@@ -267,17 +229,31 @@ def signature_inputs(example: pd.DataFrame) -> Any:
     return infer_signature(example).inputs
 
 
+def _numeric(config: Any) -> bool:
+    """Whether the task predicts a number (a language model, which borrows the two functions below,
+    has no labels: it never does)."""
+    labels = getattr(config.schema_, "labels", None)
+    return bool(labels is not None and labels.numeric)
+
+
 def evaluation_extras(
     config: Any, y_val: Any, p_val: Any, y_test: Any, p_test: Any, settings: Any, seed: int
 ) -> dict[str, Any]:
-    """Nothing beyond the metrics (a numeric target's interval is a table's)."""
+    """A numeric target's conformal interval and its test coverage; nothing more for classes."""
+    if _numeric(config):
+        return numeric.evaluation_extras(config.schema_.labels, y_val, p_val, y_test, p_test, settings, seed)
     return {}
 
 
 def evaluation_reports(
     config: Any, folder: Any, title: str, y_test: Any, p_test: Any, evaluation: Any
 ) -> Any:
-    """None: evaluate writes the classifier's curves, confusion matrix and figures."""
+    """A numeric target's tables and figures, written to ``folder``; None: the classifier's curves,
+    confusion matrix and figures."""
+    if _numeric(config):
+        from pipeline.tasks.numeric_reports import write_reports
+
+        return write_reports(folder, title, y_test, p_test, evaluation)
     return None
 
 
@@ -336,6 +312,8 @@ def predict_columns(answers: list[dict[str, Any]], probabilities: Any, shares: A
     same two."""
     from pipeline.tasks.answers import class_columns
 
+    if answers and "value" in answers[0]:
+        return numeric.predict_columns(answers)
     if np.ndim(probabilities) == 2:
         return class_columns(answers, shares)
     return {
