@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -70,7 +71,7 @@ def score(task: str, model: str, source: Path, out: Path) -> dict[str, float]:
         text=True,
     )
     seconds = time.perf_counter() - started
-    rows = len(pd.read_parquet(output, columns=[]))
+    rows = pq.ParquetFile(output).metadata.num_rows
     peak_kib = int(done.stdout.split()[-1])  # ru_maxrss is in KiB on Linux
     return {"rows": rows, "seconds": seconds, "rows_per_s": rows / seconds, "peak_mib": peak_kib / 1024}
 
@@ -79,7 +80,7 @@ def bench_figure(model: str) -> float | None:
     path = REPO / "reports" / "bench.json"
     if not path.exists():
         return None
-    rows = json.loads(path.read_text()).get("rows", [])
+    rows = json.loads(path.read_text())  # bench.json: one object per backend x batch
     found = [
         r["rows_per_s"]
         for r in rows
