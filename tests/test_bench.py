@@ -69,7 +69,8 @@ def test_parity_helpers_keep_one_column_per_class():
 
 def test_a_numeric_targets_parity_is_relative_and_scored_by_rmse():
     """Bikers in the hundreds: float32's rounding is not a parity failure, and accuracy means nothing."""
-    from pipeline.commands.bench_backends import quality, relative_diff
+    from pipeline.commands.bench_backends import quality
+    from pipeline.stages.export import max_abs_diff as relative_diff
 
     values = np.array([250.0, 0.5, 12.0])
     assert relative_diff(values, values + np.array([2.5e-5, 1e-8, 0])) == pytest.approx(1e-7)

@@ -90,13 +90,6 @@ def quality(p: np.ndarray, y: np.ndarray, numeric: bool) -> tuple[str, float]:
     return "rmse", float(np.sqrt(np.mean((np.asarray(p, "float64").reshape(-1) - y) ** 2)))
 
 
-def relative_diff(expected: np.ndarray, actual: np.ndarray) -> float:
-    """Export's parity figure: absolute up to 1, relative beyond (``|a - b| / max(1, |a|)``), so a
-    value in the hundreds is judged at float32's precision and a probability as it was."""
-    expected, actual = np.asarray(expected, "float64"), np.asarray(actual, "float64")
-    return float(np.max(np.abs(expected - actual) / np.maximum(1.0, np.abs(expected)), initial=0.0))
-
-
 def accuracy(p: np.ndarray, y: np.ndarray) -> float:
     """Thresholded at 0.5 for one probability per row, the most probable class for several."""
     if not len(y):
