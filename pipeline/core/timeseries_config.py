@@ -179,7 +179,14 @@ def _with_default_spaces(section: dict[str, Any]) -> dict[str, Any]:
     return {**section, "tune": tune}
 
 
-SERIES_BASELINES = ("naive", "seasonal_naive", "linear_ar", "hist_gradient_boosting", "ets")
+SeriesBaseline = Literal["naive", "seasonal_naive", "linear_ar", "hist_gradient_boosting", "ets"]
+SERIES_BASELINES: tuple[SeriesBaseline, ...] = (
+    "naive",
+    "seasonal_naive",
+    "linear_ar",
+    "hist_gradient_boosting",
+    "ets",
+)
 SERIES_METRICS = ("mase", "mae", "rmse", "r2", "mape", "smape")
 
 
@@ -194,9 +201,7 @@ class TimeseriesTaskConfig(Frozen):
     encode: SeriesEncodeConfig
     models: dict[Literal["ann", "rnn", "lstm", "gru"], AnnParams | SeriesRecurrentParams]
     tune: dict[str, TuneConfig] = {}
-    baselines: list[Literal["naive", "seasonal_naive", "linear_ar", "hist_gradient_boosting", "ets"]] = list(
-        SERIES_BASELINES
-    )
+    baselines: list[SeriesBaseline] = list(SERIES_BASELINES)
     promote: PromoteConfig = PromoteConfig(metric="mase")
     card: CardConfig = CardConfig()
 
