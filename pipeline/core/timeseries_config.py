@@ -57,7 +57,8 @@ class SeriesSchema(Frozen):
     covariates: dict[str, Covariate] = {}
     drop: list[str] = []  # columns read and ignored (a split flag is not listed here)
     # a pandas offset alias (``D``, ``B``, ``h``, ``30min``, ``MS``, ``QS``...) or ``infer``: the most
-    # common step between consecutive timestamps (``B`` when weekdays only)
+    # common step between consecutive timestamps (``B`` when weekdays only), or ``rows``: each row is
+    # one step (trading days, whose holidays are no gaps), the timestamps only checked to increase
     frequency: str = "infer"
     # a missing step: ``error`` (refused, each gap named), ``interpolate`` (linear in time, within
     # ``max_gap`` steps), ``drop-window`` (no window reads or predicts a missing step)
@@ -71,10 +72,10 @@ class SeriesSchema(Frozen):
     @field_validator("frequency")
     @classmethod
     def _an_offset_alias(cls, value: str) -> str:
-        if value != "infer" and not FREQUENCY.match(value):
+        if value not in ("infer", "rows") and not FREQUENCY.match(value):
             raise ValueError(
-                f"frequency {value!r}: write 'infer' or a pandas offset alias such as D, B, h, 30min, "
-                "W-SUN, MS or QS"
+                f"frequency {value!r}: write 'infer', 'rows' or a pandas offset alias such as D, B, h,"
+                " 30min, W-SUN, MS or QS"
             )
         return value
 
