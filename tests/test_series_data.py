@@ -12,8 +12,9 @@ import pytest
 
 from pipeline.core.errors import DataError
 from pipeline.core.timeseries_config import SeriesSchema
+from pipeline.core.timestamps import infer_frequency, parse_times
 from pipeline.data.readers import read_csv_file
-from pipeline.data.series import infer_frequency, parse_times, regular_series
+from pipeline.data.series import regular_series
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 

@@ -21,13 +21,9 @@ import pandas as pd
 
 from pipeline.core.errors import DataError
 from pipeline.core.rows import plural
+from pipeline.core.timestamps import ROWS, data_row, grid, infer_frequency, listed, parse_times
 
 MAX_LISTED = 10
-ROWS = "rows"  # a frequency of "each row is one step" (trading days): nothing to hold, no gaps
-
-
-def _data_row(index: int) -> str:
-    return f"data row {index + 1}"
 
 
 @dataclass(frozen=True)
@@ -75,76 +71,6 @@ class SeriesReport:
         }
 
 
-def _listed(items: list[str]) -> str:
-    more = f" and {len(items) - MAX_LISTED} more" if len(items) > MAX_LISTED else ""
-    return "; ".join(items[:MAX_LISTED]) + more
-
-
-# ------------------------------------------------------------------------------ timestamps
-def parse_times(values: pd.Series, column: str, label: Callable[[int], str] = _data_row) -> pd.DatetimeIndex:
-    """The timestamps, refused unless every one parses, none repeats and each follows the last."""
-    as_text = values.astype("string").str.strip()
-    times = pd.to_datetime(as_text, errors="coerce", format="mixed")
-    bad = np.flatnonzero(times.isna().to_numpy())
-    if len(bad):
-        shown = [f"{label(i)}: {values.iloc[i]!r}" for i in bad]
-        raise DataError(f"column {column!r}: {plural(len(bad), 'timestamp')} do not parse: {_listed(shown)}")
-    index = pd.DatetimeIndex(times)
-    step = np.diff(index.asi8)
-    repeated = np.flatnonzero(step == 0) + 1
-    if len(repeated):
-        shown = [f"{label(i)} repeats {index[i]} of {label(i - 1)}" for i in repeated]
-        raise DataError(f"column {column!r}: each timestamp must appear once: {_listed(shown)}")
-    backwards = np.flatnonzero(step < 0) + 1
-    if len(backwards):
-        shown = [f"{label(i)} ({index[i]}) comes before {label(i - 1)} ({index[i - 1]})" for i in backwards]
-        raise DataError(f"column {column!r}: timestamps must increase: {_listed(shown)}")
-    return index
-
-
-def infer_frequency(times: pd.DatetimeIndex, column: str) -> str:
-    """The most common step as a pandas offset alias; ``B`` for weekdays whose only longer steps
-    are weekends. Refused for fewer than three timestamps."""
-    if len(times) < 3:
-        raise DataError(f"column {column!r}: {len(times)} timestamps; at least 3 to infer a frequency")
-    exact = pd.infer_freq(times)
-    if exact is not None:
-        return exact.removeprefix("1")
-    common = pd.Series(times[1:] - times[:-1]).value_counts().index[0]
-    if common == pd.Timedelta(days=1) and (times.dayofweek < 5).all():
-        return "B"
-    if common >= pd.Timedelta(days=28):  # months and quarters have no one length in nanoseconds
-        raise DataError(
-            f"column {column!r}: steps of uneven months or quarters with gaps; declare "
-            "schema.frequency (MS, QS...)"
-        )
-    return pd.tseries.frequencies.to_offset(common).freqstr
-
-
-def grid(
-    times: pd.DatetimeIndex, frequency: str, column: str, label: Callable[[int], str]
-) -> pd.DatetimeIndex:
-    """Every step from the first timestamp to the last at ``frequency``; a timestamp off that grid
-    (the frequency broken) is refused, naming its row."""
-    try:
-        full = pd.date_range(times[0], times[-1], freq=frequency)
-    except ValueError as exc:
-        raise DataError(f"schema.frequency {frequency!r}: not a pandas frequency ({exc})") from exc
-    if len(full) == 0 or full[0] != times[0]:
-        raise DataError(
-            f"column {column!r}: the first timestamp {times[0]} ({label(0)}) is not on the "
-            f"{frequency!r} grid; expected a timestamp of that frequency"
-        )
-    off = np.flatnonzero(~times.isin(full))
-    if len(off):
-        shown = [f"{label(i)} ({times[i]})" for i in off]
-        raise DataError(
-            f"column {column!r}: {plural(len(off), 'timestamp')} off the frequency {frequency!r} "
-            f"(steps from {times[0]}): {_listed(shown)}"
-        )
-    return full
-
-
 # ------------------------------------------------------------------------------ values
 def _numbers(frame: pd.DataFrame, schema: Any, label: Callable[[int], str]) -> dict[str, pd.Series]:
     """The numeric columns as float64 (blank cells NaN), refusing text and values out of range."""
@@ -157,7 +83,7 @@ def _numbers(frame: pd.DataFrame, schema: Any, label: Callable[[int], str]) -> d
         text = np.flatnonzero((values.isna() & ~blank).to_numpy() | np.isinf(values.to_numpy()))
         if len(text):
             shown = [f"{label(i)}: {raw.iloc[i]!r}" for i in text]
-            problems.append(f"column {column!r}: expected finite numbers: {_listed(shown)}")
+            problems.append(f"column {column!r}: expected finite numbers: {listed(shown)}")
         low, high = spec.min, spec.max
         out_of_range = (values < (-np.inf if low is None else low)) | (
             values > (np.inf if high is None else high)
@@ -165,7 +91,7 @@ def _numbers(frame: pd.DataFrame, schema: Any, label: Callable[[int], str]) -> d
         wrong = np.flatnonzero(out_of_range.to_numpy())
         if len(wrong):
             shown = [f"{label(i)}: {values.iloc[i]:g}" for i in wrong]
-            problems.append(f"column {column!r}: expected values in [{low}, {high}]: {_listed(shown)}")
+            problems.append(f"column {column!r}: expected values in [{low}, {high}]: {listed(shown)}")
         out[column] = values
     if problems:
         raise DataError("; ".join(problems))
@@ -182,7 +108,7 @@ def _categories(frame: pd.DataFrame, schema: Any, label: Callable[[int], str]) -
         wrong = np.flatnonzero(~values.isin(allowed).fillna(False).to_numpy())
         if len(wrong):
             shown = [f"{label(i)}: {frame[column].iloc[i]!r}" for i in wrong]
-            problems.append(f"column {column!r}: expected one of {sorted(allowed)}: {_listed(shown)}")
+            problems.append(f"column {column!r}: expected one of {sorted(allowed)}: {listed(shown)}")
     if problems:
         raise DataError("; ".join(problems))
 
@@ -194,7 +120,7 @@ def _known_present(values: dict[str, pd.Series], schema: Any, label: Callable[[i
             blank = np.flatnonzero(values[column].isna().to_numpy())
             if len(blank):
                 shown = [label(i) for i in blank]
-                raise DataError(f"column {column!r} is known in advance, so never blank: {_listed(shown)}")
+                raise DataError(f"column {column!r} is known in advance, so never blank: {listed(shown)}")
 
 
 # ------------------------------------------------------------------------------ gaps
@@ -220,7 +146,7 @@ def locate_gaps(
 
 
 def regular_series(
-    frame: pd.DataFrame, schema: Any, label: Callable[[int], str] = _data_row
+    frame: pd.DataFrame, schema: Any, label: Callable[[int], str] = data_row
 ) -> tuple[pd.DataFrame, SeriesReport]:
     """The checked series on its regular grid (the timestamps as index; the numbers as float64, the
     categories as text, a missing step's cells NaN unless filled), and what was found and done."""
@@ -258,11 +184,11 @@ def apply_gap_policy(series: pd.DataFrame, schema: Any, report: SeriesReport) ->
     left missing, for the windows to step over. In place."""
     if not report.gaps:
         return series
-    listed = _listed([str(g) for g in report.gaps])
+    where = listed([str(g) for g in report.gaps])
     if schema.gaps == "error":
         raise DataError(
             f"column {schema.time!r}: {plural(len(report.gaps), 'gap')} in the {report.frequency!r} series "
-            f"({plural(report.missing_steps, 'missing step')}): {listed}; fill them, or set schema.gaps "
+            f"({plural(report.missing_steps, 'missing step')}): {where}; fill them, or set schema.gaps "
             "to interpolate or drop-window"
         )
     if schema.gaps == "interpolate":
@@ -270,7 +196,7 @@ def apply_gap_policy(series: pd.DataFrame, schema: Any, report: SeriesReport) ->
         if long:
             raise DataError(
                 f"column {schema.time!r}: gap(s) longer than schema.max_gap {schema.max_gap} cannot be "
-                f"interpolated: {_listed(long)}"
+                f"interpolated: {listed(long)}"
             )
         categories = [c for c, s in schema.covariates.items() if s.type == "category"]
         numbers = [c for c in series.columns if c not in categories]
