@@ -32,17 +32,17 @@ def parse_times(values: pd.Series, column: str, label: Callable[[int], str] = da
     """The timestamps, refused unless every one parses, none repeats and each follows the last."""
     as_text = values.astype("string").str.strip()
     times = pd.to_datetime(as_text, errors="coerce", format="mixed")
-    bad = np.flatnonzero(times.isna().to_numpy())
+    bad = np.flatnonzero(times.isna().to_numpy()).tolist()
     if len(bad):
         shown = [f"{label(i)}: {values.iloc[i]!r}" for i in bad]
         raise DataError(f"column {column!r}: {plural(len(bad), 'timestamp')} do not parse: {listed(shown)}")
     index = pd.DatetimeIndex(times)
     step = np.diff(index.asi8)
-    repeated = np.flatnonzero(step == 0) + 1
+    repeated = (np.flatnonzero(step == 0) + 1).tolist()
     if len(repeated):
         shown = [f"{label(i)} repeats {index[i]} of {label(i - 1)}" for i in repeated]
         raise DataError(f"column {column!r}: each timestamp must appear once: {listed(shown)}")
-    backwards = np.flatnonzero(step < 0) + 1
+    backwards = (np.flatnonzero(step < 0) + 1).tolist()
     if len(backwards):
         shown = [f"{label(i)} ({index[i]}) comes before {label(i - 1)} ({index[i - 1]})" for i in backwards]
         raise DataError(f"column {column!r}: timestamps must increase: {listed(shown)}")
@@ -82,7 +82,7 @@ def grid(
             f"column {column!r}: the first timestamp {times[0]} ({label(0)}) is not on the "
             f"{frequency!r} grid; expected a timestamp of that frequency"
         )
-    off = np.flatnonzero(~times.isin(full))
+    off = np.flatnonzero(~times.isin(full)).tolist()
     if len(off):
         shown = [f"{label(i)} ({times[i]})" for i in off]
         raise DataError(
