@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import mean_absolute_error, mean_absolute_percentage_error, r2_score
 
-from pipeline.core.forecast_metrics import forecast_metrics, forecast_samples
+from pipeline.core.forecast_metrics import forecast_intervals, forecast_metrics, forecast_samples
 from pipeline.core.metrics import higher_is_better
 
 
@@ -41,3 +41,15 @@ def test_weights_resample_whole_origins() -> None:
 
 def test_lower_is_better_for_the_forecast_errors() -> None:
     assert not higher_is_better("val_mase") and not higher_is_better("smape") and higher_is_better("r2")
+
+
+def test_bootstrap_intervals_over_origins_hold_the_figure_and_repeat_with_the_seed() -> None:
+    rng = np.random.default_rng(5)
+    y = rng.uniform(50, 60, (40, 3))
+    p = y + rng.normal(0, 2, (40, 3))
+    figures = forecast_metrics(y, p, 1.5)
+    intervals = forecast_intervals(y, p, 1.5, resamples=300, level=0.9, seed=7)
+    assert set(intervals) == {"mae", "rmse", "r2", "mape", "smape", "mase"}
+    for name, (low, high) in intervals.items():
+        assert low <= figures[name] <= high, name
+    assert intervals == forecast_intervals(y, p, 1.5, resamples=300, level=0.9, seed=7)

@@ -43,7 +43,8 @@ def forecast_samples(y: Any, p: Any, mase_scale: float, weights: np.ndarray) -> 
     mae = mean_of(np.abs(error))
     mean_y = mean_of(y)
     squares = w @ (error**2).sum(axis=1)
-    spread = np.array([wr @ ((y - m) ** 2).sum(axis=1) for wr, m in zip(w, mean_y, strict=True)])
+    # sum of (y - mean)^2 over the drawn values, expanded so that one product serves every resample
+    spread = w @ (y**2).sum(axis=1) - 2 * mean_y * (w @ y.sum(axis=1)) + mean_y**2 * total
     with np.errstate(divide="ignore", invalid="ignore"):
         r2 = np.where(spread > 0, 1 - squares / spread, np.nan)
         both = np.abs(y) + np.abs(p)
@@ -72,3 +73,15 @@ def forecast_metrics(y: Any, p: Any, mase_scale: float) -> dict[str, Any]:
     }
     out["origins"] = len(y)
     return out
+
+
+def forecast_intervals(
+    y: Any, p: Any, mase_scale: float, resamples: int, level: float, seed: int
+) -> dict[str, list[float]]:
+    """Each metric's bootstrap percentile interval at ``level``, resampling whole origins (seeded)."""
+    from pipeline.core.bootstrap import bounds, resample_weights
+
+    y, p = _as_grid(y, "targets"), _as_grid(p, "forecasts")
+    blocks = [forecast_samples(y, p, mase_scale, w) for w in resample_weights(len(y), resamples, seed)]
+    names = [name for name in FORECAST_METRIC_NAMES if blocks and name in blocks[0]]
+    return {name: bounds(np.concatenate([b[name] for b in blocks]), level) for name in names}
