@@ -80,7 +80,7 @@ def _numbers(frame: pd.DataFrame, schema: Any, label: Callable[[int], str]) -> d
         raw = frame[column]
         blank = raw.isna() | raw.astype("string").str.strip().eq("").fillna(True)
         values = pd.to_numeric(raw.where(~blank), errors="coerce").astype("float64")
-        text = np.flatnonzero((values.isna() & ~blank).to_numpy() | np.isinf(values.to_numpy()))
+        text = np.flatnonzero((values.isna() & ~blank).to_numpy() | np.isinf(values.to_numpy())).tolist()
         if len(text):
             shown = [f"{label(i)}: {raw.iloc[i]!r}" for i in text]
             problems.append(f"column {column!r}: expected finite numbers: {listed(shown)}")
@@ -88,7 +88,7 @@ def _numbers(frame: pd.DataFrame, schema: Any, label: Callable[[int], str]) -> d
         out_of_range = (values < (-np.inf if low is None else low)) | (
             values > (np.inf if high is None else high)
         )
-        wrong = np.flatnonzero(out_of_range.to_numpy())
+        wrong = np.flatnonzero(out_of_range.to_numpy()).tolist()
         if len(wrong):
             shown = [f"{label(i)}: {values.iloc[i]:g}" for i in wrong]
             problems.append(f"column {column!r}: expected values in [{low}, {high}]: {listed(shown)}")
@@ -105,7 +105,7 @@ def _categories(frame: pd.DataFrame, schema: Any, label: Callable[[int], str]) -
             continue
         allowed = {str(v) for v in spec.values}
         values = frame[column].astype("string").str.strip()
-        wrong = np.flatnonzero(~values.isin(allowed).fillna(False).to_numpy())
+        wrong = np.flatnonzero(~values.isin(allowed).fillna(False).to_numpy()).tolist()
         if len(wrong):
             shown = [f"{label(i)}: {frame[column].iloc[i]!r}" for i in wrong]
             problems.append(f"column {column!r}: expected one of {sorted(allowed)}: {listed(shown)}")
@@ -117,7 +117,7 @@ def _known_present(values: dict[str, pd.Series], schema: Any, label: Callable[[i
     """A known covariate is known for every step: a blank one is refused (not a gap)."""
     for column, spec in schema.covariates.items():
         if spec.role == "known" and spec.type == "number":
-            blank = np.flatnonzero(values[column].isna().to_numpy())
+            blank = np.flatnonzero(values[column].isna().to_numpy()).tolist()
             if len(blank):
                 shown = [label(i) for i in blank]
                 raise DataError(f"column {column!r} is known in advance, so never blank: {listed(shown)}")
