@@ -85,3 +85,23 @@ def test_describe_notes_the_span_frequency_and_gaps() -> None:
     noted = kind.describe(rows(), config())["series"]
     assert noted["first"] == "2024-01-01 00:00:00" and noted["frequency"] == "h" and noted["gaps"] == 0
     assert noted["steps"] == 240 and np.isfinite(noted["target"]["max"])
+
+
+def test_baselines_read_encode_s_outputs_and_score_the_models_origins(tmp_path) -> None:
+    from pipeline.encoders.registry import save_encoder
+
+    frame, cfg = rows(24 * 14), config(baselines=["naive", "seasonal_naive", "linear_ar"])
+    frame = frame.assign(split=kind.assign_splits(frame, cfg, seed=0))
+    encoder = kind.fit_encoder(frame[frame["split"] == "train"], cfg)
+    _, arrays = kind.encode_splits(frame, encoder, cfg)
+    frame.to_parquet(tmp_path / "splits.parquet", index=False)
+    save_encoder(encoder, tmp_path / "encoder.json")
+    results = kind.baselines("load", cfg, seed=0, directory=tmp_path)
+    assert list(results) == ["naive", "seasonal_naive", "linear_ar"]
+    for result in results.values():
+        assert np.array_equal(result["test_labels"], arrays["test"].y.astype("float64"))
+        assert result["test_scores"].shape == arrays["test"].y.shape
+        assert result["test"]["origins"] == len(arrays["test"].y) and result["val"]["origins"] == len(
+            arrays["val"].y
+        )
+    assert results["seasonal_naive"]["test"]["mae"] < results["naive"]["test"]["mae"]

@@ -145,3 +145,38 @@ def encode_splits(
         encoder.target, encoder.horizon, center, scale, encoder.mase_scale, encoder.frequency
     )
     return target, arrays
+
+
+def baselines(
+    task: str, config: TimeseriesTaskConfig, seed: int, directory: Path | None = None
+) -> dict[str, dict[str, Any]]:
+    """The baselines of ``config.baselines`` on the origins the models are scored at, from encode's
+    outputs (``splits.parquet``'s rows, ``encoder.json``; ``directory``: encode's folder); each with
+    its validation and test metrics, ``fit_seconds`` and the test forecasts and targets
+    (``test_scores``, ``test_labels``) for the paired comparison with the models."""
+    import time
+
+    from pipeline.core import paths
+    from pipeline.core.forecast_metrics import forecast_metrics
+    from pipeline.encoders.dataset import load_splits_frame
+    from pipeline.encoders.registry import load_encoder
+    from pipeline.tasks.series_baselines import forecasts
+
+    folder = directory or paths.encoded_dir(task)
+    frame = load_splits_frame(task, folder).drop(columns=["split"])
+    encoder = load_encoder(folder / "encoder.json")
+    if not isinstance(encoder, WindowEncoder):
+        raise DataError(f"{folder / 'encoder.json'}: not a series' window encoder ({encoder.kind})")
+    series, period = _step_periods(frame, config)
+    at = {p: origins(period, p, encoder.horizon, config.encode.origin_every) for p in PERIODS}
+    results: dict[str, dict[str, Any]] = {}
+    for name in config.baselines:
+        started = time.perf_counter()
+        scored = forecasts(name, series, period, encoder, at, seed)
+        results[name] = {
+            **{p: forecast_metrics(t, f, encoder.mase_scale) for p, (t, f) in scored.items()},
+            "fit_seconds": round(time.perf_counter() - started, 3),
+            "test_scores": scored["test"][1],
+            "test_labels": scored["test"][0],
+        }
+    return results
