@@ -32,6 +32,9 @@ from typing import Any
 # expectation: the type check sees the raw values, range and whole-number checks see the numbers.
 AS_NUMBER = " (as number)"
 TOKENS = " (tokens)"
+AS_TIME = " (as time)"  # a series' timestamps parsed (pipeline/tasks/series_checks.py)
+STEPS = " (steps since the row before)"  # a series' steps of its frequency between rows
+HELPER_SUFFIXES = (AS_NUMBER, TOKENS, AS_TIME, STEPS)  # what validate leaves out of its report
 WHOLE_NUMBER = r"^-?\d+(?:\.0*)?$"  # str() of an int or a whole float
 NUMBER_TYPES = [
     "int", "float", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
