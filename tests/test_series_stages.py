@@ -57,7 +57,7 @@ def test_rows_get_consecutive_periods_and_windows_come_per_period() -> None:
     train_load = pd.to_numeric(frame["load"][:144])
     assert encoder.scales["load"][0] == pytest.approx(train_load.mean())  # fitted on train only
     assert arrays["train"].x.shape == (144 - 24 - 6 + 1, 24, encoder.n_features)
-    assert arrays["val"].y.shape == (8, 6) and arrays["test"].y.shape == (8, 6)
+    assert arrays["val"].y.shape == (43, 6) and arrays["test"].y.shape == (8, 6)  # val: every step
     first_test = pd.to_numeric(frame["load"][192:198]).to_numpy()
     assert arrays["test"].y[0] == pytest.approx(first_test, abs=1e-3)  # the test period's first 6 hours
     assert target.to_dict()["forecast"]["horizon"] == 6 and target.classes == []

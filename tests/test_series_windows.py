@@ -77,9 +77,15 @@ def test_a_split_that_cannot_hold_is_refused_by_name() -> None:
 
 def test_origins_keep_every_target_in_their_period_and_step_by_origin_every() -> None:
     period = np.array(["train"] * 10 + ["val"] * 6 + ["test"] * 8, dtype=object)
-    assert origins(period, "train", 3, 4) == list(range(0, 8))
+    assert origins(period, "train", 3, 1) == list(range(0, 8))
     assert origins(period, "val", 3, 2) == [10, 12]
     assert origins(period, "test", 3, 2) == [16, 18, 20]
+    encode = SeriesEncodeConfig(lookback=4, season_length=2, origin_every=48)
+    assert [encode.every(p) for p in ("train", "val", "test")] == [1, 1, 48]
+    assert (
+        SeriesEncodeConfig(lookback=4, season_length=2, origin_every=48, val_origin_every=48).every("val")
+        == 48
+    )
 
 
 def test_scales_come_from_the_training_period_only() -> None:

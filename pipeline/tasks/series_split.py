@@ -66,11 +66,10 @@ def periods(index: pd.DatetimeIndex, split: Any, flags: np.ndarray | None = None
 
 
 def origins(period: np.ndarray, name: str, horizon: int, every: int) -> list[int]:
-    """The forecast origins of period ``name``: each step whose ``horizon`` steps all lie in it,
-    every step for ``train``, every ``every``-th from the period's first step otherwise."""
+    """The forecast origins of period ``name``: each ``every``-th step from the period's first whose
+    ``horizon`` steps all lie in it."""
     steps = np.flatnonzero(period == name)
     if not len(steps):
         return []
     first, last = int(steps[0]), int(steps[-1])
-    stride = 1 if name == "train" else every
-    return list(range(first, last - horizon + 2, stride))
+    return list(range(first, last - horizon + 2, every))

@@ -125,14 +125,15 @@ class ForecastTarget:
 def encode_splits(
     frame: pd.DataFrame, encoder: WindowEncoder, config: TimeseriesTaskConfig
 ) -> tuple[ForecastTarget, dict[str, Any]]:
-    """Each period's windows at its origins (every step of train; every ``encode.origin_every``-th
-    of validation and test): ``x`` ``[windows, lookback, features]``, ``y`` ``[windows, horizon]``."""
+    """Each period's windows at its origins (``encode.every(period)``: every step of train and, by
+    default, of validation; every ``encode.origin_every``-th of test): ``x`` ``[windows, lookback,
+    features]``, ``y`` ``[windows, horizon]``."""
     from pipeline.encoders.dataset import Split
 
     series, period = _step_periods(frame, config)
     arrays = {}
     for name in PERIODS:
-        at = origins(period, name, encoder.horizon, config.encode.origin_every)
+        at = origins(period, name, encoder.horizon, config.encode.every(name))
         x, y, _ = encoder.windows(series, at)
         if not len(x):
             raise DataError(
@@ -168,7 +169,7 @@ def baselines(
     if not isinstance(encoder, WindowEncoder):
         raise DataError(f"{folder / 'encoder.json'}: not a series' window encoder ({encoder.kind})")
     series, period = _step_periods(frame, config)
-    at = {p: origins(period, p, encoder.horizon, config.encode.origin_every) for p in PERIODS}
+    at = {p: origins(period, p, encoder.horizon, config.encode.every(p)) for p in PERIODS}
     results: dict[str, dict[str, Any]] = {}
     for name in config.baselines:
         started = time.perf_counter()
