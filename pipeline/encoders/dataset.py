@@ -36,8 +36,11 @@ class Dataset:
     vocab_size: int = 0  # text only: the encoder's vocabulary size (padding and OOV included)
     n_classes: int = 2
     class_names: tuple[str, ...] = ("0", "1")  # label index -> name
-    # a numeric target (float32 labels in its units, n_classes 1, no class names): encoder.json's
-    # ``target``, the transform the network's head inverts (pipeline.encoders.labels.NumericTarget)
+    # the values a network answers instead of classes (n_classes 1, no class names), as encoder.json
+    # records them: a table's numeric ``target`` (float32 labels in its units; the transform the
+    # network's head inverts, pipeline.encoders.labels.NumericTarget), or a series' ``forecast``
+    # (labels [windows, horizon]; its horizon, scale and MASE's scale, series_stages.ForecastTarget).
+    # The kind's metrics read it (MASE's scale).
     target: dict[str, Any] | None = None
 
     def split(self, name: str) -> Split:
@@ -54,7 +57,8 @@ def load_dataset(task: str, directory: Path | None = None) -> Dataset:
         with np.load(path, allow_pickle=False) as npz:
             arrays[name] = (npz["x"], npz["y"], path)
     encoder_data = read_encoder_json(directory / "encoder.json")
-    target = encoder_data.get("target")
+    # a series' encoder names its target column under "target"; its record is the "forecast"
+    target = encoder_data.get("forecast") or encoder_data.get("target")
     class_names = () if target else label_classes(encoder_data)
     n_classes = len(class_names) or 1
     splits = {

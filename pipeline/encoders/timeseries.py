@@ -292,7 +292,8 @@ class WindowEncoder(Encoder):
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> WindowEncoder:
-        fields = {k: v for k, v in data.items() if k != "kind"}
+        # encode writes the forecast's record (``forecast``) beside the encoder's fields: not the encoder's
+        fields = {k: v for k, v in data.items() if k not in ("kind", "forecast")}
         try:
             return cls(**fields, kind=data.get("kind", KIND))
         except TypeError as exc:

@@ -14,8 +14,8 @@ ones; ``contract.TaskKind`` states them all. The stages call them through
 - ``assign_splits(frame, config, seed) -> Series``: each row's split, ``train``/``val``/``test``
 - ``fit_encoder(train, config) -> Encoder``: fitted on the training split only
 - ``encode_splits(frame, encoder, config) -> (Labels, {split: Split})``: the model-ready arrays
-- ``metrics(y, proba, n_classes) -> dict``: one split's metrics, as evaluate, tune and the
-  baselines report them
+- ``metrics(y, proba, n_classes, target) -> dict``: one split's metrics, as evaluate, tune and the
+  baselines report them (``target``: the ``Dataset``'s record of a number or forecast answered)
 - ``examples(predict, encoder_data, config) -> list[dict]`` and ``examples_markdown(title, items)``:
   a model's answers to fixed inputs for the evaluate report (empty for classifiers)
 - ``baselines(task, config, seed) -> dict``: the classical models on the same split

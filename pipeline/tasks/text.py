@@ -183,7 +183,9 @@ def encode_splits(frame: pd.DataFrame, encoder: Any, config: Any) -> tuple[Any, 
     return labelled_splits(frame, encoder, label_column(config), config.schema_.labels)
 
 
-def metrics(y_true: Any, proba: Any, n_classes: int) -> dict[str, float]:
+def metrics(
+    y_true: Any, proba: Any, n_classes: int, target: dict[str, Any] | None = None
+) -> dict[str, float]:
     from pipeline.core.metrics import classification_metrics
 
     return classification_metrics(y_true, proba, n_classes)
