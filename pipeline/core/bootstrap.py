@@ -146,6 +146,9 @@ def _language_model_samples(y: np.ndarray, proba: np.ndarray, w: np.ndarray) -> 
 
 
 NEXT_TOKEN = "next_token"  # the metric family of a next-word model: perplexity and top-k accuracy
+# a forecast's figures (MASE among them): [origins, horizon] grids, whole origins resampled
+# (pipeline.core.forecast_metrics)
+FORECAST = "forecast"
 
 
 def family_of(names: Iterable[str]) -> str:
@@ -154,6 +157,8 @@ def family_of(names: Iterable[str]) -> str:
     names = set(names)
     if LANGUAGE_MODEL_ONLY & names:
         return NEXT_TOKEN
+    if "mase" in names:
+        return FORECAST
     return NUMBER if VALUE_ONLY & names else "classification"
 
 
@@ -170,6 +175,8 @@ def metric_samples(
     often each test row was drawn)."""
     if family == NUMBER:  # targets in their units, not class indices
         return value_samples(y, proba, weights)
+    if family == FORECAST:
+        raise ValueError("a forecast's resampled figures need MASE's scale: see forecast_intervals")
     y = np.asarray(y).astype(int).reshape(-1)
     proba = np.asarray(proba, dtype="float64")
     if family == NEXT_TOKEN:
@@ -237,10 +244,24 @@ def with_test_intervals(
     seed: int,
 ) -> dict[str, object]:
     """``metrics`` (a model's or a baseline's test figures) with the interval of each beside it."""
+    if family_of(metrics) == FORECAST:
+        return with_intervals(metrics, _forecast_cis(metrics, y, proba, resamples, level, seed))
     cis = intervals(
         y, proba, n_classes, resamples=resamples, level=level, seed=seed, family=family_of(metrics)
     )
     return with_intervals(metrics, cis)
+
+
+def _forecast_cis(
+    metrics: dict[str, float], y: np.ndarray, p: np.ndarray, resamples: int, level: float, seed: int
+) -> dict[str, list[float]]:
+    """A forecast's intervals over whole origins. MASE's scale is the one its figures were computed
+    with (``mae / mase``): a positive constant, so MASE's interval is MAE's divided by it."""
+    from pipeline.core.forecast_metrics import forecast_intervals
+
+    mae, mase = float(metrics["mae"]), float(metrics["mase"])
+    scale = mae / mase if mase > 0 and np.isfinite(mase) else 1.0  # no error: any scale gives 0
+    return forecast_intervals(y, p, scale, resamples, level, seed)
 
 
 def with_intervals(metrics: dict[str, float], cis: dict[str, list[float]]) -> dict[str, object]:

@@ -43,6 +43,11 @@ class Dataset:
     # The kind's metrics read it (MASE's scale).
     target: dict[str, Any] | None = None
 
+    @property
+    def horizon(self) -> int:
+        """The steps ahead a forecaster answers (the ``forecast`` record's); 0 for any other model."""
+        return int((self.target or {}).get("horizon", 0))
+
     def split(self, name: str) -> Split:
         return {"train": self.train, "val": self.val, "test": self.test}[name]
 
