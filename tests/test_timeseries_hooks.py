@@ -15,17 +15,18 @@ pytest.importorskip("onnxruntime")
 
 from test_timeseries_kind import config, rows
 
+from pipeline.core.bootstrap import paired_difference
 from pipeline.core.config import EvaluateConfig
 from pipeline.core.io import write_text
 from pipeline.core.metrics import gate_metric, higher_is_better
 from pipeline.core.timeseries_config import SeriesRecurrentParams
-from pipeline.encoders.dataset import load_dataset
+from pipeline.encoders.dataset import load_dataset, recorded_mase_scale
 from pipeline.encoders.registry import load_encoder
 from pipeline.stages.encode import encode_frame, write_encoded
 from pipeline.stages.evaluate import evaluation
 from pipeline.stages.export import convert, max_abs_diff, write_bundle_manifest
 from pipeline.stages.register import pick_challenger
-from pipeline.tasks import KINDS
+from pipeline.tasks import KINDS, series_stages
 from pipeline.tasks import timeseries as kind
 
 
@@ -69,6 +70,15 @@ def test_a_forecaster_is_built_scored_exported_and_loaded_through_the_generic_ho
     assert test["origins"] == 8 and len(test["by_step"]["mae"]) == 6 and doc["n"]["test"] == 8
     gate = gate_metric(cfg, data.n_classes)
     assert gate == "mase" and not higher_is_better(f"val_{gate}")  # promote: lower validation MASE
+    scale = recorded_mase_scale("load", encoded)
+    seasonal = series_stages.baselines("load", cfg, 0, directory=encoded)["seasonal_naive"]["test_scores"]
+    for metric in ("mase", "mae"):  # compare's and promote's paired difference, over whole origins
+        d = paired_difference(
+            data.test.y, p_test, seasonal, 1, metric, resamples=200, level=0.9, seed=0, mase_scale=scale
+        )
+        apart = kind.metrics(data.test.y, p_test, 1, data.target)[metric]
+        apart -= kind.metrics(data.test.y, seasonal, 1, data.target)[metric]
+        assert d.difference == pytest.approx(apart, rel=1e-6) and d.low <= d.difference <= d.high
     entries = [{"arch": a, "gate_metric": gate, "val_score": v} for a, v in (("gru", 0.9), ("ann", 0.7))]
     assert pick_challenger(entries)["arch"] == "ann"
 

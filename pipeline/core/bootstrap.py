@@ -169,14 +169,19 @@ def metric_samples(
     weights: np.ndarray,
     only: str | None = None,
     family: str = "classification",
+    mase_scale: float | None = None,
 ) -> dict:
     """Every metric of :func:`pipeline.core.metrics.classification_metrics` (at least ``only``), or of
-    ``language_model_metrics`` for ``family=NEXT_TOKEN``, one value per row of ``weights`` (how
-    often each test row was drawn)."""
+    ``language_model_metrics`` for ``family=NEXT_TOKEN``, or a forecast's (``mase_scale``: MASE's
+    denominator), one value per row of ``weights`` (how often each test row, or origin, was drawn)."""
     if family == NUMBER:  # targets in their units, not class indices
         return value_samples(y, proba, weights)
     if family == FORECAST:
-        raise ValueError("a forecast's resampled figures need MASE's scale: see forecast_intervals")
+        from pipeline.core.forecast_metrics import forecast_samples
+
+        if mase_scale is None:
+            raise ValueError("a forecast's figures need MASE's scale (encoder.json's forecast record)")
+        return forecast_samples(y, proba, mase_scale, weights)
     y = np.asarray(y).astype(int).reshape(-1)
     proba = np.asarray(proba, dtype="float64")
     if family == NEXT_TOKEN:
@@ -209,12 +214,13 @@ def _all_samples(
     seed: int,
     only: str | None = None,
     family: str = "classification",
+    mase_scale: float | None = None,
 ) -> list[dict[str, np.ndarray]]:
     """Each model's metric values (every metric, or at least ``only``) over the same resamples."""
     blocks: list[list[dict]] = [[] for _ in scores]
     for w in resample_weights(len(y), resamples, seed):
         for i, score in enumerate(scores):
-            blocks[i].append(metric_samples(y, score, n_classes, w, only, family))
+            blocks[i].append(metric_samples(y, score, n_classes, w, only, family, mase_scale))
     return [{name: np.concatenate([b[name] for b in per]) for name in per[0]} for per in blocks]
 
 
@@ -338,17 +344,20 @@ def paired_difference(
     resamples: int,
     level: float,
     seed: int,
+    mase_scale: float | None = None,
 ) -> PairedDifference:
     """``metric`` of a minus b on all test rows, and the interval of that difference when both are
-    scored on each of the same resamples."""
+    scored on each of the same resamples (a forecast's: whole origins, ``mase_scale`` MASE's
+    denominator as encode recorded it)."""
     if len(proba_a) != len(y) or len(proba_b) != len(y):
         raise ValueError(f"{len(y)} labels but {len(proba_a)} and {len(proba_b)} rows of scores")
     ones = np.ones((1, len(y)))
-    family = family_of([metric])
+    family = FORECAST if mase_scale is not None else family_of([metric])
     a_all, b_all = (
-        metric_samples(y, p, n_classes, ones, metric, family)[metric][0] for p in (proba_a, proba_b)
+        metric_samples(y, p, n_classes, ones, metric, family, mase_scale)[metric][0]
+        for p in (proba_a, proba_b)
     )
     point = float(a_all - b_all)
-    a, b = _all_samples(y, [proba_a, proba_b], n_classes, resamples, seed, metric, family)
+    a, b = _all_samples(y, [proba_a, proba_b], n_classes, resamples, seed, metric, family, mase_scale)
     low, high = _bounds(a[metric] - b[metric], level)
     return PairedDifference(metric, point, low, high, level, resamples, higher_is_better(metric))

@@ -25,6 +25,7 @@ from pipeline.core.metrics import (
     higher_is_better,
 )
 from pipeline.core.value_metrics import VALUE_METRIC_NAMES
+from pipeline.encoders.dataset import recorded_mase_scale
 
 
 def columns(rows: list[dict[str, Any]]) -> tuple[tuple[str, ...], str]:
@@ -176,6 +177,7 @@ def paired_markdown(task: str, rows: list[dict[str, Any]], settings: EvaluateCon
             resamples=settings.bootstrap_resamples,
             level=settings.ci_level,
             seed=seed,
+            mase_scale=recorded_mase_scale(task),
         )
         verdict = (
             ("better" if d.improvement[0] > 0 else "worse") + " than the baseline"
