@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -76,6 +76,7 @@ class WindowEncoder(Encoder):
     scales: dict[str, list[float]]  # number column -> [mean, std]
     mase_scale: float  # mean |y_t - y_{t - season}| over the training period
     kind: str = KIND
+    whole_request: ClassVar[bool] = True  # a posted history is one input
 
     # --------------------------------------------------------------------------- fitting
     @classmethod

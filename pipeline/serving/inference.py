@@ -9,6 +9,7 @@ values. TensorFlow is never imported here, and nothing here reads params.yaml.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
@@ -204,6 +205,8 @@ class Predictor:
 
     def score_frame(self, frame: pd.DataFrame) -> ScoreResult:
         frame = frame.reset_index(drop=True)
+        if self.encoder.whole_request:
+            return self._score_whole(self.encoder.check(frame), lambda: self.encoder.transform(frame))
         errors = self.encoder.check(frame)
         bad = {e.row for e in errors}
         good = [i for i in range(len(frame)) if i not in bad]
@@ -215,6 +218,10 @@ class Predictor:
     def score_records(self, records: list[Any]) -> ScoreResult:
         """Score JSON records (dicts, or plain strings for text) without building a DataFrame:
         at serving's batch sizes pandas would cost far more than the model."""
+        if self.encoder.whole_request:
+            return self._score_whole(
+                self.encoder.check_records(records), lambda: self.encoder.transform_records(records)
+            )
         errors = self.encoder.check_records(records)
         bad = {e.row for e in errors}
         good = [i for i in range(len(records)) if i not in bad]
@@ -222,6 +229,13 @@ class Predictor:
         return ScoreResult(
             self._score_rows(len(records), good, x), errors, self._token_shares(len(records), good, x)
         )
+
+    def _score_whole(self, errors: list[RowError], transform: Callable[[], np.ndarray]) -> ScoreResult:
+        """A request whose rows are one input (a series' history): one answer, or its errors (row 0:
+        the request) and NaN."""
+        if errors:
+            return ScoreResult(np.full((1, self.n_classes), np.nan), errors, None)
+        return ScoreResult(self.predict_encoded(transform()), [], None)
 
     def _score_rows(self, n: int, good: list[int], x: np.ndarray | None) -> np.ndarray:
         """Rows ``good`` scored from ``x``, NaN in the others: ``(n,)`` or ``(n, n_classes)``."""
