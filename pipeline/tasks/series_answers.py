@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.core.timeseries_config import TimeseriesTaskConfig
+from pipeline.core.timestamps import ROWS
 from pipeline.encoders.timeseries import WindowEncoder
 
 
@@ -64,3 +65,43 @@ def forecast_answers(values: Any, timestamps: list[pd.DatetimeIndex]) -> list[di
 def forecast_table(answer: dict[str, Any], target: str, time: str) -> pd.DataFrame:
     """One answer as ``predict`` prints it: a row per step ahead, its timestamp and value."""
     return pd.DataFrame({time: answer["timestamps"], target: answer["values"]})
+
+
+BENCH_START = pd.Timestamp("2024-01-01")  # a Monday at midnight: a benchmark history's first step
+
+
+def _decoded(encoder: WindowEncoder, block: np.ndarray, column: str) -> list[Any]:
+    """One column's raw values from its encoded features ``block`` [steps, width]."""
+    if column in encoder.categories:
+        levels = encoder.categories[column]
+        return [levels[int(i)] for i in np.argmax(block, axis=1)]
+    mean, std = encoder.scales[column]
+    return [float(v) for v in block[:, 0] * std + mean]
+
+
+def history_records(encoder: WindowEncoder, window: Any) -> list[dict[str, Any]]:
+    """A raw history (records, oldest first) whose window has the numbers and categories of
+    ``window`` [lookback, features]: the target and past covariates at each step, the known ones
+    from the features read ``horizon`` steps ahead (then ``horizon`` more rows, target blank). Its
+    timestamps step at the series' frequency from :data:`BENCH_START`, so its calendar features are
+    those timestamps', not the window's (the benchmark's server load)."""
+    window = np.asarray(window, dtype="float64")
+    lookback, horizon = encoder.lookback, encoder.horizon
+    steps = lookback + (horizon if encoder.known else 0)
+    times = pd.date_range(
+        BENCH_START, periods=steps, freq="B" if encoder.frequency == ROWS else encoder.frequency
+    )
+    records: list[dict[str, Any]] = [{encoder.time: t.isoformat()} for t in times]
+    at = 0
+    for column in [encoder.target, *encoder.past, *encoder.known]:
+        width = len(encoder.categories.get(column, [column]))
+        values = _decoded(encoder, window[:, at : at + width], column)
+        at += width
+        if column in encoder.known:  # read horizon steps ahead: the window's row r is step r + H
+            values = [values[0]] * horizon + values
+        for record, value in zip(records, values, strict=False):
+            record[column] = value
+    for record in records[lookback:]:
+        for column in [encoder.target, *encoder.past]:
+            record[column] = None
+    return records

@@ -234,5 +234,6 @@ def encoded_dtype() -> Any:
 
 
 def bench_inputs(encoder: Any, rows: Any) -> list[Any]:
-    """Not yet: a window's calendar features do not give back its timestamps (issue 22's serving)."""
-    raise NotImplementedError("the benchmark's raw histories for a forecaster are not written yet")
+    """The records of one history whose window is ``rows[0]``: a request is one history, answered
+    once (:func:`pipeline.tasks.series_answers.history_records`)."""
+    return series_answers.history_records(encoder, rows[0])
