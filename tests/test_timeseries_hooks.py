@@ -26,17 +26,16 @@ from pipeline.stages.encode import encode_frame, write_encoded
 from pipeline.stages.evaluate import evaluation
 from pipeline.stages.export import convert, max_abs_diff, write_bundle_manifest
 from pipeline.stages.register import pick_challenger
-from pipeline.tasks import KINDS, series_stages
+from pipeline.tasks import series_stages
 from pipeline.tasks import timeseries as kind
 
 
 def test_a_forecaster_is_built_scored_exported_and_loaded_through_the_generic_hooks(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
 ) -> None:
     from pipeline.modeling import models
     from pipeline.serving.inference import Predictor
 
-    monkeypatch.setitem(KINDS, "timeseries", kind)  # until the kind is registered
     cfg, encoded = config(), tmp_path / "encoded"
     write_encoded(encoded, *encode_frame(rows(), cfg, seed=0))
     data = load_dataset("load", encoded)

@@ -22,16 +22,13 @@ from pipeline.encoders.dataset import load_dataset
 from pipeline.encoders.registry import load_encoder
 from pipeline.stages.encode import encode_frame, write_encoded
 from pipeline.stages.export import convert, write_bundle_manifest
-from pipeline.tasks import KINDS
-from pipeline.tasks import timeseries as kind
 
 
 @pytest.fixture
-def bundle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, object]:
+def bundle(tmp_path: Path) -> tuple[Path, object]:
     """An (untrained: serving does not care) GRU forecaster's bundle, and its Keras model."""
     from pipeline.modeling import models
 
-    monkeypatch.setitem(KINDS, "timeseries", kind)  # until the kind is registered
     cfg, encoded, model_dir = config(known=False), tmp_path / "encoded", tmp_path / "model"
     write_encoded(encoded, *encode_frame(rows(known=False), cfg, seed=0))
     models.seed_everything(0)

@@ -4,8 +4,8 @@ A series is a CSV with a time column, a target and optional covariates. ``schema
 file holds and what validate checks (each covariate is ``known`` in advance, like a holiday flag, or
 observed only in the ``past``, like another series); ``split`` cuts it into consecutive train,
 validation and test periods; ``encode`` shapes the windows (``lookback`` steps in, the next
-``horizon`` steps out) and the calendar features. ``pipeline.core.config`` re-exports nothing of it
-yet: the kind is not registered in ``pipeline.tasks.KINDS`` until its whole contract is there.
+``horizon`` steps out) and the calendar features. ``pipeline.core.config`` re-exports the section
+and lists it in the task union (``TaskConfig``).
 """
 
 from __future__ import annotations

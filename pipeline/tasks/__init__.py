@@ -15,14 +15,16 @@ from pipeline.tasks import language_model, tabular, text, timeseries
 from pipeline.tasks.contract import TaskKind
 
 # mypy checks each module against the contract here
-KINDS: dict[str, TaskKind] = {"tabular": tabular, "text": text, "language_model": language_model}
-# the forecasting kind (issue 22), checked against the contract here until its stage hooks, serving
-# and a tiny bundle of the contract test let it into KINDS (docs/forecasting.md)
-FORECASTING: TaskKind = timeseries
+KINDS: dict[str, TaskKind] = {
+    "tabular": tabular,
+    "text": text,
+    "language_model": language_model,
+    "timeseries": timeseries,
+}
 
 
 def kind_of(config: Any) -> TaskKind:
-    """The module of ``config.kind`` (``tabular``, ``text`` or ``language_model``)."""
+    """The module of ``config.kind`` (``tabular``, ``text``, ``language_model`` or ``timeseries``)."""
     return KINDS[config.kind]
 
 
