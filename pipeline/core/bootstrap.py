@@ -12,7 +12,7 @@ scikit-learn groups them); with every weight 1 they give exactly its figures (te
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -265,9 +265,16 @@ def _forecast_cis(
     with (``mae / mase``): a positive constant, so MASE's interval is MAE's divided by it."""
     from pipeline.core.forecast_metrics import forecast_intervals
 
-    mae, mase = float(metrics["mae"]), float(metrics["mase"])
-    scale = mae / mase if mase > 0 and np.isfinite(mase) else 1.0  # no error: any scale gives 0
-    return forecast_intervals(y, p, scale, resamples, level, seed)
+    return forecast_intervals(y, p, mase_scale_of(metrics) or 1.0, resamples, level, seed)
+
+
+def mase_scale_of(metrics: Mapping[str, object]) -> float | None:
+    """The scale a forecast's figures divided MAE by (``mae / mase``); None without MASE, 1.0 when
+    there was no error (any scale then gives 0)."""
+    mae, mase = metrics.get("mae"), metrics.get("mase")
+    if not isinstance(mae, int | float) or not isinstance(mase, int | float):
+        return None
+    return float(mae) / float(mase) if mase > 0 and np.isfinite(mase) else 1.0
 
 
 def with_intervals(metrics: dict[str, float], cis: dict[str, list[float]]) -> dict[str, object]:
