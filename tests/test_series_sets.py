@@ -1,4 +1,4 @@
-"""The ready params of the two real forecasting tasks (params/pending/, issue 22): each task section
+"""The ready params of the two real forecasting tasks (params/real/, issue 22): each task section
 loads as a typed timeseries section, pins its file, lists its models, and, where ../shared/data holds
 the files, reproduces the data README's reference baselines through the pipeline's own pieces."""
 
@@ -20,7 +20,7 @@ from pipeline.tasks.series_split import flag_values, origins, periods
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
-SETS = REPO / "params" / "pending"
+SETS = REPO / "params" / "real"
 
 
 def task_of(name: str, data: str = "/d") -> tuple[dict[str, Any], TimeseriesTaskConfig]:
