@@ -102,3 +102,23 @@ def test_predict_history_prints_the_next_steps_or_refuses_naming_why(bundle, tmp
         predict.main(["load", "--model", str(model_dir), "--history", str(path)])
     with pytest.raises(DataError, match="this model reads --history"):
         predict.main(["load", "--model", str(model_dir), "--input", str(path)])
+
+
+def test_the_registered_pyfunc_answers_a_history_once_and_refuses_a_short_one(bundle) -> None:
+    """What ``mlflow models serve`` runs for the registered model (OnnxPipelineModel)."""
+    from types import SimpleNamespace
+
+    from mlflow.exceptions import MlflowException
+
+    from pipeline.serving.pyfunc_model import OnnxPipelineModel
+
+    model_dir, model = bundle
+    pyfunc = OnnxPipelineModel()
+    pyfunc.load_context(SimpleNamespace(artifacts={"model_dir": str(model_dir)}))
+    history = rows(known=False).tail(30).reset_index(drop=True)
+    out = pyfunc.predict(None, history)
+    assert len(out) == 1 and out["timestamps"][0][0] == "2024-01-11T00:00:00"
+    window = pyfunc.predictor.encoder.transform(history)
+    assert out["values"][0] == pytest.approx(model(window).numpy()[0], abs=1e-4)
+    with pytest.raises(MlflowException, match="10 steps of history"):
+        pyfunc.predict(None, history.tail(10))
