@@ -51,7 +51,6 @@ BUILDERS = {
 }
 # target types of a kind, each with its own tiny bundle: run through the contract like the kinds
 TARGET_TYPES = {"tabular (number)": balance_model_dir}
-# forecast: the page does not draw it yet (the history and forecast as an SVG, docs/forecasting.md)
 PAGE_MODES = {"form", "binary_text", "classes_text", "next_word", "forecast"}
 
 
