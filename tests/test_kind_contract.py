@@ -83,7 +83,8 @@ def test_a_kind_runs_through_the_contract_on_its_tiny_bundle(name, tmp_path):
     assert np.dtype(kind.encoded_dtype()) == np.dtype(predictor.input_dtype) == np.dtype(spec["dtype"])
     assert set(manifest["files"]) == {bundle.MODEL_FILE, bundle.ENCODER_FILE}
 
-    inputs = kind.bench_inputs(predictor.encoder, predictor.encoder.transform_records(_raw(name))[:3])
+    items = kind.bench_inputs(predictor.encoder, predictor.encoder.transform_records(_raw(name))[:3])
+    inputs = items[0] if predictor.encoder.whole_request else items  # one request: a history, or rows
     result = predictor.score_records(inputs)
     assert not result.errors, result.errors
     answers = answer_rows(predictor, result.probabilities, result.known_token_share, inputs)

@@ -83,7 +83,7 @@ def test_the_benchmark_history_encodes_back_to_the_window_in_its_numbers() -> No
     cfg, frame = load_config(), load_rows()
     encoder = series_stages.fit_encoder(frame, cfg)
     window = encoder.transform(frame.tail(30).reset_index(drop=True))[0]
-    records = kind.bench_inputs(encoder, window[None])
+    (records,) = kind.bench_inputs(encoder, window[None])  # one history per window
     assert len(records) == 24 and records[0]["timestamp"] == "2024-01-01T00:00:00"
     again = encoder.transform(encoder.records_to_frame(records))[0]
     numbers = [i for i, n in enumerate(encoder.feature_names) if not n.startswith("hour_of_day")]

@@ -82,8 +82,9 @@ def batched(fn: Fn, x: np.ndarray, size: int = 1024) -> np.ndarray:
 
 
 def accuracy(p: np.ndarray, y: np.ndarray) -> float:
-    """Thresholded at 0.5 for one probability per row, the most probable class for several."""
-    if not len(y):
+    """Thresholded at 0.5 for one probability per row, the most probable class for several; NaN for
+    labels that are not one per row (a forecast's ``[n, horizon]`` values have no accuracy)."""
+    if not len(y) or np.ndim(y) > 1:
         return float("nan")
     if p.ndim == 2:
         return float(np.mean(np.argmax(p, axis=1) == y))

@@ -234,6 +234,6 @@ def encoded_dtype() -> Any:
 
 
 def bench_inputs(encoder: Any, rows: Any) -> list[Any]:
-    """The records of one history whose window is ``rows[0]``: a request is one history, answered
-    once (:func:`pipeline.tasks.series_answers.history_records`)."""
-    return series_answers.history_records(encoder, rows[0])
+    """One history per window of ``rows``, each the records of a whole request (a history is
+    answered once: :func:`pipeline.tasks.series_answers.history_records`)."""
+    return [series_answers.history_records(encoder, window) for window in rows]
