@@ -38,6 +38,7 @@ TINY = {
         "topics": {"generator": "topics", "rows": 400},
         "nextword": {"generator": "script", "rows": 300},
         "bikeshare": {"generator": "bikeshare", "rows": 400},
+        "load": {"generator": "load", "rows": 720},  # 30 days: 4 test origins at midnight
     },
     "churn": {
         "models": {"ann": {"epochs": 3, "patience": 2}},
@@ -47,20 +48,30 @@ TINY = {
     "topics": TINY_RECURRENT,
     "nextword": {"models": TINY_RECURRENT["models"], "tune": TINY_RECURRENT["tune"]},
     "bikeshare": {"models": {"ann": {"epochs": 3, "patience": 2}}},
+    "load": {"models": {"gru": {"units": 8, "epochs": 3, "patience": 2}}},
 }
 # one model of each task: each costs about 40 s of stages, most of it importing TensorFlow in each
 # stage's process (tests/test_dvc_deps.py checks every stage's deps, sibling architectures included)
-ARCHS = {"churn": ["ann"], "sentiment": ["gru"], "topics": ["gru"], "nextword": ["gru"], "bikeshare": ["ann"]}
+ARCHS = {
+    "churn": ["ann"],
+    "sentiment": ["gru"],
+    "topics": ["gru"],
+    "nextword": ["gru"],
+    "bikeshare": ["ann"],
+    "load": ["gru"],
+}
 BINARY = {"accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc"}
 MULTICLASS = {"accuracy", "f1_macro", "f1_weighted", "roc_auc_ovr_macro", "top_k_accuracy"}
 LANGUAGE_MODEL = {"perplexity", "top1_accuracy", "top5_accuracy"}
 NUMBER = {"mae", "rmse", "r2", "mape"}  # a count of at least 1: MAPE too
+FORECAST = {"mae", "rmse", "r2", "mape", "smape", "mase"}
 EXPECTED = {
     "churn": BINARY,
     "sentiment": BINARY,
     "topics": MULTICLASS,
     "nextword": LANGUAGE_MODEL,
     "bikeshare": NUMBER,
+    "load": FORECAST,
 }
 
 

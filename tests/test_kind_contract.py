@@ -28,6 +28,9 @@ from tiny_models import (
     balance_model_dir,
     churn_model_dir,
     churn_rows,
+    load_config,
+    load_model_dir,
+    load_rows,
     nextword_model_dir,
     sentiment_model_dir,
     stars_config,
@@ -42,11 +45,20 @@ from pipeline.serving.responses import answer_rows, check_request_params
 from pipeline.tasks import KINDS, kind_named
 from pipeline.tasks.contract import MEMBERS, TaskKind
 
-BUILDERS = {"tabular": churn_model_dir, "text": sentiment_model_dir, "language_model": nextword_model_dir}
+BUILDERS = {
+    "tabular": churn_model_dir,
+    "text": sentiment_model_dir,
+    "language_model": nextword_model_dir,
+    "timeseries": load_model_dir,
+}
 # target types of a kind, each with its own tiny bundle: run through the contract like the kinds
 TARGET_TYPES = {"tabular (number)": balance_model_dir, "text (number)": stars_model_dir}
-CONFIGS = {"balance": balance_config, "stars": stars_config}  # the target types' tasks
-PAGE_MODES = {"form", "binary_text", "classes_text", "next_word"}
+CONFIGS = {
+    "balance": balance_config,
+    "stars": stars_config,
+    "load": load_config,
+}  # tasks of these bundles alone
+PAGE_MODES = {"form", "binary_text", "classes_text", "next_word", "forecast"}
 
 
 def test_every_registered_kind_has_a_tiny_bundle_here():
@@ -77,11 +89,13 @@ def test_a_kind_runs_through_the_contract_on_its_tiny_bundle(name, tmp_path):
     assert np.dtype(kind.encoded_dtype()) == np.dtype(predictor.input_dtype) == np.dtype(spec["dtype"])
     assert set(manifest["files"]) == {bundle.MODEL_FILE, bundle.ENCODER_FILE}
 
-    inputs = kind.bench_inputs(predictor.encoder, predictor.encoder.transform_records(_raw(name))[:3])
+    items = kind.bench_inputs(predictor.encoder, predictor.encoder.transform_records(_raw(name))[:3])
+    inputs = items[0] if predictor.encoder.whole_request else items  # one request: a history, or rows
     result = predictor.score_records(inputs)
     assert not result.errors, result.errors
     answers = answer_rows(predictor, result.probabilities, result.known_token_share, inputs)
-    assert len(answers) == len(inputs) and all(isinstance(a, dict) and a for a in answers)
+    expected = 1 if predictor.encoder.whole_request else len(inputs)  # a history is one input
+    assert len(answers) == expected and all(isinstance(a, dict) and a for a in answers)
 
     assert check_request_params(predictor, {}) == {}
     with pytest.raises(ValueError, match="unknown param"):
@@ -95,6 +109,8 @@ def test_a_kind_runs_through_the_contract_on_its_tiny_bundle(name, tmp_path):
 def _raw(name: str) -> list:
     if name.startswith("tabular"):
         return json.loads(churn_rows(3).to_json(orient="records"))
+    if name == "timeseries":  # one history: the series' last day and a half
+        return load_rows().tail(36).to_dict(orient="records")
     return ["to be or not", "the great movie", "that is"]
 
 

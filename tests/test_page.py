@@ -26,6 +26,8 @@ from tiny_models import (
     TOPICS,
     balance_model_dir,
     churn_model_dir,
+    load_model_dir,
+    load_rows,
     nextword_model_dir,
     sentiment_model_dir,
     stars_model_dir,
@@ -52,6 +54,7 @@ def model_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "nextword": nextword_model_dir(root),
         "balance": balance_model_dir(root),
         "stars": stars_model_dir(root),
+        "load": load_model_dir(root),
     }
 
 
@@ -111,6 +114,7 @@ def test_page_mode_depends_on_the_encoder_kind_and_classes_only():
     assert page_mode("text", 2) == "binary_text"
     assert page_mode("text", 52) == "classes_text"
     assert page_mode("language_model", 4_800) == "next_word"
+    assert page_mode("timeseries", 6) == "forecast"
 
 
 def test_config_cannot_end_the_script_element_early():
@@ -379,3 +383,29 @@ def test_a_text_with_a_numeric_target_shows_its_rating_and_interval(open_page, m
     assert tab.text_content("#prediction") == "rating: 8.5 stars"
     assert tab.text_content("#interval") == "90% prediction interval: 7 to 10 stars"
     assert tab.is_hidden("#error")
+
+
+def test_a_forecaster_draws_the_history_and_the_next_steps_it_answers(open_page, model_dirs):
+    """A pasted CSV history is posted as one input; the page lists the next steps' timestamps and
+    values as the server answers them and draws both lines in an inline SVG."""
+    tab = open_page("load")
+    config = config_of(tab.content())
+    assert (config["mode"], config["horizon"], config["min_history"]) == ("forecast", 6, 24)
+    history = load_rows().tail(30)
+    tab.fill("#history", history.to_csv(index=False))
+    tab.click("#submit")
+    answer(tab, 1)
+    assert tab.is_hidden("#error")
+    predictor = Predictor.from_dir(model_dirs["load"])
+    result = predictor.score_frame(history.reset_index(drop=True))
+    want = answer_rows(predictor, result.probabilities, None, history.reset_index(drop=True))[0]
+    cells = tab.eval_on_selector_all("#forecast td.value", "cells => cells.map(c => c.dataset.value)")
+    assert [float(v) for v in cells] == pytest.approx(want["values"], rel=1e-6)
+    assert tab.text_content("#forecast tr td") == want["timestamps"][0]
+    assert tab.get_attribute("#history-line", "data-points") == "30"
+    assert tab.get_attribute("#forecast-line", "data-points") == "7"  # from the last observed step
+
+    tab.fill("#history", history.tail(10).to_csv(index=False))
+    tab.click("#submit")
+    answer(tab, 2)
+    assert "10 steps of history" in tab.text_content("#error")

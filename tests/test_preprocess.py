@@ -252,17 +252,23 @@ def test_every_registered_encoder_answers_the_encoder_contract():
     from pipeline.encoders.base import Encoder
     from pipeline.encoders.language_model import LanguageModelEncoder
     from pipeline.encoders.registry import ENCODERS
+    from pipeline.encoders.timeseries import WindowEncoder
 
     table = TabularEncoder.fit(customers(), SCHEMA)
     text = TextEncoder(["<pad>", "<oov>", "good", "film"], 4)
     lm = LanguageModelEncoder(["<pad>", "<oov>", "good", "film"], 3)
-    assert {
-        kind: type(enc) for kind, enc in (("tabular", table), ("text", text), ("language_model", lm))
-    } == ENCODERS
-    for enc in (table, text, lm):
+    series = WindowEncoder(
+        time="t", target="y", frequency="h", lookback=2, horizon=1, season_length=1, past=[], known=[],
+        categories={}, calendar=[], calendar_encoding="cycles", calendar_levels={}, scales={"y": [0.0, 1.0]},
+        mase_scale=1.0,
+    )  # fmt: skip
+    pairs = (("tabular", table), ("text", text), ("language_model", lm), ("timeseries", series))
+    assert {kind: type(enc) for kind, enc in pairs} == ENCODERS
+    for enc in (table, text, lm, series):
         assert isinstance(enc, Encoder) and encoder_from_dict(enc.to_dict()) == enc
-    assert (table.vocab_size, text.vocab_size, lm.vocab_size) == (0, 4, 4)
+    assert (table.vocab_size, text.vocab_size, lm.vocab_size, series.vocab_size) == (0, 4, 4, 0)
     assert (table.input_dtype, text.input_dtype, lm.input_dtype) == (np.float32, np.int32, np.int32)
+    assert series.input_dtype == np.float32
     assert (table.text_column, text.text_column) == (None, "text") and text.input_columns == ["text"]
     assert table.transform(customers()).shape[1] == table.input_width
     assert text.transform_texts(["good film"]).shape[1] == text.input_width == 4 and lm.input_width == 3

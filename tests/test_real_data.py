@@ -112,7 +112,7 @@ def test_merged_params_that_do_not_load_leave_params_yaml_unchanged(project: Pat
     assert not list(project.glob(".params.yaml*"))
 
 
-@pytest.mark.parametrize("name", ["churn", "imdb", "r52", "hamlet", "stars"])
+@pytest.mark.parametrize("name", ["churn", "imdb", "r52", "hamlet", "stars", "nyse", "demand"])
 def test_each_shipped_set_merges_into_loadable_params(name: str, tmp_path: Path):
     requires, partial = real_data.read_set(SETS / f"{name}.yaml")
     assert requires and all(sha and len(sha) == 64 for sha in requires.values())  # all pinned

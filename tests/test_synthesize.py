@@ -53,3 +53,11 @@ def test_test_rows_must_be_a_real_test_set(project: Path) -> None:
     edit_params(project / "params.yaml", synthetic={"topics": spec})
     with pytest.raises(ConfigError, match=r"synthetic\.topics\.test_rows"):
         load_params(project / "params.yaml")
+
+
+def test_the_load_series_reads_back_as_the_generated_frame(project: Path) -> None:
+    from pipeline.generators.load_series import load_frame
+
+    synthesize(project, "load", generator="load", rows=24 * 14)
+    written = pd.read_csv(project / "data" / "synthetic" / "load.csv")
+    pd.testing.assert_frame_equal(written, load_frame(24 * 14, 42), check_dtype=False)

@@ -372,3 +372,72 @@ def nextword_model_dir(root: Path, arch: str = "gru") -> Path:
     _save(graph, directory / "model.onnx", "nextword", arch)
     write_json(directory / "encoder.json", encoder.to_dict() | {"classes": vocabulary})
     return finish_bundle(directory, "nextword", arch, encoder)
+
+
+LOAD_HOURS = 24 * 10  # the generated load series, hourly: a tiny forecasting task's data
+
+
+def load_config() -> Any:
+    """A forecasting task on the generated load series: 24 hours in, the next 6 out."""
+    from pipeline.core.timeseries_config import TimeseriesTaskConfig
+
+    return TimeseriesTaskConfig.model_validate(
+        {
+            "kind": "timeseries",
+            "data": {"source": "data/synthetic/load.csv"},
+            "schema": {
+                "time": "timestamp",
+                "target": "load",
+                "covariates": {"temperature": {"role": "past"}},
+            },
+            "encode": {"lookback": 24, "horizon": 6, "season_length": 24, "calendar": ["hour_of_day"]},
+            "models": {"gru": {}},
+        }
+    )
+
+
+def load_rows(hours: int = LOAD_HOURS) -> pd.DataFrame:
+    from pipeline.generators.load_series import load_frame
+
+    return load_frame(hours, seed=3).drop(columns=["holiday"]).astype(str)
+
+
+def load_model_dir(root: Path, arch: str = "gru") -> Path:
+    """A forecaster's bundle: the window encoder fitted on the generated series, and a graph that
+    forecasts every step ahead as the window's last load (the naive forecast), in the target's units:
+    Flatten, MatMul picking the last step's scaled load, Add the mean back."""
+    from pipeline.serving.bundle import write_manifest
+    from pipeline.tasks import series_stages, timeseries
+
+    config, directory = load_config(), root / "models" / "load" / arch
+    encoder = series_stages.fit_encoder(load_rows(), config)
+    lookback, width, horizon = encoder.lookback, encoder.n_features, encoder.horizon
+    center, scale = encoder.scales["load"]
+    w = np.zeros((lookback * width, horizon), np.float32)
+    w[(lookback - 1) * width, :] = scale  # the last step's first feature: the scaled load
+    graph = helper.make_graph(
+        [
+            helper.make_node("Flatten", ["window"], ["flat"], axis=1),
+            helper.make_node("MatMul", ["flat", "W"], ["mm"]),
+            helper.make_node("Add", ["mm", "B"], ["forecast"]),
+        ],
+        "load_naive",
+        [helper.make_tensor_value_info("window", TensorProto.FLOAT, ["batch", lookback, width])],
+        [helper.make_tensor_value_info("forecast", TensorProto.FLOAT, ["batch", horizon])],
+        initializer=[
+            numpy_helper.from_array(w, "W"),
+            numpy_helper.from_array(np.full(horizon, center, np.float32), "B"),
+        ],
+    )
+    _save(graph, directory / "model.onnx", "load", arch)
+    write_json(directory / "encoder.json", encoder.to_dict())
+    write_manifest(
+        directory,
+        task="load",
+        kind="timeseries",
+        arch=arch,
+        output=timeseries.output_contract(config, [], {"val": {"mase": 1.0}}),
+        input_spec=timeseries.input_spec(encoder, config),
+        metrics={},
+    )
+    return directory

@@ -91,8 +91,9 @@ def quality(p: np.ndarray, y: np.ndarray, numeric: bool) -> tuple[str, float]:
 
 
 def accuracy(p: np.ndarray, y: np.ndarray) -> float:
-    """Thresholded at 0.5 for one probability per row, the most probable class for several."""
-    if not len(y):
+    """Thresholded at 0.5 for one probability per row, the most probable class for several; NaN for
+    labels that are not one per row (a forecast's ``[n, horizon]`` values have no accuracy)."""
+    if not len(y) or np.ndim(y) > 1:
         return float("nan")
     if p.ndim == 2:
         return float(np.mean(np.argmax(p, axis=1) == y))

@@ -112,8 +112,13 @@ def bench_server(
 
     limits = serve_settings()
     key = kind_named(encoder.kind).request_key()
-    bodies = [json.dumps({key: [item]}).encode() for item in raw_inputs(encoder, x, 64)]
-    big = stream_body(encoder, x, key, limits.max_rows, limits.max_body_bytes)
+    items = raw_inputs(encoder, x, 64)
+    if encoder.whole_request:  # an item is a whole request (a series' history): no bigger batch
+        bodies = [json.dumps({key: item}).encode() for item in items]
+        big = bodies[0]
+    else:
+        bodies = [json.dumps({key: [item]}).encode() for item in items]
+        big = stream_body(encoder, x, key, limits.max_rows, limits.max_body_bytes)
     batch_rows = len(json.loads(big)[key])
     load = measure_server(task, model_dir, bodies, big, requests=requests, duration_s=duration_s)
     return server_rows(name, load, batch_rows), server_extra(name, load, batch_rows)

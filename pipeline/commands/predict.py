@@ -4,6 +4,7 @@
     python -m pipeline predict sentiment --text "A fine film." --text "Dull and far too long."
     python -m pipeline predict sentiment --model models/sentiment/lstm --input reviews.txt
     python -m pipeline predict nextword --text "to be or not to" --top-k 5 --generate 10
+    python -m pipeline predict load --history recent.csv   # a forecaster: the next horizon steps
 
 The model is ``models:/<task>@champion`` from the MLflow registry unless ``--model`` names another
 MLflow URI or a local model directory (``model.onnx`` + ``encoder.json``).
@@ -219,6 +220,9 @@ def build_parser() -> argparse.ArgumentParser:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--input", type=Path, help="a table: a CSV; a text task: a CSV or one text per line")
     source.add_argument("--text", action="append", help="a text to score (text tasks; repeatable)")
+    source.add_argument(
+        "--history", type=Path, help="a forecasting task: a CSV of the series' recent rows, one input"
+    )
     parser.add_argument("--output", type=Path, help="write CSV (or JSON for *.json) instead of a table")
     parser.add_argument(
         "--format", choices=("table", "csv", "json"), default="table", help="stdout format without --output"
@@ -293,6 +297,8 @@ def main(argv: list[str]) -> int:
     band = args.neutral_band
     if band is None:  # the bundle's, as exported from tasks.<task>.predict.neutral_band
         band = predictor.output.get("neutral_band") or DEFAULT_NEUTRAL_BAND
+    if predictor.encoder.whole_request or args.history:
+        return _predict_history(args, predictor, uri)
     if wants_batch_path(args):
         return run_batch(args, predictor, uri, answer_options(predictor, args.neutral_band))
     kind = kind_named(predictor.kind)
@@ -334,6 +340,16 @@ def wants_batch_path(args: argparse.Namespace) -> bool:
     if (parquet or args.rejects) and (args.input is None or args.output is None):
         raise DataError("the batch path (Parquet, --rejects) needs both --input FILE and --output FILE")
     return parquet or args.rejects is not None
+
+
+def _predict_history(args: Any, predictor: Any, uri: str) -> int:
+    """A forecaster reads one history (``--history``); other models read rows or texts."""
+    from pipeline.commands.predict_history import predict_history
+
+    if not (predictor.encoder.whole_request and args.history):
+        wanted = "--history" if predictor.encoder.whole_request else "--input or --text"
+        raise DataError(f"{uri}: this model reads {wanted}")
+    return predict_history(args, predictor, uri)
 
 
 def predict_next_words(

@@ -132,6 +132,8 @@ def paired_gate(client: Any, task: str, challenger: Any, champion: Any, metric: 
             f"{task}: versions {challenger.version} and {champion.version} logged different test labels; "
             "they were not scored on the same test rows"
         )
+    from pipeline.encoders.dataset import recorded_mase_scale
+
     settings, seed = params().evaluate, params().seed
     n_classes = 2 if scores.ndim == 1 else scores.shape[1]
     return paired_difference(
@@ -143,6 +145,8 @@ def paired_gate(client: Any, task: str, challenger: Any, champion: Any, metric: 
         resamples=settings.bootstrap_resamples,
         level=settings.ci_level,
         seed=seed,
+        # a forecast's MASE: the scale of this checkout's encode, whose test rows the fingerprints matched
+        mase_scale=recorded_mase_scale(task),
     )
 
 

@@ -12,7 +12,7 @@ scikit-learn groups them); with every weight 1 they give exactly its figures (te
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -146,6 +146,9 @@ def _language_model_samples(y: np.ndarray, proba: np.ndarray, w: np.ndarray) -> 
 
 
 NEXT_TOKEN = "next_token"  # the metric family of a next-word model: perplexity and top-k accuracy
+# a forecast's figures (MASE among them): [origins, horizon] grids, whole origins resampled
+# (pipeline.core.forecast_metrics)
+FORECAST = "forecast"
 
 
 def family_of(names: Iterable[str]) -> str:
@@ -154,6 +157,8 @@ def family_of(names: Iterable[str]) -> str:
     names = set(names)
     if LANGUAGE_MODEL_ONLY & names:
         return NEXT_TOKEN
+    if "mase" in names:
+        return FORECAST
     return NUMBER if VALUE_ONLY & names else "classification"
 
 
@@ -164,12 +169,19 @@ def metric_samples(
     weights: np.ndarray,
     only: str | None = None,
     family: str = "classification",
+    mase_scale: float | None = None,
 ) -> dict:
     """Every metric of :func:`pipeline.core.metrics.classification_metrics` (at least ``only``), or of
-    ``language_model_metrics`` for ``family=NEXT_TOKEN``, one value per row of ``weights`` (how
-    often each test row was drawn)."""
+    ``language_model_metrics`` for ``family=NEXT_TOKEN``, or a forecast's (``mase_scale``: MASE's
+    denominator), one value per row of ``weights`` (how often each test row, or origin, was drawn)."""
     if family == NUMBER:  # targets in their units, not class indices
         return value_samples(y, proba, weights)
+    if family == FORECAST:
+        from pipeline.core.forecast_metrics import forecast_samples
+
+        if mase_scale is None:
+            raise ValueError("a forecast's figures need MASE's scale (encoder.json's forecast record)")
+        return forecast_samples(y, proba, mase_scale, weights)
     y = np.asarray(y).astype(int).reshape(-1)
     proba = np.asarray(proba, dtype="float64")
     if family == NEXT_TOKEN:
@@ -202,12 +214,13 @@ def _all_samples(
     seed: int,
     only: str | None = None,
     family: str = "classification",
+    mase_scale: float | None = None,
 ) -> list[dict[str, np.ndarray]]:
     """Each model's metric values (every metric, or at least ``only``) over the same resamples."""
     blocks: list[list[dict]] = [[] for _ in scores]
     for w in resample_weights(len(y), resamples, seed):
         for i, score in enumerate(scores):
-            blocks[i].append(metric_samples(y, score, n_classes, w, only, family))
+            blocks[i].append(metric_samples(y, score, n_classes, w, only, family, mase_scale))
     return [{name: np.concatenate([b[name] for b in per]) for name in per[0]} for per in blocks]
 
 
@@ -237,10 +250,31 @@ def with_test_intervals(
     seed: int,
 ) -> dict[str, object]:
     """``metrics`` (a model's or a baseline's test figures) with the interval of each beside it."""
+    if family_of(metrics) == FORECAST:
+        return with_intervals(metrics, _forecast_cis(metrics, y, proba, resamples, level, seed))
     cis = intervals(
         y, proba, n_classes, resamples=resamples, level=level, seed=seed, family=family_of(metrics)
     )
     return with_intervals(metrics, cis)
+
+
+def _forecast_cis(
+    metrics: dict[str, float], y: np.ndarray, p: np.ndarray, resamples: int, level: float, seed: int
+) -> dict[str, list[float]]:
+    """A forecast's intervals over whole origins. MASE's scale is the one its figures were computed
+    with (``mae / mase``): a positive constant, so MASE's interval is MAE's divided by it."""
+    from pipeline.core.forecast_metrics import forecast_intervals
+
+    return forecast_intervals(y, p, mase_scale_of(metrics) or 1.0, resamples, level, seed)
+
+
+def mase_scale_of(metrics: Mapping[str, object]) -> float | None:
+    """The scale a forecast's figures divided MAE by (``mae / mase``); None without MASE, 1.0 when
+    there was no error (any scale then gives 0)."""
+    mae, mase = metrics.get("mae"), metrics.get("mase")
+    if not isinstance(mae, int | float) or not isinstance(mase, int | float):
+        return None
+    return float(mae) / float(mase) if mase > 0 and np.isfinite(mase) else 1.0
 
 
 def with_intervals(metrics: dict[str, float], cis: dict[str, list[float]]) -> dict[str, object]:
@@ -317,17 +351,20 @@ def paired_difference(
     resamples: int,
     level: float,
     seed: int,
+    mase_scale: float | None = None,
 ) -> PairedDifference:
     """``metric`` of a minus b on all test rows, and the interval of that difference when both are
-    scored on each of the same resamples."""
+    scored on each of the same resamples (a forecast's: whole origins, ``mase_scale`` MASE's
+    denominator as encode recorded it)."""
     if len(proba_a) != len(y) or len(proba_b) != len(y):
         raise ValueError(f"{len(y)} labels but {len(proba_a)} and {len(proba_b)} rows of scores")
     ones = np.ones((1, len(y)))
-    family = family_of([metric])
+    family = FORECAST if mase_scale is not None else family_of([metric])
     a_all, b_all = (
-        metric_samples(y, p, n_classes, ones, metric, family)[metric][0] for p in (proba_a, proba_b)
+        metric_samples(y, p, n_classes, ones, metric, family, mase_scale)[metric][0]
+        for p in (proba_a, proba_b)
     )
     point = float(a_all - b_all)
-    a, b = _all_samples(y, [proba_a, proba_b], n_classes, resamples, seed, metric, family)
+    a, b = _all_samples(y, [proba_a, proba_b], n_classes, resamples, seed, metric, family, mase_scale)
     low, high = _bounds(a[metric] - b[metric], level)
     return PairedDifference(metric, point, low, high, level, resamples, higher_is_better(metric))

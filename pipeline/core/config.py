@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
@@ -62,9 +62,9 @@ from pipeline.core.task_config import (
     PromoteConfig,
     TabularEncodeConfig,
     TabularTaskConfig,
-    TaskConfig,
     TextTaskConfig,
 )
+from pipeline.core.timeseries_config import SeriesRecurrentParams, TimeseriesTaskConfig
 from pipeline.core.yamlio import YamlSyntaxError, load_yaml, meaningful, round_trip_drift
 
 # The sections live in config_base, data_config, model_config and task_config; other modules import
@@ -110,12 +110,20 @@ __all__ = [
     "TextEncodeConfig",
     "TextSchema",
     "TextTaskConfig",
+    "TimeseriesTaskConfig",
     "TuneConfig",
     "load_params",
     "params",
     "refuse_round_trip_drift",
     "refuse_yaml_booleans",
     "yaml_boolean_message",
+]
+
+
+# a task section, told apart by ``kind`` (here, since the forecasting section's module reads task_config)
+TaskConfig = Annotated[
+    TabularTaskConfig | TextTaskConfig | LanguageModelTaskConfig | TimeseriesTaskConfig,
+    Field(discriminator="kind"),
 ]
 
 
@@ -202,7 +210,7 @@ class Params(Frozen):
             raise ConfigError(f"unknown task {name!r}: params.yaml defines {', '.join(self.tasks)}")
         return self.tasks[name]
 
-    def model_params(self, task: str, arch: str) -> AnnParams | RecurrentParams:
+    def model_params(self, task: str, arch: str) -> AnnParams | RecurrentParams | SeriesRecurrentParams:
         models = self.task(task).models
         if arch not in models:
             raise ConfigError(

@@ -44,8 +44,9 @@ class SyntheticConfig(Frozen):
     or, with ``test_rows``, to data/synthetic/<name>/train.csv and test.csv (the test rows drawn
     independently from the same distribution, like a data set shipped with its own test file)."""
 
-    # script: a play's text (language model); bikeshare: hourly rentals, a count (a numeric target)
-    generator: Literal["churn", "reviews", "topics", "script", "bikeshare"]
+    # script: a play's text (language model); bikeshare: hourly rentals, a count (a numeric target);
+    # load: an hourly series with daily and weekly cycles (a forecasting task's; rows: hours)
+    generator: Literal["churn", "reviews", "topics", "script", "bikeshare", "load"]
     rows: int = Field(ge=50)
     test_rows: Annotated[int, Field(ge=50)] | None = None
 

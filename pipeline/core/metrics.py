@@ -19,7 +19,7 @@ MULTICLASS_METRIC_NAMES = ("accuracy", "f1_macro", "f1_weighted", "roc_auc_ovr_m
 GATE_METRIC = {"binary": "roc_auc", "multiclass": "f1_macro"}
 LANGUAGE_MODEL_METRIC_NAMES = ("perplexity", "cross_entropy", "top1_accuracy", "top5_accuracy")
 # numeric targets' errors too (pipeline/core/value_metrics.py); R² is higher-is-better
-LOWER_IS_BETTER = frozenset({"perplexity", "cross_entropy", "rmse", "mae", "mape"})
+LOWER_IS_BETTER = frozenset({"perplexity", "cross_entropy", "rmse", "mae", "mape", "smape", "mase"})
 
 
 def higher_is_better(metric: str) -> bool:

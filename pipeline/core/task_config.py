@@ -271,19 +271,13 @@ class LanguageModelTaskConfig(Frozen):
         return models
 
 
-TaskConfig = Annotated[
-    TabularTaskConfig | TextTaskConfig | LanguageModelTaskConfig, Field(discriminator="kind")
-]
-
 # The keys of a task section that dvc.yaml's stages list under ``params:``. DVC refuses to run a
 # stage whose key is missing ("Parameters ... are missing from 'params.yaml'"), even where the
 # loader has a default, so each must be present; an empty value takes the defaults.
 STAGE_KEYS = ("split", "encode", "tune", "baselines", "card")
 
 
-def missing_stage_keys(
-    config: TabularTaskConfig | TextTaskConfig | LanguageModelTaskConfig,
-) -> dict[str, Any]:
+def missing_stage_keys(config: Any) -> dict[str, Any]:
     """The stage keys a loaded section was written without, each with the value that means what the
     loader read instead: ``{}`` (the defaults), the kind's default baselines, and for a model with
     no search ``tune.<arch>: {enabled: false}``. Deep-merged into the section, it completes it."""

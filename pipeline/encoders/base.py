@@ -68,6 +68,9 @@ class Encoder(ABC):
     kind: str  # the encoder.json "kind", the key of the registry
     input_dtype: ClassVar[type[np.generic]] = np.float32  # what the model's input takes
     text_column: str | None = None  # the one column of text the encoder reads; None for a table
+    # a series' history: the request's rows together are one input, answered once, whose transform
+    # raises DataError naming what is wrong (a table's and a text's rows are each an input of their own)
+    whole_request: ClassVar[bool] = False
 
     @property
     def vocab_size(self) -> int:

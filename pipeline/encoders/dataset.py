@@ -36,9 +36,17 @@ class Dataset:
     vocab_size: int = 0  # text only: the encoder's vocabulary size (padding and OOV included)
     n_classes: int = 2
     class_names: tuple[str, ...] = ("0", "1")  # label index -> name
-    # a numeric target (float32 labels in its units, n_classes 1, no class names): encoder.json's
-    # ``target``, the transform the network's head inverts (pipeline.encoders.labels.NumericTarget)
+    # the values a network answers instead of classes (n_classes 1, no class names), as encoder.json
+    # records them: a table's numeric ``target`` (float32 labels in its units; the transform the
+    # network's head inverts, pipeline.encoders.labels.NumericTarget), or a series' ``forecast``
+    # (labels [windows, horizon]; its horizon, scale and MASE's scale, series_stages.ForecastTarget).
+    # The kind's metrics read it (MASE's scale).
     target: dict[str, Any] | None = None
+
+    @property
+    def horizon(self) -> int:
+        """The steps ahead a forecaster answers (the ``forecast`` record's); 0 for any other model."""
+        return int((self.target or {}).get("horizon", 0))
 
     def split(self, name: str) -> Split:
         return {"train": self.train, "val": self.val, "test": self.test}[name]
@@ -54,7 +62,7 @@ def load_dataset(task: str, directory: Path | None = None) -> Dataset:
         with np.load(path, allow_pickle=False) as npz:
             arrays[name] = (npz["x"], npz["y"], path)
     encoder_data = read_encoder_json(directory / "encoder.json")
-    target = encoder_data.get("target")
+    target = answered_record(encoder_data)
     class_names = () if target else label_classes(encoder_data)
     n_classes = len(class_names) or 1
     splits = {
@@ -64,6 +72,23 @@ def load_dataset(task: str, directory: Path | None = None) -> Dataset:
     encoder = encoder_from_dict(encoder_data)
     vocab_size = encoder.vocab_size
     return Dataset(splits["train"], splits["val"], splits["test"], vocab_size, n_classes, class_names, target)
+
+
+def answered_record(encoder_data: dict[str, Any]) -> dict[str, Any] | None:
+    """encoder.json's record of the values a network answers instead of classes: a series'
+    ``forecast`` (its encoder names the target column under "target"), or a table's numeric
+    ``target``; None for classes."""
+    record = encoder_data.get("forecast") or encoder_data.get("target")
+    return record if isinstance(record, dict) else None
+
+
+def recorded_mase_scale(task: str, directory: Path | None = None) -> float | None:
+    """MASE's denominator as encode recorded it (a forecast's training period); None without one."""
+    path = (directory or paths.encoded_dir(task)) / "encoder.json"
+    if not path.exists():
+        return None
+    scale = (answered_record(read_encoder_json(path)) or {}).get("mase_scale")
+    return None if scale is None else float(scale)
 
 
 def label_classes(encoder_data: dict) -> tuple[str, ...]:

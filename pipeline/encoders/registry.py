@@ -15,11 +15,13 @@ from pipeline.encoders.base import Encoder
 from pipeline.encoders.language_model import LanguageModelEncoder
 from pipeline.encoders.tabular import TabularEncoder
 from pipeline.encoders.text import TextEncoder
+from pipeline.encoders.timeseries import WindowEncoder
 
 ENCODERS: dict[str, type[Encoder]] = {
     "tabular": TabularEncoder,
     "text": TextEncoder,
     "language_model": LanguageModelEncoder,
+    "timeseries": WindowEncoder,  # its kind module is not in pipeline.tasks.KINDS yet (issue 22)
 }
 
 

@@ -11,8 +11,9 @@ from pydantic import ValidationError
 from pipeline.core import paths
 from pipeline.core.config import AnnParams, CategoricalDim, ConfigError, RecurrentParams, TuneConfig, params
 from pipeline.core.io import read_yaml
+from pipeline.core.timeseries_config import SeriesRecurrentParams
 
-ModelParams = AnnParams | RecurrentParams
+ModelParams = AnnParams | RecurrentParams | SeriesRecurrentParams
 
 
 def tune_config(task: str, arch: str) -> TuneConfig:

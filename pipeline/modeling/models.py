@@ -150,7 +150,10 @@ def build_for(
     data: Dataset,
     embedding_table: np.ndarray | None = None,
 ) -> keras.Model:
-    """Build from the shapes of the encoded data (and a text model's word2vec table, if any)."""
+    """Build from the shapes of the encoded data (and a text model's word2vec table, if any); a
+    forecast's windows ``[n, lookback, features]`` give a forecaster of ``data.horizon`` outputs."""
+    if data.horizon:
+        return _forecaster_for(arch, params, data)
     if isinstance(params, AnnParams):
         return build_model(
             arch, params, n_features=data.train.x.shape[1], n_classes=data.n_classes, target=data.target
@@ -166,13 +169,23 @@ def build_for(
     )
 
 
+def _forecaster_for(arch: str, params: Any, data: Dataset) -> keras.Model:
+    from pipeline.modeling.forecasters import build_forecaster
+
+    target = data.target or {}
+    _, lookback, width = data.train.x.shape
+    return build_forecaster(
+        arch, params, lookback, width, data.horizon, float(target["center"]), float(target["scale"])
+    )
+
+
 def class_weights(
     params: AnnParams | RecurrentParams, y: np.ndarray, n_classes: int = 2
 ) -> dict[int, float] | None:
     """``balanced``: each class weighted by the inverse of its frequency in ``y``, scaled so that
     the mean weight over the rows of ``y`` is 1 (``n / (classes present * count)``). A class
     absent from ``y`` gets 1.0: it is never trained on, but Keras wants a weight for every index."""
-    if params.class_weight == "none" or n_classes < 2:  # a number has no classes to weigh
+    if n_classes < 2 or params.class_weight == "none":  # a number has no classes to weigh
         return None
     if n_classes == 2:  # the same expression as before multi-class support: same weights, same models
         positives = float(y.mean())

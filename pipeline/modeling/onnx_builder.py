@@ -80,6 +80,8 @@ from pipeline.modeling.onnx_recurrent import (
 
 TOKENS_INPUT = "tokens"
 FEATURES_INPUT = "features"
+WINDOW_INPUT = "window"  # a forecaster's float [batch, lookback, features]
+FORECAST_OUTPUT = "forecast"  # its [batch, horizon] values, in the target's units
 OUTPUT = "probability"  # binary: [batch, 1], the positive-class probability
 CLASS_OUTPUT = "probabilities"  # multi-class: [batch, n_classes], every class's probability
 SIMPLE_RNN_MODES = ("by_batch", "unrolled", "native")
@@ -234,7 +236,11 @@ def _body(graph: Graph, model_name: str, layers: list[Any], x: Tensor, tables: t
         if layer_type == "Embedding":
             x = _embedding(graph, layer, x)
         elif layer_type in RECURRENT_OPS or layer_type == "Bidirectional":
-            x = recurrent_layer(graph, layer, x)
+            x = recurrent_layer(graph, layer, _time_major(graph, x))
+        elif layer_type == "Flatten":
+            x = _flatten(graph, layer, x)
+        elif layer_type == "Rescaling":
+            x = _rescaling(graph, layer, x)
         elif layer_type in POOLING_OPS:
             x = _pooling(graph, layer, x)
         elif layer_type == "Dense":
@@ -246,6 +252,10 @@ def _body(graph: Graph, model_name: str, layers: list[Any], x: Tensor, tables: t
         else:
             raise ModelError(f"layer {layer.name!r}: {layer_type} is not supported by the ONNX builder")
     ends_in_dense = x.kind == "flat" and graph.nodes and graph.nodes[-1].output[0] == x.name
+    if graph.forecast:  # a forecaster ends in horizon linear units, rescaled to the target's units
+        if not ends_in_dense or type(layers[-1]).__name__ != "Rescaling":
+            raise ModelError(f"model {model_name!r}: a forecaster must end in Dense units and a Rescaling")
+        return x
     if not ends_in_dense or (x.dim != 1 and graph.nodes[-1].op_type != "Softmax"):
         raise ModelError(
             f"model {model_name!r}: must end in a Dense layer with one unit (and a numeric target's "
@@ -254,11 +264,37 @@ def _body(graph: Graph, model_name: str, layers: list[Any], x: Tensor, tables: t
     return x
 
 
+def _time_major(graph: Graph, x: Tensor) -> Tensor:
+    """A forecaster's window ``[batch, steps, features]`` as the ``[steps, batch, features]`` sequence
+    the recurrent operators read; any other value as it is."""
+    if x.kind != "window":
+        return x
+    return Tensor(graph.add("Transpose", [x.name], perm=[1, 0, 2])[0], "seq", x.dim, x.steps)
+
+
+def _flatten(graph: Graph, layer: Any, x: Tensor) -> Tensor:
+    if x.kind != "window":
+        raise ModelError(f"layer {layer.name!r}: Flatten is supported on a forecaster's window only")
+    return Tensor(graph.add("Flatten", [x.name], axis=1)[0], "flat", x.dim * x.steps)
+
+
+def _rescaling(graph: Graph, layer: Any, x: Tensor) -> Tensor:
+    """``x * scale + offset`` (keras.layers.Rescaling) on a flat value."""
+    if x.kind != "flat":
+        raise ModelError(f"layer {layer.name!r}: Rescaling must follow a Dense layer")
+    scale = graph.const(f"{layer.name}_scale", np.array(layer.scale, "float32"))
+    offset = graph.const(f"{layer.name}_offset", np.array(layer.offset, "float32"))
+    out = graph.add("Add", [graph.add("Mul", [x.name, scale])[0], offset])[0]
+    return Tensor(out, "flat", x.dim)
+
+
 def _input(model: Any) -> tuple[Tensor, int, int | str]:
     """The model's input as the first value, its ONNX element type and its second dimension."""
     spec = model.inputs[0]
     shape = list(spec.shape)
     dtype = str(spec.dtype)
+    if len(shape) == 3 and "float" in dtype and shape[1] and shape[2]:  # a forecaster's window
+        return Tensor(WINDOW_INPUT, "window", int(shape[2]), int(shape[1])), TensorProto.FLOAT, int(shape[1])
     if len(shape) != 2:
         raise ModelError(f"model {model.name!r}: input of shape {tuple(shape)}; [batch, n] expected")
     if "int" in dtype:
@@ -293,6 +329,7 @@ def build_onnx(
     tables = padding_tables(layers, x.steps) if skips else None
     unrollable = x.steps > 0 and any(can_unroll(layer, x) for layer in layers)
     graph = Graph(opset=opset, simple_rnn="unrolled" if simple_rnn == "unrolled" else "native")
+    graph.forecast = x.kind == "window"
     model_name = str(model.name)
     if simple_rnn == "by_batch" and unrollable:  # the written-out steps need every step: no skipping
         out = by_batch_size(
@@ -306,12 +343,13 @@ def build_onnx(
         out = _body(
             graph, model_name, layers, x, None if graph.simple_rnn == "unrolled" and unrollable else tables
         )
-    output = OUTPUT if out.dim == 1 else CLASS_OUTPUT
+    output = FORECAST_OUTPUT if graph.forecast else OUTPUT if out.dim == 1 else CLASS_OUTPUT
     graph.nodes[-1].output[0] = output
+    dims = ["batch", second, x.dim] if graph.forecast else ["batch", second]
     onnx_graph = helper.make_graph(
         graph.nodes,
         str(model.name),
-        [helper.make_tensor_value_info(x.name, elem, ["batch", second])],
+        [helper.make_tensor_value_info(x.name, elem, dims)],
         [helper.make_tensor_value_info(output, TensorProto.FLOAT, ["batch", out.dim])],
         initializer=graph.initializers,
     )

@@ -37,6 +37,7 @@ class Graph:
     initializers: list[onnx.TensorProto] = field(default_factory=list)
     _count: int = 0
     padding: Padding | None = None  # set while the body skips the leading padding
+    forecast: bool = False  # a forecaster's graph: a float window in, horizon values out
 
     def name(self, hint: str) -> str:
         self._count += 1
@@ -57,7 +58,8 @@ class Graph:
 
 @dataclass
 class Tensor:
-    """The current value: ``ids`` int [batch, seq], ``seq`` float [seq, batch, dim], ``flat`` [batch, dim].
+    """The current value: ``ids`` int [batch, seq], ``seq`` float [seq, batch, dim], ``flat`` [batch, dim],
+    ``window`` float [batch, steps, dim] (a forecaster's input).
 
     ``steps``: the sequence length when the model's input fixes it (0 when it is dynamic)."""
 

@@ -127,7 +127,7 @@ def by_batch_size(graph: Graph, name: str, tokens: str, large: Any, small: Any) 
     cond = graph.add("Squeeze", [graph.add("GreaterOrEqual", [batch, threshold])[0]])[0]
     branches = []
     for label, build in (("unrolled", large), ("native", small)):
-        branch = Graph(graph.opset, label, [], graph.initializers, graph._count)
+        branch = Graph(graph.opset, label, [], graph.initializers, graph._count, forecast=graph.forecast)
         out = build(branch)
         graph._count = branch._count
         value = helper.make_tensor_value_info(out.name, TensorProto.FLOAT, None)

@@ -98,7 +98,8 @@ def fit_trial(
             if not np.all(np.isfinite(proba)):
                 report.pruned_at = summary["epochs_trained"]
             else:
-                value = float(tasks.kind_of(config).metrics(data.val.y, proba, data.n_classes)[gate])
+                scores = tasks.kind_of(config).metrics(data.val.y, proba, data.n_classes, data.target)
+                value = float(scores[gate])
                 summary[f"val_{gate}"] = value
         mlflow.log_metrics(summary)
         mlflow.set_tag("optuna.state", "pruned" if report.pruned_at is not None else "complete")

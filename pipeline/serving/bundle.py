@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import json
+import math
 import platform
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -141,9 +142,11 @@ def read_bundle(directory: Path | str) -> Bundle:
 
 
 def check_input_width(bundle: Bundle, encoder_width: int, onnx_shape: list[Any]) -> None:
-    """The encoder's rows, the manifest's input and the ONNX graph's input are equally wide."""
+    """The encoder's rows, the manifest's input and the ONNX graph's input are equally wide: a row's
+    values, all its dimensions beyond the batch together (a forecaster's ``[lookback, features]``)."""
     width = bundle.manifest.input.get("width")
-    graph_width = onnx_shape[1] if len(onnx_shape) > 1 else None
+    dims = list(onnx_shape[1:])
+    graph_width = math.prod(dims) if dims and all(isinstance(d, int) for d in dims) else None
     encoder_file = bundle.directory / ENCODER_FILE
     if isinstance(width, int) and width != encoder_width:
         raise ModelError(

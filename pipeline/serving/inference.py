@@ -9,6 +9,7 @@ values. TensorFlow is never imported here, and nothing here reads params.yaml.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
@@ -18,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipeline.core.errors import ModelError
+from pipeline.core.errors import DataError, ModelError
 from pipeline.encoders.base import Encoder, RowError
 from pipeline.encoders.registry import encoder_from_dict
 from pipeline.serving import bundle as bundles
@@ -204,6 +205,8 @@ class Predictor:
 
     def score_frame(self, frame: pd.DataFrame) -> ScoreResult:
         frame = frame.reset_index(drop=True)
+        if self.encoder.whole_request:
+            return self._score_whole(lambda: self.encoder.transform(frame))
         errors = self.encoder.check(frame)
         bad = {e.row for e in errors}
         good = [i for i in range(len(frame)) if i not in bad]
@@ -215,6 +218,8 @@ class Predictor:
     def score_records(self, records: list[Any]) -> ScoreResult:
         """Score JSON records (dicts, or plain strings for text) without building a DataFrame:
         at serving's batch sizes pandas would cost far more than the model."""
+        if self.encoder.whole_request:
+            return self._score_whole(lambda: self.encoder.transform_records(records))
         errors = self.encoder.check_records(records)
         bad = {e.row for e in errors}
         good = [i for i in range(len(records)) if i not in bad]
@@ -222,6 +227,16 @@ class Predictor:
         return ScoreResult(
             self._score_rows(len(records), good, x), errors, self._token_shares(len(records), good, x)
         )
+
+    def _score_whole(self, transform: Callable[[], np.ndarray]) -> ScoreResult:
+        """A request whose rows are one input (a series' history): one answer, or the DataError its
+        encoding raised (as the error of row 0: the request) and NaN. Encoded once: checking first
+        would read the history twice (about 7 ms each for 30 hourly rows)."""
+        try:
+            x = transform()
+        except DataError as exc:
+            return ScoreResult(np.full((1, self.n_classes), np.nan), [RowError(0, str(exc))], None)
+        return ScoreResult(self.predict_encoded(x), [], None)
 
     def _score_rows(self, n: int, good: list[int], x: np.ndarray | None) -> np.ndarray:
         """Rows ``good`` scored from ``x``, NaN in the others: ``(n,)`` or ``(n, n_classes)``."""

@@ -93,7 +93,7 @@ def main(argv: list[str]) -> int:
                 )
     for name, result in results.items():
         t = result["test"]
-        gate = next(m for m in ("roc_auc", "f1_macro", "perplexity", "rmse") if m in t)
+        gate = next(m for m in ("roc_auc", "f1_macro", "perplexity", "mase", "rmse") if m in t)
         low, high = t[f"{gate}_ci"]
         accuracy = f"test accuracy {t['accuracy']:.4f}, " if "accuracy" in t else "test "
         print(

@@ -16,6 +16,7 @@ import numpy as np
 
 from pipeline.core import bootstrap, paths
 from pipeline.core.config import EvaluateConfig, params
+from pipeline.core.forecast_metrics import FORECAST_METRIC_NAMES
 from pipeline.core.io import load_array, read_json, write_text
 from pipeline.core.metrics import (
     GATE_METRIC,
@@ -28,10 +29,12 @@ from pipeline.core.value_metrics import VALUE_METRIC_NAMES
 
 
 def columns(rows: list[dict[str, Any]]) -> tuple[tuple[str, ...], str]:
-    """The metric columns and the gate metric, from what the metrics files hold (binary, multi-class
-    or a language model's)."""
+    """The metric columns and the gate metric, from what the metrics files hold (binary, multi-class,
+    a language model's, a numeric target's or a forecast's)."""
     if any("test_perplexity" in r for r in rows):
         return LANGUAGE_MODEL_METRIC_NAMES, "perplexity"
+    if any("test_mase" in r for r in rows):  # a forecast's: MASE first, then MAE, RMSE, R², MAPE, sMAPE
+        return FORECAST_METRIC_NAMES, "mase"
     if any("test_rmse" in r for r in rows):  # a numeric target's; R² and MAPE beside it
         return VALUE_METRIC_NAMES, "rmse"
     if any("test_roc_auc" in r for r in rows) or not rows:
@@ -62,6 +65,7 @@ def _flat(result: dict[str, Any]) -> dict[str, Any]:
             *MULTICLASS_METRIC_NAMES,
             *LANGUAGE_MODEL_METRIC_NAMES,
             *VALUE_METRIC_NAMES,
+            *FORECAST_METRIC_NAMES,
         ):
             if key in result.get(section, {}):
                 row[f"{section}_{key}"] = result[section][key]
@@ -176,6 +180,7 @@ def paired_markdown(task: str, rows: list[dict[str, Any]], settings: EvaluateCon
             resamples=settings.bootstrap_resamples,
             level=settings.ci_level,
             seed=seed,
+            mase_scale=bootstrap.mase_scale_of({"mae": r.get("test_mae"), "mase": r.get("test_mase")}),
         )
         verdict = (
             ("better" if d.improvement[0] > 0 else "worse") + " than the baseline"

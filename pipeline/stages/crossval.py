@@ -63,11 +63,11 @@ def _score_fold(
         model = models.build_for(arch, model_params, data)
         models.fit(model, model_params, data)
         scores = models.predict_proba(model, data.test.x)
-        results[arch]["per_fold"].append(metrics(data.test.y, scores, n_classes))
+        results[arch]["per_fold"].append(metrics(data.test.y, scores, n_classes, data.target))
     factories, scored = baselines
     for name in config.baselines:
         scores = scored(factories[name](), data.train.x, data.train.y, n_classes, data.test.x)
-        results[name]["per_fold"].append(metrics(data.test.y, scores, n_classes))
+        results[name]["per_fold"].append(metrics(data.test.y, scores, n_classes, data.target))
 
 
 def cross_validate(task: str, p: Params) -> dict[str, Any]:

@@ -68,8 +68,9 @@ def main(argv: list[str]) -> int:
         print(f"encode {args.task}: {line} by schema.missing")
     write_encoded(paths.encoded_dir(args.task), encoder, labels, frame, arrays)
     sizes = ", ".join(f"{k} {len(v.y)}" for k, v in arrays.items())
+    shape = " x ".join(str(n) for n in arrays["train"].x.shape[1:])  # a forecast's window: steps x features
     print(
-        f"encode {args.task}: {sizes} rows; {arrays['train'].x.shape[1]} columns per row; "
+        f"encode {args.task}: {sizes} rows; {shape} values per row; "
         f"{len(labels.classes)} classes{tasks.kind_of(config).classes_note()}"
     )
     for name, how in encoder.sized_from_data.items():

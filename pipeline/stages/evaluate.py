@@ -304,7 +304,7 @@ def main(argv: list[str]) -> int:
         names,
         params().evaluate,
         params().seed,
-        kind.metrics,
+        lambda y, p, n: kind.metrics(y, p, n, data.target),
         lambda *args: kind.evaluation_extras(config, *args),
     )
     result["test_rows_sha256"] = test_rows_sha256(load_splits_frame(task))

@@ -82,8 +82,9 @@ def convert(
 ) -> tuple[Any, str]:
     """The checked ONNX model with its metadata, and the converter that produced it.
 
-    ``auto``: tf2onnx for the tabular ANN (falling back to our builder if tf2onnx fails),
-    our builder for the recurrent models.
+    ``auto``: tf2onnx for a network of Dense layers (falling back to our builder if tf2onnx
+    fails), our builder for the recurrent models (native RNN/LSTM/GRU operators, whether they read
+    token ids or a forecast's float window).
     """
     import onnx
 
@@ -91,10 +92,9 @@ def convert(
 
     if converter not in CONVERTERS:
         raise ModelError(f"unknown converter {converter!r}: expected one of {', '.join(CONVERTERS)}")
-    is_text = "int" in str(model.inputs[0].dtype)
     if converter == "auto":
-        converter = "builder" if is_text else "tf2onnx"
-        fallback = not is_text
+        converter = _auto_converter(model)
+        fallback = converter == "tf2onnx"
     else:
         fallback = False
     if converter == "tf2onnx":
@@ -129,6 +129,18 @@ def convert(
     except Exception as exc:  # onnx.checker.ValidationError and shape inference errors
         raise ModelError(f"the ONNX graph for {task}/{arch} is invalid: {exc}") from exc
     return proto, converter
+
+
+def _auto_converter(model: Any) -> str:
+    """``builder`` for a model reading token ids or holding a recurrent layer, else ``tf2onnx``."""
+    from pipeline.modeling.models import RECURRENT_LAYERS
+
+    recurrent = set(RECURRENT_LAYERS.values())
+    if "int" in str(model.inputs[0].dtype) or any(
+        type(layer).__name__ in recurrent for layer in model.layers
+    ):
+        return "builder"
+    return "tf2onnx"
 
 
 def _version(package: str) -> str:

@@ -19,7 +19,7 @@ from pipeline.core.io import write_text
 
 
 def main(argv: list[str]) -> int:
-    from pipeline.generators import bikeshare, script, synthetic
+    from pipeline.generators import bikeshare, load_series, script, synthetic
 
     parser = argparse.ArgumentParser(
         prog="python -m pipeline synthesize", description=__doc__.split("\n\n")[0]
@@ -38,6 +38,7 @@ def main(argv: list[str]) -> int:
         "topics": synthetic.topics_frame,
         "script": script.script_frame,
         "bikeshare": bikeshare.bikeshare_frame,
+        "load": load_series.load_frame,
     }[spec.generator]
     frame = generate(spec.rows, p.seed)
     if spec.test_rows is None:

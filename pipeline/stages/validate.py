@@ -40,7 +40,7 @@ from pipeline.core.errors import DataError
 from pipeline.core.io import read_json, write_json
 from pipeline.core.rows import RowMap
 from pipeline.data.validation import Outcome, ValidationSummary, plain, row_numbers_note
-from pipeline.tasks.base import AS_NUMBER, TOKENS
+from pipeline.tasks.base import HELPER_SUFFIXES
 
 if TYPE_CHECKING:
     import great_expectations as gx
@@ -155,7 +155,7 @@ def _outcome(r: Any, frame: pd.DataFrame, rows: RowMap | None = None) -> Outcome
 
 
 def _is_helper(column: str) -> bool:
-    return column.endswith((AS_NUMBER, TOKENS))
+    return column.endswith(HELPER_SUFFIXES)
 
 
 def _exception_message(info: dict[str, Any] | None) -> str | None:

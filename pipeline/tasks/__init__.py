@@ -11,15 +11,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline.tasks import language_model, tabular, text
+from pipeline.tasks import language_model, tabular, text, timeseries
 from pipeline.tasks.contract import TaskKind
 
 # mypy checks each module against the contract here
-KINDS: dict[str, TaskKind] = {"tabular": tabular, "text": text, "language_model": language_model}
+KINDS: dict[str, TaskKind] = {
+    "tabular": tabular,
+    "text": text,
+    "language_model": language_model,
+    "timeseries": timeseries,
+}
 
 
 def kind_of(config: Any) -> TaskKind:
-    """The module of ``config.kind`` (``tabular``, ``text`` or ``language_model``)."""
+    """The module of ``config.kind`` (``tabular``, ``text``, ``language_model`` or ``timeseries``)."""
     return KINDS[config.kind]
 
 

@@ -14,8 +14,8 @@ ones; ``contract.TaskKind`` states them all. The stages call them through
 - ``assign_splits(frame, config, seed) -> Series``: each row's split, ``train``/``val``/``test``
 - ``fit_encoder(train, config) -> Encoder``: fitted on the training split only
 - ``encode_splits(frame, encoder, config) -> (Labels, {split: Split})``: the model-ready arrays
-- ``metrics(y, proba, n_classes) -> dict``: one split's metrics, as evaluate, tune and the
-  baselines report them
+- ``metrics(y, proba, n_classes, target) -> dict``: one split's metrics, as evaluate, tune and the
+  baselines report them (``target``: the ``Dataset``'s record of a number or forecast answered)
 - ``examples(predict, encoder_data, config) -> list[dict]`` and ``examples_markdown(title, items)``:
   a model's answers to fixed inputs for the evaluate report (empty for classifiers)
 - ``baselines(task, config, seed) -> dict``: the classical models on the same split
@@ -32,6 +32,9 @@ from typing import Any
 # expectation: the type check sees the raw values, range and whole-number checks see the numbers.
 AS_NUMBER = " (as number)"
 TOKENS = " (tokens)"
+AS_TIME = " (as time)"  # a series' timestamps parsed (pipeline/tasks/series_checks.py)
+STEPS = " (steps since the row before)"  # a series' steps of its frequency between rows
+HELPER_SUFFIXES = (AS_NUMBER, TOKENS, AS_TIME, STEPS)  # what validate leaves out of its report
 WHOLE_NUMBER = r"^-?\d+(?:\.0*)?$"  # str() of an int or a whole float
 NUMBER_TYPES = [
     "int", "float", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",

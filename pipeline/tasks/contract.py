@@ -47,8 +47,12 @@ class TaskKind(Protocol):
     def classes_note(self) -> str:
         """What encode's report adds after the number of classes."""
 
-    def metrics(self, y_true: Any, proba: Any, n_classes: int) -> dict[str, float]:
-        """One split's metrics, as evaluate, tune and the baselines report them."""
+    def metrics(
+        self, y_true: Any, proba: Any, n_classes: int, target: dict[str, Any] | None = None
+    ) -> dict[str, float]:
+        """One split's metrics, as evaluate, tune and the baselines report them; ``target``: the
+        ``Dataset``'s record of the values the network answers (encoder.json's numeric ``target`` or
+        a series' ``forecast``, whose ``mase_scale`` MASE divides by), None for classes."""
 
     def cross_validation_off(self) -> str | None:
         """Why the cv stage leaves this kind out, or None when it cross-validates it."""

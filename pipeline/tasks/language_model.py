@@ -188,7 +188,9 @@ def encode_splits(
     return Labels(list(encoder.vocabulary)), arrays
 
 
-def metrics(y_true: Any, proba: Any, n_classes: int) -> dict[str, float]:
+def metrics(
+    y_true: Any, proba: Any, n_classes: int, target: dict[str, Any] | None = None
+) -> dict[str, float]:
     from pipeline.core.metrics import language_model_metrics
 
     return language_model_metrics(y_true, proba)

@@ -201,7 +201,9 @@ def encode_splits(frame: pd.DataFrame, encoder: Any, config: Any) -> tuple[Any, 
     return class_splits(frame, encoder, label_column(config), config.schema_.labels)
 
 
-def metrics(y_true: Any, proba: Any, n_classes: int) -> dict[str, float]:
+def metrics(
+    y_true: Any, proba: Any, n_classes: int, target: dict[str, Any] | None = None
+) -> dict[str, float]:
     """Classification metrics; a numeric target's (one output, no classes: ``n_classes`` 1)."""
     from pipeline.core.metrics import classification_metrics
 

@@ -1,0 +1,245 @@
+"""params.yaml's section of a forecasting task (``kind: timeseries``, issue 22).
+
+A series is a CSV with a time column, a target and optional covariates. ``schema`` says what the
+file holds and what validate checks (each covariate is ``known`` in advance, like a holiday flag, or
+observed only in the ``past``, like another series); ``split`` cuts it into consecutive train,
+validation and test periods; ``encode`` shapes the windows (``lookback`` steps in, the next
+``horizon`` steps out) and the calendar features. ``pipeline.core.config`` re-exports the section
+and lists it in the task union (``TaskConfig``).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Any, Literal
+
+from pydantic import ConfigDict, Field, field_validator, model_validator
+
+from pipeline.core.config_base import Frozen, LabelValues
+from pipeline.core.data_config import DataConfig
+from pipeline.core.model_config import DEFAULT_SPACES, AnnParams, TuneConfig
+from pipeline.core.task_config import CardConfig, PromoteConfig
+
+GAP_POLICIES = ("error", "interpolate", "drop-window")
+CALENDAR_FEATURES = ("hour_of_day", "day_of_week")
+# pandas offset aliases a declared frequency may use: a multiple and a unit (30min, h, D, B, W, MS, QS)
+FREQUENCY = re.compile(r"^\d*(min|s|h|D|B|W(-[A-Z]{3})?|MS|ME|QS(-[A-Z]{3})?|QE(-[A-Z]{3})?|YS|YE)$")
+
+
+class Covariate(Frozen):
+    """A column beside the target: ``known`` in advance for the forecast steps too (a calendar, a
+    holiday flag) or observed only in the ``past`` (another series); a number with its range, or a
+    category with its values."""
+
+    role: Literal["known", "past"]
+    type: Literal["number", "category"] = "number"
+    min: float | None = None
+    max: float | None = None
+    values: LabelValues | None = None  # a category's allowed values
+
+    @model_validator(mode="after")
+    def _fits_its_type(self) -> Covariate:
+        if self.type == "category" and not self.values:
+            raise ValueError("a category covariate lists its values")
+        if self.type == "number" and self.values is not None:
+            raise ValueError("values: only for a category covariate (type: category)")
+        if self.min is not None and self.max is not None and self.min >= self.max:
+            raise ValueError(f"min {self.min} must be below max {self.max}")
+        return self
+
+
+class SeriesSchema(Frozen):
+    """What the CSV holds and what validate checks of it."""
+
+    time: str  # the timestamps' column
+    target: str  # the series to forecast
+    covariates: dict[str, Covariate] = {}
+    drop: list[str] = []  # columns read and ignored (a split flag is not listed here)
+    # a pandas offset alias (``D``, ``B``, ``h``, ``30min``, ``MS``, ``QS``...) or ``infer``: the most
+    # common step between consecutive timestamps (``B`` when weekdays only), or ``rows``: each row is
+    # one step (trading days, whose holidays are no gaps), the timestamps only checked to increase
+    frequency: str = "infer"
+    # a missing step: ``error`` (refused, each gap named), ``interpolate`` (linear in time, within
+    # ``max_gap`` steps), ``drop-window`` (no window reads or predicts a missing step)
+    gaps: Literal["error", "interpolate", "drop-window"] = "error"
+    max_gap: int = Field(3, ge=1)  # the longest gap ``interpolate`` fills, in steps
+    min: float | None = None  # the target's range
+    max: float | None = None
+    min_rows: int = Field(50, ge=10)
+    max_rows: int = Field(10_000_000, ge=10)
+
+    @field_validator("frequency")
+    @classmethod
+    def _an_offset_alias(cls, value: str) -> str:
+        if value not in ("infer", "rows") and not FREQUENCY.match(value):
+            raise ValueError(
+                f"frequency {value!r}: write 'infer', 'rows' or a pandas offset alias such as D, B, h,"
+                " 30min, W-SUN, MS or QS"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _columns_are_distinct(self) -> SeriesSchema:
+        named = [self.time, self.target, *self.covariates, *self.drop]
+        twice = sorted({c for c in named if named.count(c) > 1})
+        if twice:
+            raise ValueError(f"column(s) {', '.join(map(repr, twice))} named twice in schema")
+        if self.min is not None and self.max is not None and self.min >= self.max:
+            raise ValueError(f"min {self.min} must be below max {self.max}")
+        return self
+
+    @property
+    def numbers(self) -> list[str]:
+        """The columns read as numbers: the target and the numeric covariates."""
+        return [self.target, *(c for c, s in self.covariates.items() if s.type == "number")]
+
+
+class SeriesSplit(Frozen):
+    """Consecutive periods, train then validation then test, cut ``by``:
+
+    * ``fractions``: the last ``test_fraction`` of the steps are the test period, the
+      ``val_fraction`` before them validation;
+    * ``dates``: validation from ``val_start``, test from ``test_start`` (each the first day in it);
+    * ``column``: a column of the data flags the training rows (true/false, as ISLR's NYSE table's
+      ``train``); the rest is the test period, and validation the last ``val_fraction`` of the
+      training steps.
+    """
+
+    by: Literal["fractions", "dates", "column"] = "fractions"
+    val_fraction: float = Field(0.15, gt=0, lt=0.5)
+    test_fraction: float = Field(0.15, gt=0, lt=0.5)
+    val_start: date | None = None
+    test_start: date | None = None
+    column: str | None = None
+
+    @model_validator(mode="after")
+    def _what_the_way_needs(self) -> SeriesSplit:
+        if self.by == "dates":
+            if self.val_start is None or self.test_start is None:
+                raise ValueError("split by dates needs val_start and test_start")
+            if self.val_start >= self.test_start:
+                raise ValueError(f"val_start {self.val_start} must come before test_start {self.test_start}")
+        elif self.val_start is not None or self.test_start is not None:
+            raise ValueError("val_start and test_start: only when splitting by dates (by: dates)")
+        if (self.by == "column") != (self.column is not None):
+            raise ValueError("split by column needs column (the flag of the training rows), and only then")
+        return self
+
+
+class SeriesEncodeConfig(Frozen):
+    """The windows: ``lookback`` steps in, the next ``horizon`` steps out, every step one row of
+    features (the target and the covariates scaled with the training period's mean and standard
+    deviation; known covariates and the calendar read ``horizon`` steps ahead, so that the window's
+    last steps carry the forecast steps' known values)."""
+
+    lookback: int = Field(ge=1)
+    horizon: int = Field(1, ge=1)
+    season_length: int = Field(ge=1)  # the seasonal naive's and MASE's season, in steps
+    calendar: list[Literal["hour_of_day", "day_of_week"]] = []
+    calendar_encoding: Literal["cycles", "categories"] = "cycles"
+    # rolling-origin evaluation: a forecast from every ``origin_every``-th step of the test period,
+    # from its first step (48 on half-hours: every midnight of a period starting then)
+    origin_every: int = Field(1, ge=1)
+    # the validation period's origins, every step by default: early stopping and tuning read them,
+    # and a few origins (14 midnights) make a noisy signal; origin_every's value scores it as the test
+    val_origin_every: int = Field(1, ge=1)
+
+    def every(self, period: str) -> int:
+        """The step between two origins of ``period``: 1 in training, then as set above."""
+        return {"train": 1, "val": self.val_origin_every}.get(period, self.origin_every)
+
+    @field_validator("calendar")
+    @classmethod
+    def _each_once(cls, calendar: list[str]) -> list[str]:
+        if len(set(calendar)) != len(calendar):
+            raise ValueError(f"calendar {calendar} names a feature twice")
+        return calendar
+
+
+class SeriesRecurrentParams(Frozen):
+    """SimpleRNN/LSTM/GRU layers over the window's float rows, then ``horizon`` linear outputs."""
+
+    units: int = Field(32, ge=1)
+    layers: int = Field(1, ge=1, le=4)
+    dropout: float = Field(0.0, ge=0, lt=1)
+    recurrent_dropout: float = Field(0.0, ge=0, lt=1)
+    activation: str = "tanh"
+    initializer: str = "glorot_uniform"
+    learning_rate: float = Field(1e-3, gt=0)
+    clipnorm: float | None = 1.0
+    batch_size: int = Field(64, ge=1)
+    epochs: int = Field(50, ge=1)
+    patience: int = Field(5, ge=1)
+
+
+def _with_default_spaces(section: dict[str, Any]) -> dict[str, Any]:
+    """Each search without a ``space`` gets its family's default: the ann's, or the recurrent one's
+    without ``embedding_dim`` (a series has no tokens to embed)."""
+    if not isinstance(section.get("tune"), dict):
+        return section
+    tune = {}
+    for arch, cfg in section["tune"].items():
+        if isinstance(cfg, dict) and not cfg.get("space"):
+            family = DEFAULT_SPACES["ann" if arch == "ann" else "recurrent"]
+            cfg = {**cfg, "space": {k: v for k, v in family.items() if k != "embedding_dim"}}
+        tune[arch] = cfg
+    return {**section, "tune": tune}
+
+
+SeriesBaseline = Literal["naive", "seasonal_naive", "linear_ar", "hist_gradient_boosting", "ets"]
+SERIES_BASELINES: tuple[SeriesBaseline, ...] = (
+    "naive",
+    "seasonal_naive",
+    "linear_ar",
+    "hist_gradient_boosting",
+    "ets",
+)
+SERIES_METRICS = ("mase", "mae", "rmse", "r2", "mape", "smape")
+
+
+class TimeseriesTaskConfig(Frozen):
+    """A forecasting task: the next ``encode.horizon`` values of a series from its last
+    ``encode.lookback`` steps."""
+
+    kind: Literal["timeseries"]
+    data: DataConfig
+    schema_: SeriesSchema = Field(alias="schema")
+    split: SeriesSplit = SeriesSplit()
+    encode: SeriesEncodeConfig
+    models: dict[Literal["ann", "rnn", "lstm", "gru"], AnnParams | SeriesRecurrentParams]
+    tune: dict[str, TuneConfig] = {}
+    baselines: list[SeriesBaseline] = list(SERIES_BASELINES)
+    promote: PromoteConfig = PromoteConfig(metric="mase")
+    card: CardConfig = CardConfig()
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _models_by_family(cls, section: Any) -> Any:
+        """``ann`` reads the flattened window (AnnParams), the others the sequence; the default
+        searches of each family."""
+        if not isinstance(section, dict):
+            return section
+        models = section.get("models")
+        if isinstance(models, dict):
+            typed: dict[str, Any] = {}
+            for arch, given in models.items():
+                kind = AnnParams if arch == "ann" else SeriesRecurrentParams
+                typed[arch] = given if not isinstance(given, dict) else kind.model_validate(given)
+            section = {**section, "models": typed}
+        return _with_default_spaces(section)
+
+    @model_validator(mode="after")
+    def _fits_together(self) -> TimeseriesTaskConfig:
+        if self.promote.metric not in SERIES_METRICS:
+            raise ValueError(f"promote.metric {self.promote.metric!r}: one of {', '.join(SERIES_METRICS)}")
+        column = self.split.column
+        if column is not None and column in (
+            self.schema_.time,
+            self.schema_.target,
+            *self.schema_.covariates,
+        ):
+            raise ValueError(f"split.column {column!r} is a column of the schema; name the flag column")
+        return self

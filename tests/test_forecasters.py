@@ -1,0 +1,108 @@
+"""Forecasters of a series (pipeline/modeling/forecasters.py): each architecture learns a tiny
+seasonal series, answers in the target's units, and exports to ONNX with native recurrent operators
+and parity within 1e-5 at batch 1 and in a big batch (real Keras, the real builder and tf2onnx, real
+ONNX Runtime)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("tensorflow")
+ort = pytest.importorskip("onnxruntime")
+
+from pipeline.core.config import AnnParams  # noqa: E402
+from pipeline.core.timeseries_config import SeriesRecurrentParams  # noqa: E402
+
+BOUND = 1e-5
+L, F, H = 12, 3, 4
+NATIVE = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}
+
+
+def windows(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Windows of a noisy cycle of 12 steps around 500 (scaled inputs, targets in units)."""
+    rng = np.random.default_rng(seed)
+    start = rng.integers(0, 12, n)
+    steps = start[:, None] + np.arange(L + H)[None, :]
+    wave = np.sin(2 * np.pi * steps / 12) + rng.normal(0, 0.05, steps.shape)
+    x = np.stack([wave[:, :L], np.cos(2 * np.pi * steps[:, :L] / 12), rng.normal(0, 1, (n, L))], axis=2)
+    return x.astype("float32"), (500 + 50 * wave[:, L:]).astype("float32")
+
+
+def model(arch: str, layers: int = 1, seed: int = 0):
+    from pipeline.modeling.forecasters import build_forecaster
+    from pipeline.modeling.models import seed_everything
+
+    seed_everything(seed)
+    params = (
+        AnnParams(hidden_units=[16], learning_rate=0.01)
+        if arch == "ann"
+        else SeriesRecurrentParams(units=8, layers=layers, learning_rate=0.01)
+    )
+    return build_forecaster(arch, params, L, F, H, center=500.0, scale=50.0)
+
+
+@pytest.mark.parametrize("arch", ["ann", "rnn", "lstm", "gru"])
+def test_each_forecaster_learns_a_cycle_in_the_target_s_units(arch: str) -> None:
+    x, y = windows(256)
+    net = model(arch)
+    assert net.input.shape[1:] == (L, F) and net.output.shape[1:] == (H,)
+    before = float(np.abs(np.asarray(net(x)) - y).mean())
+    net.fit(x, y, epochs=12, batch_size=32, verbose=0)
+    predicted = np.asarray(net(x))
+    after = float(np.abs(predicted - y).mean())
+    assert after < 12 < before and abs(float(predicted.mean()) - 500) < 20, (before, after)
+
+
+def run_onnx(proto, x: np.ndarray) -> np.ndarray:
+    session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    (name,) = [i.name for i in session.get_inputs()]
+    return session.run(["forecast"], {name: x})[0]
+
+
+def trained(arch: str, layers: int = 1):
+    net = model(arch, layers)
+    rng = np.random.default_rng(1)  # weights away from their start, as training leaves them
+    net.set_weights([w + rng.normal(0, 0.2, w.shape).astype(w.dtype) for w in net.get_weights()])
+    return net
+
+
+@pytest.mark.parametrize(("arch", "layers"), [("ann", 1), ("rnn", 1), ("lstm", 2), ("gru", 1)])
+def test_the_builder_exports_native_operators_with_parity(arch: str, layers: int) -> None:
+    from pipeline.modeling.onnx_builder import build_onnx, operator_types
+
+    net = trained(arch, layers)
+    proto = build_onnx(net)
+    ops = operator_types(proto)
+    assert "Loop" not in ops and "Scan" not in ops
+    if arch != "ann":
+        assert NATIVE[arch] in ops
+    assert [d.dim_param or d.dim_value for d in proto.graph.input[0].type.tensor_type.shape.dim] == [
+        "batch",
+        L,
+        F,
+    ]
+    x, _ = windows(300, seed=2)
+    for batch in (x[:1], x):  # one forecast, and a batch big enough for the SimpleRNN's unrolled graph
+        expected = np.asarray(net(batch, training=False))
+        got = run_onnx(proto, batch)
+        assert got.shape == (len(batch), H)
+        assert np.max(np.abs(expected - got) / np.maximum(1, np.abs(expected))) <= BOUND
+
+
+def test_tf2onnx_exports_the_ann_with_parity() -> None:
+    from pipeline.stages.export import tf2onnx_convert
+
+    net = trained("ann")
+    x, _ = windows(50, seed=3)
+    expected = np.asarray(net(x, training=False))
+    session = ort.InferenceSession(tf2onnx_convert(net, 17).SerializeToString())
+    got = session.run(None, {session.get_inputs()[0].name: x})[0]
+    assert np.max(np.abs(expected - got) / np.maximum(1, np.abs(expected))) <= BOUND
+
+
+def test_an_unknown_architecture_is_refused() -> None:
+    from pipeline.modeling.forecasters import build_forecaster
+
+    with pytest.raises(ValueError, match="unknown forecaster 'tcn'"):
+        build_forecaster("tcn", SeriesRecurrentParams(), L, F, H, 0.0, 1.0)
