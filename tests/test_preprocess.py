@@ -369,3 +369,25 @@ def test_a_numeric_column_may_leave_out_either_bound():
     }
     with pytest.raises(ValueError, match=r"min 5\.0 is above max 1\.0"):
         NumericColumn(min=5, max=1)
+
+
+def test_an_unbounded_column_still_refuses_an_infinite_number():
+    """No bound is not "anything": inf would reach the model as inf (and NaN after scaling), so a row
+    or a request holding it is refused, by the batch check and the record check alike."""
+    from pipeline.core.data_config import NumericColumn
+
+    numeric = dict(SCHEMA.numeric) | {"Balance": NumericColumn(), "EstimatedSalary": NumericColumn(min=0)}
+    enc = TabularEncoder.fit(customers(), SCHEMA.model_copy(update={"numeric": numeric}))
+    rows = customers().head(3).copy()
+    rows.loc[0, "Balance"] = np.inf
+    rows.loc[1, "EstimatedSalary"] = -np.inf
+    want = {
+        (0, "Balance"): "inf is not a finite number; expected a number",
+        (1, "EstimatedSalary"): "-inf is not a finite number; expected a number of at least 0",
+    }
+    assert {(e.row, e.column): e.message for e in enc.check(rows)} == want
+    records = rows.to_dict(orient="records")
+    records[0]["Balance"] = "inf"  # as text, the way a CSV or a JSON client may write it
+    assert {(e.row, e.column): e.message for e in enc.check_records(records)} == want | {
+        (0, "Balance"): "'inf' is not a number"
+    }

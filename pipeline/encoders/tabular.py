@@ -62,7 +62,9 @@ def parse_number(value: Any) -> tuple[float | None, str | None]:
 def check_number(number: float, spec: dict[str, Any]) -> str | None:
     """Why ``number`` does not fit the column's spec (whole number, range), or None."""
     low, high = bounds(spec)
-    if spec.get("integer") and math.isfinite(number) and not number.is_integer():
+    if not math.isfinite(number):  # an unbounded column still wants a number the model can read
+        return f"{_num(number)} is not a finite number; expected a number{range_text(spec, ' in ')}"
+    if spec.get("integer") and not number.is_integer():
         return f"{_num(number)} is not a whole number; expected an integer{range_text(spec, ' in ')}"
     if not low <= number <= high:
         return f"{_num(number)} is outside the expected range{range_text(spec, ' ')}"
@@ -260,7 +262,7 @@ class TabularEncoder(Encoder):
                 blank = MISSING_NUMBER + self._drop_note(col)
                 errors += [RowError(int(i), blank, col) for i in np.flatnonzero(nan)]
             low, high = bounds(spec)
-            suspect = ~nan & ((values < low) | (values > high))
+            suspect = ~nan & (~np.isfinite(values) | (values < low) | (values > high))
             if spec.get("integer"):
                 suspect |= ~nan & np.isfinite(values) & (np.floor(values) != values)
             for i in np.flatnonzero(suspect).tolist():
