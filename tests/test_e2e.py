@@ -1,4 +1,6 @@
-"""End to end: a real `dvc repro` of both tasks in a temporary git repository, with tiny params.
+"""End to end: a real `dvc repro` of the churn and sentiment tasks in a temporary git repository,
+with tiny params (the other tasks: tests/test_e2e_more_tasks.py, built at the same time on the
+other worker).
 
 One pipeline run serves several checks, in the order a user meets them: everything is built and
 registered; a second `dvc repro` does nothing; a param change marks only what depends on it;
@@ -9,169 +11,29 @@ and leaves every model and metric built before untouched.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
-from tests.conftest import REPO, edit_params
+from tests.conftest import edit_params
+from tests.e2e_project import check_built, run, tiny_project
 
 pytestmark = pytest.mark.e2e
-
-TINY_RECURRENT = {
-    "encode": {"max_tokens": 300, "sequence_length": 16},
-    "models": {
-        arch: {"embedding_dim": 8, "units": 8, "epochs": 2, "patience": 1} for arch in ("rnn", "lstm", "gru")
-    },
-    "tune": {
-        arch: {"n_trials": 1, "epochs_per_trial": 1, "timeout_s": 60} for arch in ("rnn", "lstm", "gru")
-    },
-}
-TINY = {
-    "synthetic": {
-        "churn": {"generator": "churn", "rows": 800},
-        "sentiment": {"generator": "reviews", "rows": 500},
-        "topics": {"generator": "topics", "rows": 400},
-        "nextword": {"generator": "script", "rows": 300},
-        "bikeshare": {"generator": "bikeshare", "rows": 400},
-        "load": {"generator": "load", "rows": 720},  # 30 days: 4 test origins at midnight
-    },
-    "churn": {
-        "models": {"ann": {"epochs": 3, "patience": 2}},
-        "tune": {"ann": {"n_trials": 2, "epochs_per_trial": 2, "timeout_s": 60}},
-    },
-    "sentiment": TINY_RECURRENT,
-    "topics": TINY_RECURRENT,
-    "nextword": {"models": TINY_RECURRENT["models"], "tune": TINY_RECURRENT["tune"]},
-    "bikeshare": {"models": {"ann": {"epochs": 3, "patience": 2}}},
-    "load": {"models": {"gru": {"units": 8, "epochs": 3, "patience": 2}}},
-}
-# one model of each task: each costs about 40 s of stages, most of it importing TensorFlow in each
-# stage's process (tests/test_dvc_deps.py checks every stage's deps, sibling architectures included)
-ARCHS = {
-    "churn": ["ann"],
-    "sentiment": ["gru"],
-    "topics": ["gru"],
-    "nextword": ["gru"],
-    "bikeshare": ["ann"],
-    "load": ["gru"],
-}
-BINARY = {"accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc"}
-MULTICLASS = {"accuracy", "f1_macro", "f1_weighted", "roc_auc_ovr_macro", "top_k_accuracy"}
-LANGUAGE_MODEL = {"perplexity", "top1_accuracy", "top5_accuracy"}
-NUMBER = {"mae", "rmse", "r2", "mape"}  # a count of at least 1: MAPE too
-FORECAST = {"mae", "rmse", "r2", "mape", "smape", "mase"}
-EXPECTED = {
-    "churn": BINARY,
-    "sentiment": BINARY,
-    "topics": MULTICLASS,
-    "nextword": LANGUAGE_MODEL,
-    "bikeshare": NUMBER,
-    "load": FORECAST,
-}
-
-
-def keep_archs(path: Path, task: str, archs: list[str]) -> None:
-    """Keep only ``archs`` of ``task`` (params.yaml's models list included)."""
-    data = yaml.safe_load(path.read_text())
-    section = data["tasks"][task]
-    section["models"] = {arch: section["models"][arch] for arch in archs}
-    section["tune"] = {arch: section["tune"][arch] for arch in archs}
-    data["models"] = {k: v for k, v in data["models"].items() if v["task"] != task or v["arch"] in archs}
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-
-
-def run(
-    cmd: list[str], cwd: Path, env: dict[str, str], check: bool = True
-) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
-    if check and proc.returncode != 0:
-        raise AssertionError(
-            f"{' '.join(cmd)} exited {proc.returncode}\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
-        )
-    return proc
-
-
-def repo_env(root: Path) -> dict[str, str]:
-    """The environment the pipeline's commands run in, in a project at ``root``."""
-    env = {
-        **os.environ,
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-        "PYTHONPATH": str(root),
-        "GX_ANALYTICS_ENABLED": "false",
-        "MPLBACKEND": "Agg",
-    }
-    env.pop("MLFLOW_TRACKING_URI", None)  # the default: sqlite:///<repo>/mlflow.db
-    env.pop("DVC_ROOT", None)
-    return env
+TASKS = ["churn", "sentiment"]
 
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
-    root = tmp_path_factory.mktemp("e2e")
-    shutil.copytree(REPO / "pipeline", root / "pipeline", ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("dvc.yaml", "params.yaml", ".gitignore", ".dvcignore"):
-        shutil.copy(REPO / name, root / name)
-    edit_params(root / "params.yaml", **TINY)
-    for task, archs in ARCHS.items():  # the quick suite stays quick
-        keep_archs(root / "params.yaml", task, archs)
-    env = repo_env(root)
-    run(["git", "init", "-q", "-b", "main"], root, env)
-    run(["git", "config", "user.email", "ci@example.com"], root, env)
-    run(["git", "config", "user.name", "CI"], root, env)
-    run(["dvc", "init", "-q"], root, env)
-    run(["dvc", "config", "core.analytics", "false"], root, env)
-    run(["git", "add", "-A"], root, env)
-    run(["git", "commit", "-qm", "tiny project"], root, env)
-    run(["dvc", "repro"], root, env)
-    return root, env
+    return tiny_project(tmp_path_factory.mktemp("e2e"), TASKS)
 
 
 def test_repro_builds_metrics_models_and_registry(repo: tuple[Path, dict[str, str]]):
     root, _ = repo
-    for task, archs in ARCHS.items():
-        for arch in archs:
-            metrics = json.loads((root / "metrics" / task / f"{arch}.json").read_text())
-            for section in ("val", "test"):
-                assert EXPECTED[task] <= set(metrics[section])
-            assert metrics["onnx_max_abs_diff"] <= 1e-5
-            assert (root / "models" / task / arch / "model.onnx").stat().st_size > 0
-            assert (root / "models" / task / arch / "encoder.json").exists()
-            best = root / "params" / "best" / task / f"{arch}.yaml"
-            assert best.exists()
-        assert (root / "reports" / "validation" / task / "data_docs" / "index.html").exists()
-        registry = json.loads((root / "reports" / "registry" / f"{task}.json").read_text())
-        assert [m["arch"] for m in registry["models"]] == archs
+    check_built(root, TASKS)
     baselines = json.loads((root / "metrics" / "churn" / "baselines.json").read_text())
     assert set(baselines) == {"logistic_regression", "hist_gradient_boosting"}
     assert "tfidf_logreg" in json.loads((root / "metrics" / "sentiment" / "baselines.json").read_text())
-    topics = json.loads((root / "metrics" / "topics" / "baselines.json").read_text())
-    assert (
-        set(topics) == {"tfidf_logreg", "tfidf_linear_svm"}
-        and "f1_macro" in topics["tfidf_linear_svm"]["test"]
-    )
-    gru = json.loads((root / "metrics" / "topics" / "gru.json").read_text())
-    classes = gru["classes"]
-    assert len(classes) == 8 and len(gru["test_confusion_matrix"]) == 8  # n x n, named in "classes"
-    manifest = json.loads((root / "models" / "topics" / "gru" / "manifest.json").read_text())
-    assert manifest["output"]["classes"] == classes and manifest["output"]["top_k"] == 5
-    assert "Softmax" in gru["onnx_operators"] and "GRU" in gru["onnx_operators"]
-    words = json.loads((root / "metrics" / "nextword" / "baselines.json").read_text())
-    assert set(words) == {"kneser_ney", "unigram"}
-    assert words["kneser_ney"]["test"]["perplexity"] < words["unigram"]["test"]["perplexity"]
-    assert (
-        json.loads((root / "reports" / "registry" / "nextword.json").read_text())["gate_metric"]
-        == "perplexity"
-    )
-    bikes = json.loads((root / "metrics" / "bikeshare" / "baselines.json").read_text())
-    assert set(bikes) == {"ridge", "poisson_glm", "hist_gradient_boosting"}
-    ann = json.loads((root / "metrics" / "bikeshare" / "ann.json").read_text())
-    assert ann["interval"]["level"] == 0.9 and "interval_coverage" in ann["test"]
-    assert (root / "mlflow.db").exists()
 
 
 def test_second_repro_does_nothing(repo: tuple[Path, dict[str, str]]):
@@ -245,18 +107,6 @@ def test_promote_then_predict_with_the_champion(repo: tuple[Path, dict[str, str]
     ).stdout
     assert any(label in out for label in ("Positive", "Negative", "Neutral"))
 
-    # multi-class: promoted on macro F1, answered with a topic name and the top topics
-    assert "test_f1_macro" in run([sys.executable, "-m", "pipeline", "promote", "topics"], root, env).stdout
-    story = "oil prices rose as opec cut crude output and exports fell"
-    out = run(
-        [sys.executable, "-m", "pipeline", "predict", "topics", "--text", story, "--format", "json"],
-        root,
-        env,
-    ).stdout
-    (answer,) = json.loads(out)
-    classes = json.loads((root / "metrics" / "topics" / "gru.json").read_text())["classes"]
-    assert answer["label"] in classes and answer["top"].startswith(f"{answer['label']} ")
-
 
 def stale_stages(root: Path, env: dict[str, str]) -> set[str]:
     return set(json.loads(run(["dvc", "status", "--json"], root, env).stdout))
@@ -268,7 +118,7 @@ def test_a_module_edit_reruns_exactly_the_stages_that_import_it(repo: tuple[Path
     original = module.read_text()
     try:
         module.write_text(original + "\n# touched\n")
-        compares = {f"compare@{task}" for task in ARCHS}
+        compares = {f"compare@{task}" for task in TASKS}
         assert stale_stages(root, env) == compares
         out = run(["dvc", "repro"], root, env).stdout
         assert sorted(line for line in out.splitlines() if line.startswith("Running stage")) == sorted(
@@ -284,7 +134,7 @@ def test_a_module_edit_reruns_exactly_the_stages_that_import_it(repo: tuple[Path
     finally:
         module.write_text(original)
         run(["git", "checkout", "--", "pipeline/modeling/onnx_builder.py"], root, env)
-    assert stale_stages(root, env) == {f"compare@{task}" for task in ARCHS}  # built by the touched file
+    assert stale_stages(root, env) == {f"compare@{task}" for task in TASKS}  # built by the touched file
     run(["dvc", "repro"], root, env)
 
 

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from tests.conftest import REPO
-from tests.test_e2e import repo_env, run
+from tests.e2e_project import repo_env, run
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

@@ -28,7 +28,7 @@ import pytest
 import yaml
 
 from tests.conftest import REPO, edit_params
-from tests.test_e2e import run
+from tests.e2e_project import run
 
 pytestmark = pytest.mark.services
 
