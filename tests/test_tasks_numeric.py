@@ -141,7 +141,7 @@ def test_a_numeric_table_goes_from_its_csv_to_a_bundle_answering_values_with_int
     assert {"predicted_vs_actual.png", "residual_vs_predicted.png", "residual_histogram.png"} <= {
         f.name for f in figures.iterdir()
     }
-    table = pd.read_csv(figures / "predictions.csv")
+    table = pd.read_csv(figures.parent / "predictions.csv")  # a DVC plot of evaluate (dvc.yaml)
     assert (table["interval_low"] >= 0).all()  # clipped to the target's range: log1p needs >= 0
 
     from pipeline.serving.inference import Predictor

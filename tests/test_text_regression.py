@@ -120,7 +120,7 @@ def test_a_numeric_text_task_goes_from_its_csv_to_a_bundle_answering_values_with
     assert {"predicted_vs_actual.png", "residual_vs_predicted.png", "residual_histogram.png"} <= {
         f.name for f in figures.iterdir()
     }
-    table = pd.read_csv(figures / "predictions.csv")
+    table = pd.read_csv(figures.parent / "predictions.csv")  # a DVC plot of evaluate (dvc.yaml)
     assert table["interval_low"].min() >= 1 and table["interval_high"].max() <= 10  # clipped to min/max
 
     from pipeline.serving.inference import Predictor

@@ -5,8 +5,8 @@ binary or multi-class metrics, see ``pipeline.core.metrics``; every test metric 
 bootstrap interval beside it as ``<metric>_ci``), ``test_scores.npy`` and ``test_labels.npy``
 (the test rows' scores and labels, for the paired comparisons of compare and promote),
 ``per_class.csv`` (precision, recall, F1 and support per class), ``roc.csv``, ``pr.csv``
-(micro-averaged one-vs-rest for multi-class) and ``confusion.csv`` (DVC plots; class names for
-multi-class) and ``figures/*.png``, which are also
+(micro-averaged one-vs-rest for multi-class), ``confusion.csv`` (class names for multi-class) and
+``predictions.csv`` (a numeric target's test rows), all DVC plots, and ``figures/*.png``, also
 logged to the model's MLflow run together with the metrics. The export stage adds the ONNX parity
 and publishes the result as ``metrics/<task>/<arch>.json``.
 """
@@ -47,6 +47,10 @@ CLASSIFIER_TABLES = {
     "confusion.csv": ("actual", "predicted"),
     "per_class.csv": ("class", "precision", "recall", "f1", "support"),
 }
+# A kind's own tables that dvc.yaml declares as plots of every model's evaluate stage: the kind
+# writes them among its figures and they are lifted out beside the classifier's; a model whose kind
+# writes none (a classifier has no predicted-vs-actual table) gets the header and no row.
+KIND_TABLES = {"predictions.csv": ("actual", "predicted", "residual", "interval_low", "interval_high")}
 
 
 def evaluation(
@@ -234,6 +238,11 @@ def _write_reports(
             saved = _classifier_reports(out, folder, title, data.test.y, p_test, names, task, arch)
         else:  # dvc.yaml declares the classifier's tables for every model: headers only here
             for name, header in CLASSIFIER_TABLES.items():
+                write_csv(out / name, {key: [] for key in header})
+        for name, header in KIND_TABLES.items():
+            if (folder / name).exists():
+                (folder / name).replace(out / name)
+            else:
                 write_csv(out / name, {key: [] for key in header})
         if examples:  # in the figures folder: the stage's one output that takes any file
             saved.append(folder / "completions.md")
