@@ -40,8 +40,8 @@ repro: install
 		$(BIN)/dvc repro; \
 	fi
 
-# Every core, one test file per worker: test_e2e.py's tiny project (about 6 of the 9 minutes) runs
-# on one while the other files share the rest.
+# Every core, one test file per worker: the two tiny e2e projects (test_e2e.py and
+# test_e2e_more_tasks.py, each a real `dvc repro`) build at once, while the other files share the rest.
 test: install
 	$(BIN)/python -m pytest -n auto --dist loadfile -m "not slow and not services"
 
