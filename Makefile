@@ -43,7 +43,7 @@ repro: install
 # Every core, one test file per worker: the two tiny e2e projects (test_e2e.py and
 # test_e2e_more_tasks.py, each a real `dvc repro`) build at once, while the other files share the rest.
 test: install
-	$(BIN)/python -m pytest -n auto --dist loadfile -m "not slow and not services"
+	$(BIN)/python -m pytest -n auto --dist loadfile --no-loadscope-reorder -m "not slow and not services"
 
 # Starts the real PostgreSQL, moto S3 and mlflow servers (tests/test_services.py).
 test-services: install-services
