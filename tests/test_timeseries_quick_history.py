@@ -151,3 +151,19 @@ def test_what_the_quick_path_leaves_to_pandas_is_still_answered_alike() -> None:
     assert encoder.reader.read(encoder.reader.columns_of_records(loose)) is None
     np.testing.assert_allclose(encoder.transform_records(loose), window, atol=1e-6)
     assert list(encoder.forecast_times(loose)) == list(times)
+
+
+@pytest.mark.parametrize(
+    "times",
+    [
+        pd.date_range("2024-01-01", periods=3, freq="h"),
+        pd.date_range("1949-01-01", periods=3, freq="MS"),
+        pd.date_range("2024-01-01 00:00:00.5", periods=2, freq="s"),
+        pd.date_range("2024-01-01", periods=2, freq="h", tz="Europe/Paris"),
+    ],
+    ids=["hours", "months before 1970", "fractions of a second", "a time zone"],
+)
+def test_a_forecasts_timestamps_are_written_as_isoformat_writes_them(times) -> None:
+    from pipeline.tasks.series_answers import iso_strings
+
+    assert iso_strings(times) == [t.isoformat() for t in times]

@@ -27,8 +27,10 @@ import pandas as pd
 
 from pipeline.core.timestamps import ROWS
 
-# what numpy parses as pandas does: a date, then optionally a time (a "T" or a space between)
-ISO = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)?")
+# what numpy parses as pandas does: a date, then optionally a time (a "T" or a space between); no
+# zone, no "NaT" or "today" (numpy reads those too). One line per timestamp: one match for them all.
+ISO = r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)?"
+ISO_LINES = re.compile(rf"(?:{ISO}\n)*{ISO}")
 NS_PER_MINUTE = 60 * 10**9
 NUMBER_TYPES = (int, float)  # bool is an int to Python: refused by type(v) below, as pandas reads it
 
@@ -43,7 +45,11 @@ class QuickHistory:
 
 def parse_iso(values: Sequence[Any]) -> np.ndarray | None:
     """``values`` as datetime64[ns] when every one is a plain ISO 8601 string (no zone); else None."""
-    if not all(type(v) is str and ISO.fullmatch(v) for v in values):
+    try:
+        lines = "\n".join(values)
+    except TypeError:  # a value that is not a string
+        return None
+    if not values or not ISO_LINES.fullmatch(lines):
         return None
     try:
         return np.array(values, dtype="datetime64[ns]")
