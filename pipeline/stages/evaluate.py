@@ -6,7 +6,8 @@ bootstrap interval beside it as ``<metric>_ci``), ``test_scores.npy`` and ``test
 (the test rows' scores and labels, for the paired comparisons of compare and promote),
 ``per_class.csv`` (precision, recall, F1 and support per class), ``roc.csv``, ``pr.csv``
 (micro-averaged one-vs-rest for multi-class) and ``confusion.csv`` (DVC plots; class names for
-multi-class) and ``figures/*.png``, which are also
+multi-class), a forecaster's ``forecast.csv`` and ``error_by_step.csv`` (DVC plots; each table
+another kind does not fill keeps its header) and ``figures/*.png``, which are also
 logged to the model's MLflow run together with the metrics. The export stage adds the ONNX parity
 and publishes the result as ``metrics/<task>/<arch>.json``.
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +48,14 @@ CLASSIFIER_TABLES = {
     "pr.csv": ("recall", "precision"),
     "confusion.csv": ("actual", "predicted"),
     "per_class.csv": ("class", "precision", "recall", "f1", "support"),
+}
+# Tables a kind's own reports may write into the figures folder for DVC's plots (a forecast: its
+# last origins against what followed, and the error by step ahead); evaluate moves each next to
+# metrics.json, where dvc.yaml declares them for every model, and writes the header of any the
+# model's kind does not write.
+REPORT_TABLES = {
+    "forecast.csv": ("point", "origin", "step", "actual", "forecast"),
+    "error_by_step.csv": ("step", "mae", "rmse"),
 }
 
 
@@ -234,6 +244,11 @@ def _write_reports(
             saved = _classifier_reports(out, folder, title, data.test.y, p_test, names, task, arch)
         else:  # dvc.yaml declares the classifier's tables for every model: headers only here
             for name, header in CLASSIFIER_TABLES.items():
+                write_csv(out / name, {key: [] for key in header})
+        for name, header in REPORT_TABLES.items():
+            if (folder / name).is_file():
+                os.replace(folder / name, out / name)
+            else:
                 write_csv(out / name, {key: [] for key in header})
         if examples:  # in the figures folder: the stage's one output that takes any file
             saved.append(folder / "completions.md")
