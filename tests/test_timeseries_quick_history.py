@@ -6,6 +6,7 @@ errors name what is wrong (too short, a gap, a wrong frequency, a bad timestamp,
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
@@ -167,3 +168,26 @@ def test_a_forecasts_timestamps_are_written_as_isoformat_writes_them(times) -> N
     from pipeline.tasks.series_answers import iso_strings
 
     assert iso_strings(times) == [t.isoformat() for t in times]
+
+
+def test_the_request_benchmark_times_a_tiny_forecaster(tmp_path, monkeypatch, capsys) -> None:
+    """benchmarks/forecast_request.py, whose figures docs/forecasting.md quotes, runs end to end."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    from tiny_models import load_model_dir
+
+    model = load_model_dir(tmp_path)
+    encoder = WindowEncoder.from_dict(json.loads((model / "encoder.json").read_text()))
+    np.savez(tmp_path / "test.npz", x=np.zeros((2, encoder.lookback, encoder.n_features), "float32"))
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "forecast_request.py"
+    spec = importlib.util.spec_from_file_location("forecast_request", script)
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    monkeypatch.setattr(
+        sys, "argv", ["x", str(model), str(tmp_path / "test.npz"), "--calls", "2", "--rounds", "1"]
+    )
+    module.main()
+    out = capsys.readouterr().out
+    assert "a history of 24 rows" in out and "history -> window" in out
