@@ -154,12 +154,13 @@ def answers(
     timestamps stepped at the series' frequency from the history's last (``None`` when refused)."""
     encoder = predictor.encoder
     values = np.asarray(probabilities, dtype="float64").reshape(-1, encoder.horizon)
+    refused = [{"timestamps": None, "values": None} for _ in values]
+    if np.isnan(values).any():  # a history the model could not read: nothing to time
+        return refused
     try:
-        if np.isnan(values).any():  # a history the model could not read: nothing to time
-            raise DataError("no forecast")
         times = encoder.forecast_times(inputs)
     except DataError:
-        return [{"timestamps": None, "values": None} for _ in values]
+        return refused
     return series_answers.forecast_answers(values, [times] * len(values))
 
 
