@@ -80,6 +80,8 @@ def test_a_numeric_targets_parity_is_relative_and_scored_by_rmse():
         pytest.approx(np.sqrt(25 / 3)),
     )
     assert quality(np.array([0.8, 0.2]), np.array([1, 1]), numeric=False) == ("accuracy", 0.5)
+    forecasts, actual = np.array([[1.0, 2.0], [3.0, 4.0]]), np.array([[1.0, 2.0], [3.0, 6.0]])
+    assert quality(forecasts.reshape(-1), actual, numeric=True) == ("rmse", pytest.approx(1.0))  # [n, H]
 
 
 def test_raw_inputs_encode_back_to_the_test_rows():

@@ -92,3 +92,40 @@ def test_a_schema_that_does_not_hold_together_is_refused(schema: dict[str, Any],
 def test_frequencies_as_pandas_writes_them(frequency: str) -> None:
     given = {"time": "timestamp", "target": "load", "frequency": frequency}
     assert TimeseriesTaskConfig.model_validate(section(schema=given)).schema_.frequency == frequency
+
+
+@pytest.mark.parametrize(
+    ("frequency", "season"),
+    [("h", 24), ("30min", 48), ("D", 7), ("B", 5), ("W-SUN", 52), ("MS", 12), ("QS", 4), ("YS", 1)],
+)
+def test_a_section_that_names_only_its_frequency_gets_windows_from_its_season(frequency, season) -> None:
+    schema = {"time": "t", "target": "y", "frequency": frequency}
+    config = TimeseriesTaskConfig.model_validate(section(schema=schema, encode={}))
+    assert config.encode.season_length == season
+    assert config.encode.horizon == season  # one season ahead
+    assert config.encode.lookback == max(2 * season, 4)  # two seasons back
+
+
+def test_what_encode_gives_is_kept_and_only_the_rest_derived() -> None:
+    schema = {"time": "t", "target": "y", "frequency": "MS"}
+    config = TimeseriesTaskConfig.model_validate(section(schema=schema, encode={"horizon": 3}))
+    assert (config.encode.lookback, config.encode.horizon, config.encode.season_length) == (24, 3, 12)
+    no_encode = section(schema=schema)
+    del no_encode["encode"]
+    assert TimeseriesTaskConfig.model_validate(no_encode).encode.lookback == 24
+
+
+@pytest.mark.parametrize("frequency", ["infer", "rows", "5D", "min"])
+def test_a_frequency_that_names_no_season_needs_season_length(frequency) -> None:
+    schema = {"time": "t", "target": "y", "frequency": frequency}
+    with pytest.raises(ValidationError, match=r"encode\.season_length: not given"):
+        TimeseriesTaskConfig.model_validate(section(schema=schema, encode={"lookback": 8}))
+
+
+def test_a_section_without_encode_still_gets_the_stage_key_dvc_reads() -> None:
+    from pipeline.core.task_config import missing_stage_keys
+
+    no_encode = section(schema={"time": "t", "target": "y", "frequency": "QS"})
+    del no_encode["encode"]
+    config = TimeseriesTaskConfig.model_validate(no_encode)
+    assert config.encode.season_length == 4 and missing_stage_keys(config)["encode"] == {}

@@ -82,12 +82,14 @@ def batched(fn: Fn, x: np.ndarray, size: int = 1024) -> np.ndarray:
 
 
 def quality(p: np.ndarray, y: np.ndarray, numeric: bool) -> tuple[str, float]:
-    """The figure parity and int8 compare: a numeric target's RMSE, else the accuracy."""
+    """The figure parity and int8 compare: a numeric target's RMSE (over every value: a forecast's
+    ``[n, horizon]`` too), else the accuracy."""
     if not numeric:
         return "accuracy", accuracy(p, y)
     if not len(y):
         return "rmse", float("nan")
-    return "rmse", float(np.sqrt(np.mean((np.asarray(p, "float64").reshape(-1) - y) ** 2)))
+    errors = np.asarray(p, "float64").reshape(-1) - np.asarray(y, "float64").reshape(-1)
+    return "rmse", float(np.sqrt(np.mean(errors**2)))
 
 
 def accuracy(p: np.ndarray, y: np.ndarray) -> float:

@@ -127,12 +127,58 @@ class SeriesSplit(Frozen):
         return self
 
 
+# The season of a declared frequency, in steps: a day of sub-daily steps (15 minutes or longer), a
+# week of days (5 business days), a year of weeks, months or quarters. ``encode`` derives what it is
+# not given from it (:func:`seasonal_defaults`): a series runs on the kind's defaults from its
+# frequency alone.
+SECONDS = {"s": 1, "min": 60, "h": 3600}
+PER_YEAR = {"W": 52, "M": 12, "Q": 4, "Y": 1}
+MOST_STEPS_A_DAY = 96  # a day of finer steps is too long a season to derive: give season_length
+
+
+def season_of(frequency: str) -> int | None:
+    """Steps in one season of ``frequency`` (``h``: 24, ``30min``: 48, ``D``: 7, ``B``: 5, ``W``: 52,
+    ``MS``: 12, ``QS``: 4, ``YS``: 1); None when it names none (``infer``, ``rows``, ``5D``, ``7h``,
+    ``min``: a day of minutes is too long)."""
+    match = re.match(r"^(\d*)(min|s|h|D|B|W|M|Q|Y)", frequency)
+    if match is None or frequency in ("infer", "rows"):
+        return None
+    k, unit = int(match.group(1) or 1), match.group(2)
+    if unit in SECONDS:
+        per_day, rest = divmod(86_400, k * SECONDS[unit])
+        return per_day if not rest and per_day <= MOST_STEPS_A_DAY else None
+    if unit in ("D", "B"):
+        return (7 if unit == "D" else 5) if k == 1 else None
+    per_year, rest = divmod(PER_YEAR[unit], k)
+    return per_year if not rest and per_year else None
+
+
+def seasonal_defaults(encode: dict[str, Any], frequency: str) -> dict[str, Any]:
+    """``encode`` with what it leaves out derived: ``season_length`` from the frequency
+    (:func:`season_of`), ``horizon`` one season ahead, ``lookback`` two seasons back (at least 4
+    steps). Given values are kept; a frequency that names no season needs ``season_length``."""
+    season = encode.get("season_length", season_of(frequency))
+    if season is None:
+        raise ValueError(
+            f"encode.season_length: not given, and schema.frequency {frequency!r} names no season to "
+            "derive it from; give it, or declare the frequency (h, 30min, D, B, W, MS, QS...)"
+        )
+    return {
+        **encode,
+        "season_length": season,
+        "horizon": encode.get("horizon", season),
+        "lookback": encode.get("lookback", max(2 * season, 4)),
+    }
+
+
 class SeriesEncodeConfig(Frozen):
     """The windows: ``lookback`` steps in, the next ``horizon`` steps out, every step one row of
     features (the target and the covariates scaled with the training period's mean and standard
     deviation; known covariates and the calendar read ``horizon`` steps ahead, so that the window's
     last steps carry the forecast steps' known values)."""
 
+    # in a task section each is derived from the frequency when left out (``seasonal_defaults``):
+    # two seasons back, one season ahead, the frequency's season
     lookback: int = Field(ge=1)
     horizon: int = Field(1, ge=1)
     season_length: int = Field(ge=1)  # the seasonal naive's and MASE's season, in steps
@@ -206,7 +252,7 @@ class TimeseriesTaskConfig(Frozen):
     data: DataConfig
     schema_: SeriesSchema = Field(alias="schema")
     split: SeriesSplit = SeriesSplit()
-    encode: SeriesEncodeConfig
+    encode: SeriesEncodeConfig  # what it leaves out derived from the frequency (seasonal_defaults)
     models: dict[Literal["ann", "rnn", "lstm", "gru"], AnnParams | SeriesRecurrentParams]
     tune: dict[str, TuneConfig] = {}
     baselines: list[SeriesBaseline] = list(SERIES_BASELINES)
@@ -214,6 +260,24 @@ class TimeseriesTaskConfig(Frozen):
     card: CardConfig = CardConfig()
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _encode_from_the_frequency(cls, section: Any, handler: Any) -> Any:
+        """What ``encode`` leaves out of lookback, horizon and season, from the declared frequency.
+        A section without ``encode`` still counts as not giving it (``model_fields_set``), so that
+        ``real-data`` writes the ``encode: {}`` DVC's stage reads."""
+        if not isinstance(section, dict):
+            return handler(section)
+        encode, schema = section.get("encode", {}), section.get("schema")
+        wanted = ("lookback", "horizon", "season_length")
+        if isinstance(encode, dict) and isinstance(schema, dict) and not all(k in encode for k in wanted):
+            frequency = str(schema.get("frequency", "infer"))
+            config = handler({**section, "encode": seasonal_defaults(encode, frequency)})
+            if "encode" not in section:
+                config.model_fields_set.discard("encode")
+            return config
+        return handler(section)
 
     @model_validator(mode="before")
     @classmethod

@@ -20,6 +20,7 @@ training period only, saved as JSON (``to_dict``), never pickled. Recurrent mode
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from pipeline.core.errors import DataError
 from pipeline.core.rows import plural
 from pipeline.core.timestamps import ROWS, grid, parse_times
 from pipeline.encoders.base import Encoder, RowError
+from pipeline.encoders.history_reader import HistoryReader, parse_iso
 
 KIND = "timeseries"
 CYCLES = {"hour_of_day": 24.0, "day_of_week": 7.0}
@@ -152,7 +154,10 @@ class WindowEncoder(Encoder):
         return ((values.to_numpy("float64") - mean) / std)[:, None]
 
     def _encode_calendar(self, times: pd.DatetimeIndex, feature: str) -> np.ndarray:
-        values = calendar_values(times, feature)
+        return self.encode_calendar_values(calendar_values(times, feature), feature)
+
+    def encode_calendar_values(self, values: np.ndarray, feature: str) -> np.ndarray:
+        """A calendar feature's values (:func:`calendar_values`) as cycles or one-hot categories."""
         if self.calendar_encoding == "cycles":
             angle = 2 * math.pi * values / CYCLES[feature]
             return np.stack([np.sin(angle), np.cos(angle)], axis=1)
@@ -252,21 +257,48 @@ class WindowEncoder(Encoder):
     def input_columns(self) -> list[str]:
         return [self.time, self.target, *self.past, *self.known]
 
+    @functools.cached_property
+    def reader(self) -> HistoryReader:
+        """Serving's quick path to a history (numpy, no DataFrame); constants computed once."""
+        return HistoryReader(self)
+
     def check(self, frame: pd.DataFrame) -> list[RowError]:
         try:
-            self.forecast_window(self.history(frame))
+            self.transform(frame)
         except DataError as exc:
             return [RowError(0, str(exc))]
         return []
 
     def transform(self, frame: pd.DataFrame) -> np.ndarray:
-        return self.forecast_window(self.history(frame))
+        """The forecast window: the quick path, or pandas' (:meth:`history`) naming what is wrong."""
+        quick = self.reader.read(self.reader.columns_of_frame(frame))
+        return quick.window if quick is not None else self.forecast_window(self.history(frame))
 
     def check_records(self, records: Sequence[Any]) -> list[RowError]:
         return self.check(self.records_to_frame(records))
 
     def transform_records(self, records: Sequence[Any]) -> np.ndarray:
-        return self.transform(self.records_to_frame(records))
+        quick = self.reader.read(self.reader.columns_of_records(records))
+        if quick is not None:
+            return quick.window
+        return self.forecast_window(self.history(self.records_to_frame(records)))
+
+    def forecast_times(self, inputs: pd.DataFrame | Sequence[Any]) -> pd.DatetimeIndex:
+        """The forecast steps' timestamps of a history the model has read (a DataFrame or records):
+        the last ``horizon`` rows' with known covariates, else the steps after the last row. Read
+        from those rows alone when they are plain ISO timestamps; else as :meth:`history` reads
+        them (raising its DataError)."""
+        frame = inputs if isinstance(inputs, pd.DataFrame) else None
+        tail = self.horizon if self.known else 1
+        if frame is not None:
+            last = frame[self.time].tolist()[-tail:] if self.time in frame.columns else []
+        else:
+            last = [r.get(self.time) if isinstance(r, dict) else None for r in list(inputs)[-tail:]]
+        parsed = parse_iso(last) if len(last) == tail else None
+        if parsed is not None:
+            return pd.DatetimeIndex(parsed if self.known else self.reader.next_times(parsed[-1]))
+        history = self.history(frame if frame is not None else self.records_to_frame(inputs))
+        return self.future_times(history)
 
     def records_to_frame(self, records: Sequence[Any]) -> pd.DataFrame:
         return pd.DataFrame.from_records(list(records))

@@ -5,8 +5,10 @@ binary or multi-class metrics, see ``pipeline.core.metrics``; every test metric 
 bootstrap interval beside it as ``<metric>_ci``), ``test_scores.npy`` and ``test_labels.npy``
 (the test rows' scores and labels, for the paired comparisons of compare and promote),
 ``per_class.csv`` (precision, recall, F1 and support per class), ``roc.csv``, ``pr.csv``
-(micro-averaged one-vs-rest for multi-class), ``confusion.csv`` (class names for multi-class) and
-``predictions.csv`` (a numeric target's test rows), all DVC plots, and ``figures/*.png``, also
+(micro-averaged one-vs-rest for multi-class) and ``confusion.csv`` (class names for multi-class),
+a numeric target's ``predictions.csv`` (its test rows), a forecaster's ``forecast.csv`` and
+``error_by_step.csv`` (all DVC plots; each table another kind does not fill keeps its header) and
+``figures/*.png``, which are also
 logged to the model's MLflow run together with the metrics. The export stage adds the ONNX parity
 and publishes the result as ``metrics/<task>/<arch>.json``.
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 from pathlib import Path
 from typing import Any
 
@@ -47,10 +50,15 @@ CLASSIFIER_TABLES = {
     "confusion.csv": ("actual", "predicted"),
     "per_class.csv": ("class", "precision", "recall", "f1", "support"),
 }
-# A kind's own tables that dvc.yaml declares as plots of every model's evaluate stage: the kind
-# writes them among its figures and they are lifted out beside the classifier's; a model whose kind
-# writes none (a classifier has no predicted-vs-actual table) gets the header and no row.
-KIND_TABLES = {"predictions.csv": ("actual", "predicted", "residual", "interval_low", "interval_high")}
+# Tables a kind's own reports may write into the figures folder for DVC's plots (a numeric target's
+# test rows; a forecast's last origins against what followed, and its error by step ahead); evaluate
+# moves each next to metrics.json, where dvc.yaml declares them for every model, and writes the
+# header of any the model's kind does not write.
+REPORT_TABLES = {
+    "predictions.csv": ("actual", "predicted", "residual", "interval_low", "interval_high"),
+    "forecast.csv": ("point", "origin", "step", "actual", "forecast"),
+    "error_by_step.csv": ("step", "mae", "rmse"),
+}
 
 
 def evaluation(
@@ -239,9 +247,9 @@ def _write_reports(
         else:  # dvc.yaml declares the classifier's tables for every model: headers only here
             for name, header in CLASSIFIER_TABLES.items():
                 write_csv(out / name, {key: [] for key in header})
-        for name, header in KIND_TABLES.items():
-            if (folder / name).exists():
-                (folder / name).replace(out / name)
+        for name, header in REPORT_TABLES.items():
+            if (folder / name).is_file():
+                os.replace(folder / name, out / name)
             else:
                 write_csv(out / name, {key: [] for key in header})
         if examples:  # in the figures folder: the stage's one output that takes any file

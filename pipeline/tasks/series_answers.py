@@ -58,8 +58,16 @@ def forecast_answers(values: Any, timestamps: list[pd.DatetimeIndex]) -> list[di
         if np.isnan(row).any():
             out.append({"timestamps": None, "values": None})
         else:
-            out.append({"timestamps": [t.isoformat() for t in times], "values": [float(v) for v in row]})
+            out.append({"timestamps": iso_strings(times), "values": row.tolist()})
     return out
+
+
+def iso_strings(times: pd.DatetimeIndex) -> list[str]:
+    """Each timestamp as ``Timestamp.isoformat`` writes it; whole seconds without a zone (the usual
+    forecast) by numpy in one call, which costs a request far less than a Timestamp each."""
+    if times.tz is None and not (times.asi8 % 10**9).any():
+        return np.datetime_as_string(times.values, unit="s").tolist()
+    return [t.isoformat() for t in times]
 
 
 def forecast_table(answer: dict[str, Any], target: str, time: str) -> pd.DataFrame:

@@ -1,7 +1,9 @@
 """A forecast's evaluation tables and figures (issue 22), for evaluate to write beside the metrics
 and log to MLflow: the last origins' forecasts against what followed, and the error by step ahead
-(PNGs), with their data as ``forecasts.csv`` (one row per origin and step ahead: a DVC plot's data)
-and ``error_by_step.csv``."""
+(PNGs), with their data as ``forecast.csv`` (the last :data:`LAST_ORIGINS` origins, one row per
+origin and step ahead along a running ``point``) and ``error_by_step.csv``: DVC plots, which
+evaluate moves next to metrics.json (dvc.yaml; ``.dvc/plots/forecast.json`` draws the actual and
+the forecast as two lines). ``forecasts.csv`` keeps every test origin."""
 
 from __future__ import annotations
 
@@ -23,7 +25,8 @@ def _grids(y: Any, p: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 def write_tables(folder: Path, y: Any, p: Any) -> None:
-    """``forecasts.csv`` (origin, step, actual, forecast, error) and ``error_by_step.csv``."""
+    """``forecasts.csv`` (origin, step, actual, forecast, error), ``forecast.csv`` (the last origins
+    along a running point) and ``error_by_step.csv``."""
     y, p = _grids(y, p)
     with (folder / "forecasts.csv").open("w", newline="") as fh:
         writer = csv.writer(fh)
@@ -33,6 +36,14 @@ def write_tables(folder: Path, y: Any, p: Any) -> None:
                 writer.writerow(
                     [i + 1, h + 1, round(y[i, h], 6), round(p[i, h], 6), round(y[i, h] - p[i, h], 6)]
                 )
+    shown = min(LAST_ORIGINS, len(y))
+    with (folder / "forecast.csv").open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["point", "origin", "step", "actual", "forecast"])
+        for k, i in enumerate(range(len(y) - shown, len(y))):
+            for h in range(y.shape[1]):
+                point = k * y.shape[1] + h + 1
+                writer.writerow([point, i + 1, h + 1, round(y[i, h], 6), round(p[i, h], 6)])
     error = y - p
     with (folder / "error_by_step.csv").open("w", newline="") as fh:
         writer = csv.writer(fh)

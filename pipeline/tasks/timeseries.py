@@ -147,12 +147,6 @@ def input_spec(encoder: Any, config: TimeseriesTaskConfig) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------ serving side
-def _history_frame(inputs: Any, encoder: Any) -> pd.DataFrame:
-    if isinstance(inputs, pd.DataFrame):
-        return inputs
-    return encoder.records_to_frame(inputs)
-
-
 def answers(
     predictor: Any, probabilities: Any, known_shares: Any, inputs: Any, options: dict[str, Any]
 ) -> list[dict[str, Any]]:
@@ -160,12 +154,13 @@ def answers(
     timestamps stepped at the series' frequency from the history's last (``None`` when refused)."""
     encoder = predictor.encoder
     values = np.asarray(probabilities, dtype="float64").reshape(-1, encoder.horizon)
+    refused = [{"timestamps": None, "values": None} for _ in values]
+    if np.isnan(values).any():  # a history the model could not read: nothing to time
+        return refused
     try:
-        times = encoder.future_times(encoder.history(_history_frame(inputs, encoder)))
+        times = encoder.forecast_times(inputs)
     except DataError:
-        return series_answers.forecast_answers(
-            np.full_like(values, np.nan), [pd.DatetimeIndex([])] * len(values)
-        )
+        return refused
     return series_answers.forecast_answers(values, [times] * len(values))
 
 
