@@ -41,6 +41,18 @@ class EmbeddingConfig(Frozen):
     trainable: bool = True  # false: the vectors stay frozen while the model trains
 
 
+class BucketingConfig(Frozen):
+    """Length bucketing of a text model's training batches (:mod:`pipeline.modeling.buckets`): texts
+    of similar length share a batch, which keeps only the columns its longest text needs, so a
+    recurrent layer runs fewer padding steps. Validation, evaluation and the exported model read the
+    full padded rows, as before. Where it would skip under ``min_saving`` of the steps (long texts,
+    right padding, fixed windows), the plain shuffled batches are used."""
+
+    enabled: bool = True
+    buckets: int = Field(8, ge=1, le=64)  # length bounds at the quantiles of the training lengths
+    min_saving: float = Field(0.2, ge=0, le=1)
+
+
 class RecurrentParams(Frozen):
     """Embedding -> SimpleRNN/LSTM/GRU stack -> sigmoid (binary) or softmax (multi-class)."""
 
@@ -63,6 +75,7 @@ class RecurrentParams(Frozen):
     patience: int = Field(2, ge=1)
     # "balanced": each class's loss weighted by the inverse of its training frequency (as for the ANN)
     class_weight: Literal["none", "balanced"] = "none"
+    bucketing: BucketingConfig = BucketingConfig()
 
 
 class FloatDim(Frozen):
