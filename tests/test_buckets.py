@@ -104,3 +104,37 @@ def test_fit_buckets_a_padded_text_model_and_the_same_seed_gives_the_same_weight
     assert models.bucketed_training(plain, data, None) is None
     w3, _ = trained(plain)
     assert not all(np.array_equal(a, b) for a, b in zip(w1, w3, strict=True))
+
+
+def test_bench_train_reports_each_model_with_bucketing_off_and_on(project):
+    pytest.importorskip("tensorflow")
+    from conftest import edit_params
+
+    from pipeline.commands import bench
+    from pipeline.core.config import params
+    from pipeline.core.errors import ModelError
+    from pipeline.core.io import read_json, write_json
+    from pipeline.encoders.base import OOV, PAD
+    from pipeline.encoders.text import TextEncoder
+
+    encoded = project / "data" / "encoded" / "sentiment"
+    encoded.mkdir(parents=True)
+    write_json(encoded / "encoder.json", TextEncoder([PAD, OOV, *"abcdefghijklmnopqr"], 40).to_dict())
+    data = text_data()
+    for name, split in (("train", data.train), ("val", data.val), ("test", data.test)):
+        np.savez(encoded / f"{name}.npz", x=split.x, y=split.y)
+    tiny = {"embedding_dim": 4, "units": 3, "batch_size": 8, "epochs": 5, "patience": 5}
+    edit_params(project / "params.yaml", sentiment={"models": {"gru": tiny}})
+    params.cache_clear()
+
+    assert bench.main(["--train", "--models", "sentiment/gru", "--epochs", "2", "--rows", "64"]) == 0
+    rows = read_json(project / "reports" / "bench_train.json")
+    assert [(r["model"], r["bucketing"]) for r in rows] == [("sentiment/gru", "off"), ("sentiment/gru", "on")]
+    off, on = rows
+    assert off["steps_skipped"] == 0 and on["steps_skipped"] > 0.5  # texts of 2-15 tokens in 40 columns
+    for r in rows:
+        assert r["rows"] == 64 and r["epochs"] == 2 and r["rows_per_s"] > 0 and 1 <= r["best_epoch"] <= 2
+        assert 0 < r["first_epoch_s"] <= r["to_best_s"] and np.isfinite(r["best_val_loss"])
+    assert "| sentiment/gru | on |" in (project / "reports" / "bench_train.md").read_text()
+    with pytest.raises(ModelError, match="not a recurrent text model"):
+        bench.main(["--train", "--models", "churn/ann"])
