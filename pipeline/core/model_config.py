@@ -109,6 +109,10 @@ class TuneConfig(Frozen):
     timeout_s: float | None = None
     epochs_per_trial: int = Field(10, ge=1)
     storage: str | None = None  # an Optuna storage URL; default: a SQLite file under .optuna/
+    # Processes ``tune`` runs on this machine against the one study (it starts workers - 1 more
+    # ``tune`` processes and waits for them); the budget stays n_trials in total. More than 1 gives
+    # up exact reproducibility of the trials after TPE's startup ones (docs/tuning.md).
+    workers: int = Field(1, ge=1, le=16)
     # A running trial records a heartbeat every heartbeat_s; one silent for grace_period_s (a worker
     # killed mid-trial) is failed by the next worker that starts a trial, so the budget is refilled.
     heartbeat_s: int = Field(10, ge=1)
