@@ -47,7 +47,10 @@ USER_COMMANDS = {
         "a task's models and baselines on one screen: test figures with intervals (metrics/<task>/)",
     ),
     "serve": ("pipeline.commands.serve", "HTTP server speaking MLflow's scoring protocol (ONNX Runtime)"),
-    "bench": ("pipeline.commands.bench", "latency/throughput of ONNX Runtime against every Keras path"),
+    "bench": (
+        "pipeline.commands.bench",
+        "latency/throughput of ONNX Runtime against every Keras path; --train: training epochs",
+    ),
     "ui": (
         "pipeline.commands.ui",
         "MLflow's UI on mlflow.db, after the links that open each task's runs table and model",

@@ -94,3 +94,20 @@ def test_page_round_trip_script_times_answers_shown_in_the_browser(tmp_path):
     assert len(rows) == 2 and all(row[-1] == "(n=6)" for row in rows)
     median, p95, worst = (float(x) for x in rows[0][-4:-1])
     assert 0 < median <= p95 <= worst
+
+
+def test_train_steps_rows_are_left_padded_like_the_encoders():
+    """benchmarks/train_steps.py times bucketing on rows shaped as the text encoder writes them."""
+    path = SCRIPT.parent / "train_steps.py"
+    spec = importlib.util.spec_from_file_location("train_steps", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    from pipeline.modeling.buckets import text_lengths
+
+    data = module.imdb_like(300, 120)
+    lengths = text_lengths(data.train.x)
+    assert data.train.x.shape == (300, 120) and lengths.min() >= 10 and lengths.max() == 120
+    assert all(
+        (row[: 120 - n] == 0).all() and (row[120 - n :] > 1).all()
+        for row, n in zip(data.train.x, lengths, strict=True)
+    )

@@ -489,3 +489,27 @@ def test_two_worker_processes_share_one_study_without_duplicates(
     assert {r.data.tags["optuna.study"] for r in parents} == {study.study_name}
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") in {p.info.run_id for p in parents}]
     assert sorted(int(c.data.params["trial"]) for c in children) == [0, 1, 2, 3]
+
+
+def test_workers_2_runs_two_processes_on_one_study_within_the_budget(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``tune.<arch>.workers: 2``: tune starts one more worker process on this machine against the
+    same study, waits for it, and writes the study-wide best; the total stays ``n_trials``."""
+    from pipeline.stages import tune
+
+    root = tmp_path / "project"
+    write_params(root, workers=2, epochs_per_trial=1)
+    p = load_params(root / "params.yaml")
+    encoder, labels, frame, arrays = encode_frame(churn_frame(240), p.task("churn"), p.seed)
+    write_encoded(root / "data" / "encoded" / "churn", encoder, labels, frame, arrays)
+    enter(root, monkeypatch)
+    assert tune.main(["churn", "ann"]) == 0
+    best = read_yaml(root / "params" / "best" / "churn" / "ann.yaml")
+    study = optuna.load_study(study_name=best["study"], storage=paths.optuna_storage_default("churn"))
+    config.params.cache_clear()
+    assert len(finished(study)) <= N_TOTAL + 1  # two workers overshoot by one at most
+    assert sorted(t.number for t in study.get_trials()) == list(range(len(study.get_trials())))
+    assert best["n_trials"] == len(finished(study)) and best["best_trial"] == study.best_trial.number
+    parents = [r for r in all_runs(root) if r.data.tags.get("stage") == "tune"]
+    assert len({r.data.tags["worker"] for r in parents}) == 2  # this process and the one it started

@@ -2,6 +2,7 @@
 
     python -m pipeline bench                                  # every exported model under models/
     python -m pipeline bench --models churn/ann --duration 0.5 --int8
+    python -m pipeline bench --train                          # training epochs: pipeline.commands.bench_train
 
 For each model directory ``models/<task>/<arch>/`` holding ``model.keras``, ``model.onnx`` and
 ``encoder.json``, on rows of ``data/encoded/<task>/test.npz`` (each latency cycles through up to 256
@@ -328,6 +329,10 @@ def _csv_list(text: str) -> list[str]:
 
 
 def main(argv: list[str]) -> int:
+    if "--train" in argv:  # the training benchmark: its own arguments and report
+        from pipeline.commands import bench_train
+
+        return bench_train.main([a for a in argv if a != "--train"])
     parser = argparse.ArgumentParser(
         prog="python -m pipeline bench",
         description="Latency/throughput of ONNX Runtime against every Keras path (see reports/bench.md).",

@@ -41,6 +41,7 @@ from pipeline.core.data_config import (
 from pipeline.core.errors import PipelineError
 from pipeline.core.model_config import (
     AnnParams,
+    BucketingConfig,
     CategoricalDim,
     EmbeddingConfig,
     FloatDim,
@@ -72,6 +73,7 @@ from pipeline.core.yamlio import YamlSyntaxError, load_yaml, meaningful, round_t
 __all__ = [
     "YAML_BOOLEAN",
     "AnnParams",
+    "BucketingConfig",
     "CardConfig",
     "CategoricalDim",
     "ConfigError",

@@ -41,6 +41,18 @@ class EmbeddingConfig(Frozen):
     trainable: bool = True  # false: the vectors stay frozen while the model trains
 
 
+class BucketingConfig(Frozen):
+    """Length bucketing of a text model's training batches (:mod:`pipeline.modeling.buckets`): texts
+    of similar length share a batch, which keeps only the columns its longest text needs, so a
+    recurrent layer runs fewer padding steps. Validation, evaluation and the exported model read the
+    full padded rows, as before. Where it would skip under ``min_saving`` of the steps (long texts,
+    right padding, fixed windows), the plain shuffled batches are used."""
+
+    enabled: bool = True
+    buckets: int = Field(8, ge=1, le=64)  # length bounds at the quantiles of the training lengths
+    min_saving: float = Field(0.2, ge=0, le=1)
+
+
 class RecurrentParams(Frozen):
     """Embedding -> SimpleRNN/LSTM/GRU stack -> sigmoid (binary) or softmax (multi-class)."""
 
@@ -63,6 +75,7 @@ class RecurrentParams(Frozen):
     patience: int = Field(2, ge=1)
     # "balanced": each class's loss weighted by the inverse of its training frequency (as for the ANN)
     class_weight: Literal["none", "balanced"] = "none"
+    bucketing: BucketingConfig = BucketingConfig()
 
 
 class FloatDim(Frozen):
@@ -96,6 +109,10 @@ class TuneConfig(Frozen):
     timeout_s: float | None = None
     epochs_per_trial: int = Field(10, ge=1)
     storage: str | None = None  # an Optuna storage URL; default: a SQLite file under .optuna/
+    # Processes ``tune`` runs on this machine against the one study (it starts workers - 1 more
+    # ``tune`` processes and waits for them); the budget stays n_trials in total. More than 1 gives
+    # up exact reproducibility of the trials after TPE's startup ones (docs/tuning.md).
+    workers: int = Field(1, ge=1, le=16)
     # A running trial records a heartbeat every heartbeat_s; one silent for grace_period_s (a worker
     # killed mid-trial) is failed by the next worker that starts a trial, so the budget is refilled.
     heartbeat_s: int = Field(10, ge=1)

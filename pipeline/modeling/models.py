@@ -16,6 +16,7 @@ import numpy as np
 
 from pipeline.core.config import AnnParams, RecurrentParams
 from pipeline.encoders.dataset import Dataset
+from pipeline.modeling import buckets
 from pipeline.modeling.value_head import compile_for_value, value_head
 
 RECURRENT_LAYERS = {"rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}
@@ -204,20 +205,48 @@ def fit(
     callbacks: list[keras.callbacks.Callback] | None = None,
     verbose: int = 0,
 ) -> keras.callbacks.History:
-    """Fit with early stopping on validation loss, restoring the best weights."""
+    """Fit with early stopping on validation loss, restoring the best weights.
+
+    A text model's training batches are length-bucketed when its ``bucketing`` allows and pays
+    (:mod:`pipeline.modeling.buckets`), shuffled from a seed drawn from NumPy's global generator,
+    which :func:`seed_everything` seeded; the validation split is read whole, as at inference."""
     stop = keras.callbacks.EarlyStopping(
         monitor="val_loss", patience=params.patience, restore_best_weights=True
     )
+    weights = class_weights(params, data.train.y, data.n_classes)
+    common: dict[str, Any] = dict(
+        validation_data=(data.val.x, data.val.y),
+        epochs=epochs or params.epochs,
+        callbacks=[stop, *(callbacks or [])],
+        verbose=verbose,
+    )
+    train = bucketed_training(params, data, weights)
+    if train is not None:
+        return model.fit(train, validation_batch_size=params.batch_size, shuffle=False, **common)
     return model.fit(
         data.train.x,
         data.train.y,
-        validation_data=(data.val.x, data.val.y),
-        epochs=epochs or params.epochs,
         batch_size=params.batch_size,
         shuffle=True,
-        class_weight=class_weights(params, data.train.y, data.n_classes),
-        callbacks=[stop, *(callbacks or [])],
-        verbose=verbose,
+        class_weight=weights,
+        **common,
+    )
+
+
+def bucketed_training(
+    params: AnnParams | RecurrentParams, data: Dataset, weights: dict[int, float] | None
+) -> Any:
+    """The length-bucketed training batches (a ``tf.data.Dataset``), or ``None`` for the plain ones:
+    not a text model, bucketing off, or too little padding to skip."""
+    if not isinstance(params, RecurrentParams) or not params.bucketing.enabled or data.horizon:
+        return None
+    setting = params.bucketing
+    plan = buckets.plan_for(data.train.x, params.batch_size, setting.buckets, setting.min_saving)
+    if plan is None:
+        return None
+    seed = int(np.random.randint(2**31 - 1))
+    return buckets.bucketed_dataset(
+        plan, data.train.x, data.train.y, buckets.sample_weights(weights, data.train.y), seed
     )
 
 

@@ -11,6 +11,8 @@ import hashlib
 import json
 import math
 import random
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -265,3 +267,19 @@ def study_result(study: optuna.Study, cfg: TuneConfig, storage: str, ran: int, s
         importance=importances(study),
         untuned_value=float(untuned[0]) if untuned else None,
     )
+
+
+# ----------------------------------------------------------------------- workers
+def start_workers(task: str, arch: str, storage_url: str, count: int) -> list[subprocess.Popen]:
+    """``count`` more ``python -m pipeline tune`` processes on this machine against the study in
+    ``storage_url`` (each runs trials until the study has its ``n_trials``); ``--one-worker`` keeps
+    them from starting workers of their own. Their output goes to this process's."""
+    command = [sys.executable, "-m", "pipeline", "tune", task, arch, "--storage", storage_url, "--one-worker"]
+    return [subprocess.Popen(command) for _ in range(count)]
+
+
+def wait_workers(workers: list[subprocess.Popen]) -> None:
+    """Wait for every worker; a worker that failed fails the search (its trials may be missing)."""
+    failed = [w.args for w in workers if w.wait() != 0]
+    if failed:
+        raise PipelineError(f"{len(failed)} of {len(workers)} extra tune workers failed (output above)")

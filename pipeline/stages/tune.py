@@ -85,8 +85,10 @@ from pipeline.modeling.study import (
     open_study,
     redact,
     resolve_storage,
+    start_workers,
     study_name,
     study_result,
+    wait_workers,
 )
 from pipeline.modeling.trial import run_trial
 
@@ -338,6 +340,7 @@ def _parser() -> argparse.ArgumentParser:
         type=float,
         help="seconds after which this worker starts no new trial (default: <task>.tune.<arch>.timeout_s)",
     )
+    parser.add_argument("--one-worker", action="store_true", help=argparse.SUPPRESS)  # a started worker
     return parser
 
 
@@ -360,17 +363,14 @@ def main(argv: list[str]) -> int:
 
     data = load_dataset(task)
     gate = gate_metric(p.task(task), data.n_classes)
-    result = tune(
-        task,
-        arch,
-        data,
-        base=base,
-        cfg=cfg,
-        seed=p.seed,
-        storage_url=resolve_storage(task, cfg, args.storage),
-        n_trials=args.n_trials,
-        timeout_s=args.timeout,
-    )
+    storage_url = resolve_storage(task, cfg, args.storage)
+    extra = 0 if args.one_worker or args.n_trials is not None else cfg.workers - 1
+    workers = start_workers(task, arch, storage_url, extra)
+    run = {"base": base, "cfg": cfg, "seed": p.seed, "storage_url": storage_url}
+    result = tune(task, arch, data, **run, n_trials=args.n_trials, timeout_s=args.timeout)
+    if workers:  # the study-wide best once every worker has finished: a run with nothing to do
+        wait_workers(workers)
+        result = tune(task, arch, data, **run, n_trials=0, log=lambda _: None)
     trained = apply_params(base, result.params, str(out)).model_dump()
     write_yaml(out, result.as_yaml() | {"trained": trained})
     shown = ", ".join(f"{k}={v}" for k, v in result.params.items())
