@@ -491,6 +491,8 @@ def test_two_worker_processes_share_one_study_without_duplicates(
     assert sorted(int(c.data.params["trial"]) for c in children) == [0, 1, 2, 3]
 
 
+@pytest.mark.slow  # a second tune process, 1.5-2.5 min: `make test-e2e`, which CI runs
+@pytest.mark.e2e
 def test_workers_2_runs_two_processes_on_one_study_within_the_budget(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
