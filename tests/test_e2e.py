@@ -112,6 +112,7 @@ def stale_stages(root: Path, env: dict[str, str]) -> set[str]:
     return set(json.loads(run(["dvc", "status", "--json"], root, env).stdout))
 
 
+@pytest.mark.slow  # two `dvc repro` runs and two status checks (30-70 s): `make test-e2e`, which CI runs
 def test_a_module_edit_reruns_exactly_the_stages_that_import_it(repo: tuple[Path, dict[str, str]]):
     root, env = repo
     module = root / "pipeline" / "stages" / "compare.py"
