@@ -148,3 +148,10 @@ def check_built(root: Path, tasks: list[str]) -> None:
         registry = json.loads((root / "reports" / "registry" / f"{task}.json").read_text())
         assert [m["arch"] for m in registry["models"]] == ARCHS[task]
     assert (root / "mlflow.db").exists()
+
+
+def check_second_repro_does_nothing(root: Path, env: dict[str, str]) -> None:
+    """A built project's `dvc repro` runs no stage and leaves `dvc status` empty."""
+    out = run(["dvc", "repro"], root, env).stdout
+    assert "Running stage" not in out
+    assert json.loads(run(["dvc", "status", "--json"], root, env).stdout) == {}

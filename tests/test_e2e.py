@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import edit_params
-from tests.e2e_project import check_built, run, tiny_project
+from tests.e2e_project import check_built, check_second_repro_does_nothing, run, tiny_project
 
 pytestmark = pytest.mark.e2e
 TASKS = ["churn", "sentiment"]
@@ -37,10 +37,7 @@ def test_repro_builds_metrics_models_and_registry(repo: tuple[Path, dict[str, st
 
 
 def test_second_repro_does_nothing(repo: tuple[Path, dict[str, str]]):
-    root, env = repo
-    out = run(["dvc", "repro"], root, env).stdout
-    assert "Running stage" not in out
-    assert json.loads(run(["dvc", "status", "--json"], root, env).stdout) == {}
+    check_second_repro_does_nothing(*repo)
 
 
 def test_a_param_change_marks_only_its_dependants(repo: tuple[Path, dict[str, str]]):
