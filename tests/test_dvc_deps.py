@@ -78,3 +78,17 @@ def test_a_stage_depends_on_every_project_module_it_imports(stage: str) -> None:
 def test_the_import_walk_sees_function_level_imports() -> None:
     # train imports TensorFlow-side code only inside its functions; the walk must still see it
     assert "pipeline.modeling.models" in closure("pipeline.stages.train")
+
+
+def test_a_stage_run_never_imports_the_user_commands(tmp_path: Path) -> None:
+    # every stage depends on pipeline/__main__.py but not on pipeline/commands: adding a user
+    # command must not make every stage stale, so a stage's run must not read that table either
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys\nfrom pipeline.__main__ import main\ntry:\n    main(['validate', '--help'])\n"
+        "except SystemExit:\n    pass\nprint('pipeline.commands' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "False"
