@@ -137,7 +137,16 @@ def churn_model_dir(root: Path, arch: str = "ann") -> Path:
     encoder = churn_encoder()
     churn_onnx(directory / "model.onnx", *churn_weights(encoder), arch=arch)
     write_json(directory / "encoder.json", encoder.to_dict())
+    write_churn_background(directory, encoder)
     return finish_bundle(directory, "churn", arch, encoder)
+
+
+def write_churn_background(directory: Path, encoder: TabularEncoder) -> None:
+    """``explain.json`` as export writes it: SHAP's background, sampled from 200 encoded rows."""
+    from pipeline.tasks import tabular
+
+    rows = churn_rows(200, seed=1)
+    write_json(directory / "explain.json", tabular.explanation_setup(lambda: encoder.transform(rows), 0))
 
 
 def balance_config() -> Any:

@@ -149,6 +149,7 @@ def score(
     neutral_band: float,
     unit: str = "data row",
     row_map: RowMap | None = None,
+    explain: bool = False,
 ) -> Scored:
     """Pure core: score every valid row of ``frame``; keep invalid ones with their reasons.
     The output columns are the kind's (``pipeline.tasks.<kind>.predict_columns``)."""
@@ -167,6 +168,11 @@ def score(
     columns = kind_named(predictor.kind).predict_columns(answers, probabilities, shares)
     for column, values in columns.items():
         out[column] = values
+    if explain:  # each row's top contributions, as text (the served answer holds them as objects)
+        from pipeline.commands.predict_output import explanation_text
+        from pipeline.serving.responses import explain_rows
+
+        out["explanation"] = [explanation_text(e) for e in explain_rows(predictor, frame, probabilities)]
     out["error"] = ["; ".join(by_row[i]) if i in by_row else "" for i in range(len(out))]
     return Scored(out, errors, unit, row_map, tuple(columns))
 
@@ -235,6 +241,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--threads", type=int, default=0, help="ONNX Runtime intra-op threads (0: one per core)"
     )
+    parser.add_argument(
+        "--explain",
+        action="store_true",
+        help="add each row's top contributions: a table's columns (SHAP), a text's words (left out)",
+    )
     add_batch_arguments(parser)
     words = parser.add_argument_group("next-word tasks (a language model)")
     words.add_argument("--top-k", type=int, help="next words listed per text (default: predict.top_k)")
@@ -297,6 +308,8 @@ def main(argv: list[str]) -> int:
     band = args.neutral_band
     if band is None:  # the bundle's, as exported from tasks.<task>.predict.neutral_band
         band = predictor.output.get("neutral_band") or DEFAULT_NEUTRAL_BAND
+    if args.explain:
+        check_explainable(predictor, wants_batch_path(args))
     if predictor.encoder.whole_request or args.history:
         return _predict_history(args, predictor, uri)
     if wants_batch_path(args):
@@ -306,7 +319,7 @@ def main(argv: list[str]) -> int:
     frame, unit, source, row_map = read_inputs(args, text_column)
     if kind.answers_next_words():
         return predict_next_words(args, predictor, frame, uri, source, unit)
-    scored = score(predictor, frame, neutral_band=band, unit=unit, row_map=row_map)
+    scored = score(predictor, frame, neutral_band=band, unit=unit, row_map=row_map, explain=args.explain)
     problem = file_level_problem(scored)
     if problem:
         raise DataError(f"{source}: {problem}")
@@ -332,6 +345,18 @@ def main(argv: list[str]) -> int:
         summary += f"; wrote {args.output}"
     print(summary, file=sys.stderr)
     return status
+
+
+def check_explainable(predictor: Any, batch_path: bool) -> None:
+    """Refuse ``--explain`` before scoring: on the streaming path, or for a model whose kind cannot."""
+    from pipeline.serving.responses import explain_rows
+
+    if batch_path:
+        raise DataError("--explain works on a CSV or texts scored in memory, not with Parquet or --rejects")
+    try:
+        explain_rows(predictor, [], np.empty(0))
+    except ValueError as exc:
+        raise DataError(f"--explain: {exc}") from exc
 
 
 def wants_batch_path(args: argparse.Namespace) -> bool:

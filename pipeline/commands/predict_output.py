@@ -130,7 +130,7 @@ def render_table(
     )
     columns = [*id_columns, *answer]
     # a multi-class model's best classes ("label p; label p"), as the CSV and JSON carry them
-    columns += [c for c in ("known_token_share", "top") if c in frame.columns]
+    columns += [c for c in ("known_token_share", "top", "explanation") if c in frame.columns]
     places = ["row", "line"] if scored.row_map is not None else [scored.unit.split()[-1]]
     headers = [*places, *(SHORT_HEADERS.get(c, c) for c in columns)]
     body = []
@@ -179,3 +179,17 @@ def render_next_words(scored: Scored, text_column: str) -> str:
                 lines.append(f"  continued: {row[text_column]} {row['generated']}")
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
+
+
+def explanation_text(explanation: dict[str, Any] | None) -> str:
+    """An explanation on one line: ``Age=62: +0.213; IsActiveMember=0: +0.105`` (a table's columns
+    with their values and SHAP contributions), ``great: +0.482`` (a text's words); empty for none."""
+    if not explanation:
+        return ""
+    parts = [
+        f"{item['column']}={item['value']}: {item['contribution']:+.4f}"
+        if "column" in item
+        else f"{item['word']}: {item['change']:+.4f}"
+        for item in explanation["top"]
+    ]
+    return "; ".join(parts)

@@ -83,7 +83,10 @@ class TextEncoder(Encoder):
         return [self._index.get(tok, 1) for tok in tokenize(text, self.lowercase)]
 
     def transform_texts(self, texts: Iterable[str]) -> np.ndarray:
-        rows = [self.encode_one(t) for t in texts]
+        return self.pad([self.encode_one(t) for t in texts])
+
+    def pad(self, rows: Sequence[Sequence[int]]) -> np.ndarray:
+        """Token id lists as the model's rows: truncated and padded to ``sequence_length``."""
         out = np.zeros((len(rows), self.sequence_length), dtype="int32")
         n = self.sequence_length
         for i, ids in enumerate(rows):

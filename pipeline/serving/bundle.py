@@ -28,6 +28,8 @@ from pipeline.core.errors import ModelError
 MODEL_FILE = "model.onnx"
 ENCODER_FILE = "encoder.json"
 MANIFEST_FILE = "manifest.json"
+# how the model's answers are explained (a table's SHAP background sample); older bundles lack it
+EXPLAIN_FILE = "explain.json"
 FORMAT = 1  # the manifest's layout; a reader refuses a newer one
 # the distributions that built a model; TensorFlow is whichever of its builds is installed
 BUILT_WITH = ("tensorflow-cpu|tensorflow", "keras", "tf2onnx", "onnx", "onnxruntime", "numpy")
@@ -76,6 +78,15 @@ class Bundle:
     def model_path(self) -> Path:
         return self.directory / MODEL_FILE
 
+    def explanation(self) -> dict[str, Any] | None:
+        """``explain.json`` (read when a request asks for an explanation), or None if the bundle has none."""
+        if EXPLAIN_FILE not in self.manifest.files:
+            return None
+        data = _read_json(self.directory / EXPLAIN_FILE)
+        if not isinstance(data, dict):
+            raise ModelError(f"{self.directory / EXPLAIN_FILE}: expected a JSON object")
+        return data
+
 
 def sha256_file(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
@@ -111,7 +122,8 @@ def write_manifest(
     that a bundle with a manifest is whole."""
     from pipeline.core.io import write_json
 
-    files = {name: sha256_file(directory / name) for name in (MODEL_FILE, ENCODER_FILE)}
+    names = [MODEL_FILE, ENCODER_FILE, *([EXPLAIN_FILE] if (directory / EXPLAIN_FILE).is_file() else [])]
+    files = {name: sha256_file(directory / name) for name in names}
     manifest = Manifest(task, kind, arch, output, input_spec, files, metrics, library_versions())
     write_json(directory / MANIFEST_FILE, asdict(manifest))
     return manifest

@@ -111,6 +111,7 @@ class Predictor:
         self.input_dtype = np.int32 if "int" in self.session.get_inputs()[0].type else np.float32
         self.output: dict[str, Any] = dict(output or {})  # the bundle's output contract
         self.manifest: bundles.Manifest | None = None
+        self.bundle: bundles.Bundle | None = None  # from_dir's: explain.json is read on first use
         self.parallel = max(1, parallel)
         self._pool: ThreadPoolExecutor | None = None
         self.n_classes = output_classes(self.session.get_outputs()[0].shape)
@@ -132,6 +133,12 @@ class Predictor:
         """The SHA-256 of the ONNX file this session runs (``onnx_sha256`` on a registered version)."""
         return hashlib.sha256(self.model_path.read_bytes()).hexdigest()
 
+    @cached_property
+    def explanation(self) -> dict[str, Any] | None:
+        """The bundle's ``explain.json``: read on the first explained request, so that serving without
+        explanations reads nothing more than before."""
+        return self.bundle.explanation() if self.bundle is not None else None
+
     @property
     def kind(self) -> str:
         return self.encoder.kind
@@ -151,7 +158,7 @@ class Predictor:
         bundles.check_input_width(
             found, predictor.encoder.input_width, predictor.session.get_inputs()[0].shape
         )
-        predictor.manifest = manifest
+        predictor.manifest, predictor.bundle = manifest, found
         predictor.task, predictor.arch = manifest.task, manifest.arch
         return predictor
 

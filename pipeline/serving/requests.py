@@ -5,7 +5,8 @@
   ``{"dataframe_records": [{...}, ...]}``, ``{"instances": [...]}`` or ``{"inputs": [...]}``
   (a list of records, of value lists in the encoder's column order, of texts, or a dict of
   columns), optionally with ``"params": {"neutral_band": 0.2}`` (sentiment) or ``{"top_k": 5,
-  "generate": 10, "temperature": 0.8, "seed": 1}`` (a next-word model); or ``text/csv``.
+  "generate": 10, "temperature": 0.8, "seed": 1}`` (a next-word model), and ``"explain": true``
+  for each row's top contributions (a table's columns, a text's words); or ``text/csv``.
 
 What an item of ``instances``/``inputs`` may be, and how a CSV body's cells are read, is the
 kind's answer (``pipeline.tasks.<kind>``, its serving side): a text task takes bare texts.
@@ -210,6 +211,14 @@ def parse_params(doc: Any, predictor: Any) -> dict[str, Any]:
     except ValueError as exc:
         message = str(exc)
         raise RequestError(400, message if message.startswith("unknown") else f"params.{message}") from exc
+
+
+def parse_explain(doc: Any) -> bool:
+    """The request's ``"explain"`` flag: false when absent, else it must be a boolean."""
+    value = doc.get("explain", False) if isinstance(doc, dict) else False
+    if not isinstance(value, bool):
+        raise RequestError(400, f"explain must be true or false; got {_kind(value)}")
+    return value
 
 
 @functools.lru_cache(maxsize=64)  # clients send the same header on every request

@@ -29,3 +29,14 @@ def answer_rows(
 def check_request_params(predictor: Any, given: dict[str, Any]) -> dict[str, Any]:
     """A request's ``params`` checked for the model; raises ValueError naming the parameter."""
     return kind_named(predictor.kind).check_request_params(given, predictor.output)
+
+
+def explain_rows(
+    predictor: Any, inputs: Any, probabilities: Any, top: int | None = None
+) -> list[dict[str, Any] | None]:
+    """Each row's explanation (None for an invalid row), as the model's kind computes it; ValueError
+    when the kind cannot explain (a language model, a forecaster)."""
+    from pipeline.tasks.explanations import TOP_CONTRIBUTIONS
+
+    kind = kind_named(predictor.kind)
+    return kind.explain(predictor, inputs, probabilities, top or TOP_CONTRIBUTIONS)

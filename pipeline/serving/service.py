@@ -36,6 +36,7 @@ from pipeline.serving.requests import (
     content_type_of,
     csv_lines,
     frame_from_csv,
+    parse_explain,
     parse_params,
     rows_from_json,
 )
@@ -133,6 +134,7 @@ class ScoringService:
         except (json.JSONDecodeError, RecursionError) as exc:
             raise RequestError(400, f"the body is not valid JSON: {exc}") from exc
         options = parse_params(doc, self.predictor)
+        explain = parse_explain(doc)
         rows, errors = rows_from_json(doc, encoder, self.max_rows)
         bad = {e.row for e in errors}
         index = [i for i in range(len(rows)) if i not in bad]
@@ -144,6 +146,7 @@ class ScoringService:
             errors,
             options,
             inputs=valid,
+            explain=explain,
         )
 
     def answer(self, batch: Batch, results: list[tuple[int, ScoreResult]]) -> dict[str, Any]:
@@ -170,6 +173,8 @@ class ScoringService:
             has_shares = results[0][1].known_token_share is not None
             shares = np.concatenate([r.known_token_share for _, r in results]) if has_shares else None
         answers = answer_rows(self.predictor, probabilities, shares, batch.inputs, batch.options)
+        if batch.explain:  # only then: a request without it does no more than before
+            add_explanations(self.predictor, answers, batch.inputs, probabilities)
         return {"predictions": answers}
 
 
@@ -185,3 +190,17 @@ class Batch:
     options: dict[str, Any] = field(default_factory=dict)
     csv_text: str | None = None  # a CSV body: to give each invalid row its line
     inputs: Any = None  # the valid rows (records, or a CSV's DataFrame): a language model reads their texts
+    explain: bool = False  # the request's "explain": each answer gets its "explanation"
+
+
+def add_explanations(predictor: Any, answers: list[dict[str, Any]], inputs: Any, probabilities: Any) -> None:
+    """Each answer's ``explanation``, as the model's kind gives it; a kind that cannot explain is the
+    client's 400 (the request asked for what this model does not offer)."""
+    from pipeline.serving.responses import explain_rows
+
+    try:
+        explanations = explain_rows(predictor, inputs, probabilities)
+    except ValueError as exc:
+        raise RequestError(400, str(exc)) from exc
+    for answer, explanation in zip(answers, explanations, strict=True):
+        answer["explanation"] = explanation

@@ -31,7 +31,7 @@ from pipeline.core import paths
 from pipeline.core.config import ConfigError, params
 from pipeline.core.errors import ModelError
 from pipeline.core.io import atomic_path, read_json, write_json, write_text
-from pipeline.serving.bundle import ENCODER_FILE, MODEL_FILE, write_manifest
+from pipeline.serving.bundle import ENCODER_FILE, EXPLAIN_FILE, MODEL_FILE, write_manifest
 
 CONVERTERS = ("auto", "builder", "tf2onnx")
 SINGLE_ROW_CHECKS = 64  # test rows also checked one at a time: a batch of one takes other paths
@@ -193,6 +193,13 @@ def load_test_split(task: str) -> tuple[np.ndarray, np.ndarray]:
         return npz["x"], npz["y"]
 
 
+def load_train_x(task: str) -> np.ndarray:
+    """The encoded training rows: a table's explanations take their background sample from them."""
+    path = _require(paths.encoded_dir(task) / "train.npz", f"run 'dvc repro encode@{task}' first")
+    with np.load(path, allow_pickle=False) as npz:
+        return npz["x"]
+
+
 def _stage_inputs(task: str, arch: str) -> tuple[Path, Path, dict[str, Any], np.ndarray]:
     """The Keras model's and the encoder's paths, evaluate's metrics and the test rows, each checked."""
     model_dir = paths.model_dir(task, arch)
@@ -239,6 +246,7 @@ def export(
     converter: str = "auto",
     simple_rnn: str = "unrolled",
     skip_padding: bool = True,
+    seed: int = 0,
 ) -> ExportResult:
     """Convert, check parity on the test split, log to MLflow, then write the bundle and metrics.
 
@@ -276,6 +284,9 @@ def export(
         size = tmp.stat().st_size
         _log_to_mlflow(task, arch, model_dir / "run.json", diff, operators, size, used)
     write_text(model_dir / ENCODER_FILE, encoder_path.read_text(encoding="utf-8"))
+    write_json(
+        model_dir / EXPLAIN_FILE, tasks.kind_of(config).explanation_setup(lambda: load_train_x(task), seed)
+    )
     measured = {**evaluation, "onnx_max_abs_diff": diff, "onnx_operators": operators}
     write_bundle_manifest(model_dir, task, arch, config, encoder, measured)
     write_json(paths.metrics_file(task, arch), measured)
@@ -354,6 +365,7 @@ def main(argv: list[str]) -> int:
         converter=args.converter,
         simple_rnn=p.export.simple_rnn,
         skip_padding=p.export.skip_padding,
+        seed=p.seed,
     )
     print(
         f"export {args.task}/{args.arch}: {result.model_path} ({result.size_bytes / 1024:.1f} KiB, "

@@ -97,7 +97,16 @@ class TaskKind(Protocol):
         """What the model reads, as its bundle records it: dtype, width, the input schema (and a
         table's column labels)."""
 
+    def explanation_setup(self, train_rows: Any, seed: int) -> dict[str, Any]:
+        """What export writes to the bundle's ``explain.json``: the method and, for a table, a seeded
+        background sample of the encoded training rows (``train_rows()`` loads them; what an absent column
+        takes its values from)."""
+
     # ---------------------------------------------------------------- serving side
+    def explain(self, predictor: Any, inputs: Any, probabilities: Any, top: int) -> list[Any]:
+        """Each scored row's explanation (None for an invalid row): its ``top`` columns or words and
+        what each changed; ValueError ("not supported for <kind> models") for a kind that cannot."""
+
     def answers(
         self, predictor: Any, probabilities: Any, known_shares: Any, inputs: Any, options: dict[str, Any]
     ) -> list[dict[str, Any]]:

@@ -330,3 +330,17 @@ def page_mode(n_classes: int) -> str:
 def encoded_dtype() -> Any:
     """The dtype of the model's encoded input: token ids (a window of them)."""
     return np.int32
+
+
+# --- explanations ---
+NO_EXPLANATION = "a next word's probability over a vocabulary has no columns or class to attribute"
+
+
+def explanation_setup(train_rows: Any, seed: int) -> dict[str, Any]:
+    return {"method": None, "why": NO_EXPLANATION}
+
+
+def explain(predictor: Any, inputs: Any, probabilities: Any, top: int) -> list[Any]:
+    from pipeline.tasks.explanations import not_supported
+
+    raise not_supported("language_model", NO_EXPLANATION)

@@ -365,3 +365,18 @@ def bench_inputs(encoder: Any, rows: Any) -> list[Any]:
                 j += len(values)
         out.append(record)
     return out
+
+
+# --- explanations (pipeline/tasks/explanations.py) ---
+def explanation_setup(train_rows: Any, seed: int) -> dict[str, Any]:
+    """SHAP's background: a seeded sample of the encoded training rows, carried in the bundle."""
+    from pipeline.tasks.explanations import background_sample
+
+    return {"method": "shap", "seed": seed, "background": background_sample(train_rows(), seed)}
+
+
+def explain(predictor: Any, inputs: Any, probabilities: Any, top: int) -> list[Any]:
+    """Each row's columns by their SHAP values (masked as the user's columns, not encoded features)."""
+    from pipeline.tasks.explanations import explain_table
+
+    return explain_table(predictor, inputs, probabilities, top)

@@ -353,3 +353,16 @@ def bench_inputs(encoder: Any, rows: Any) -> list[Any]:
     from pipeline.tasks.answers import texts_from_token_ids
 
     return texts_from_token_ids(encoder, rows)
+
+
+# --- explanations (pipeline/tasks/explanations.py) ---
+def explanation_setup(train_rows: Any, seed: int) -> dict[str, Any]:
+    """Leaving words out needs no background: the text is its own reference."""
+    return {"method": "leave one word out"}
+
+
+def explain(predictor: Any, inputs: Any, probabilities: Any, top: int) -> list[Any]:
+    """Each text's words by how much leaving each out changes the answered class's probability."""
+    from pipeline.tasks.explanations import explain_text
+
+    return explain_text(predictor, inputs, probabilities, top)

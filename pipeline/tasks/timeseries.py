@@ -232,3 +232,17 @@ def bench_inputs(encoder: Any, rows: Any) -> list[Any]:
     """One history per window of ``rows``, each the records of a whole request (a history is
     answered once: :func:`pipeline.tasks.series_answers.history_records`)."""
     return [series_answers.history_records(encoder, window) for window in rows]
+
+
+# --- explanations ---
+NO_EXPLANATION = "a forecast reads a whole history window; there is no row of columns to attribute"
+
+
+def explanation_setup(train_rows: Any, seed: int) -> dict[str, Any]:
+    return {"method": None, "why": NO_EXPLANATION}
+
+
+def explain(predictor: Any, inputs: Any, probabilities: Any, top: int) -> list[Any]:
+    from pipeline.tasks.explanations import not_supported
+
+    raise not_supported("timeseries", NO_EXPLANATION)
