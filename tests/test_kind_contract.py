@@ -87,7 +87,8 @@ def test_a_kind_runs_through_the_contract_on_its_tiny_bundle(name, tmp_path):
     spec = kind.input_spec(predictor.encoder, config)
     assert spec == manifest["input"] and spec["width"] == predictor.encoder.input_width
     assert np.dtype(kind.encoded_dtype()) == np.dtype(predictor.input_dtype) == np.dtype(spec["dtype"])
-    assert set(manifest["files"]) == {bundle.MODEL_FILE, bundle.ENCODER_FILE}
+    assert {bundle.MODEL_FILE, bundle.ENCODER_FILE} <= set(manifest["files"])
+    assert set(manifest["files"]) <= {bundle.MODEL_FILE, bundle.ENCODER_FILE, bundle.EXPLAIN_FILE}
 
     items = kind.bench_inputs(predictor.encoder, predictor.encoder.transform_records(_raw(name))[:3])
     inputs = items[0] if predictor.encoder.whole_request else items  # one request: a history, or rows
@@ -96,6 +97,11 @@ def test_a_kind_runs_through_the_contract_on_its_tiny_bundle(name, tmp_path):
     answers = answer_rows(predictor, result.probabilities, result.known_token_share, inputs)
     expected = 1 if predictor.encoder.whole_request else len(inputs)  # a history is one input
     assert len(answers) == expected and all(isinstance(a, dict) and a for a in answers)
+    try:  # every kind explains its answers, or says clearly that it cannot
+        explained = kind.explain(predictor, inputs, result.probabilities, 3)
+        assert len(explained) == expected and all(e["top"] for e in explained)
+    except ValueError as exc:
+        assert f"not supported for {predictor.kind}" in str(exc) or "no background sample" in str(exc)
 
     assert check_request_params(predictor, {}) == {}
     with pytest.raises(ValueError, match="unknown param"):

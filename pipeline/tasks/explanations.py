@@ -16,6 +16,7 @@ probability of the class answered: positive, the word pushed towards that class.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -40,8 +41,10 @@ def background_sample(x_train: np.ndarray, seed: int, rows: int = BACKGROUND_ROW
 
 def _import_shap() -> Any:
     """``shap``, with Numba's JIT off unless the user set it: compiling shap's maskers costs ~20 s on
-    the first explained request of a process, while running them as Python costs ~10 ms a row."""
-    os.environ.setdefault("NUMBA_DISABLE_JIT", "1")
+    the first explained request of a process, while running them as Python costs ~10 ms a row. Numba
+    reads the setting again when it compiles, so it is set only if Numba is not loaded yet."""
+    if "numba" not in sys.modules:
+        os.environ.setdefault("NUMBA_DISABLE_JIT", "1")
     import shap
 
     return shap
@@ -182,8 +185,6 @@ def explain_text(predictor: Any, inputs: Any, probabilities: Any, top: int) -> l
     """Each scored text's ``top`` words by leaving each out (None for an invalid text)."""
     from pipeline.encoders.base import tokenize
 
-    if "target" in predictor.output:
-        raise not_supported("numeric text", "leaving words out explains a class's probability")
     encoder = predictor.encoder
     explanations: list[dict[str, Any] | None] = []
     for i, item in enumerate(_rows(inputs)):
@@ -191,20 +192,7 @@ def explain_text(predictor: Any, inputs: Any, probabilities: Any, top: int) -> l
             explanations.append(None)
             continue
         text = item.get(encoder.text_column) if isinstance(item, dict) else item
-        row = np.asarray(probabilities[i], dtype="float64")
-        if row.ndim == 0:  # binary: the positive class's probability, or the negative's
-            positive = float(row) >= 0.5
-            answered = predictor.classes[int(positive)]
-
-            def output(raw: np.ndarray, positive: bool = positive) -> np.ndarray:
-                return raw if positive else 1.0 - raw
-        else:
-            index = int(np.argmax(row))
-            answered = predictor.classes[index]
-
-            def output(raw: np.ndarray, index: int = index) -> np.ndarray:
-                return raw[:, index]
-
+        output, explains = _answered_class(predictor, np.asarray(probabilities[i], dtype="float64"))
         value, words = leave_one_out(
             lambda variants: np.asarray(predictor.predict_encoded(encoder.pad(variants)), dtype="float64"),
             tokenize(text, encoder.lowercase),
@@ -215,9 +203,22 @@ def explain_text(predictor: Any, inputs: Any, probabilities: Any, top: int) -> l
         explanations.append(
             {
                 "method": "leave one word out",
-                "explains": f"probability of {answered}",
+                "explains": explains,
                 "output": round(value, 6),
                 "top": words,
             }
         )
     return explanations
+
+
+def _answered_class(predictor: Any, row: np.ndarray) -> tuple[Callable[[np.ndarray], np.ndarray], str]:
+    """What leaving a word out changes: the probability of the class answered (a binary model's
+    positive class at p >= 0.5, else the negative one), or a numeric model's output."""
+    if "target" in predictor.output:
+        return (lambda raw: raw.reshape(-1)), "the network's output, before the target's inverse transform"
+    if row.ndim == 0:
+        positive = float(row) >= 0.5
+        name = f"probability of {predictor.classes[int(positive)]}"
+        return (lambda raw: raw if positive else 1.0 - raw), name
+    index = int(np.argmax(row))
+    return (lambda raw: raw[:, index]), f"probability of {predictor.classes[index]}"
