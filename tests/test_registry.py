@@ -6,6 +6,7 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -13,7 +14,7 @@ from pipeline.__main__ import main as cli
 from pipeline.commands.promote import NOT_PROMOTED, decide
 from pipeline.core.io import write_json
 from tests.conftest import REPO
-from tests.tiny_models import churn_model_dir, churn_rows
+from tests.tiny_models import churn_encoder, churn_model_dir, churn_rows
 
 
 def _trained(project: Path, val_auc: float, test_auc: float) -> None:
@@ -32,6 +33,8 @@ def _trained(project: Path, val_auc: float, test_auc: float) -> None:
     split = churn_rows(4).assign(split="train")
     (project / "data" / "encoded" / "churn").mkdir(parents=True, exist_ok=True)
     split.to_parquet(project / "data" / "encoded" / "churn" / "splits.parquet")
+    encoded = churn_encoder().transform(churn_rows(30, seed=2))  # the card's importances sample it
+    np.savez(project / "data" / "encoded" / "churn" / "test.npz", x=encoded, y=np.zeros(len(encoded)))
 
 
 def _aliases(name: str) -> dict[str, str]:
@@ -66,6 +69,12 @@ def test_register_promote_rollback_round_trip(project: Path, capsys: pytest.Capt
     # the card calls the classes by the names the bundle records (params.yaml's display.classes)
     card = (project / "reports" / "churn" / "model_card.md").read_text()
     assert re.search(r"class balance \(all rows\): [01] \((stays|leaves)\) \d", card), card
+    # what moves the answers: mean |SHAP| per column on the card, its chart in the run (issue 24)
+    assert "## What moves its answers" in card and re.search(r"\| Age \| 0\.\d{4} \|", card), card
+    rows = card[card.index("| column | mean abs SHAP |") :].splitlines()[2:12]
+    assert rows[0].startswith(("| Age ", "| IsActiveMember ")), rows  # the tiny model's heaviest weights
+    artifacts = mlflow.MlflowClient().list_artifacts(version.run_id, "explanations")
+    assert [a.path for a in artifacts] == ["explanations/importance.png"]
 
     assert cli(["promote", "churn"]) == 0
     assert "first promotion" in capsys.readouterr().out

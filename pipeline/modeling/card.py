@@ -134,6 +134,8 @@ def model_card(
     metrics: dict[str, Any],
     gate: str,
     output: dict[str, Any] | None = None,
+    importance: dict[str, float] | None = None,
+    importance_rows: int = 0,
 ) -> str:
     """The Markdown card of one registered architecture (its classes named as the bundle's ``output``
     names them), without the per-registration lineage, which ``register_version`` adds for MLflow."""
@@ -181,6 +183,7 @@ def model_card(
         f"- ONNX parity: {parity}",
         "",
         *interval_facts(metrics),
+        *importance_lines(importance, importance_rows),
         "## Lineage",
         "",
         f"- seed {params().seed}; the exact inputs of every stage are in dvc.lock (register@{task})",
@@ -217,3 +220,40 @@ def tuned_values(task: str, arch: str) -> tuple[str, str]:
     trained = (best or {}).get("trained") or params().model_params(task, arch).model_dump()
     values = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in trained.items())
     return tuned, values
+
+
+IMPORTANCE_ARTIFACT = "explanations/importance.png"  # in the version's training run
+
+
+def importance_lines(importance: dict[str, float] | None, rows: int) -> list[str]:
+    """The card's section on what moves the answers: mean |SHAP| per column (none without one)."""
+    if not importance:
+        return []
+    return [
+        "## What moves its answers",
+        "",
+        f"Mean |SHAP value| per column over {rows} seeded test rows (the explained output's units; "
+        f"chart: the run's `{IMPORTANCE_ARTIFACT}`):",
+        "",
+        "| column | mean abs SHAP |",
+        "|---|---|",
+        *(f"| {column} | {value:.4f} |" for column, value in importance.items()),
+        "",
+    ]
+
+
+def importance_figure(importance: dict[str, float], path: Any, title: str) -> None:
+    """A horizontal bar chart of the mean |SHAP| per column, the largest on top."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    columns = list(importance)[::-1]
+    figure, axes = plt.subplots(figsize=(6, 0.35 * len(columns) + 1.2))
+    axes.barh(columns, [importance[c] for c in columns], color="#4c72b0")
+    axes.set_xlabel("mean |SHAP value| (contribution to the explained output)")
+    axes.set_title(title)
+    figure.tight_layout()
+    figure.savefig(path, dpi=90)
+    plt.close(figure)

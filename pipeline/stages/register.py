@@ -174,6 +174,7 @@ def register_version(
     gate = gate_metric(config, len(bundle.encoder_data.get("classes") or [0, 1]))
     run_id = read_json(model_dir / "run.json")["run_id"]
     info = log_pyfunc(task, arch, run_id, code, example)
+    importance = log_importance(task, arch, run_id, client)
     version = mlflow.register_model(info.model_uri, task, tags={"arch": arch})
     tags = {
         "arch": arch,
@@ -200,9 +201,41 @@ def register_version(
         "val_score": metrics["val"][gate],
         "gate_metric": gate,
         "onnx_sha256": tags["onnx_sha256"],
-        "card": model_card(task, arch, config, metrics, gate, bundle.manifest.output),
+        "card": model_card(
+            task, arch, config, metrics, gate, bundle.manifest.output, importance, IMPORTANCE_ROWS
+        ),
         "lineage": lineage(task, version.version, run_id, tags),
     }
+
+
+IMPORTANCE_ROWS = 200  # seeded test rows the global importance averages over (~25 ms each)
+
+
+def log_importance(task: str, arch: str, run_id: str, client: Any) -> dict[str, float] | None:
+    """Mean |SHAP| per column over a seeded sample of the test split, on the exported ONNX bundle,
+    and its chart logged to the run (``explanations/importance.png``); None for a bundle explained
+    without a background (texts) or not at all."""
+
+    import numpy as np
+
+    from pipeline.modeling.card import IMPORTANCE_ARTIFACT, importance_figure
+    from pipeline.serving.inference import Predictor
+    from pipeline.tasks.explanations import global_importance
+
+    predictor = Predictor.from_dir(paths.model_dir(task, arch))
+    if not (predictor.explanation or {}).get("background"):
+        return None
+    with np.load(paths.encoded_dir(task) / "test.npz", allow_pickle=False) as npz:
+        x = npz["x"]
+    rng = np.random.default_rng(params().seed)
+    sample = x[np.sort(rng.choice(len(x), size=min(IMPORTANCE_ROWS, len(x)), replace=False))]
+    importance = global_importance(predictor, sample)
+    if importance:
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / Path(IMPORTANCE_ARTIFACT).name
+            importance_figure(importance, path, f"{task} / {arch}: what moves the answers")
+            client.log_artifact(run_id, str(path), str(Path(IMPORTANCE_ARTIFACT).parent))
+    return importance
 
 
 def log_pyfunc(task: str, arch: str, run_id: str, code: Path, example: Any) -> Any:

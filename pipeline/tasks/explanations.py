@@ -222,3 +222,28 @@ def _answered_class(predictor: Any, row: np.ndarray) -> tuple[Callable[[np.ndarr
         return (lambda raw: raw if positive else 1.0 - raw), name
     index = int(np.argmax(row))
     return (lambda raw: raw[:, index]), f"probability of {predictor.classes[index]}"
+
+
+def global_importance(predictor: Any, rows: np.ndarray) -> dict[str, float] | None:
+    """Mean |SHAP value| per column over encoded ``rows`` (a seeded sample of the test split), the
+    largest first; None for a bundle without a background (a kind explained otherwise, or none)."""
+    background = (predictor.explanation or {}).get("background")
+    if not background or not len(rows):
+        return None
+    rows = np.asarray(rows, dtype=np.float32)
+    raw = predictor.predict_encoded(rows)
+    answered = np.argmax(raw, axis=1) if raw.ndim == 2 else np.zeros(len(rows), dtype=int)
+    sizes = np.zeros((len(rows), len(predictor.encoder.input_columns)))
+    for label in np.unique(answered):  # one explainer per answered class: one output each
+        chosen = answered == label
+        output, _ = explained_output(raw[chosen], 0)
+        _, values, _ = column_contributions(
+            lambda x, output=output: output(predictor.predict_encoded(x)),
+            rows[chosen],
+            np.asarray(background, dtype=np.float32),
+            predictor.encoder.column_features(),
+        )
+        sizes[chosen] = np.abs(values)
+    means = sizes.mean(axis=0)
+    order = np.argsort(-means, kind="stable")
+    return {predictor.encoder.input_columns[j]: round(float(means[j]), 6) for j in order}
