@@ -135,7 +135,19 @@ def agreement(source: Path, model: Path) -> None:
         f"    top three: SHAP {top_shap}, HGB {top_hgb}; same order: {top_shap == top_hgb}; "
         f"same set: {set(top_shap) == set(top_hgb)}; same directions on SHAP's top three: {same_sign}"
     )
-    for column in top_shap:  # a direction is a summary of a monotone effect: show the effect itself
+    effects(top_shap, names, groups, sample, shap_values, hgb_values)
+
+
+def effects(
+    columns: list[str],
+    names: list[str],
+    groups: list[np.ndarray],
+    sample: np.ndarray,
+    shap_values: np.ndarray,
+    hgb_values: np.ndarray,
+) -> None:
+    """A direction summarises a monotone effect: for a column of few values, show the effect itself."""
+    for column in columns:
         j = names.index(column)
         feature = sample[:, groups[j][0]]
         if len(np.unique(feature)) > 5:

@@ -501,6 +501,7 @@ def topics_project(tmp_path, monkeypatch) -> Path:
     encoded.mkdir(parents=True)
     rng = np.random.default_rng(5)
     np.savez(encoded / "test.npz", x=rng.normal(0, 1.5, (30, 6)).astype("float32"), y=rng.integers(0, 3, 30))
+    np.savez(encoded / "train.npz", x=rng.normal(0, 1.5, (80, 6)).astype("float32"), y=rng.integers(0, 3, 80))
     write_json(encoded / "encoder.json", {**encoder.to_dict(), "classes": TOPICS})
     model_dir = tmp_path / "models" / "topics" / "ann"
     model_dir.mkdir(parents=True)
@@ -528,6 +529,13 @@ def test_export_stage_checks_every_class_and_serves_class_probabilities(topics_p
     metrics = read_json(topics_project / "metrics" / "topics" / "ann.json")
     assert set(metrics) == {"val", "test", "onnx_max_abs_diff", "onnx_operators"}
     assert 0 <= metrics["onnx_max_abs_diff"] <= BOUND and "Softmax" in metrics["onnx_operators"]
+    # the bundle explains on its own: SHAP's background, 50 seeded training rows, hashed in the manifest
+    explain = read_json(topics_project / "models" / "topics" / "ann" / "explain.json")
+    train = np.load(topics_project / "data" / "encoded" / "topics" / "train.npz")["x"]
+    assert explain["method"] == "shap" and np.asarray(explain["background"]).shape == (50, 6)
+    assert all(any(np.array_equal(np.float32(row), t) for t in train) for row in explain["background"])
+    manifest = read_json(topics_project / "models" / "topics" / "ann" / "manifest.json")
+    assert "explain.json" in manifest["files"]
 
     model_dir = topics_project / "models" / "topics" / "ann"
     assert read_json(model_dir / "encoder.json")["classes"] == TOPICS

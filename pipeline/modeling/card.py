@@ -134,8 +134,6 @@ def model_card(
     metrics: dict[str, Any],
     gate: str,
     output: dict[str, Any] | None = None,
-    importance: dict[str, float] | None = None,
-    importance_rows: int = 0,
 ) -> str:
     """The Markdown card of one registered architecture (its classes named as the bundle's ``output``
     names them), without the per-registration lineage, which ``register_version`` adds for MLflow."""
@@ -183,7 +181,7 @@ def model_card(
         f"- ONNX parity: {parity}",
         "",
         *interval_facts(metrics),
-        *importance_lines(importance, importance_rows),
+        *importance_lines(metrics.get(IMPORTANCE_KEY)),
         "## Lineage",
         "",
         f"- seed {params().seed}; the exact inputs of every stage are in dvc.lock (register@{task})",
@@ -223,9 +221,11 @@ def tuned_values(task: str, arch: str) -> tuple[str, str]:
 
 
 IMPORTANCE_ARTIFACT = "explanations/importance.png"  # in the version's training run
+IMPORTANCE_KEY = "importance"  # register's mean |SHAP| per column, handed to the card with the metrics
+IMPORTANCE_ROWS = 200  # seeded test rows the global importance averages over (~25 ms each)
 
 
-def importance_lines(importance: dict[str, float] | None, rows: int) -> list[str]:
+def importance_lines(importance: dict[str, float] | None, rows: int = IMPORTANCE_ROWS) -> list[str]:
     """The card's section on what moves the answers: mean |SHAP| per column (none without one)."""
     if not importance:
         return []

@@ -32,7 +32,7 @@ from pipeline.core.config import params
 from pipeline.core.errors import ModelError
 from pipeline.core.io import read_json, write_json, write_text
 from pipeline.core.metrics import gate_metric
-from pipeline.modeling.card import model_card
+from pipeline.modeling.card import IMPORTANCE_KEY, IMPORTANCE_ROWS, model_card
 
 CHALLENGER, CHAMPION = "challenger", "champion"
 PYFUNC_REQUIREMENTS = [
@@ -202,13 +202,10 @@ def register_version(
         "gate_metric": gate,
         "onnx_sha256": tags["onnx_sha256"],
         "card": model_card(
-            task, arch, config, metrics, gate, bundle.manifest.output, importance, IMPORTANCE_ROWS
+            task, arch, config, metrics | {IMPORTANCE_KEY: importance}, gate, bundle.manifest.output
         ),
         "lineage": lineage(task, version.version, run_id, tags),
     }
-
-
-IMPORTANCE_ROWS = 200  # seeded test rows the global importance averages over (~25 ms each)
 
 
 def log_importance(task: str, arch: str, run_id: str, client: Any) -> dict[str, float] | None:
