@@ -1,7 +1,7 @@
 """Explanations (issue 24): do the churn ANN's SHAP importances agree with HistGradientBoosting's
 permutation importances, and what does one explained request cost at batch 1?
 
-    python benchmarks/explanations.py [--source /work/main] [--requests 200] [--no-http]
+    python benchmarks/explanations.py [--source /work/main] [--requests 200] [--no-http] [--latency-only]
 
 Reads a built checkout read-only (``--source``: its ``models/churn/ann`` bundle and
 ``data/encoded/churn``) and works in a temporary copy: the bundle gets the ``explain.json`` export
@@ -243,6 +243,7 @@ def main() -> None:
     parser.add_argument("--base", default="main", help="the branch whose server is the no-explain baseline")
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--no-http", action="store_true", help="in process only")
+    parser.add_argument("--latency-only", action="store_true", help="(b) only")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         model = bundle_copy(args.source, Path(folder))
@@ -250,7 +251,8 @@ def main() -> None:
         rows = frame[frame["split"] == "test"].drop(columns=["split", "Exited"])
         records = rows.sample(args.requests, random_state=SEED).to_dict("records")
         in_process(model, records)  # first: its first request pays shap's import
-        agreement(args.source, model)
+        if not args.latency_only:
+            agreement(args.source, model)
         if args.no_http:
             return
         base = Path(folder) / "base"

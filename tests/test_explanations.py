@@ -154,3 +154,35 @@ def test_a_multi_class_text_is_explained_for_the_class_it_answers(root):
     explanation = explain_rows(predictor, texts, probabilities)[0]
     assert explanation["explains"] == "probability of crude"
     assert explanation["top"][0]["word"] == "oil"
+
+
+def test_the_server_explains_in_its_worker_process_and_answers_as_in_process(root):
+    """An explained request leaves the event loop (it runs where big batches run), and its answer is
+    the one the service gives in process; a plain request is still answered by the loop."""
+    import http.client
+
+    from pipeline.serving.app import make_server
+
+    directory = churn_model_dir(root)
+    service = ScoringService(Predictor.from_dir(directory), "churn")
+    records = json.loads(churn_rows(1).drop(columns=["Exited"]).to_json(orient="records"))
+    server = make_server(service, "127.0.0.1", 0)
+    thread = server.start_in_thread()
+    answers = []
+    try:
+        for doc in ({"dataframe_records": records}, {"dataframe_records": records, "explain": True}):
+            host, port = server.sock.getsockname()[:2]
+            connection = http.client.HTTPConnection(host, port, timeout=60)
+            connection.request("POST", "/invocations", json.dumps(doc), {"Content-Type": "application/json"})
+            response = connection.getresponse()
+            answers.append((response.status, json.loads(response.read())))
+            connection.close()
+        worker = server.app.worker.pid
+    finally:
+        server.stop(thread)
+
+    (plain_status, plain), (status, explained) = answers
+    assert plain_status == status == 200 and "explanation" not in plain["predictions"][0]
+    assert worker is not None  # started by the explained request: the plain one stays in the loop
+    body = json.dumps({"dataframe_records": records, "explain": True}).encode()
+    assert explained == service.invocations(body, "application/json")

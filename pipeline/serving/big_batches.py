@@ -58,6 +58,8 @@ class BigBatchWorker:
             "model_uri": service.model_uri,
             "max_rows": service.max_rows,
             "max_body_bytes": service.max_body_bytes,
+            # the bundle's folder: its explain.json (a table's SHAP background) for explained requests
+            "bundle_dir": str(predictor.bundle.directory) if predictor.bundle is not None else None,
         }
 
     def start(self) -> ProcessPoolExecutor:
@@ -98,6 +100,10 @@ def _load(recipe: dict[str, Any]) -> None:
         Path(recipe["model_path"]), encoder, 1, classes=recipe["classes"], output=recipe["output"]
     )
     predictor.task, predictor.arch = recipe["task"], recipe["arch"]
+    if recipe.get("bundle_dir"):
+        from pipeline.serving.bundle import read_bundle
+
+        predictor.bundle = read_bundle(recipe["bundle_dir"])
     _service = ScoringService(
         predictor, recipe["model_uri"], max_rows=recipe["max_rows"], max_body_bytes=recipe["max_body_bytes"]
     )
