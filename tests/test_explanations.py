@@ -107,6 +107,8 @@ def test_serve_answers_explain_true_with_top_contributions_and_not_otherwise(roo
         explained["predictions"][0]["explanation"]["top"][0]["value"]
         == records[0][explained["predictions"][0]["explanation"]["top"][0]["column"]]
     )
+    as_param = {"dataframe_records": records, "params": {"explain": True}}  # as mlflow models serve takes it
+    assert service.invocations(json.dumps(as_param).encode(), None) == explained
     with pytest.raises(RequestError, match="explain must be true or false; got a string"):
         service.invocations(json.dumps({"dataframe_records": records, "explain": "yes"}).encode(), None)
 

@@ -66,6 +66,10 @@ def test_register_promote_rollback_round_trip(project: Path, capsys: pytest.Capt
         and out["probability"].between(0, 1).all()
     )
     assert out["class_name"].tolist() == [["stays", "leaves"][p] for p in out["prediction"]]
+    explained = model.predict(churn_rows(3), params={"explain": True})  # issue 24: the bundle explains
+    first = explained["explanation"][0]
+    assert explained["probability"].tolist() == out["probability"].tolist() and "explanation" not in out
+    assert first["output"] == pytest.approx(out["probability"][0], abs=1e-5) and len(first["top"]) == 5
     # the card calls the classes by the names the bundle records (params.yaml's display.classes)
     card = (project / "reports" / "churn" / "model_card.md").read_text()
     assert re.search(r"class balance \(all rows\): [01] \((stays|leaves)\) \d", card), card

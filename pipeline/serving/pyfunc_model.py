@@ -20,7 +20,7 @@ from mlflow.pyfunc import PythonModel
 from pipeline.core.errors import DataError
 
 # the answers' columns whose None stays None (null in JSON), not NaN
-NULLABLE = ("warning", "top", "label", "class_name", "unknown_words")
+NULLABLE = ("warning", "top", "label", "class_name", "unknown_words", "explanation")
 
 
 class InvalidInputError(MlflowException, DataError):
@@ -39,7 +39,7 @@ class OnnxPipelineModel(PythonModel):
         self.predictor = Predictor.from_dir(context.artifacts["model_dir"])
 
     def predict(self, context, model_input, params=None):
-        from pipeline.serving.responses import answer_rows, check_request_params
+        from pipeline.serving.responses import answer_rows, check_request_params, explain_rows
 
         if isinstance(model_input, pd.DataFrame):
             frame = model_input
@@ -53,11 +53,15 @@ class OnnxPipelineModel(PythonModel):
             shown = "; ".join(str(e) for e in result.errors[:20])
             raise InvalidInputError(f"{len(result.errors)} invalid input row(s): {shown}")
         given = {k: v for k, v in (params or {}).items() if v is not None}
+        explain = bool(given.pop("explain", False))  # each row's explanation (serve's "explain": true)
         try:
             options = check_request_params(self.predictor, given)
+            explanations = explain_rows(self.predictor, frame, result.probabilities) if explain else None
         except ValueError as exc:
             raise InvalidInputError(f"params: {exc}") from exc
         answers = answer_rows(self.predictor, result.probabilities, result.known_token_share, frame, options)
+        for answer, explanation in zip(answers, explanations or [], strict=False):
+            answer["explanation"] = explanation
         out = pd.DataFrame(answers)
         for column in NULLABLE:
             if column in out.columns:

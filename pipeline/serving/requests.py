@@ -206,16 +206,20 @@ def parse_params(doc: Any, predictor: Any) -> dict[str, Any]:
     params = doc["params"]
     if not isinstance(params, dict):
         raise RequestError(400, f"params must be an object; got {_kind(params)}")
-    try:
-        return check_request_params(predictor, params)
+    try:  # "explain" is every kind's (parse_explain), the others the kind's
+        return check_request_params(predictor, {k: v for k, v in params.items() if k != "explain"})
     except ValueError as exc:
         message = str(exc)
         raise RequestError(400, message if message.startswith("unknown") else f"params.{message}") from exc
 
 
 def parse_explain(doc: Any) -> bool:
-    """The request's ``"explain"`` flag: false when absent, else it must be a boolean."""
-    value = doc.get("explain", False) if isinstance(doc, dict) else False
+    """The request's ``"explain"`` flag, at the top or in ``params`` (as ``mlflow models serve``
+    passes it to the pyfunc): false when absent, else it must be a boolean."""
+    if not isinstance(doc, dict):
+        return False
+    params = doc.get("params") if isinstance(doc.get("params"), dict) else {}
+    value = doc.get("explain", params.get("explain", False))
     if not isinstance(value, bool):
         raise RequestError(400, f"explain must be true or false; got {_kind(value)}")
     return value

@@ -41,6 +41,7 @@ PYFUNC_REQUIREMENTS = [
     "pandas==3.1.1",
     "pyarrow==25.0.1",
     "pyyaml==6.0.3",
+    "shap==0.51.0",  # params={"explain": True}: a table's SHAP values
 ]
 
 

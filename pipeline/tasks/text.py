@@ -268,7 +268,11 @@ def examples_markdown(title: str, items: list[dict[str, Any]]) -> str:
 
 
 def signature_params() -> Any:
-    return None  # no inference params declared (the text tasks' neutral_band is optional)
+    """The request params the registered model declares (MLflow passes only those): ``explain``, each
+    row's explanation. neutral_band stays undeclared: a declared default would override the bundle's."""
+    from mlflow.types.schema import ParamSchema, ParamSpec
+
+    return ParamSchema([ParamSpec("explain", "boolean", False)])
 
 
 # --- serving side ---
