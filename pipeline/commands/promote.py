@@ -9,8 +9,10 @@ test rows (the scores register logged to each version's run) and promotes only w
 interval of the improvement lies above zero (above X with ``--min-delta``). It refuses when the two
 versions were not evaluated on the same test rows, and prints the interval it decided on. Every
 move is remembered in the registered model's tag ``champion_history`` (a JSON list of versions), so
-``--rollback`` returns ``champion`` to the version it held before. Exit codes: 0 promoted / rolled
-back / nothing to do, 3 not promoted (the challenger is worse), 1 an error.
+``--rollback`` returns ``champion`` to the version it held before. After either, the champion is
+written to ``reports/registry/<task>.champion.json`` (version, architecture, run): the file a
+``score@<task>`` stage depends on, so that DVC reruns it when the champion changes. Exit codes:
+0 promoted / rolled back / nothing to do, 3 not promoted (the challenger is worse), 1 an error.
 """
 
 from __future__ import annotations
@@ -238,6 +240,24 @@ def rollback(task: str) -> str:
     return f"rolled back {CHAMPION} from version {champion.version} to version {previous}"
 
 
+def write_champion_record(task: str) -> None:
+    """The champion as a file for DVC (``paths.champion_record``); none when there is no champion."""
+    from pipeline.core import paths, tracking
+    from pipeline.core.io import write_json
+
+    champion = _alias_version(tracking.mlflow_client(), task, CHAMPION)
+    if champion is None:
+        return
+    record = {
+        "task": task,
+        "version": str(champion.version),
+        "arch": champion.tags.get("arch"),
+        "run_id": champion.run_id,
+        "source": champion.source,
+    }
+    write_json(paths.champion_record(task), record)
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m pipeline promote",
@@ -273,7 +293,10 @@ def main(argv: list[str]) -> int:
     params().task(args.task)
     if args.rollback:
         print(rollback(args.task))
+        write_champion_record(args.task)
         return 0
     promoted, message = promote(args.task, args.metric, args.min_delta, args.require)
     print(message)
+    if promoted:
+        write_champion_record(args.task)
     return 0 if promoted else NOT_PROMOTED

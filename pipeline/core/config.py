@@ -177,6 +177,24 @@ class EvaluateConfig(Frozen):
         return value
 
 
+class ScoringConfig(Frozen):
+    """A ``score@<task>`` stage: the champion scores ``input`` (a CSV or Parquet file in the
+    project) into ``scores/<task>/``; it reruns when the file or the champion changes."""
+
+    input: str
+    ids: list[str] = []  # id columns kept beside the answers (default: the encoder's)
+    # the share of rejected rows above which the stage fails (and keeps its earlier scores)
+    max_rejected_share: float = Field(0.0, ge=0, le=1)
+    chunk_rows: int = Field(8192, ge=1)
+
+    @field_validator("input")
+    @classmethod
+    def _csv_or_parquet(cls, value: str) -> str:
+        if not value.lower().endswith((".csv", ".parquet")):
+            raise ValueError(f"must be a .csv or a .parquet file, got {value!r}")
+        return value
+
+
 class ModelRef(Frozen):
     task: str
     arch: str
@@ -190,6 +208,16 @@ class Params(Frozen):
     evaluate: EvaluateConfig = EvaluateConfig()
     export: ExportConfig = ExportConfig()
     serve: ServeConfig = ServeConfig()
+    scoring: dict[str, ScoringConfig] = {}  # task -> its score@<task> stage (dvc.yaml's foreach)
+
+    @model_validator(mode="after")
+    def _scoring_names_tasks(self) -> Params:
+        unknown = [t for t in self.scoring if t not in self.tasks]
+        if unknown:
+            raise ValueError(
+                f"scoring names unknown task(s) {', '.join(unknown)}; tasks: {', '.join(self.tasks)}"
+            )
+        return self
 
     @model_validator(mode="after")
     def _models_list_every_task_architecture(self) -> Params:
