@@ -7,6 +7,10 @@ command runs, so ``--help`` and the light commands start without TensorFlow.
 USER_COMMANDS = {
     "predict": ("pipeline.commands.predict", "score rows or texts with ONNX Runtime (default: @champion)"),
     "score": ("pipeline.commands.score", "stream a big CSV or Parquet file through a model, in chunks"),
+    "spark": (
+        "pipeline.commands.spark_score",
+        "score a Parquet dataset on Spark with the registered model (mlflow.pyfunc.spark_udf)",
+    ),
     "promote": (
         "pipeline.commands.promote",
         "move 'champion' to the challenger if it is not worse (or --require significant); --rollback",

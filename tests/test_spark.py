@@ -1,0 +1,113 @@
+"""Scoring on Spark: the registered model through ``mlflow.pyfunc.spark_udf`` on a local[2] session.
+
+A tiny churn model (tests/tiny_models.py) is registered in a temporary MLflow SQLite registry as
+``register`` does it; ``python -m pipeline spark`` then scores a Parquet file with it, and its
+answers must be ``score``'s on the same rows. Marked ``services`` (``make test-services``): it
+needs Java and pyspark, which CI installs (``.ci/run``, the ``services`` extra); skipped without them.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline.__main__ import main as cli
+from pipeline.core.errors import DataError, ModelError
+from pipeline.core.io import write_json
+from tests.tiny_models import churn_model_dir, churn_rows
+
+pytestmark = pytest.mark.services
+
+if shutil.which("java") is None:
+    pytest.skip("no java on the PATH: apt-get install default-jre-headless", allow_module_level=True)
+pytest.importorskip("pyspark", reason="pyspark: pip install -e '.[services]'")
+
+from pipeline.commands import score, spark_score  # noqa: E402
+from pipeline.serving.inference import Predictor  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def spark() -> Iterator[Any]:
+    session = spark_score.spark_session("local[2]")
+    yield session
+    session.stop()
+
+
+def register_churn(project: Path) -> Path:
+    """What train/evaluate/export leave for register, then ``register churn``: version 1, challenger."""
+    import mlflow
+
+    from pipeline.core import tracking
+
+    model_dir = churn_model_dir(project)
+    tracking.setup_experiment("churn")
+    with mlflow.start_run(tags=tracking.run_tags("churn", "ann", stage="train")) as run:
+        pass
+    write_json(model_dir / "run.json", {"run_id": run.info.run_id})
+    metrics = {"val": {"roc_auc": 0.8, "accuracy": 0.8}, "test": {"roc_auc": 0.8, "accuracy": 0.8}}
+    write_json(project / "metrics" / "churn" / "ann.json", {**metrics, "onnx_max_abs_diff": 1e-7})
+    (project / "data" / "encoded" / "churn").mkdir(parents=True, exist_ok=True)
+    churn_rows(4).assign(split="train").to_parquet(project / "data" / "encoded" / "churn" / "splits.parquet")
+    assert cli(["register", "churn"]) == 0
+    return model_dir
+
+
+def test_spark_scores_a_parquet_file_as_score_does(project: Path, spark: Any, capsys) -> None:
+    model_dir = register_churn(project)
+    rows = churn_rows(3000, seed=7)
+    rows.to_parquet(project / "customers.parquet", row_group_size=500)  # several partitions
+
+    args = ["churn", "--input", "customers.parquet", "--output", "scored.parquet", "--master", "local[2]"]
+    assert spark_score.main([*args, "--model", "challenger"]) == 0
+    assert "3000 rows scored with models:/churn/1 on local[2]" in capsys.readouterr().err
+
+    on_spark = pd.read_parquet(project / "scored.parquet").sort_values("CustomerId").reset_index(drop=True)
+    tally = score.score_file(
+        Predictor.from_dir(model_dir),
+        project / "customers.parquet",
+        project / "score.parquet",
+        project / "score.rejects.csv",
+    )
+    assert tally.scored == 3000
+    streamed = pd.read_parquet(project / "score.parquet").sort_values("CustomerId").reset_index(drop=True)
+    # the id and target columns the encoder carries through, then score's answer columns
+    assert list(on_spark.columns) == list(streamed.columns)
+    assert list(on_spark.columns)[-3:] == ["probability", "prediction", "class_name"]
+    assert on_spark["CustomerId"].tolist() == sorted(rows["CustomerId"].tolist())
+    np.testing.assert_allclose(on_spark["probability"], streamed["probability"], atol=1e-6)
+    assert on_spark["prediction"].astype(int).tolist() == streamed["prediction"].astype(int).tolist()
+    assert on_spark["class_name"].tolist() == streamed["class_name"].tolist()
+
+    # --id keeps the columns named; a version number names the version
+    args = ["churn", "--input", "customers.parquet", "--output", "ids.parquet", "--id", "CustomerId"]
+    assert spark_score.main([*args, "--model", "1"]) == 0
+    assert list(pd.read_parquet(project / "ids.parquet").columns)[:2] == ["CustomerId", "probability"]
+
+
+def test_spark_refuses_what_it_cannot_score_and_leaves_nothing_behind(project: Path, spark: Any) -> None:
+    register_churn(project)
+    rows = churn_rows(40)
+    rows.loc[5, "Geography"] = "Atlantis"
+    rows.drop(columns=["Exited"]).to_parquet(project / "bad.parquet")
+    base = ["churn", "--model", "challenger", "--master", "local[2]"]
+
+    with pytest.raises(DataError, match=r"invalid input row\(s\): row 6, column 'Geography'.*rejects file"):
+        spark_score.main([*base, "--input", "bad.parquet", "--output", "out.parquet"])
+    assert not (project / "out.parquet").exists()
+
+    rows.drop(columns=["Geography"]).to_parquet(project / "short.parquet")
+    with pytest.raises(DataError, match=r"short.parquet: missing column\(s\) 'Geography'"):
+        spark_score.main([*base, "--input", "short.parquet", "--output", "out.parquet"])
+    with pytest.raises(DataError, match=r"missing\.parquet: not found"):
+        spark_score.main([*base, "--input", "missing.parquet", "--output", "out.parquet"])
+    (project / "taken.parquet").mkdir()
+    with pytest.raises(DataError, match=r"taken\.parquet: already exists"):
+        spark_score.main([*base, "--input", "bad.parquet", "--output", "taken.parquet"])
+    with pytest.raises(ModelError, match=r"champion"):
+        spark_score.main(["churn", "--input", "bad.parquet", "--output", "out.parquet"])
