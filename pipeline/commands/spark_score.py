@@ -96,7 +96,8 @@ def spark_session(master: str | None) -> Any:
 
 
 def _is_local(path: str) -> bool:
-    return "://" not in path and not path.startswith(("s3a:", "hdfs:", "gs:", "abfss:"))
+    """A path on this machine's disk, not a URI Spark's file systems resolve (``s3a://``, ``hdfs://``)."""
+    return "://" not in path and not path.startswith("file:")
 
 
 def check_paths(source: str, output: str) -> None:
@@ -143,14 +144,18 @@ def score_on_spark(
     metadata = mlflow.models.get_model_info(uri)
     model_inputs = metadata.signature.inputs.input_names() if metadata.signature else []
     result_type = answer_type(metadata.signature.outputs if metadata.signature else None)
-    frame = spark.read.parquet(source)
+    try:
+        frame = spark.read.parquet(source)
+    except Exception as exc:  # pyspark's AnalysisException: not Parquet, or no such path
+        raise DataError(f"{source}: not a readable Parquet file or folder: {first_line(exc)}") from exc
     if partitions:
         frame = frame.repartition(partitions)
     if not model_inputs:
         raise ModelError(f"{uri}: the model has no input signature: register it again with this pipeline")
     kept = input_columns(frame, model_inputs, ids, source, passthrough)
     udf = mlflow.pyfunc.spark_udf(spark, uri, result_type=result_type, env_manager="local")
-    scored = frame.select(*kept, udf(struct(*model_inputs)).alias("answer")).select(*kept, "answer.*")
+    answered = frame.select(*kept, udf(struct(*model_inputs)).alias("answer"))
+    scored = answered.select(*kept, *(missing_as_null(f"answer.{f.name}", f) for f in result_type.fields))
     try:
         scored.write.parquet(output)
     except Exception as exc:
@@ -158,6 +163,18 @@ def score_on_spark(
             shutil.rmtree(output, ignore_errors=True)
         raise DataError(f"{source}: {job_failure(exc)}; nothing was written") from exc
     return int(spark.read.parquet(output).count())
+
+
+def missing_as_null(path: str, field: Any) -> Any:
+    """An answer column; a string column's missing values as null again. MLflow's UDF casts a
+    string column with numpy's ``str``, which writes a missing value (a Neutral text's class, a
+    text with no warning) as the text "None"; no answer of this pipeline is that word."""
+    from pyspark.sql.functions import col, lit, when
+    from pyspark.sql.types import StringType
+
+    if not isinstance(field.dataType, StringType):
+        return col(path).alias(field.name)
+    return when(col(path) == lit("None"), lit(None)).otherwise(col(path)).alias(field.name)
 
 
 def job_failure(exc: BaseException) -> str:
@@ -170,7 +187,12 @@ def job_failure(exc: BaseException) -> str:
             f"the model refused a batch: {refused.group(0)} (rows counted within the batch); "
             "'python -m pipeline score' lists every invalid row of the file in a rejects file"
         )
-    return f"the Spark job failed: {text.strip().splitlines()[0] if text.strip() else type(exc).__name__}"
+    return f"the Spark job failed: {first_line(exc)}"
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 # --------------------------------------------------------------------------------- CLI
