@@ -84,9 +84,16 @@ def spark_type(column_type: Any) -> Any:
 # --------------------------------------------------------------------------- the session
 def spark_session(master: str | None) -> Any:
     """The session: ``--master``, else the one ``spark-submit`` or spark-defaults set, else
-    pyspark's ``local[*]``. Arrow carries the rows to and from the Python workers."""
+    pyspark's ``local[*]``. Arrow carries the rows to and from the Python workers. On a local
+    master started here they run this Python unless ``PYSPARK_PYTHON`` names another: Spark's
+    default, ``python3`` on the PATH, may lack the model's packages, which ``env_manager="local"``
+    counts on. Under ``spark-submit`` (its gateway already running) the cluster's setting holds."""
+    import os
+
     from pyspark.sql import SparkSession
 
+    if (master or "local").startswith("local") and "PYSPARK_GATEWAY_PORT" not in os.environ:
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.appName(APP_NAME).config("spark.ui.showConsoleProgress", "false")
     if master:
         builder = builder.master(master)
