@@ -36,7 +36,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pipeline.core.errors import DataError, ModelError
+from pipeline.core.errors import DataError, ModelError, PipelineError
 from pipeline.tasks import kind_named
 
 ALIASES = ("champion", "challenger")
@@ -90,14 +90,24 @@ def spark_session(master: str | None) -> Any:
     counts on. Under ``spark-submit`` (its gateway already running) the cluster's setting holds."""
     import os
 
-    from pyspark.sql import SparkSession
-
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError as exc:
+        raise PipelineError(
+            "pyspark is not installed: pip install -e '.[services]' (and Java 17 or 21)"
+        ) from exc
     if (master or "local").startswith("local") and "PYSPARK_GATEWAY_PORT" not in os.environ:
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.appName(APP_NAME).config("spark.ui.showConsoleProgress", "false")
     if master:
         builder = builder.master(master)
-    spark = builder.getOrCreate()
+    try:
+        spark = builder.getOrCreate()
+    except Exception as exc:  # pyspark's JAVA_GATEWAY_EXITED when there is no Java
+        raise PipelineError(
+            f"Spark did not start ({first_line(exc)}); it needs Java 17 or 21 on the PATH or in "
+            "JAVA_HOME (Debian: apt-get install default-jre-headless)"
+        ) from exc
     spark.sparkContext.setLogLevel("ERROR")
     return spark
 
