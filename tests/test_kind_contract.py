@@ -96,6 +96,12 @@ def test_a_kind_runs_through_the_contract_on_its_tiny_bundle(name, tmp_path):
     answers = answer_rows(predictor, result.probabilities, result.known_token_share, inputs)
     expected = 1 if predictor.encoder.whole_request else len(inputs)  # a history is one input
     assert len(answers) == expected and all(isinstance(a, dict) and a for a in answers)
+    # `spark` scores a partition of the rows at a time: only a kind that answers each row by itself
+    refusal = kind.row_scoring_refusal()
+    if refusal is None:
+        assert not predictor.encoder.whole_request and not kind.answers_next_words()
+    else:
+        assert "use predict" in refusal
 
     assert check_request_params(predictor, {}) == {}
     with pytest.raises(ValueError, match="unknown param"):

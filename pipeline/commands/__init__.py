@@ -10,6 +10,10 @@ USER_COMMANDS = {
         "pipeline.commands.score",
         "stream a big CSV or Parquet file through a model, in chunks (--stage: score@<task>)",
     ),
+    "spark": (
+        "pipeline.commands.spark_score",
+        "score a Parquet dataset on Spark with the registered model (mlflow.pyfunc.spark_udf)",
+    ),
     "promote": (
         "pipeline.commands.promote",
         "move 'champion' to the challenger if it is not worse (or --require significant); --rollback",

@@ -124,6 +124,9 @@ class TaskKind(Protocol):
     def answers_next_words(self) -> bool:
         """Whether ``predict`` takes the next-word path."""
 
+    def row_scoring_refusal(self) -> str | None:
+        """Why ``spark`` (scoring on Spark) cannot score this kind one row at a time, or None when it can."""
+
     def predict_columns(
         self, answers: list[dict[str, Any]], probabilities: Any, shares: Any
     ) -> dict[str, Any]:

@@ -316,6 +316,12 @@ def answers_next_words() -> bool:
     return True
 
 
+def row_scoring_refusal() -> str | None:
+    """Why a distributed engine cannot score this kind row by row: its answer is a list of next
+    words, not a column per row."""
+    return "a next-word model answers with its next words, not a score per row; use predict"
+
+
 def predict_columns(answers: list[dict[str, Any]], probabilities: Any, shares: Any) -> dict[str, Any]:
     """Not a classifier's columns: predict answers a next-word model with its next words
     (:func:`answers_next_words`)."""

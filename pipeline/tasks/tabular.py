@@ -279,6 +279,12 @@ def answers_next_words() -> bool:
     return False
 
 
+def row_scoring_refusal() -> str | None:
+    """Why a distributed engine cannot score this kind row by row, or None: a table's row is
+    answered by itself, so any partition of the rows scores as the whole file does."""
+    return None
+
+
 def predict_columns(answers: list[dict[str, Any]], probabilities: Any, shares: Any) -> dict[str, Any]:
     """predict's output columns from the rows' answers (an invalid row's left empty):
     ``probability``, ``prediction`` 0/1 and its ``class_name``; a multi-class model's ``label``,

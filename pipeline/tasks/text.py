@@ -307,6 +307,12 @@ def answers_next_words() -> bool:
     return False
 
 
+def row_scoring_refusal() -> str | None:
+    """Why a distributed engine cannot score this kind row by row, or None: each text is answered
+    by itself."""
+    return None
+
+
 def predict_columns(answers: list[dict[str, Any]], probabilities: Any, shares: Any) -> dict[str, Any]:
     """predict's output columns from the rows' answers (an invalid row's left empty):
     ``probability``, ``label`` (Positive/Negative/Neutral), ``class_name``, ``known_token_share`` and

@@ -196,6 +196,12 @@ def answers_next_words() -> bool:
     return False
 
 
+def row_scoring_refusal() -> str | None:
+    """Why a distributed engine cannot score this kind row by row: a forecast reads a whole
+    history, which a partition of the rows would cut."""
+    return "a forecast reads a whole history of rows, not one row at a time; use predict"
+
+
 def predict_columns(answers: list[dict[str, Any]], probabilities: Any, shares: Any) -> dict[str, Any]:
     """predict's columns: a row per step ahead, its ``timestamp`` and ``value`` (the first history's)."""
     first = answers[0] if answers else {}
