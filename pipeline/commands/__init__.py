@@ -9,7 +9,7 @@ USER_COMMANDS = {
     "score": ("pipeline.commands.score", "stream a big CSV or Parquet file through a model, in chunks"),
     "promote": (
         "pipeline.commands.promote",
-        "move 'champion' to the challenger if it is not worse (or --require significant); --rollback",
+        "move 'champion' to the challenger if it is not worse; --rollback; --history: the record",
     ),
     "report": (
         "pipeline.commands.report",

@@ -189,6 +189,9 @@ def register_version(
     }
     if metrics.get("test_rows_sha256"):
         tags["test_rows_sha256"] = metrics["test_rows_sha256"]
+    interval = metrics["test"].get(f"{gate}_ci")  # evaluate's bootstrap interval: promote records it
+    if isinstance(interval, list) and len(interval) == 2:
+        tags[f"test_{gate}_ci_low"], tags[f"test_{gate}_ci_high"] = (f"{x:.6f}" for x in interval)
     for key, value in tags.items():
         client.set_model_version_tag(task, version.version, key, value)
     return {
