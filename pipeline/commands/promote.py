@@ -7,10 +7,12 @@ Stricter gates for a noisy test split: ``--min-delta X`` promotes only a challen
 than X; ``--require significant`` scores both versions on the same bootstrap resamples of the same
 test rows (the scores register logged to each version's run) and promotes only when the whole
 interval of the improvement lies above zero (above X with ``--min-delta``). It refuses when the two
-versions were not evaluated on the same test rows, and prints the interval it decided on. Every
-move is remembered in the registered model's tag ``champion_history`` (a JSON list of versions), so
+versions were not evaluated on the same test rows, and prints the interval it decided on.
+``--require behaviour`` (alone or beside the others) also asks that the challenger passed every
+behavioural check register ran on it (tag ``behaviour_checks``, from ``tasks.<task>.behaviour``).
+Every move is remembered in the registered model's tag ``champion_history`` (a JSON list of versions), so
 ``--rollback`` returns ``champion`` to the version it held before. Exit codes: 0 promoted / rolled
-back / nothing to do, 3 not promoted (the challenger is worse), 1 an error.
+back / nothing to do, 3 not promoted (the challenger is worse or failed a check), 1 an error.
 
 Each promotion, refusal and rollback is recorded in MLflow (experiment ``<task>-promotions``, one run
 per event: who, when, from which version to which, the gate's figures and the reason);
@@ -188,6 +190,21 @@ def _history(client: Any, name: str) -> list[str]:
     return [str(v) for v in json.loads(tags.get(HISTORY, "[]"))]
 
 
+BEHAVIOUR_TAG = "behaviour_checks"  # register: "passed 7 of 7" or "failed 1 of 7: <names>"
+
+
+def behaviour_gate(challenger: Any) -> Decision:
+    """``--require behaviour``: the challenger passed every behavioural check register ran on it."""
+    outcome = challenger.tags.get(BEHAVIOUR_TAG)
+    if outcome is None:
+        return Decision(
+            False,
+            f"version {challenger.version} has no behavioural checks recorded (tag {BEHAVIOUR_TAG}); "
+            "declare tasks.<task>.behaviour in params.yaml and register again",
+        )
+    return Decision(outcome.startswith("passed"), f"behavioural checks {outcome}")
+
+
 def _gate(
     client: Any,
     task: str,
@@ -197,12 +214,17 @@ def _gate(
     min_delta: float | None,
     require: set[str],
 ) -> Decision:
-    """The metric gate: not-worse, or significant."""
+    """The metric gate (not-worse, or significant), then the behavioural one when asked for."""
     if "significant" in require and champion is not None:
         decision = decide_paired(paired_gate(client, task, challenger, champion, metric), min_delta)
     else:
         decision = decide(
             _score(challenger, metric), _score(champion, metric) if champion else None, metric, min_delta
+        )
+    if "behaviour" in require:
+        behaviour = behaviour_gate(challenger)
+        decision = Decision(
+            decision.promote and behaviour.promote, f"{decision.reason}; {behaviour.reason}", decision.figures
         )
     return decision
 
@@ -215,8 +237,9 @@ def promote(
     by: str | None = None,
 ) -> tuple[bool, str]:
     """``metric``: the version tag compared; default ``test_<gate metric>`` as register tagged it.
-    ``require``: ``not-worse`` (today's gate) or ``significant`` (paired bootstrap). Records the
-    decision (``by``: who asked, default the OS user)."""
+    ``require``: ``not-worse`` (today's gate) or ``significant`` (paired bootstrap), and
+    ``behaviour`` (the challenger passed its behavioural checks). Records the decision (``by``:
+    who asked, default the OS user)."""
     from pipeline.core import tracking
 
     client = tracking.mlflow_client()
@@ -249,7 +272,8 @@ def promote(
     )
     if not decision.promote:
         promotion_record.record(client, task, event)
-        return False, f"not promoted: {decision.reason}; {CHAMPION} stays at version {champion.version}"
+        stays = f"stays at version {champion.version}" if champion else "is still unset"
+        return False, f"not promoted: {decision.reason}; {CHAMPION} {stays}"
     history = _history(client, task)
     if champion is not None and (not history or history[-1] != str(champion.version)):
         history.append(str(champion.version))
@@ -346,11 +370,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument(
         "--require",
-        choices=["not-worse", "significant"],
+        choices=["not-worse", "significant", "behaviour"],
         action="append",
         help="not-worse (default): the challenger's test figure is not below the champion's; "
         "significant: a paired bootstrap of both on the same test rows puts the whole interval of "
-        "the difference above zero",
+        "the difference above zero; behaviour: the challenger also passed every behavioural check "
+        "register ran on it (tasks.<task>.behaviour). Repeat to ask for more than one",
     )
     return parser.parse_args(argv)
 
