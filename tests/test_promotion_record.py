@@ -29,21 +29,18 @@ def test_promote_refuse_and_rollback_each_leave_a_record(project: Path, capsys: 
     assert cli(["register", "churn"]) == 0
     assert cli(["promote", "churn", "--by", "ada"]) == 0
 
-    twin = np.clip(first + rng.normal(0, 0.02, 400), 0, 1)  # as good: not a significant improvement
-    _evaluated(project, twin, labels, rows="rows-a")
-    assert cli(["register", "churn"]) == 0
-    assert cli(["promote", "churn", "--require", "significant", "--by", "bob"]) == NOT_PROMOTED
-
     better = np.clip(0.3 + 0.45 * labels + rng.normal(0, 0.1, 400), 0, 1)
     _evaluated(project, better, labels, rows="rows-a")
     assert cli(["register", "churn"]) == 0
+    asked_too_much = ["--require", "significant", "--min-delta", "0.5", "--by", "bob"]
+    assert cli(["promote", "churn", *asked_too_much]) == NOT_PROMOTED  # better, but not by 0.5
     assert cli(["promote", "churn", "--require", "significant", "--by", "ada"]) == 0
     assert cli(["promote", "churn", "--rollback"]) == 0  # by the OS user
 
     events = _history_json(capsys)  # newest first
     assert [(e["decision"], e["from_version"], e["to_version"]) for e in events] == [
-        ("rolled back", "3", "1"),
-        ("promoted", "1", "3"),
+        ("rolled back", "2", "1"),
+        ("promoted", "1", "2"),
         ("refused", "1", "2"),
         ("promoted", "none", "1"),
     ]
@@ -62,11 +59,15 @@ def test_promote_refuse_and_rollback_each_leave_a_record(project: Path, capsys: 
     assert "first promotion" in first_promotion["reason"] and first_promotion["require"] == "not-worse"
     # the paired gate's difference and interval, as the refusal message printed them
     figures = refused["figures"]
-    assert figures["difference_ci_low"] <= 0 < figures["difference_ci_high"] and figures["ci_level"] == 0.95
+    assert (
+        0 < figures["difference_ci_low"] < 0.5 and figures["ci_level"] == 0.95 and figures["min_delta"] == 0.5
+    )
     shown = f"[{figures['difference_ci_low']:+.4f}, {figures['difference_ci_high']:+.4f}]"
-    assert shown in refused["reason"] and "not a significant improvement" in refused["reason"]
+    assert shown in refused["reason"] and "lower bound not above 0.5" in refused["reason"]
     assert refused["require"] == "significant" and figures["from_test_roc_auc"] == pytest.approx(auc)
-    assert promoted["figures"]["difference_ci_low"] > 0
+    assert (
+        promoted["figures"]["difference"] == figures["difference"] and "min_delta" not in promoted["figures"]
+    )
     assert rolled["figures"]["from_test_roc_auc"] == promoted["figures"]["to_test_roc_auc"]
     assert rolled["figures"]["to_test_roc_auc"] == pytest.approx(auc)
 

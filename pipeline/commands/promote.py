@@ -252,6 +252,7 @@ def promote(
     champion = _alias_version(client, task, CHAMPION)
     if champion is not None and str(champion.version) == str(challenger.version):
         return True, f"version {challenger.version} is already {CHAMPION}; nothing to do"
+    require = [require] if isinstance(require, str) else list(require)  # one gate given as a string
     decision = _gate(client, task, challenger, champion, metric, min_delta, set(require))
     figures = {
         **promotion_record.version_figures(challenger, metric, "to"),
