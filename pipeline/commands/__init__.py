@@ -16,7 +16,7 @@ USER_COMMANDS = {
     ),
     "promote": (
         "pipeline.commands.promote",
-        "move 'champion' to the challenger if it is not worse (or --require significant); --rollback",
+        "move 'champion' to the challenger if it is not worse; --rollback; --history: the record",
     ),
     "report": (
         "pipeline.commands.report",

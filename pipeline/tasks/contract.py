@@ -147,5 +147,14 @@ class TaskKind(Protocol):
     def bench_inputs(self, encoder: Any, rows: Any) -> list[Any]:
         """Raw inputs that encode back to the encoded ``rows`` (the benchmark's server load)."""
 
+    # ---------------------------------------------------------------- behavioural checks (register)
+    def behaviour_input(self, given: Any, change: Any) -> Any:
+        """A check's input as one request record: ``change`` (None, or what the check alters)
+        applied to ``given``; ValueError saying what the kind takes, or that it has no checks."""
+
+    def behaviour_answers(self, predictor: Any, records: list[Any]) -> list[Any]:
+        """Each record's ``BehaviourAnswer`` (``pipeline.tasks.behaviour_answers``): its class or
+        value and its scores; ValueError naming a record the encoder refuses."""
+
 
 MEMBERS = tuple(name for name in vars(TaskKind) if not name.startswith("_"))

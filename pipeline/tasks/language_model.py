@@ -336,3 +336,15 @@ def page_mode(n_classes: int) -> str:
 def encoded_dtype() -> Any:
     """The dtype of the model's encoded input: token ids (a window of them)."""
     return np.int32
+
+
+def behaviour_input(given: Any, change: Any) -> Any:
+    """Not supported: a next-word model answers words, not a class or a score to compare."""
+    raise ValueError(
+        "behavioural checks are not supported for language_model tasks (the answer is next words, "
+        "not a class or a score); leave the section empty"
+    )
+
+
+def behaviour_answers(predictor: Any, records: list[Any]) -> list[Any]:
+    return behaviour_input(None, None)

@@ -371,3 +371,17 @@ def bench_inputs(encoder: Any, rows: Any) -> list[Any]:
                 j += len(values)
         out.append(record)
     return out
+
+
+def behaviour_input(given: Any, change: Any) -> dict[str, Any]:
+    """A behavioural check's request row: the row ``given`` with the columns ``change`` alters."""
+    from pipeline.tasks.behaviour_answers import table_input
+
+    return table_input(given, change)
+
+
+def behaviour_answers(predictor: Any, records: list[Any]) -> list[Any]:
+    """Each row's class (or value) and scores, as :func:`answers` gives them."""
+    from pipeline.tasks.behaviour_answers import scored
+
+    return scored(predictor, records, answers)

@@ -359,3 +359,17 @@ def bench_inputs(encoder: Any, rows: Any) -> list[Any]:
     from pipeline.tasks.answers import texts_from_token_ids
 
     return texts_from_token_ids(encoder, rows)
+
+
+def behaviour_input(given: Any, change: Any) -> str:
+    """A behavioural check's request text: ``change`` when there is one, else ``given``."""
+    from pipeline.tasks.behaviour_answers import text_input
+
+    return text_input(given, change)
+
+
+def behaviour_answers(predictor: Any, records: list[Any]) -> list[Any]:
+    """Each text's class (Neutral too) and scores, as :func:`answers` gives them."""
+    from pipeline.tasks.behaviour_answers import scored
+
+    return scored(predictor, records, answers)

@@ -238,3 +238,15 @@ def bench_inputs(encoder: Any, rows: Any) -> list[Any]:
     """One history per window of ``rows``, each the records of a whole request (a history is
     answered once: :func:`pipeline.tasks.series_answers.history_records`)."""
     return [series_answers.history_records(encoder, window) for window in rows]
+
+
+def behaviour_input(given: Any, change: Any) -> Any:
+    """Not supported: a forecast answers a whole history, not one row a check could alter."""
+    raise ValueError(
+        "behavioural checks are not supported for timeseries tasks (a forecast reads a whole "
+        "history, not one row); leave the section empty"
+    )
+
+
+def behaviour_answers(predictor: Any, records: list[Any]) -> list[Any]:
+    return behaviour_input(None, None)
