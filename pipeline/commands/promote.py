@@ -26,88 +26,19 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from pipeline.commands import promotion_record
+from pipeline.commands.promotion_gate import Decision, decide, decide_paired
 from pipeline.commands.promotion_record import PROMOTED, REFUSED, ROLLED_BACK, PromotionEvent
 from pipeline.core.bootstrap import PairedDifference, paired_difference
 from pipeline.core.errors import ModelError
 
 CHALLENGER, CHAMPION, HISTORY = "challenger", "champion", "champion_history"
 NOT_PROMOTED = 3
-
-
-@dataclass(frozen=True)
-class Decision:
-    promote: bool
-    reason: str
-    figures: Mapping[str, float] = field(default_factory=dict)  # what the record keeps beside the reason
-
-
-def decide(
-    challenger_score: float, champion_score: float | None, metric: str, min_delta: float | None = None
-) -> Decision:
-    """Pure gate: promote when there is no champion or the challenger is not worse (with
-    ``min_delta``: ahead by more than it)."""
-    if champion_score is None:
-        return Decision(
-            True, f"no champion yet; first promotion (challenger {metric} {challenger_score:.4f})"
-        )
-    from pipeline.core.metrics import higher_is_better
-
-    if min_delta is not None:
-        gain = challenger_score - champion_score
-        if not higher_is_better(metric):
-            gain = -gain
-        verdict = ">" if gain > min_delta else "<="
-        return Decision(
-            gain > min_delta,
-            f"challenger {metric} {challenger_score:.4f} vs champion's {champion_score:.4f}: "
-            f"improvement {gain:+.4f} {verdict} min delta {min_delta:g}",
-        )
-    if higher_is_better(metric):
-        if challenger_score >= champion_score:
-            return Decision(
-                True, f"challenger {metric} {challenger_score:.4f} >= champion's {champion_score:.4f}"
-            )
-        return Decision(
-            False, f"challenger {metric} {challenger_score:.4f} < champion's {champion_score:.4f}"
-        )
-    if challenger_score <= champion_score:  # lower is better (perplexity)
-        return Decision(
-            True, f"challenger {metric} {challenger_score:.4f} <= champion's {champion_score:.4f}"
-        )
-    return Decision(False, f"challenger {metric} {challenger_score:.4f} > champion's {champion_score:.4f}")
-
-
-def decide_paired(difference: PairedDifference, min_delta: float | None = None) -> Decision:
-    """Pure gate of ``--require significant``: the interval of challenger - champion lies wholly
-    above ``min_delta`` (0 when not given)."""
-    bar = min_delta or 0.0
-    interval = (
-        f"{difference.metric} challenger - champion {difference.difference:+.4f}, "
-        f"{difference.level:.0%} paired bootstrap interval [{difference.low:+.4f}, {difference.high:+.4f}] "
-        f"over {difference.resamples} resamples of the same test rows"
-    )
-    low, high = difference.improvement  # positive: the challenger is better (perplexity: lower)
-    if not difference.higher_is_better:
-        interval += f"; improvement (lower is better) [{low:+.4f}, {high:+.4f}]"
-    figures = {
-        "difference": difference.difference,
-        "difference_ci_low": difference.low,
-        "difference_ci_high": difference.high,
-        "ci_level": difference.level,
-        "resamples": float(difference.resamples),
-    }
-    if low > bar:
-        return Decision(True, f"{interval}: lower bound above {bar:g}", figures)
-    return Decision(
-        False, f"{interval}: lower bound not above {bar:g}, not a significant improvement", figures
-    )
 
 
 def _test_rows(client: Any, version: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -344,24 +275,6 @@ def rollback(task: str, by: str | None = None) -> str:
     return message
 
 
-def write_champion_record(task: str) -> None:
-    """The champion as a file for DVC (``paths.champion_record``); none when there is no champion."""
-    from pipeline.core import paths, tracking
-    from pipeline.core.io import write_json
-
-    champion = _alias_version(tracking.mlflow_client(), task, CHAMPION)
-    if champion is None:
-        return
-    record = {
-        "task": task,
-        "version": str(champion.version),
-        "arch": champion.tags.get("arch"),
-        "run_id": champion.run_id,
-        "source": champion.source,
-    }
-    write_json(paths.champion_record(task), record)
-
-
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m pipeline promote",
@@ -402,6 +315,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _write_champion_file(task: str) -> None:
+    from pipeline.core import tracking
+
+    promotion_record.write_champion_file(task, _alias_version(tracking.mlflow_client(), task, CHAMPION))
+
+
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
     from pipeline.core.config import params
@@ -412,12 +331,12 @@ def main(argv: list[str]) -> int:
         return 0
     if args.rollback:
         print(rollback(args.task, args.by))
-        write_champion_record(args.task)
+        _write_champion_file(args.task)
         return 0
     promoted, message = promote(
         args.task, args.metric, args.min_delta, args.require or ["not-worse"], args.by
     )
     print(message)
     if promoted:
-        write_champion_record(args.task)
+        _write_champion_file(args.task)
     return 0 if promoted else NOT_PROMOTED

@@ -193,3 +193,21 @@ def print_history(task: str, as_json: bool) -> None:
         print(history_json(events))
     else:
         print(history_table(task, events))
+
+
+def write_champion_file(task: str, champion: Any | None) -> None:
+    """The champion model version as a file for DVC (``paths.champion_record``), which a
+    ``score@<task>`` stage depends on since an MLflow alias is not a file; none without a champion."""
+    from pipeline.core import paths
+    from pipeline.core.io import write_json
+
+    if champion is None:
+        return
+    record = {
+        "task": task,
+        "version": str(champion.version),
+        "arch": champion.tags.get("arch"),
+        "run_id": champion.run_id,
+        "source": champion.source,
+    }
+    write_json(paths.champion_record(task), record)
