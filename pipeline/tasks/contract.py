@@ -144,5 +144,13 @@ class TaskKind(Protocol):
     def bench_inputs(self, encoder: Any, rows: Any) -> list[Any]:
         """Raw inputs that encode back to the encoded ``rows`` (the benchmark's server load)."""
 
+    # ---------------------------------------------------------------- drift monitoring
+    def drift_columns(self, encoder: Any) -> dict[str, str]:
+        """Each input column ``monitor`` tests, with its type: ``number``, ``category`` or ``text``
+        (ValueError "not supported for <kind>" where a kind cannot be monitored)."""
+
+    def drift_tokens(self, encoder: Any, text: str) -> list[tuple[str, bool]]:
+        """A text's tokens as the model reads them, each with whether the vocabulary knows it."""
+
 
 MEMBERS = tuple(name for name in vars(TaskKind) if not name.startswith("_"))

@@ -330,3 +330,16 @@ def page_mode(n_classes: int) -> str:
 def encoded_dtype() -> Any:
     """The dtype of the model's encoded input: token ids (a window of them)."""
     return np.int32
+
+
+# ------------------------------------------------------------------------- drift monitoring
+def drift_columns(encoder: Any) -> dict[str, str]:
+    """A next-word model reads running text, one stretch of a corpus, not rows to compare."""
+    raise ValueError(
+        "drift monitoring is not supported for language_model tasks: a next-word model reads running "
+        "text, one stretch of a corpus, not rows to compare with the training split"
+    )
+
+
+def drift_tokens(encoder: Any, text: str) -> list[tuple[str, bool]]:
+    return []

@@ -365,3 +365,14 @@ def bench_inputs(encoder: Any, rows: Any) -> list[Any]:
                 j += len(values)
         out.append(record)
     return out
+
+
+# ------------------------------------------------------------------------- drift monitoring
+def drift_columns(encoder: Any) -> dict[str, str]:
+    """A table's columns for ``monitor``: the numbers and the categories the encoder reads."""
+    return {**dict.fromkeys(encoder.numeric, "number"), **dict.fromkeys(encoder.categorical, "category")}
+
+
+def drift_tokens(encoder: Any, text: str) -> list[tuple[str, bool]]:
+    """A table has no text: no tokens."""
+    return []

@@ -232,3 +232,16 @@ def bench_inputs(encoder: Any, rows: Any) -> list[Any]:
     """One history per window of ``rows``, each the records of a whole request (a history is
     answered once: :func:`pipeline.tasks.series_answers.history_records`)."""
     return [series_answers.history_records(encoder, window) for window in rows]
+
+
+# ------------------------------------------------------------------------- drift monitoring
+def drift_columns(encoder: Any) -> dict[str, str]:
+    """A forecaster reads one ordered history: its drift is the series changing, not rows to compare."""
+    raise ValueError(
+        "drift monitoring is not supported for timeseries tasks: a forecaster reads one ordered "
+        "history; its drift is the series changing over time, not rows to compare"
+    )
+
+
+def drift_tokens(encoder: Any, text: str) -> list[tuple[str, bool]]:
+    return []
