@@ -132,6 +132,9 @@ def test_a_missing_column_or_an_unreadable_file_is_a_clear_error(models, project
     assert not out.exists()
     status, _, _ = monitor(project, "churn", models["churn"], "--input", "broken.parquet")
     assert status == 1 and "broken.parquet: not a readable parquet file" in capsys.readouterr().err
+    (project / "requests.jsonl").write_text('{"csv": "Age\\n40\\n"}\nnot json\n')
+    status, _, _ = monitor(project, "churn", models["churn"], "--requests", "requests.jsonl")
+    assert status == 1 and "requests.jsonl: line 2: not a request log line" in capsys.readouterr().err
 
 
 def test_a_kind_that_cannot_be_monitored_says_so_and_exits_2(project, tmp_path, capsys):
@@ -200,9 +203,14 @@ def test_serve_log_requests_writes_a_rotating_log_that_monitor_reads_back(models
     first = json.loads(log.with_name("requests.jsonl.1").read_text().splitlines()[0])
     assert {"time", "model", "content_type", "predictions"} <= set(first)
 
-    from pipeline.serving.request_log import read_request_log
+    from pipeline.serving.request_log import log_files, read_request_log
 
-    assert len(read_request_log(log, service.predictor.encoder)) <= 600  # old files rotated away
+    files = log_files(log)  # oldest first, the live file last
+    assert files[-1] == log and [f.name for f in files[:-1]] == [
+        f"requests.jsonl.{n}" for n in (5, 4, 3, 2, 1)
+    ]
+    answered = [len(json.loads(line)["predictions"]) for f in files for line in f.read_text().splitlines()]
+    assert len(read_request_log(log, service.predictor.encoder)) == sum(answered)
     write_split(project, "churn", churn_rows(3000, seed=1))
     status, report, _ = monitor(project, "churn", models["churn"], "--requests", str(log))
     assert status == DRIFT and report["verdict"]["drifted_columns"] == ["Geography"]
