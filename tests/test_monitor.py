@@ -215,3 +215,13 @@ def test_serve_log_requests_writes_a_rotating_log_that_monitor_reads_back(models
     status, report, _ = monitor(project, "churn", models["churn"], "--requests", str(log))
     assert status == DRIFT and report["verdict"]["drifted_columns"] == ["Geography"]
     assert report["batch"]["source"] == str(log)
+
+
+def test_serve_refuses_a_request_log_it_could_not_keep(project):
+    from pipeline.commands import serve
+    from pipeline.core.errors import PipelineError
+
+    args = serve.build_parser().parse_args(["churn", "--log-requests", "r.jsonl", "--log-max-bytes", "10"])
+    with pytest.raises(PipelineError, match="--log-max-bytes must be at least 1024"):
+        serve.request_log(args, "m")
+    assert serve.request_log(serve.build_parser().parse_args(["churn"]), "m") is None  # off by default

@@ -104,27 +104,7 @@ def request_log(args: argparse.Namespace, uri: str) -> Any:
         ) from exc
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m pipeline serve",
-        description=(
-            "HTTP server speaking MLflow's scoring protocol (POST /invocations), on ONNX Runtime; "
-            "GET / is a page to try the model in a browser."
-        ),
-    )
-    parser.add_argument("task", help="a task of params.yaml (churn, sentiment, ...)")
-    parser.add_argument(
-        "--model", help="a model directory or an MLflow URI (default: models:/<task>@champion)"
-    )
-    parser.add_argument("--host", help="interface to listen on (default: serve.host)")
-    parser.add_argument("--port", type=int, help="port (default: serve.port; 0 picks a free one)")
-    parser.add_argument(
-        "--threads", type=int, help="ONNX Runtime intra-op threads (default: serve.ort_threads)"
-    )
-    parser.add_argument(
-        "--neutral-band", type=float, help="sentiment: default the model bundle's (its predict.neutral_band)"
-    )
-    parser.add_argument("--access-log", action="store_true", help="log every request to stderr")
+def add_request_log_arguments(parser: argparse.ArgumentParser) -> None:
     requests = parser.add_argument_group(
         "request log", "for `monitor --requests PATH` (docs/monitoring.md); off by default"
     )
@@ -149,6 +129,30 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="K",
         help=f"rotated files kept (default {LOG_BACKUPS})",
     )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m pipeline serve",
+        description=(
+            "HTTP server speaking MLflow's scoring protocol (POST /invocations), on ONNX Runtime; "
+            "GET / is a page to try the model in a browser."
+        ),
+    )
+    parser.add_argument("task", help="a task of params.yaml (churn, sentiment, ...)")
+    parser.add_argument(
+        "--model", help="a model directory or an MLflow URI (default: models:/<task>@champion)"
+    )
+    parser.add_argument("--host", help="interface to listen on (default: serve.host)")
+    parser.add_argument("--port", type=int, help="port (default: serve.port; 0 picks a free one)")
+    parser.add_argument(
+        "--threads", type=int, help="ONNX Runtime intra-op threads (default: serve.ort_threads)"
+    )
+    parser.add_argument(
+        "--neutral-band", type=float, help="sentiment: default the model bundle's (its predict.neutral_band)"
+    )
+    parser.add_argument("--access-log", action="store_true", help="log every request to stderr")
+    add_request_log_arguments(parser)
     limits = parser.add_argument_group(
         "slow, idle and oversized clients",
         "answered 408, 431, 503 or closed; defaults: serve.* in params.yaml",
