@@ -22,6 +22,10 @@ USER_COMMANDS = {
         "pipeline.commands.report",
         "a task's models and baselines on one screen: test figures with intervals (metrics/<task>/)",
     ),
+    "monitor": (
+        "pipeline.commands.monitor",
+        "compare a batch (or serve's request log) with the training split: drift tests, exit 4 on drift",
+    ),
     "serve": ("pipeline.commands.serve", "HTTP server speaking MLflow's scoring protocol (ONNX Runtime)"),
     "bench": (
         "pipeline.commands.bench",

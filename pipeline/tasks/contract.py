@@ -156,5 +156,13 @@ class TaskKind(Protocol):
         """Each record's ``BehaviourAnswer`` (``pipeline.tasks.behaviour_answers``): its class or
         value and its scores; ValueError naming a record the encoder refuses."""
 
+    # ---------------------------------------------------------------- drift monitoring
+    def drift_columns(self, encoder: Any) -> dict[str, str]:
+        """Each input column ``monitor`` tests, with its type: ``number``, ``category`` or ``text``
+        (ValueError "not supported for <kind>" where a kind cannot be monitored)."""
+
+    def drift_tokens(self, encoder: Any, text: str) -> list[tuple[str, bool]]:
+        """A text's tokens as the model reads them, each with whether the vocabulary knows it."""
+
 
 MEMBERS = tuple(name for name in vars(TaskKind) if not name.startswith("_"))

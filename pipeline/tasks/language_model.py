@@ -348,3 +348,16 @@ def behaviour_input(given: Any, change: Any) -> Any:
 
 def behaviour_answers(predictor: Any, records: list[Any]) -> list[Any]:
     return behaviour_input(None, None)
+
+
+# ------------------------------------------------------------------------- drift monitoring
+def drift_columns(encoder: Any) -> dict[str, str]:
+    """A next-word model reads running text, one stretch of a corpus, not rows to compare."""
+    raise ValueError(
+        "drift monitoring is not supported for language_model tasks: a next-word model reads running "
+        "text, one stretch of a corpus, not rows to compare with the training split"
+    )
+
+
+def drift_tokens(encoder: Any, text: str) -> list[tuple[str, bool]]:
+    return []

@@ -385,3 +385,14 @@ def behaviour_answers(predictor: Any, records: list[Any]) -> list[Any]:
     from pipeline.tasks.behaviour_answers import scored
 
     return scored(predictor, records, answers)
+
+
+# ------------------------------------------------------------------------- drift monitoring
+def drift_columns(encoder: Any) -> dict[str, str]:
+    """A table's columns for ``monitor``: the numbers and the categories the encoder reads."""
+    return {**dict.fromkeys(encoder.numeric, "number"), **dict.fromkeys(encoder.categorical, "category")}
+
+
+def drift_tokens(encoder: Any, text: str) -> list[tuple[str, bool]]:
+    """A table has no text: no tokens."""
+    return []

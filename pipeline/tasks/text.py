@@ -373,3 +373,19 @@ def behaviour_answers(predictor: Any, records: list[Any]) -> list[Any]:
     from pipeline.tasks.behaviour_answers import scored
 
     return scored(predictor, records, answers)
+
+
+# ------------------------------------------------------------------------- drift monitoring
+def drift_columns(encoder: Any) -> dict[str, str]:
+    """A text task's one column for ``monitor``: the text."""
+    return {str(encoder.text_column): "text"}
+
+
+def drift_tokens(encoder: Any, text: str) -> list[tuple[str, bool]]:
+    """The text's tokens as the encoder splits them, each with whether it is in the vocabulary
+    (the others are read as the out-of-vocabulary token)."""
+    from pipeline.encoders.base import tokenize
+
+    tokens = tokenize(text, encoder.lowercase)
+    ids = encoder.encode_one(text)  # one id per token; 1 is the out-of-vocabulary token
+    return [(token, token_id > 1) for token, token_id in zip(tokens, ids, strict=True)]

@@ -250,3 +250,16 @@ def behaviour_input(given: Any, change: Any) -> Any:
 
 def behaviour_answers(predictor: Any, records: list[Any]) -> list[Any]:
     return behaviour_input(None, None)
+
+
+# ------------------------------------------------------------------------- drift monitoring
+def drift_columns(encoder: Any) -> dict[str, str]:
+    """A forecaster reads one ordered history: its drift is the series changing, not rows to compare."""
+    raise ValueError(
+        "drift monitoring is not supported for timeseries tasks: a forecaster reads one ordered "
+        "history; its drift is the series changing over time, not rows to compare"
+    )
+
+
+def drift_tokens(encoder: Any, text: str) -> list[tuple[str, bool]]:
+    return []
