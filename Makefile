@@ -45,7 +45,8 @@ repro: install
 test: install
 	$(BIN)/python -m pytest -n auto --dist loadfile --no-loadscope-reorder -m "not slow and not services"
 
-# Starts the real PostgreSQL, moto S3 and mlflow servers (tests/test_services.py).
+# Starts the real PostgreSQL, moto S3 and mlflow servers (tests/test_services.py) and a local
+# Spark session (tests/test_spark.py).
 test-services: install-services
 	$(BIN)/python -m pytest -m services
 

@@ -22,8 +22,6 @@ Figures are wall-clock on whatever else the cores are running: compare rows of o
 from __future__ import annotations
 
 import argparse
-import time
-from typing import Any
 
 import numpy as np
 
@@ -47,22 +45,9 @@ def imdb_like(rows: int, steps: int, seed: int = 0) -> Dataset:
 
 def epoch_times(arch: str, params: RecurrentParams, data: Dataset, jit: bool) -> list[float]:
     """Seconds per epoch (validation included) of one seeded fit."""
-    from pipeline.modeling import models
-
-    keras = models.keras
-
-    class Clock(keras.callbacks.Callback):
-        def __init__(self) -> None:
-            super().__init__()
-            self.times: list[float] = []
-
-        def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
-            self.start = time.perf_counter()
-
-        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
-            self.times.append(time.perf_counter() - self.start)
-
     from tensorflow.python.framework import config as tf_config
+
+    from pipeline.modeling import models
 
     models.seed_everything(0)
     if jit:  # Keras refuses XLA while op determinism is on (seed_everything's): off for this fit only
@@ -70,11 +55,11 @@ def epoch_times(arch: str, params: RecurrentParams, data: Dataset, jit: bool) ->
     try:
         model = models.build_for(arch, params, data)
         model.jit_compile = jit
-        clock = Clock()
+        clock = models.EpochClock()
         models.fit(model, params, data, callbacks=[clock])
     finally:
         tf_config.enable_op_determinism()
-    return clock.times
+    return [epoch["seconds"] for epoch in clock.epochs]
 
 
 def main() -> None:

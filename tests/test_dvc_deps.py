@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline.__main__ import STAGES
+from pipeline.__main__ import STAGES, user_commands
 from tests.conftest import REPO
 
 
@@ -65,7 +65,8 @@ def stage_commands() -> dict[str, tuple[str, list[str]]]:
 @pytest.mark.parametrize("stage", sorted(stage_commands()))
 def test_a_stage_depends_on_every_project_module_it_imports(stage: str) -> None:
     command, deps = stage_commands()[stage]
-    modules = closure("pipeline.__main__") | closure(STAGES[command][0])
+    module = STAGES[command][0] if command in STAGES else user_commands()[command][0]  # score@<task>
+    modules = closure("pipeline.__main__") | closure(module)
     covered = [REPO / d for d in deps if not d.startswith("${")]
     missing = sorted(
         str(module_file(m).relative_to(REPO))

@@ -242,3 +242,42 @@ def test_a_failed_exp_run_keeps_every_output_built_before(repo: tuple[Path, dict
         assert {p: p.read_bytes() for p in built} == built
     finally:
         (root / "params.yaml").write_text(original)
+
+
+@pytest.mark.slow  # a forced register and three score@churn runs (about 1 min): `make test-e2e`
+def test_the_score_stage_reruns_when_its_input_or_the_champion_changes(repo: tuple[Path, dict[str, str]]):
+    """score@churn: the champion scores a file named in params; `dvc repro` reruns it when the file
+    or the champion changes, and only then."""
+    import pandas as pd
+
+    root, env = repo
+    pipeline = [sys.executable, "-m", "pipeline"]
+    run([*pipeline, "promote", "churn"], root, env)  # the first champion (or it already is)
+    incoming = root / "incoming" / "customers.csv"
+    incoming.parent.mkdir(exist_ok=True)
+    customers = pd.read_parquet(root / "data" / "raw" / "churn.parquet").head(30)
+    customers.to_csv(incoming, index=False)
+    original = (root / "params.yaml").read_text()
+    try:
+        edit_params(root / "params.yaml", scoring={"churn": {"input": "incoming/customers.csv"}})
+        run(["dvc", "repro", "score@churn"], root, env)
+        scored = pd.read_parquet(root / "scores" / "churn" / "scored.parquet")
+        assert len(scored) == 30 and scored["probability"].between(0, 1).all()
+        assert "score@churn" not in stale_stages(root, env)
+
+        customers.head(20).to_csv(incoming, index=False)  # new data: scored again
+        assert "score@churn" in stale_stages(root, env)
+        run(["dvc", "repro", "score@churn"], root, env)
+        assert len(pd.read_parquet(root / "scores" / "churn" / "scored.parquet")) == 20
+
+        # a new champion: the same model registered again is a new version, promoted as not worse
+        run(["dvc", "repro", "--force", "--single-item", "register@churn"], root, env)
+        run([*pipeline, "promote", "churn"], root, env)
+        assert "score@churn" in stale_stages(root, env)
+        out = run(["dvc", "repro", "score@churn"], root, env).stdout
+        assert "Running stage 'score@churn'" in out
+        summary = json.loads((root / "reports" / "scoring" / "churn.json").read_text())
+        record = json.loads((root / "reports" / "registry" / "churn.champion.json").read_text())
+        assert summary["model"] == f"models:/churn/{record['version']}" and record["version"] != "1"
+    finally:
+        (root / "params.yaml").write_text(original)

@@ -41,6 +41,7 @@ SECTION = {
     "tune": {"ann": {"enabled": False}},
     "baselines": ["logistic_regression"],
     "card": {},
+    "behaviour": {},
 }
 
 

@@ -468,7 +468,7 @@ def test_parity_failure_raises_and_keeps_previous_export(project, monkeypatch):
     with pytest.raises(ModelError, match=r"model\.onnx.*disagree by .*bound"):
         export_module.main(["sentiment", "gru"])
     assert {p: p.read_bytes() for p in before} == before
-    names = ["encoder.json", "manifest.json", "model.keras", "model.onnx"]
+    names = ["encoder.json", "explain.json", "manifest.json", "model.keras", "model.onnx"]
     assert sorted(p.name for p in model_dir.iterdir()) == names
 
 

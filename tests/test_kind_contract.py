@@ -102,6 +102,12 @@ def test_a_kind_runs_through_the_contract_on_its_tiny_bundle(name, tmp_path):
         assert len(explained) == expected and all(e["top"] for e in explained)
     except ValueError as exc:
         assert f"not supported for {predictor.kind}" in str(exc) or "no background sample" in str(exc)
+    # `spark` scores a partition of the rows at a time: only a kind that answers each row by itself
+    refusal = kind.row_scoring_refusal()
+    if refusal is None:
+        assert not predictor.encoder.whole_request and not kind.answers_next_words()
+    else:
+        assert "use predict" in refusal
 
     assert check_request_params(predictor, {}) == {}
     with pytest.raises(ValueError, match="unknown param"):

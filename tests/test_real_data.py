@@ -294,7 +294,8 @@ def test_a_set_with_only_data_schema_and_models_runs_through_dvc(project: Path, 
     )
     assert real_data.main([str(fake_data), "--sets-dir", "params/mine"]) == 0
     written = yaml.safe_load((project / "params.yaml").read_text())["tasks"]["bare"]
-    assert {k: written[k] for k in ("split", "encode", "card")} == {"split": {}, "encode": {}, "card": {}}
+    filled = {k: written[k] for k in ("split", "encode", "card", "behaviour")}
+    assert filled == {"split": {}, "encode": {}, "card": {}, "behaviour": {}}  # dvc.yaml's keys, defaults
     assert written["tune"] == {"gru": {"enabled": False}} and written["baselines"] == ["tfidf_logreg"]
     loaded = load_params(project / "params.yaml").task("bare")
     assert loaded.encode.max_tokens == "auto" and loaded.tune["gru"].enabled is False

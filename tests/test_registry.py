@@ -83,6 +83,8 @@ def test_register_promote_rollback_round_trip(project: Path, capsys: pytest.Capt
     assert cli(["promote", "churn"]) == 0
     assert "first promotion" in capsys.readouterr().out
     assert _aliases("churn")["champion"] == "1"
+    record = project / "reports" / "registry" / "churn.champion.json"  # score@churn's dependency
+    assert json.loads(record.read_text())["version"] == "1"
 
     _trained(project, val_auc=0.87, test_auc=0.80)  # worse on test: refused
     assert cli(["register", "churn"]) == 0
@@ -94,10 +96,12 @@ def test_register_promote_rollback_round_trip(project: Path, capsys: pytest.Capt
     assert cli(["register", "churn"]) == 0
     assert cli(["promote", "churn"]) == 0
     assert _aliases("churn")["champion"] == "3"
+    assert json.loads(record.read_text())["version"] == "3"
 
     assert cli(["promote", "churn", "--rollback"]) == 0
     assert "to version 1" in capsys.readouterr().out
     assert _aliases("churn")["champion"] == "1"
+    assert json.loads(record.read_text())["version"] == "1"
     assert cli(["promote", "churn", "--rollback"]) == 1  # nothing older than the first champion
     assert "no earlier champion" in capsys.readouterr().err
 

@@ -6,14 +6,25 @@ command runs, so ``--help`` and the light commands start without TensorFlow.
 
 USER_COMMANDS = {
     "predict": ("pipeline.commands.predict", "score rows or texts with ONNX Runtime (default: @champion)"),
-    "score": ("pipeline.commands.score", "stream a big CSV or Parquet file through a model, in chunks"),
+    "score": (
+        "pipeline.commands.score",
+        "stream a big CSV or Parquet file through a model, in chunks (--stage: score@<task>)",
+    ),
+    "spark": (
+        "pipeline.commands.spark_score",
+        "score a Parquet dataset on Spark with the registered model (mlflow.pyfunc.spark_udf)",
+    ),
     "promote": (
         "pipeline.commands.promote",
-        "move 'champion' to the challenger if it is not worse (or --require significant); --rollback",
+        "move 'champion' to the challenger if it is not worse; --rollback; --history: the record",
     ),
     "report": (
         "pipeline.commands.report",
         "a task's models and baselines on one screen: test figures with intervals (metrics/<task>/)",
+    ),
+    "monitor": (
+        "pipeline.commands.monitor",
+        "compare a batch (or serve's request log) with the training split: drift tests, exit 4 on drift",
     ),
     "serve": ("pipeline.commands.serve", "HTTP server speaking MLflow's scoring protocol (ONNX Runtime)"),
     "bench": (

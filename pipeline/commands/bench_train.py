@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -71,23 +70,9 @@ def timed_fit(arch: str, model_params: RecurrentParams, data: Any, table: Any, s
     """One seeded fit; per epoch its seconds and ``val_loss``."""
     from pipeline.modeling import models
 
-    keras = models.keras
-
-    class Clock(keras.callbacks.Callback):
-        def __init__(self) -> None:
-            super().__init__()
-            self.epochs: list[dict] = []
-
-        def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
-            self.start = time.perf_counter()
-
-        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
-            seconds = time.perf_counter() - self.start
-            self.epochs.append({"seconds": seconds, "val_loss": float((logs or {})["val_loss"])})
-
     models.seed_everything(seed)
     model = models.build_for(arch, model_params, data, table)
-    clock = Clock()
+    clock = models.EpochClock()
     models.fit(model, model_params, data, callbacks=[clock])
     return clock.epochs
 

@@ -7,85 +7,38 @@ Stricter gates for a noisy test split: ``--min-delta X`` promotes only a challen
 than X; ``--require significant`` scores both versions on the same bootstrap resamples of the same
 test rows (the scores register logged to each version's run) and promotes only when the whole
 interval of the improvement lies above zero (above X with ``--min-delta``). It refuses when the two
-versions were not evaluated on the same test rows, and prints the interval it decided on. Every
-move is remembered in the registered model's tag ``champion_history`` (a JSON list of versions), so
-``--rollback`` returns ``champion`` to the version it held before. Exit codes: 0 promoted / rolled
-back / nothing to do, 3 not promoted (the challenger is worse), 1 an error.
+versions were not evaluated on the same test rows, and prints the interval it decided on.
+``--require behaviour`` (alone or beside the others) also asks that the challenger passed every
+behavioural check register ran on it (tag ``behaviour_checks``, from ``tasks.<task>.behaviour``).
+Every move is remembered in the registered model's tag ``champion_history`` (a JSON list of
+versions), so ``--rollback`` returns ``champion`` to the version it held before. After either, the
+champion is written to ``reports/registry/<task>.champion.json`` (version, architecture, run): the
+file a ``score@<task>`` stage depends on, so that DVC reruns it when the champion changes. Exit
+codes: 0 promoted / rolled back / nothing to do, 3 not promoted (the challenger is worse or failed
+a check), 1 an error.
+
+Each promotion, refusal and rollback is recorded in MLflow (experiment ``<task>-promotions``, one run
+per event: who, when, from which version to which, the gate's figures and the reason);
+``--history`` prints that record, newest first.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from pipeline.commands import promotion_record
+from pipeline.commands.promotion_gate import Decision, decide, decide_paired
+from pipeline.commands.promotion_record import PROMOTED, REFUSED, ROLLED_BACK, PromotionEvent
 from pipeline.core.bootstrap import PairedDifference, paired_difference
 from pipeline.core.errors import ModelError
 
 CHALLENGER, CHAMPION, HISTORY = "challenger", "champion", "champion_history"
 NOT_PROMOTED = 3
-
-
-@dataclass(frozen=True)
-class Decision:
-    promote: bool
-    reason: str
-
-
-def decide(
-    challenger_score: float, champion_score: float | None, metric: str, min_delta: float | None = None
-) -> Decision:
-    """Pure gate: promote when there is no champion or the challenger is not worse (with
-    ``min_delta``: ahead by more than it)."""
-    if champion_score is None:
-        return Decision(
-            True, f"no champion yet; first promotion (challenger {metric} {challenger_score:.4f})"
-        )
-    from pipeline.core.metrics import higher_is_better
-
-    if min_delta is not None:
-        gain = challenger_score - champion_score
-        if not higher_is_better(metric):
-            gain = -gain
-        verdict = ">" if gain > min_delta else "<="
-        return Decision(
-            gain > min_delta,
-            f"challenger {metric} {challenger_score:.4f} vs champion's {champion_score:.4f}: "
-            f"improvement {gain:+.4f} {verdict} min delta {min_delta:g}",
-        )
-    if higher_is_better(metric):
-        if challenger_score >= champion_score:
-            return Decision(
-                True, f"challenger {metric} {challenger_score:.4f} >= champion's {champion_score:.4f}"
-            )
-        return Decision(
-            False, f"challenger {metric} {challenger_score:.4f} < champion's {champion_score:.4f}"
-        )
-    if challenger_score <= champion_score:  # lower is better (perplexity)
-        return Decision(
-            True, f"challenger {metric} {challenger_score:.4f} <= champion's {champion_score:.4f}"
-        )
-    return Decision(False, f"challenger {metric} {challenger_score:.4f} > champion's {champion_score:.4f}")
-
-
-def decide_paired(difference: PairedDifference, min_delta: float | None = None) -> Decision:
-    """Pure gate of ``--require significant``: the interval of challenger - champion lies wholly
-    above ``min_delta`` (0 when not given)."""
-    bar = min_delta or 0.0
-    interval = (
-        f"{difference.metric} challenger - champion {difference.difference:+.4f}, "
-        f"{difference.level:.0%} paired bootstrap interval [{difference.low:+.4f}, {difference.high:+.4f}] "
-        f"over {difference.resamples} resamples of the same test rows"
-    )
-    low, high = difference.improvement  # positive: the challenger is better (perplexity: lower)
-    if not difference.higher_is_better:
-        interval += f"; improvement (lower is better) [{low:+.4f}, {high:+.4f}]"
-    if low > bar:
-        return Decision(True, f"{interval}: lower bound above {bar:g}")
-    return Decision(False, f"{interval}: lower bound not above {bar:g}, not a significant improvement")
 
 
 def _test_rows(client: Any, version: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -171,11 +124,56 @@ def _history(client: Any, name: str) -> list[str]:
     return [str(v) for v in json.loads(tags.get(HISTORY, "[]"))]
 
 
+BEHAVIOUR_TAG = "behaviour_checks"  # register: "passed 7 of 7" or "failed 1 of 7: <names>"
+
+
+def behaviour_gate(challenger: Any) -> Decision:
+    """``--require behaviour``: the challenger passed every behavioural check register ran on it."""
+    outcome = challenger.tags.get(BEHAVIOUR_TAG)
+    if outcome is None:
+        return Decision(
+            False,
+            f"version {challenger.version} has no behavioural checks recorded (tag {BEHAVIOUR_TAG}); "
+            "declare tasks.<task>.behaviour in params.yaml and register again",
+        )
+    return Decision(outcome.startswith("passed"), f"behavioural checks {outcome}")
+
+
+def _gate(
+    client: Any,
+    task: str,
+    challenger: Any,
+    champion: Any,
+    metric: str,
+    min_delta: float | None,
+    require: set[str],
+) -> Decision:
+    """The metric gate (not-worse, or significant), then the behavioural one when asked for."""
+    if "significant" in require and champion is not None:
+        decision = decide_paired(paired_gate(client, task, challenger, champion, metric), min_delta)
+    else:
+        decision = decide(
+            _score(challenger, metric), _score(champion, metric) if champion else None, metric, min_delta
+        )
+    if "behaviour" in require:
+        behaviour = behaviour_gate(challenger)
+        decision = Decision(
+            decision.promote and behaviour.promote, f"{decision.reason}; {behaviour.reason}", decision.figures
+        )
+    return decision
+
+
 def promote(
-    task: str, metric: str | None = None, min_delta: float | None = None, require: str = "not-worse"
+    task: str,
+    metric: str | None = None,
+    min_delta: float | None = None,
+    require: Sequence[str] = ("not-worse",),
+    by: str | None = None,
 ) -> tuple[bool, str]:
     """``metric``: the version tag compared; default ``test_<gate metric>`` as register tagged it.
-    ``require``: ``not-worse`` (today's gate) or ``significant`` (paired bootstrap)."""
+    ``require``: ``not-worse`` (today's gate) or ``significant`` (paired bootstrap), and
+    ``behaviour`` (the challenger passed its behavioural checks). Records the decision (``by``:
+    who asked, default the OS user)."""
     from pipeline.core import tracking
 
     client = tracking.mlflow_client()
@@ -188,20 +186,36 @@ def promote(
     champion = _alias_version(client, task, CHAMPION)
     if champion is not None and str(champion.version) == str(challenger.version):
         return True, f"version {challenger.version} is already {CHAMPION}; nothing to do"
-    if require == "significant" and champion is not None:
-        decision = decide_paired(paired_gate(client, task, challenger, champion, metric), min_delta)
-    else:
-        decision = decide(
-            _score(challenger, metric), _score(champion, metric) if champion else None, metric, min_delta
-        )
+    require = [require] if isinstance(require, str) else list(require)  # one gate given as a string
+    decision = _gate(client, task, challenger, champion, metric, min_delta, set(require))
+    figures = {
+        **promotion_record.version_figures(challenger, metric, "to"),
+        **(promotion_record.version_figures(champion, metric, "from") if champion else {}),
+        **decision.figures,
+        **({"min_delta": min_delta} if min_delta is not None else {}),
+    }
+    event = PromotionEvent(
+        decision=PROMOTED if decision.promote else REFUSED,
+        by=by or promotion_record.default_user(),
+        at=promotion_record.now_utc(),
+        from_version=str(champion.version) if champion else "none",
+        to_version=str(challenger.version),
+        require="+".join(sorted(set(require))),
+        metric=metric,
+        reason=decision.reason,
+        figures=figures,
+    )
     if not decision.promote:
-        return False, f"not promoted: {decision.reason}; {CHAMPION} stays at version {champion.version}"
+        promotion_record.record(client, task, event)
+        stays = f"stays at version {champion.version}" if champion else "is still unset"
+        return False, f"not promoted: {decision.reason}; {CHAMPION} {stays}"
     history = _history(client, task)
     if champion is not None and (not history or history[-1] != str(champion.version)):
         history.append(str(champion.version))
     history.append(str(challenger.version))
     client.set_registered_model_alias(task, CHAMPION, str(challenger.version))
     client.set_registered_model_tag(task, HISTORY, json.dumps(history))
+    promotion_record.record(client, task, event)
     arch = challenger.tags.get("arch", "?")
     before = f"version {champion.version}" if champion else "none"
     return (
@@ -210,7 +224,25 @@ def promote(
     )
 
 
-def rollback(task: str) -> str:
+def _previous_champion(task: str, current: str, recorded: list[str]) -> list[str]:
+    """The history without the current champion at its end; an error when nothing is left."""
+    history = list(recorded)
+    while history and history[-1] == current:
+        history.pop()
+    if history:
+        return history
+    if recorded:  # e.g. ["2"] right after the first promotion: version 2 is all there was
+        raise ModelError(
+            f"{task}: no earlier {CHAMPION} to roll back to: version {current} is the first "
+            f"{CHAMPION} 'promote' recorded ({HISTORY} {json.dumps(recorded)})"
+        )
+    raise ModelError(
+        f"{task}: no earlier {CHAMPION} to roll back to: 'promote' has recorded none "
+        f"(version {current} was made {CHAMPION} by other means; set the alias in MLflow instead)"
+    )
+
+
+def rollback(task: str, by: str | None = None) -> str:
     from pipeline.core import tracking
 
     client = tracking.mlflow_client()
@@ -218,27 +250,32 @@ def rollback(task: str) -> str:
     if champion is None:
         raise ModelError(f"registered model {task!r} has no {CHAMPION!r}; nothing to roll back")
     current = str(champion.version)
-    recorded = _history(client, task)
-    history = list(recorded)
-    while history and history[-1] == current:
-        history.pop()
-    if not history:
-        if recorded:  # e.g. ["2"] right after the first promotion: version 2 is all there was
-            raise ModelError(
-                f"{task}: no earlier {CHAMPION} to roll back to: version {current} is the first "
-                f"{CHAMPION} 'promote' recorded ({HISTORY} {json.dumps(recorded)})"
-            )
-        raise ModelError(
-            f"{task}: no earlier {CHAMPION} to roll back to: 'promote' has recorded none "
-            f"(version {current} was made {CHAMPION} by other means; set the alias in MLflow instead)"
-        )
+    history = _previous_champion(task, current, _history(client, task))
     previous = history[-1]
     client.set_registered_model_alias(task, CHAMPION, previous)
     client.set_registered_model_tag(task, HISTORY, json.dumps(history))
-    return f"rolled back {CHAMPION} from version {champion.version} to version {previous}"
+    restored = client.get_model_version(task, previous)
+    metric = f"test_{champion.tags.get('gate_metric', 'roc_auc')}"
+    message = f"rolled back {CHAMPION} from version {current} to version {previous}"
+    event = PromotionEvent(
+        decision=ROLLED_BACK,
+        by=by or promotion_record.default_user(),
+        at=promotion_record.now_utc(),
+        from_version=current,
+        to_version=previous,
+        require="rollback",
+        metric=metric,
+        reason=f"{message} (promote --rollback)",
+        figures={
+            **promotion_record.version_figures(champion, metric, "from"),
+            **promotion_record.version_figures(restored, metric, "to"),
+        },
+    )
+    promotion_record.record(client, task, event)
+    return message
 
 
-def main(argv: list[str]) -> int:
+def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m pipeline promote",
         description=__doc__,
@@ -248,6 +285,13 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--rollback", action="store_true", help=f"move {CHAMPION} back to its previous version"
     )
+    parser.add_argument(
+        "--history",
+        action="store_true",
+        help="print the promotion record (every promotion, refusal and rollback), newest first",
+    )
+    parser.add_argument("--json", action="store_true", help="with --history: the record as JSON")
+    parser.add_argument("--by", help="who promotes or rolls back, for the record (default: the OS user)")
     parser.add_argument(
         "--metric",
         help="model-version tag compared (default test_<the task's gate metric>: test_roc_auc for "
@@ -261,19 +305,38 @@ def main(argv: list[str]) -> int:
     )
     parser.add_argument(
         "--require",
-        choices=["not-worse", "significant"],
-        default="not-worse",
+        choices=["not-worse", "significant", "behaviour"],
+        action="append",
         help="not-worse (default): the challenger's test figure is not below the champion's; "
         "significant: a paired bootstrap of both on the same test rows puts the whole interval of "
-        "the difference above zero",
+        "the difference above zero; behaviour: the challenger also passed every behavioural check "
+        "register ran on it (tasks.<task>.behaviour). Repeat to ask for more than one",
     )
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def _write_champion_file(task: str) -> None:
+    from pipeline.core import tracking
+
+    promotion_record.write_champion_file(task, _alias_version(tracking.mlflow_client(), task, CHAMPION))
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
     from pipeline.core.config import params
 
     params().task(args.task)
-    if args.rollback:
-        print(rollback(args.task))
+    if args.history:
+        promotion_record.print_history(args.task, args.json)
         return 0
-    promoted, message = promote(args.task, args.metric, args.min_delta, args.require)
+    if args.rollback:
+        print(rollback(args.task, args.by))
+        _write_champion_file(args.task)
+        return 0
+    promoted, message = promote(
+        args.task, args.metric, args.min_delta, args.require or ["not-worse"], args.by
+    )
     print(message)
+    if promoted:
+        _write_champion_file(args.task)
     return 0 if promoted else NOT_PROMOTED

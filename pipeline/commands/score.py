@@ -19,14 +19,24 @@ pipeline), the column and the reason, and the id columns. The valid rows are all
 
 A progress bar (tqdm: rows, rows per second, time left) is drawn on a terminal's stderr;
 ``--quiet`` or a pipe turns it off. Exit status: 0 every row scored; 3 some rows rejected; 1 no row
-valid or the file unreadable (then nothing is left behind); 2 bad arguments.
+valid or the file unreadable (then the output and rejects files of an earlier run are left as they
+were: both are written beside them and moved into place at the end); 2 bad arguments.
+
+``score <task> --stage`` is the ``score@<task>`` DVC stage: the input, id columns and the share of
+rejected rows it tolerates come from ``scoring.<task>`` in params.yaml, the model is the version
+``reports/registry/<task>.champion.json`` names (written by ``promote``), and the output is
+``scores/<task>/`` (``scored.parquet``, ``rejects.csv`` when a row was rejected) with its figures in
+``reports/scoring/<task>.json``. Past the tolerated share it fails and keeps the earlier scores.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -220,6 +230,23 @@ def score_file(
     return tally
 
 
+def score_in_place(predictor: Any, source: Path, output: Path, rejects: Path, **options: Any) -> Tally:
+    """``score_file`` into temporary files beside ``output`` and ``rejects``, moved over them only
+    when the run succeeds, so that a failed run leaves an earlier run's files as they were."""
+    staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
+    staged_output, staged_rejects = staging / output.name, staging / f"rejects-{rejects.name}"
+    try:
+        tally = score_file(predictor, source, staged_output, staged_rejects, **options)
+        os.replace(staged_output, output)
+        if staged_rejects.exists():
+            os.replace(staged_rejects, rejects)
+        else:
+            rejects.unlink(missing_ok=True)  # an earlier run's rejects would not describe this one
+        return tally
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
 def _refuse_the_file(errors: list[RowError], rows: int, source: Path) -> None:
     """Stop at the first chunk when every row fails for one reason about the file (a missing
     column), instead of rejecting each of its million rows."""
@@ -268,8 +295,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--model", help="a model directory or an MLflow URI (default: models:/<task>@champion)"
     )
-    parser.add_argument("--input", type=Path, required=True, help="a .csv or .parquet file")
-    parser.add_argument("--output", type=Path, required=True, help="the scored rows: .csv or .parquet")
+    parser.add_argument("--input", type=Path, help="a .csv or .parquet file")
+    parser.add_argument("--output", type=Path, help="the scored rows: .csv or .parquet")
+    parser.add_argument(
+        "--stage",
+        action="store_true",
+        help="the score@<task> DVC stage: input and ids from scoring.<task> in params.yaml, the "
+        "model from reports/registry/<task>.champion.json, the output in scores/<task>/",
+    )
     parser.add_argument(
         "--threads", type=int, default=0, help="ONNX Runtime intra-op threads (0: one per core)"
     )
@@ -285,7 +318,7 @@ def run(args: argparse.Namespace, predictor: Any, uri: str, options: dict[str, A
     if args.chunk_rows < 1:
         raise DataError(f"--chunk-rows must be at least 1, got {args.chunk_rows}")
     rejects = args.rejects or args.output.with_name(args.output.name + ".rejects.csv")
-    tally = score_file(
+    tally = score_in_place(
         predictor,
         args.input,
         args.output,
@@ -303,8 +336,18 @@ def run(args: argparse.Namespace, predictor: Any, uri: str, options: dict[str, A
 
 
 def main(argv: list[str]) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     from pipeline.serving.inference import Predictor, check_model
+
+    if args.stage:
+        if args.input or args.output or args.model:
+            parser.error("--stage takes its input, output and model from params.yaml and the champion record")
+        from pipeline.commands.score_stage import run_stage
+
+        return run_stage(args.task, args.threads)
+    if args.input is None or args.output is None:
+        parser.error("--input and --output are required (or --stage)")
 
     uri = args.model or f"models:/{args.task}@champion"
     predictor = Predictor.load(uri, threads=args.threads)

@@ -13,6 +13,7 @@ outside a checkout), which nothing under ``pipeline/serving`` reads.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from pipeline.core.config import ServeConfig
@@ -44,6 +45,7 @@ def with_overrides(settings: ServeConfig, **overrides: Any) -> ServeConfig:
         raise PipelineError(flags) from exc
 
 
+LOG_MAX_BYTES, LOG_BACKUPS = 50 * 1024 * 1024, 5  # --log-requests' rotation: at most 300 MB kept
 FD_RESERVE = 64  # descriptors beyond the connections: the model, logs, the listening socket...
 
 
@@ -86,6 +88,49 @@ def listen(service: Any, host: str, port: int, access_log: bool, settings: Serve
         raise PipelineError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
 
 
+def request_log(args: argparse.Namespace, uri: str) -> Any:
+    """``--log-requests``' log, or None (the default: nothing is logged)."""
+    from pipeline.serving.request_log import RequestLog
+
+    if args.log_requests is None:
+        return None
+    try:
+        return RequestLog(args.log_requests, uri, args.log_max_bytes, args.log_backups)
+    except ValueError as exc:
+        raise PipelineError(str(exc)) from exc
+    except OSError as exc:
+        raise PipelineError(
+            f"--log-requests {args.log_requests}: cannot write: {exc.strerror or exc}"
+        ) from exc
+
+
+def add_request_log_arguments(parser: argparse.ArgumentParser) -> None:
+    requests = parser.add_argument_group(
+        "request log", "for `monitor --requests PATH` (docs/monitoring.md); off by default"
+    )
+    requests.add_argument(
+        "--log-requests",
+        type=Path,
+        metavar="PATH",
+        help="append each answered request's inputs and "
+        "answers to PATH as a JSON line, rotated by size (PATH.1, PATH.2, ...)",
+    )
+    requests.add_argument(
+        "--log-max-bytes",
+        type=int,
+        default=LOG_MAX_BYTES,
+        metavar="N",
+        help=f"rotate the log past N bytes (default {LOG_MAX_BYTES})",
+    )
+    requests.add_argument(
+        "--log-backups",
+        type=int,
+        default=LOG_BACKUPS,
+        metavar="K",
+        help=f"rotated files kept (default {LOG_BACKUPS})",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m pipeline serve",
@@ -107,6 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--neutral-band", type=float, help="sentiment: default the model bundle's (its predict.neutral_band)"
     )
     parser.add_argument("--access-log", action="store_true", help="log every request to stderr")
+    add_request_log_arguments(parser)
     limits = parser.add_argument_group(
         "slow, idle and oversized clients",
         "answered 408, 431, 503 or closed; defaults: serve.* in params.yaml",
@@ -156,6 +202,7 @@ def main(argv: list[str]) -> int:
     predictor = Predictor.load(uri, threads=threads)
     check_model(predictor, args.task, uri)
     service = ScoringService(predictor, uri, band, settings.max_rows, settings.max_body_bytes)
+    service.request_log = request_log(args, uri)
     host = args.host or settings.host
     port = settings.port if args.port is None else args.port
     listener = listen(service, host, port, args.access_log, settings)

@@ -6,7 +6,7 @@ silently falling back to a default.
 
 The sections are defined in ``config_base`` (the base model, YAML booleans), ``data_config``,
 ``model_config`` and ``task_config``; this module holds the top-level ``Params``, the serving,
-export and evaluate sections and the loading, and re-exports them all.
+export, evaluate and monitor sections and the loading, and re-exports them all.
 """
 
 from __future__ import annotations
@@ -96,6 +96,8 @@ __all__ = [
     "LanguageModelTaskConfig",
     "MissingRule",
     "ModelRef",
+    "MonitorConfig",
+    "MonitorSettings",
     "NumericColumn",
     "Params",
     "PredictConfig",
@@ -177,6 +179,55 @@ class EvaluateConfig(Frozen):
         return value
 
 
+class ScoringConfig(Frozen):
+    """A ``score@<task>`` stage: the champion scores ``input`` (a CSV or Parquet file in the
+    project) into ``scores/<task>/``; it reruns when the file or the champion changes."""
+
+    input: str
+    ids: list[str] = []  # id columns kept beside the answers (default: the encoder's)
+    # the share of rejected rows above which the stage fails (and keeps its earlier scores)
+    max_rejected_share: float = Field(0.0, ge=0, le=1)
+    chunk_rows: int = Field(8192, ge=1)
+
+    @field_validator("input")
+    @classmethod
+    def _csv_or_parquet(cls, value: str) -> str:
+        if not value.lower().endswith((".csv", ".parquet")):
+            raise ValueError(f"must be a .csv or a .parquet file, got {value!r}")
+        return value
+
+
+class MonitorSettings(Frozen):
+    """What ``monitor`` calls drift (docs/monitoring.md). Read by no stage: no dvc.yaml params."""
+
+    p_value: float = Field(0.001, gt=0, lt=1)  # a test below this p-value finds drift
+    # exit 4 when the share of drifted feature tests is above this (0: any one drifted test)
+    max_drifted_share: float = Field(0.0, ge=0, lt=1)
+    predictions: bool = True  # a shift of the predictions' distribution alone exits 4 too
+    sample_rows: int = Field(5000, ge=100)  # seeded sample of the training split (and of a bigger batch)
+    top_tokens: int = Field(50, ge=5)  # text: the training split's most frequent tokens compared
+
+
+class MonitorOverride(Frozen):
+    """A task's own values under ``monitor.tasks.<task>``; what it leaves out is the section's."""
+
+    p_value: float | None = Field(None, gt=0, lt=1)
+    max_drifted_share: float | None = Field(None, ge=0, lt=1)
+    predictions: bool | None = None
+    sample_rows: int | None = Field(None, ge=100)
+    top_tokens: int | None = Field(None, ge=5)
+
+
+class MonitorConfig(MonitorSettings):
+    tasks: dict[str, MonitorOverride] = {}
+
+    def for_task(self, task: str) -> MonitorSettings:
+        """The section's values with ``tasks.<task>``'s on top."""
+        base = self.model_dump(exclude={"tasks"})
+        given = self.tasks[task].model_dump(exclude_none=True) if task in self.tasks else {}
+        return MonitorSettings.model_validate(base | given)
+
+
 class ModelRef(Frozen):
     task: str
     arch: str
@@ -190,6 +241,17 @@ class Params(Frozen):
     evaluate: EvaluateConfig = EvaluateConfig()
     export: ExportConfig = ExportConfig()
     serve: ServeConfig = ServeConfig()
+    scoring: dict[str, ScoringConfig] = {}  # task -> its score@<task> stage (dvc.yaml's foreach)
+    monitor: MonitorConfig = MonitorConfig()
+
+    @model_validator(mode="after")
+    def _scoring_names_tasks(self) -> Params:
+        unknown = [t for t in self.scoring if t not in self.tasks]
+        if unknown:
+            raise ValueError(
+                f"scoring names unknown task(s) {', '.join(unknown)}; tasks: {', '.join(self.tasks)}"
+            )
+        return self
 
     @model_validator(mode="after")
     def _models_list_every_task_architecture(self) -> Params:
@@ -204,6 +266,15 @@ class Params(Frozen):
                 "must list every (task, architecture) pair of tasks and nothing else"
                 + ("; add:\n" + "\n".join(missing) if missing else "")
                 + (f"; remove: {', '.join(extra)}" if extra else "")
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _monitor_overrides_name_tasks(self) -> Params:
+        unknown = [name for name in self.monitor.tasks if name not in self.tasks]
+        if unknown:
+            raise ValueError(
+                f"monitor.tasks names {', '.join(unknown)}, not a task of tasks ({', '.join(self.tasks)})"
             )
         return self
 

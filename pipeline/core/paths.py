@@ -122,5 +122,19 @@ def registry_report(task: str) -> Path:
     return project_root() / "reports" / "registry" / f"{task}.json"
 
 
+def champion_record(task: str) -> Path:
+    """Which version ``promote`` (or ``--rollback``) last made champion: a DVC dependency of
+    ``score@<task>``, since an MLflow alias is not a file."""
+    return project_root() / "reports" / "registry" / f"{task}.champion.json"
+
+
+def scores_dir(task: str) -> Path:
+    return project_root() / "scores" / task
+
+
+def scoring_summary(task: str) -> Path:
+    return project_root() / "reports" / "scoring" / f"{task}.json"
+
+
 def optuna_storage_default(task: str) -> str:
     return f"sqlite:///{origin_root() / '.optuna' / f'{task}.db'}"

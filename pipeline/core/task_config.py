@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from pipeline.core.behaviour_config import BehaviourConfig
 from pipeline.core.config_base import Frozen, LabelValue
 from pipeline.core.data_config import (
     DataConfig,
@@ -111,6 +112,7 @@ class TabularTaskConfig(Frozen):
     ]
     promote: PromoteConfig = PromoteConfig()
     card: CardConfig = CardConfig()
+    behaviour: BehaviourConfig = BehaviourConfig()
     display: TabularDisplayConfig = TabularDisplayConfig()
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
@@ -175,6 +177,7 @@ class TextTaskConfig(Frozen):
     promote: PromoteConfig = PromoteConfig()
     predict: PredictConfig = PredictConfig()
     card: CardConfig = CardConfig()
+    behaviour: BehaviourConfig = BehaviourConfig()
     display: DisplayConfig = DisplayConfig()
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
@@ -254,6 +257,7 @@ class LanguageModelTaskConfig(Frozen):
     promote: PromoteConfig = PromoteConfig(metric="perplexity")
     predict: LanguageModelPredictConfig = LanguageModelPredictConfig()
     card: CardConfig = CardConfig()
+    behaviour: BehaviourConfig = BehaviourConfig()
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
@@ -274,7 +278,7 @@ class LanguageModelTaskConfig(Frozen):
 # The keys of a task section that dvc.yaml's stages list under ``params:``. DVC refuses to run a
 # stage whose key is missing ("Parameters ... are missing from 'params.yaml'"), even where the
 # loader has a default, so each must be present; an empty value takes the defaults.
-STAGE_KEYS = ("split", "encode", "tune", "baselines", "card")
+STAGE_KEYS = ("split", "encode", "tune", "baselines", "card", "behaviour")
 
 
 def missing_stage_keys(config: Any) -> dict[str, Any]:

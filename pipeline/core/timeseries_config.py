@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
+from pipeline.core.behaviour_config import BehaviourConfig
 from pipeline.core.config_base import Frozen, LabelValues
 from pipeline.core.data_config import DataConfig
 from pipeline.core.model_config import DEFAULT_SPACES, AnnParams, TuneConfig
@@ -258,6 +259,7 @@ class TimeseriesTaskConfig(Frozen):
     baselines: list[SeriesBaseline] = list(SERIES_BASELINES)
     promote: PromoteConfig = PromoteConfig(metric="mase")
     card: CardConfig = CardConfig()
+    behaviour: BehaviourConfig = BehaviourConfig()
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 

@@ -134,19 +134,14 @@ def model_card(
     metrics: dict[str, Any],
     gate: str,
     output: dict[str, Any] | None = None,
+    behaviour: list[dict[str, Any]] | None = None,
 ) -> str:
     """The Markdown card of one registered architecture (its classes named as the bundle's ``output``
-    names them), without the per-registration lineage, which ``register_version`` adds for MLflow."""
+    names them, ``behaviour`` the results of its behavioural checks), without the per-registration
+    lineage, which ``register_version`` adds for MLflow."""
     level = f"{metrics['test_ci']['level']:.0%} " if "level" in metrics.get("test_ci", {}) else ""
     rows = metrics_table(task, arch, metrics.get("test", {}))
     tuned, values = tuned_values(task, arch)
-    diff = metrics.get("onnx_max_abs_diff")
-    parity = (
-        f"max |Keras - ONNX Runtime| probability on the test rows: {diff:.2e} "
-        f"(bound {params().export.max_abs_diff:g})"
-        if isinstance(diff, (int, float))
-        else "not recorded"
-    )
     sections = [
         f"# Model card: {task} / {arch}",
         "",
@@ -178,16 +173,60 @@ def model_card(
         "",
         "## Export",
         "",
-        f"- ONNX parity: {parity}",
+        f"- ONNX parity: {parity_text(metrics)}",
         "",
         *interval_facts(metrics),
         *importance_lines(metrics.get(IMPORTANCE_KEY)),
+        *behaviour_lines(behaviour or []),
         "## Lineage",
         "",
         f"- seed {params().seed}; the exact inputs of every stage are in dvc.lock (register@{task})",
         f"- test rows fingerprint: `{metrics.get('test_rows_sha256', 'not recorded')}`",
     ]
     return "\n".join(sections) + "\n"
+
+
+def parity_text(metrics: dict[str, Any]) -> str:
+    diff = metrics.get("onnx_max_abs_diff")
+    if not isinstance(diff, (int, float)):
+        return "not recorded"
+    bound = params().export.max_abs_diff
+    return f"max |Keras - ONNX Runtime| probability on the test rows: {diff:.2e} (bound {bound:g})"
+
+
+def behaviour_lines(results: list[dict[str, Any]]) -> list[str]:
+    """The card's table of behavioural checks (``tasks.<task>.behaviour``), as register ran them."""
+    if not results:
+        return []
+    failed = sum(not r["passed"] for r in results)
+    verdict = f"all {len(results)} passed" if not failed else f"{failed} of {len(results)} FAILED"
+    lines = [
+        "## Behavioural checks",
+        "",
+        f"Run by register on the exported ONNX model (tasks.<task>.behaviour): {verdict}.",
+        "",
+        "| check | name | input | answers | expected | result |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        scores = r.get("scores") or [None] * len(r["answers"])
+        answers = " → ".join(
+            f"{a} ({s:.3f})" if s is not None else str(a) for a, s in zip(r["answers"], scores, strict=True)
+        )
+        given = _shown_change(r["input"], r.get("changed"))
+        cells = [r["check"], r["name"], given, answers, r["expected"], "passed" if r["passed"] else "FAILED"]
+        lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |")
+    return [*lines, ""]
+
+
+def _shown_change(given: Any, changed: Any) -> str:
+    """A text and its changed text; a row, or only the columns a check changes (the whole rows are
+    in the version's ``behaviour/`` artifact)."""
+    if isinstance(given, dict) and isinstance(changed, dict):
+        return ", ".join(f"{k} {given.get(k)} → {v}" for k, v in changed.items())
+    if isinstance(given, dict):
+        return ", ".join(f"{k}={v}" for k, v in given.items())
+    return str(given) if changed is None else f"{given} → {changed}"
 
 
 def metrics_table(task: str, arch: str, test: dict[str, Any]) -> list[str]:

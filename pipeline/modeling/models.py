@@ -7,7 +7,9 @@ validation, predict or serving.
 from __future__ import annotations
 
 import json
+import time
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -178,6 +180,27 @@ def _forecaster_for(arch: str, params: Any, data: Dataset) -> keras.Model:
     return build_forecaster(
         arch, params, lookback, width, data.horizon, float(target["center"]), float(target["scale"])
     )
+
+
+class EpochClock(keras.callbacks.Callback):
+    """Each epoch's wall time and logged values, kept in ``epochs`` (``seconds`` plus the logs) and
+    handed to ``on_epoch(epoch, seconds, values)`` when given: the one timer that the train stage's
+    log, ``bench --train`` and benchmarks/train_steps.py share."""
+
+    def __init__(self, on_epoch: Callable[[int, float, dict[str, float]], None] | None = None) -> None:
+        super().__init__()
+        self.on_epoch, self.epochs = on_epoch, []
+        self._started = 0.0
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self._started = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        seconds = time.perf_counter() - self._started
+        values = {k: float(v) for k, v in (logs or {}).items()}
+        self.epochs.append({"seconds": seconds, **values})
+        if self.on_epoch is not None:
+            self.on_epoch(epoch, seconds, values)
 
 
 def class_weights(

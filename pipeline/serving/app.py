@@ -35,6 +35,7 @@ with ``Connection: close``), close idle keep-alive connections and exit 0.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import signal
 import socket
@@ -132,8 +133,13 @@ class ScoringApp:
         if len(body) > OFFLOAD_BYTES or EXPLAIN_KEY in body:
             async with self.big_batches:
                 status, data, close = await self.worker.invocations(body, content_type)
+            if status == 200 and self.service.request_log is not None:
+                self.service.request_log.write(body, content_type, json.loads(data))
             return status, (data, close)
-        return 200, self.service.invocations(body, content_type)
+        answer = self.service.invocations(body, content_type)
+        if self.service.request_log is not None:  # serve --log-requests
+            self.service.request_log.write(body, content_type, answer)
+        return 200, answer
 
 
 class ClientGone(Exception):

@@ -52,6 +52,7 @@ class ScoringService:
     max_rows: int = 1_000
     max_body_bytes: int = 1_048_576
     max_generate: int | None = None  # None: the bundle's most generated words per request
+    request_log: Any = None  # serve --log-requests: a RequestLog (pipeline.serving.request_log)
     started: float = field(default_factory=time.time)
 
     def __post_init__(self) -> None:

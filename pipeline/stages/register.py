@@ -11,7 +11,11 @@ the intended use and known limits (``tasks.<task>.card``). It names no alias: ``
 ``champion`` move to later versions, a card written at registration does not, so it points to the
 registered model's aliases instead. The test rows' scores and labels go to
 the version's run (``eval/``) and the rows' fingerprint to tag ``test_rows_sha256``, for promote's
-paired comparison. Writes ``reports/registry/<task>.json`` and ``reports/<task>/model_card.md``:
+paired comparison. The task's behavioural checks (``tasks.<task>.behaviour``) run on each exported
+bundle: their outcome goes to the version's tag ``behaviour_checks`` (``passed 7 of 7`` or ``failed
+1 of 7: <names>``), the details to the run's ``behaviour/behaviour_v<version>.json`` and the card;
+a failed check does not stop register, ``promote --require behaviour`` refuses the version.
+Writes ``reports/registry/<task>.json`` and ``reports/<task>/model_card.md``:
 the cards of every architecture, without what changes with each registration (version, run, git
 commit), so that registering the same models again leaves the tracked file as it was.
 """
@@ -33,8 +37,10 @@ from pipeline.core.errors import ModelError
 from pipeline.core.io import read_json, write_json, write_text
 from pipeline.core.metrics import gate_metric
 from pipeline.modeling.card import IMPORTANCE_KEY, IMPORTANCE_ROWS, model_card
+from pipeline.serving.behaviour import run_checks, summary
 
 CHALLENGER, CHAMPION = "challenger", "champion"
+BEHAVIOUR_TAG = "behaviour_checks"  # promote --require behaviour reads it
 PYFUNC_REQUIREMENTS = [
     "onnxruntime==1.32.0",
     "numpy==2.4.6",
@@ -191,6 +197,13 @@ def register_version(
     }
     if metrics.get("test_rows_sha256"):
         tags["test_rows_sha256"] = metrics["test_rows_sha256"]
+    interval = metrics["test"].get(f"{gate}_ci")  # evaluate's bootstrap interval: promote records it
+    if isinstance(interval, list) and len(interval) == 2:
+        tags[f"test_{gate}_ci_low"], tags[f"test_{gate}_ci_high"] = (f"{x:.6f}" for x in interval)
+    behaviour = behaviour_results(task, config, model_dir)
+    if behaviour:  # the outcome for promote --require behaviour, the details beside the model
+        tags[BEHAVIOUR_TAG] = summary(behaviour)
+        client.log_dict(run_id, {"checks": behaviour}, f"behaviour/behaviour_v{version.version}.json")
     for key, value in tags.items():
         client.set_model_version_tag(task, version.version, key, value)
     return {
@@ -203,7 +216,13 @@ def register_version(
         "gate_metric": gate,
         "onnx_sha256": tags["onnx_sha256"],
         "card": model_card(
-            task, arch, config, metrics | {IMPORTANCE_KEY: importance}, gate, bundle.manifest.output
+            task,
+            arch,
+            config,
+            metrics | {IMPORTANCE_KEY: importance},
+            gate,
+            bundle.manifest.output,
+            behaviour,
         ),
         "lineage": lineage(task, version.version, run_id, tags),
     }
@@ -234,6 +253,16 @@ def log_importance(task: str, arch: str, run_id: str, client: Any) -> dict[str, 
             importance_figure(importance, path, f"{task} / {arch}: what moves the answers")
             client.log_artifact(run_id, str(path), str(Path(IMPORTANCE_ARTIFACT).parent))
     return importance
+
+
+def behaviour_results(task: str, config: Any, model_dir: Path) -> list[dict[str, Any]]:
+    """The task's behavioural checks run on the exported bundle with ONNX Runtime (none declared:
+    nothing); a check whose input does not fit the model stops register, naming its key."""
+    if not config.behaviour.checks():
+        return []
+    from pipeline.serving.inference import Predictor
+
+    return run_checks(task, config.behaviour, tasks.kind_of(config), Predictor.from_dir(model_dir))
 
 
 def log_pyfunc(task: str, arch: str, run_id: str, code: Path, example: Any) -> Any:

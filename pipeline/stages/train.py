@@ -60,23 +60,16 @@ def write_history(path: Path, rows: list[dict[str, float]]) -> None:
 
 def _epoch_logger(epochs: int) -> Any:
     """A Keras callback logging each epoch's metrics to MLflow, and one line of them to the stage's log."""
-    import keras
     import mlflow
 
-    class LogEpoch(keras.callbacks.Callback):
-        """Each epoch's metrics to MLflow, and one line of them to the stage's log."""
+    from pipeline.modeling import models
 
-        def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-            self.started = time.perf_counter()
+    def log_epoch(epoch: int, seconds: float, values: dict[str, float]) -> None:
+        mlflow.log_metrics(values, step=epoch + 1)
+        shown = " ".join(f"{k} {v:.4f}" for k, v in values.items() if k != "learning_rate")
+        print(f"epoch {epoch + 1}/{epochs}: {shown} ({seconds:.1f} s)", flush=True)
 
-        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-            values = {k: float(v) for k, v in (logs or {}).items()}
-            mlflow.log_metrics(values, step=epoch + 1)
-            shown = " ".join(f"{k} {v:.4f}" for k, v in values.items() if k != "learning_rate")
-            seconds = time.perf_counter() - self.started
-            print(f"epoch {epoch + 1}/{epochs}: {shown} ({seconds:.1f} s)", flush=True)
-
-    return LogEpoch()
+    return models.EpochClock(log_epoch)
 
 
 def _record(

@@ -133,6 +133,9 @@ class TaskKind(Protocol):
     def answers_next_words(self) -> bool:
         """Whether ``predict`` takes the next-word path."""
 
+    def row_scoring_refusal(self) -> str | None:
+        """Why ``spark`` (scoring on Spark) cannot score this kind one row at a time, or None when it can."""
+
     def predict_columns(
         self, answers: list[dict[str, Any]], probabilities: Any, shares: Any
     ) -> dict[str, Any]:
@@ -152,6 +155,23 @@ class TaskKind(Protocol):
 
     def bench_inputs(self, encoder: Any, rows: Any) -> list[Any]:
         """Raw inputs that encode back to the encoded ``rows`` (the benchmark's server load)."""
+
+    # ---------------------------------------------------------------- behavioural checks (register)
+    def behaviour_input(self, given: Any, change: Any) -> Any:
+        """A check's input as one request record: ``change`` (None, or what the check alters)
+        applied to ``given``; ValueError saying what the kind takes, or that it has no checks."""
+
+    def behaviour_answers(self, predictor: Any, records: list[Any]) -> list[Any]:
+        """Each record's ``BehaviourAnswer`` (``pipeline.tasks.behaviour_answers``): its class or
+        value and its scores; ValueError naming a record the encoder refuses."""
+
+    # ---------------------------------------------------------------- drift monitoring
+    def drift_columns(self, encoder: Any) -> dict[str, str]:
+        """Each input column ``monitor`` tests, with its type: ``number``, ``category`` or ``text``
+        (ValueError "not supported for <kind>" where a kind cannot be monitored)."""
+
+    def drift_tokens(self, encoder: Any, text: str) -> list[tuple[str, bool]]:
+        """A text's tokens as the model reads them, each with whether the vocabulary knows it."""
 
 
 MEMBERS = tuple(name for name in vars(TaskKind) if not name.startswith("_"))

@@ -316,6 +316,12 @@ def answers_next_words() -> bool:
     return True
 
 
+def row_scoring_refusal() -> str | None:
+    """Why a distributed engine cannot score this kind row by row: its answer is a list of next
+    words, not a column per row."""
+    return "a next-word model answers with its next words, not a score per row; use predict"
+
+
 def predict_columns(answers: list[dict[str, Any]], probabilities: Any, shares: Any) -> dict[str, Any]:
     """Not a classifier's columns: predict answers a next-word model with its next words
     (:func:`answers_next_words`)."""
@@ -344,3 +350,28 @@ def explain(predictor: Any, inputs: Any, probabilities: Any, top: int) -> list[A
     from pipeline.tasks.explanations import not_supported
 
     raise not_supported("language_model", NO_EXPLANATION)
+
+
+def behaviour_input(given: Any, change: Any) -> Any:
+    """Not supported: a next-word model answers words, not a class or a score to compare."""
+    raise ValueError(
+        "behavioural checks are not supported for language_model tasks (the answer is next words, "
+        "not a class or a score); leave the section empty"
+    )
+
+
+def behaviour_answers(predictor: Any, records: list[Any]) -> list[Any]:
+    return behaviour_input(None, None)
+
+
+# ------------------------------------------------------------------------- drift monitoring
+def drift_columns(encoder: Any) -> dict[str, str]:
+    """A next-word model reads running text, one stretch of a corpus, not rows to compare."""
+    raise ValueError(
+        "drift monitoring is not supported for language_model tasks: a next-word model reads running "
+        "text, one stretch of a corpus, not rows to compare with the training split"
+    )
+
+
+def drift_tokens(encoder: Any, text: str) -> list[tuple[str, bool]]:
+    return []

@@ -283,6 +283,12 @@ def answers_next_words() -> bool:
     return False
 
 
+def row_scoring_refusal() -> str | None:
+    """Why a distributed engine cannot score this kind row by row, or None: a table's row is
+    answered by itself, so any partition of the rows scores as the whole file does."""
+    return None
+
+
 def predict_columns(answers: list[dict[str, Any]], probabilities: Any, shares: Any) -> dict[str, Any]:
     """predict's output columns from the rows' answers (an invalid row's left empty):
     ``probability``, ``prediction`` 0/1 and its ``class_name``; a multi-class model's ``label``,
@@ -384,3 +390,28 @@ def explain(predictor: Any, inputs: Any, probabilities: Any, top: int) -> list[A
     from pipeline.tasks.explanations import explain_table
 
     return explain_table(predictor, inputs, probabilities, top)
+
+
+def behaviour_input(given: Any, change: Any) -> dict[str, Any]:
+    """A behavioural check's request row: the row ``given`` with the columns ``change`` alters."""
+    from pipeline.tasks.behaviour_answers import table_input
+
+    return table_input(given, change)
+
+
+def behaviour_answers(predictor: Any, records: list[Any]) -> list[Any]:
+    """Each row's class (or value) and scores, as :func:`answers` gives them."""
+    from pipeline.tasks.behaviour_answers import scored
+
+    return scored(predictor, records, answers)
+
+
+# ------------------------------------------------------------------------- drift monitoring
+def drift_columns(encoder: Any) -> dict[str, str]:
+    """A table's columns for ``monitor``: the numbers and the categories the encoder reads."""
+    return {**dict.fromkeys(encoder.numeric, "number"), **dict.fromkeys(encoder.categorical, "category")}
+
+
+def drift_tokens(encoder: Any, text: str) -> list[tuple[str, bool]]:
+    """A table has no text: no tokens."""
+    return []

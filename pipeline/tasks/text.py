@@ -311,6 +311,12 @@ def answers_next_words() -> bool:
     return False
 
 
+def row_scoring_refusal() -> str | None:
+    """Why a distributed engine cannot score this kind row by row, or None: each text is answered
+    by itself."""
+    return None
+
+
 def predict_columns(answers: list[dict[str, Any]], probabilities: Any, shares: Any) -> dict[str, Any]:
     """predict's output columns from the rows' answers (an invalid row's left empty):
     ``probability``, ``label`` (Positive/Negative/Neutral), ``class_name``, ``known_token_share`` and
@@ -370,3 +376,33 @@ def explain(predictor: Any, inputs: Any, probabilities: Any, top: int) -> list[A
     from pipeline.tasks.explanations import explain_text
 
     return explain_text(predictor, inputs, probabilities, top)
+
+
+def behaviour_input(given: Any, change: Any) -> str:
+    """A behavioural check's request text: ``change`` when there is one, else ``given``."""
+    from pipeline.tasks.behaviour_answers import text_input
+
+    return text_input(given, change)
+
+
+def behaviour_answers(predictor: Any, records: list[Any]) -> list[Any]:
+    """Each text's class (Neutral too) and scores, as :func:`answers` gives them."""
+    from pipeline.tasks.behaviour_answers import scored
+
+    return scored(predictor, records, answers)
+
+
+# ------------------------------------------------------------------------- drift monitoring
+def drift_columns(encoder: Any) -> dict[str, str]:
+    """A text task's one column for ``monitor``: the text."""
+    return {str(encoder.text_column): "text"}
+
+
+def drift_tokens(encoder: Any, text: str) -> list[tuple[str, bool]]:
+    """The text's tokens as the encoder splits them, each with whether it is in the vocabulary
+    (the others are read as the out-of-vocabulary token)."""
+    from pipeline.encoders.base import tokenize
+
+    tokens = tokenize(text, encoder.lowercase)
+    ids = encoder.encode_one(text)  # one id per token; 1 is the out-of-vocabulary token
+    return [(token, token_id > 1) for token, token_id in zip(tokens, ids, strict=True)]

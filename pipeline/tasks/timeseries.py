@@ -196,6 +196,12 @@ def answers_next_words() -> bool:
     return False
 
 
+def row_scoring_refusal() -> str | None:
+    """Why a distributed engine cannot score this kind row by row: a forecast reads a whole
+    history, which a partition of the rows would cut."""
+    return "a forecast reads a whole history of rows, not one row at a time; use predict"
+
+
 def predict_columns(answers: list[dict[str, Any]], probabilities: Any, shares: Any) -> dict[str, Any]:
     """predict's columns: a row per step ahead, its ``timestamp`` and ``value`` (the first history's)."""
     first = answers[0] if answers else {}
@@ -246,3 +252,28 @@ def explain(predictor: Any, inputs: Any, probabilities: Any, top: int) -> list[A
     from pipeline.tasks.explanations import not_supported
 
     raise not_supported("timeseries", NO_EXPLANATION)
+
+
+def behaviour_input(given: Any, change: Any) -> Any:
+    """Not supported: a forecast answers a whole history, not one row a check could alter."""
+    raise ValueError(
+        "behavioural checks are not supported for timeseries tasks (a forecast reads a whole "
+        "history, not one row); leave the section empty"
+    )
+
+
+def behaviour_answers(predictor: Any, records: list[Any]) -> list[Any]:
+    return behaviour_input(None, None)
+
+
+# ------------------------------------------------------------------------- drift monitoring
+def drift_columns(encoder: Any) -> dict[str, str]:
+    """A forecaster reads one ordered history: its drift is the series changing, not rows to compare."""
+    raise ValueError(
+        "drift monitoring is not supported for timeseries tasks: a forecaster reads one ordered "
+        "history; its drift is the series changing over time, not rows to compare"
+    )
+
+
+def drift_tokens(encoder: Any, text: str) -> list[tuple[str, bool]]:
+    return []

@@ -1,0 +1,158 @@
+"""Scoring on Spark: the registered model through ``mlflow.pyfunc.spark_udf`` on a local[2] session.
+
+A tiny churn model (tests/tiny_models.py) is registered in a temporary MLflow SQLite registry as
+``register`` does it; ``python -m pipeline spark`` then scores a Parquet file with it, and its
+answers must be ``score``'s on the same rows. Marked ``services`` (``make test-services``): it
+needs Java and pyspark, which CI installs (``.ci/run``, the ``services`` extra); skipped without them.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline.__main__ import main as cli
+from pipeline.core.errors import DataError, ModelError
+from pipeline.core.io import write_json
+from tests.tiny_models import churn_model_dir, churn_rows, sentiment_model_dir
+
+pytestmark = pytest.mark.services
+
+if shutil.which("java") is None:
+    pytest.skip("no java on the PATH: apt-get install default-jre-headless", allow_module_level=True)
+pytest.importorskip("pyspark", reason="pyspark: pip install -e '.[services]'")
+
+from pipeline.commands import score, spark_score  # noqa: E402
+from pipeline.serving.inference import Predictor  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def spark() -> Iterator[Any]:
+    session = spark_score.spark_session("local[2]")
+    yield session
+    session.stop()
+
+
+def register(project: Path, task: str, model_dirs: list[Path], splits: pd.DataFrame) -> None:
+    """What train/evaluate/export leave for register (a model folder per architecture, its run and
+    metrics, the split rows), then ``register <task>``: version 1 onwards, a challenger."""
+    import mlflow
+
+    from pipeline.core import tracking
+
+    tracking.setup_experiment(task)
+    metrics = {"val": {"roc_auc": 0.8, "accuracy": 0.8}, "test": {"roc_auc": 0.8, "accuracy": 0.8}}
+    for model_dir in model_dirs:
+        with mlflow.start_run(tags=tracking.run_tags(task, model_dir.name, stage="train")) as run:
+            pass
+        write_json(model_dir / "run.json", {"run_id": run.info.run_id})
+        write_json(
+            project / "metrics" / task / f"{model_dir.name}.json", {**metrics, "onnx_max_abs_diff": 1e-7}
+        )
+    (project / "data" / "encoded" / task).mkdir(parents=True, exist_ok=True)
+    splits.assign(split="train").to_parquet(project / "data" / "encoded" / task / "splits.parquet")
+    assert cli(["register", task]) == 0
+
+
+def register_churn(project: Path) -> Path:
+    model_dir = churn_model_dir(project)
+    register(project, "churn", [model_dir], churn_rows(4))
+    return model_dir
+
+
+def test_spark_scores_a_parquet_file_as_score_does(project: Path, spark: Any, capsys) -> None:
+    model_dir = register_churn(project)
+    rows = churn_rows(3000, seed=7)
+    rows.to_parquet(project / "customers.parquet", row_group_size=1500)  # two partitions
+
+    args = ["churn", "--input", "customers.parquet", "--output", "scored.parquet", "--master", "local[2]"]
+    assert spark_score.main([*args, "--model", "challenger"]) == 0
+    assert "3000 rows scored with models:/churn/1 on local[2]" in capsys.readouterr().err
+
+    on_spark = pd.read_parquet(project / "scored.parquet").sort_values("CustomerId").reset_index(drop=True)
+    tally = score.score_file(
+        Predictor.from_dir(model_dir),
+        project / "customers.parquet",
+        project / "score.parquet",
+        project / "score.rejects.csv",
+    )
+    assert tally.scored == 3000
+    streamed = pd.read_parquet(project / "score.parquet").sort_values("CustomerId").reset_index(drop=True)
+    # the id and target columns the encoder carries through, then score's answer columns
+    assert list(on_spark.columns) == list(streamed.columns)
+    assert list(on_spark.columns)[-3:] == ["probability", "prediction", "class_name"]
+    assert on_spark["CustomerId"].tolist() == sorted(rows["CustomerId"].tolist())
+    np.testing.assert_allclose(on_spark["probability"], streamed["probability"], atol=1e-6)
+    assert on_spark["prediction"].astype(int).tolist() == streamed["prediction"].astype(int).tolist()
+    assert on_spark["class_name"].tolist() == streamed["class_name"].tolist()
+
+
+def test_spark_refuses_what_it_cannot_score_and_leaves_nothing_behind(project: Path, spark: Any) -> None:
+    register_churn(project)
+    rows = churn_rows(40)
+    rows.loc[5, "Geography"] = "Atlantis"
+    rows.drop(columns=["Exited"]).to_parquet(project / "bad.parquet")
+    base = ["churn", "--model", "challenger", "--master", "local[2]"]
+
+    with pytest.raises(DataError, match=r"invalid input row\(s\): row 6, column 'Geography'.*rejects file"):
+        spark_score.main([*base, "--input", "bad.parquet", "--output", "out.parquet"])
+    assert not (project / "out.parquet").exists()
+
+    rows.drop(columns=["Geography"]).to_parquet(project / "short.parquet")
+    with pytest.raises(DataError, match=r"short.parquet: missing column\(s\) 'Geography'"):
+        spark_score.main([*base, "--input", "short.parquet", "--output", "out.parquet"])
+    rows.to_csv(project / "rows.csv", index=False)
+    with pytest.raises(DataError, match=r"rows\.csv: not a readable Parquet file or folder"):
+        spark_score.main([*base, "--input", "rows.csv", "--output", "out.parquet"])
+    with pytest.raises(DataError, match=r"missing\.parquet: not found"):
+        spark_score.main([*base, "--input", "missing.parquet", "--output", "out.parquet"])
+    (project / "taken.parquet").mkdir()
+    with pytest.raises(DataError, match=r"taken\.parquet: already exists"):
+        spark_score.main([*base, "--input", "bad.parquet", "--output", "taken.parquet"])
+    with pytest.raises(ModelError, match=r"champion"):
+        spark_score.main(["churn", "--input", "bad.parquet", "--output", "out.parquet"])
+
+
+def test_spark_scores_texts_as_score_does(project: Path, spark: Any) -> None:
+    """A text model: a Neutral answer's missing class and a warning come back as score's."""
+    model_dirs = [sentiment_model_dir(project, arch) for arch in ("rnn", "lstm", "gru")]
+    register(
+        project,
+        "sentiment",
+        model_dirs,
+        pd.DataFrame({"text": ["a great movie", "bad plot"], "label": [1, 0]}),
+    )
+    words = ["great", "good", "fine", "movie", "plot", "bad", "awful", "zxqv", "NA"]
+    rng = np.random.default_rng(3)
+    texts = [" ".join(rng.choice(words, size=rng.integers(1, 9))) for _ in range(400)]
+    pd.DataFrame({"review_id": np.arange(400), "text": texts}).to_parquet(project / "reviews.parquet")
+
+    args = ["sentiment", "--input", "reviews.parquet", "--output", "scored.parquet", "--id", "review_id"]
+    assert spark_score.main([*args, "--model", "1", "--master", "local[2]"]) == 0  # version 1: rnn
+
+    on_spark = pd.read_parquet(project / "scored.parquet").sort_values("review_id").reset_index(drop=True)
+    score.score_file(
+        Predictor.from_dir(model_dirs[0]),
+        project / "reviews.parquet",
+        project / "score.parquet",
+        project / "score.rejects.csv",
+        ids=["review_id"],
+        options=score.answer_options(Predictor.from_dir(model_dirs[0]), None),
+    )
+    streamed = pd.read_parquet(project / "score.parquet")
+    assert list(on_spark.columns) == list(streamed.columns)  # the --id column, then the answers
+    assert on_spark["review_id"].tolist() == list(range(400))
+    np.testing.assert_allclose(on_spark["probability"], streamed["probability"], atol=1e-6)
+    for column in ("label", "class_name"):
+        assert on_spark[column].tolist() == streamed[column].tolist(), column
+    assert on_spark["class_name"].isna().any() and on_spark["label"].eq("Neutral").any()
+    np.testing.assert_allclose(on_spark["known_token_share"], streamed["known_token_share"], atol=1e-4)
+    # score writes "" where a text has no warning, the registered model nothing
+    assert on_spark["warning"].fillna("").tolist() == streamed["warning"].fillna("").tolist()
+    assert (on_spark["warning"].fillna("") != "").any()
