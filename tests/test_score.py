@@ -139,7 +139,7 @@ def test_texts_keep_na_as_a_word_and_an_empty_text_is_rejected(models, workdir):
         (lambda f: f.assign(Geography="Atlantis"), "no valid row among 12; nothing was scored"),
     ],
 )
-def test_a_run_that_scores_nothing_fails_and_leaves_nothing_behind(models, workdir, change, message):
+def test_a_run_that_scores_nothing_fails_and_keeps_the_earlier_output(models, workdir, change, message):
     change(churn_rows(12)).to_parquet(workdir / "in.parquet")
     (workdir / "out.parquet").write_text("an earlier output")  # replaced only by a run that scores
     args = ["churn", "--model", str(models["churn"]), "--input", "in.parquet", "--output", "out.parquet"]
@@ -147,7 +147,8 @@ def test_a_run_that_scores_nothing_fails_and_leaves_nothing_behind(models, workd
     with pytest.raises(DataError, match=message):
         score.main([*args, "--chunk-rows", "5"])
 
-    assert not (workdir / "out.parquet").exists() and not (workdir / "out.parquet.rejects.csv").exists()
+    assert (workdir / "out.parquet").read_text() == "an earlier output"
+    assert sorted(p.name for p in workdir.iterdir()) == ["in.parquet", "out.parquet", "params.yaml"]
 
 
 def test_wrong_arguments_are_named(models, workdir):

@@ -52,6 +52,7 @@ import pandas as pd
 
 from pipeline.commands.predict_output import (
     Scored,
+    check_explainable,
     error_lines,
     render_next_words,
     render_table,
@@ -345,18 +346,6 @@ def main(argv: list[str]) -> int:
         summary += f"; wrote {args.output}"
     print(summary, file=sys.stderr)
     return status
-
-
-def check_explainable(predictor: Any, batch_path: bool) -> None:
-    """Refuse ``--explain`` before scoring: on the streaming path, or for a model whose kind cannot."""
-    from pipeline.serving.responses import explain_rows
-
-    if batch_path:
-        raise DataError("--explain works on a CSV or texts scored in memory, not with Parquet or --rejects")
-    try:
-        explain_rows(predictor, [], np.empty(0))
-    except ValueError as exc:
-        raise DataError(f"--explain: {exc}") from exc
 
 
 def wants_batch_path(args: argparse.Namespace) -> bool:

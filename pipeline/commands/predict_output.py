@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pipeline.core.errors import DataError
 from pipeline.core.io import write_text
 from pipeline.core.rows import RowMap
 from pipeline.encoders.base import RowError
@@ -193,3 +194,15 @@ def explanation_text(explanation: dict[str, Any] | None) -> str:
         for item in explanation["top"]
     ]
     return "; ".join(parts)
+
+
+def check_explainable(predictor: Any, batch_path: bool) -> None:
+    """Refuse ``--explain`` before scoring: on the streaming path, or for a model whose kind cannot."""
+    from pipeline.serving.responses import explain_rows
+
+    if batch_path:
+        raise DataError("--explain works on a CSV or texts scored in memory, not with Parquet or --rejects")
+    try:
+        explain_rows(predictor, [], np.empty(0))
+    except ValueError as exc:
+        raise DataError(f"--explain: {exc}") from exc

@@ -187,13 +187,6 @@ class TabularEncoder(Encoder):
     def input_columns(self) -> list[str]:
         return [*self.numeric, *self.categorical]
 
-    def column_features(self) -> list[np.ndarray]:
-        """The positions of each input column's encoded features, in ``input_columns`` order: one
-        for a number, the one-hot group of a category (what an explanation masks together)."""
-        widths = [1] * len(self.numeric) + [len(self._levels(col)) for col in self.categorical]
-        starts = np.cumsum([0, *widths])
-        return [np.arange(start, start + width) for start, width in zip(starts, widths, strict=False)]
-
     @property
     def input_width(self) -> int:
         return len(self.feature_names)

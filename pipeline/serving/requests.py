@@ -218,7 +218,7 @@ def parse_explain(doc: Any) -> bool:
     passes it to the pyfunc): false when absent, else it must be a boolean."""
     if not isinstance(doc, dict):
         return False
-    params = doc.get("params") if isinstance(doc.get("params"), dict) else {}
+    params: dict[str, Any] = doc["params"] if isinstance(doc.get("params"), dict) else {}
     value = doc.get("explain", params.get("explain", False))
     if not isinstance(value, bool):
         raise RequestError(400, f"explain must be true or false; got {_kind(value)}")

@@ -162,13 +162,39 @@ def register_task(task: str) -> dict[str, Any]:
     }
 
 
+def version_tags(
+    arch: str, run_id: str, gate: str, metrics: dict[str, Any], onnx_sha256: str
+) -> dict[str, str]:
+    """A model version's tags: where it came from, its gate figures (with evaluate's bootstrap
+    interval, which promote records) and what it was exported as."""
+    from pipeline.core import tracking
+
+    tags = {
+        "arch": arch,
+        "run_id": run_id,
+        "git_commit": tracking.git_commit(),
+        "git_dirty": tracking.git_dirty(),
+        "gate_metric": gate,
+        f"val_{gate}": f"{metrics['val'][gate]:.6f}",
+        f"test_{gate}": f"{metrics['test'][gate]:.6f}",
+        **({"test_accuracy": f"{metrics['test']['accuracy']:.6f}"} if "accuracy" in metrics["test"] else {}),
+        "onnx_max_abs_diff": f"{metrics.get('onnx_max_abs_diff', float('nan')):.3g}",
+        "onnx_sha256": onnx_sha256,
+    }
+    if metrics.get("test_rows_sha256"):
+        tags["test_rows_sha256"] = metrics["test_rows_sha256"]
+    interval = metrics["test"].get(f"{gate}_ci")
+    if isinstance(interval, list) and len(interval) == 2:
+        tags[f"test_{gate}_ci_low"], tags[f"test_{gate}_ci_high"] = (f"{x:.6f}" for x in interval)
+    return tags
+
+
 def register_version(
     task: str, arch: str, config: Any, client: Any, code: Path, example: Any
 ) -> dict[str, Any]:
     """Log the pyfunc of one architecture's model to its training run and register it as a version."""
     import mlflow
 
-    from pipeline.core import tracking
     from pipeline.serving.bundle import read_bundle
 
     model_dir = paths.model_dir(task, arch)
@@ -183,23 +209,7 @@ def register_version(
     info = log_pyfunc(task, arch, run_id, code, example)
     importance = log_importance(task, arch, run_id, client)
     version = mlflow.register_model(info.model_uri, task, tags={"arch": arch})
-    tags = {
-        "arch": arch,
-        "run_id": run_id,
-        "git_commit": tracking.git_commit(),
-        "git_dirty": tracking.git_dirty(),
-        "gate_metric": gate,
-        f"val_{gate}": f"{metrics['val'][gate]:.6f}",
-        f"test_{gate}": f"{metrics['test'][gate]:.6f}",
-        **({"test_accuracy": f"{metrics['test']['accuracy']:.6f}"} if "accuracy" in metrics["test"] else {}),
-        "onnx_max_abs_diff": f"{metrics.get('onnx_max_abs_diff', float('nan')):.3g}",
-        "onnx_sha256": bundle.manifest.files["model.onnx"],
-    }
-    if metrics.get("test_rows_sha256"):
-        tags["test_rows_sha256"] = metrics["test_rows_sha256"]
-    interval = metrics["test"].get(f"{gate}_ci")  # evaluate's bootstrap interval: promote records it
-    if isinstance(interval, list) and len(interval) == 2:
-        tags[f"test_{gate}_ci_low"], tags[f"test_{gate}_ci_high"] = (f"{x:.6f}" for x in interval)
+    tags = version_tags(arch, run_id, gate, metrics, bundle.manifest.files["model.onnx"])
     behaviour = behaviour_results(task, config, model_dir)
     if behaviour:  # the outcome for promote --require behaviour, the details beside the model
         tags[BEHAVIOUR_TAG] = summary(behaviour)

@@ -31,6 +31,16 @@ MAX_EVALS = 250
 SEED = 0  # the permutations' seed: the same row is explained the same way every time
 
 
+def column_features(encoder: Any) -> list[np.ndarray]:
+    """The positions of each input column's encoded features, in ``input_columns`` order: one for
+    a number, the one-hot group of a category (one column for two values): what is masked together."""
+    widths = [1] * len(encoder.numeric) + [
+        1 if len(values) == 2 else len(values) for values in encoder.categorical.values()
+    ]
+    starts = np.cumsum([0, *widths])
+    return [np.arange(start, start + width) for start, width in zip(starts[:-1], widths, strict=True)]
+
+
 def not_supported(kind: str, why: str) -> ValueError:
     return ValueError(f"explanations are not supported for {kind} models: {why}")
 
@@ -152,7 +162,7 @@ def explain_table(predictor: Any, inputs: Any, probabilities: Any, top: int) -> 
         )
     encoder = predictor.encoder
     background_rows = np.asarray(background, dtype=np.float32)
-    groups, names = encoder.column_features(), encoder.input_columns
+    groups, names = column_features(encoder), encoder.input_columns
     numeric_target = "target" in predictor.output
     explanations: list[dict[str, Any] | None] = []
     for i, record in enumerate(_rows(inputs)):
@@ -160,8 +170,12 @@ def explain_table(predictor: Any, inputs: Any, probabilities: Any, top: int) -> 
             explanations.append(None)
             continue
         answered, explains = explained_output(probabilities, i)
+
+        def model(x: np.ndarray, answered: Callable[[Any], np.ndarray] = answered) -> np.ndarray:
+            return answered(predictor.predict_encoded(x))
+
         base, values, outputs = column_contributions(
-            lambda x, answered=answered: answered(predictor.predict_encoded(x)),
+            model,
             encoder.transform_records([record]),
             background_rows,
             groups,
@@ -194,7 +208,7 @@ def explain_text(predictor: Any, inputs: Any, probabilities: Any, top: int) -> l
         if _invalid(probabilities, i):
             explanations.append(None)
             continue
-        text = item.get(encoder.text_column) if isinstance(item, dict) else item
+        text = str(item.get(encoder.text_column) if isinstance(item, dict) else item)
         output, explains = _answered_class(predictor, np.asarray(probabilities[i], dtype="float64"))
         value, words = leave_one_out(
             lambda variants: np.asarray(predictor.predict_encoded(encoder.pad(variants)), dtype="float64"),
@@ -240,11 +254,15 @@ def global_importance(predictor: Any, rows: np.ndarray) -> dict[str, float] | No
     for label in np.unique(answered):  # one explainer per answered class: one output each
         chosen = answered == label
         output, _ = explained_output(raw[chosen], 0)
+
+        def model(x: np.ndarray, output: Callable[[Any], np.ndarray] = output) -> np.ndarray:
+            return output(predictor.predict_encoded(x))
+
         _, values, _ = column_contributions(
-            lambda x, output=output: output(predictor.predict_encoded(x)),
+            model,
             rows[chosen],
             np.asarray(background, dtype=np.float32),
-            predictor.encoder.column_features(),
+            column_features(predictor.encoder),
         )
         sizes[chosen] = np.abs(values)
     means = sizes.mean(axis=0)

@@ -25,6 +25,12 @@ from pipeline.tasks.base import (
     stratified_splits,
 )
 
+# after promotion: explanations and drift monitoring (re-exported: this module is the kind)
+from pipeline.tasks.tabular_operations import drift_columns as drift_columns
+from pipeline.tasks.tabular_operations import drift_tokens as drift_tokens
+from pipeline.tasks.tabular_operations import explain as explain
+from pipeline.tasks.tabular_operations import explanation_setup as explanation_setup
+
 
 def cross_validation_off() -> str | None:
     """Why the cv stage leaves this kind out, or None when it cross-validates it."""
@@ -377,21 +383,6 @@ def bench_inputs(encoder: Any, rows: Any) -> list[Any]:
     return out
 
 
-# --- explanations (pipeline/tasks/explanations.py) ---
-def explanation_setup(train_rows: Any, seed: int) -> dict[str, Any]:
-    """SHAP's background: a seeded sample of the encoded training rows, carried in the bundle."""
-    from pipeline.tasks.explanations import background_sample
-
-    return {"method": "shap", "seed": seed, "background": background_sample(train_rows(), seed)}
-
-
-def explain(predictor: Any, inputs: Any, probabilities: Any, top: int) -> list[Any]:
-    """Each row's columns by their SHAP values (masked as the user's columns, not encoded features)."""
-    from pipeline.tasks.explanations import explain_table
-
-    return explain_table(predictor, inputs, probabilities, top)
-
-
 def behaviour_input(given: Any, change: Any) -> dict[str, Any]:
     """A behavioural check's request row: the row ``given`` with the columns ``change`` alters."""
     from pipeline.tasks.behaviour_answers import table_input
@@ -404,14 +395,3 @@ def behaviour_answers(predictor: Any, records: list[Any]) -> list[Any]:
     from pipeline.tasks.behaviour_answers import scored
 
     return scored(predictor, records, answers)
-
-
-# ------------------------------------------------------------------------- drift monitoring
-def drift_columns(encoder: Any) -> dict[str, str]:
-    """A table's columns for ``monitor``: the numbers and the categories the encoder reads."""
-    return {**dict.fromkeys(encoder.numeric, "number"), **dict.fromkeys(encoder.categorical, "category")}
-
-
-def drift_tokens(encoder: Any, text: str) -> list[tuple[str, bool]]:
-    """A table has no text: no tokens."""
-    return []

@@ -30,6 +30,12 @@ from pipeline.tasks.base import (
     stratified_splits,
 )
 
+# after promotion: explanations and drift monitoring (re-exported: this module is the kind)
+from pipeline.tasks.text_operations import drift_columns as drift_columns
+from pipeline.tasks.text_operations import drift_tokens as drift_tokens
+from pipeline.tasks.text_operations import explain as explain
+from pipeline.tasks.text_operations import explanation_setup as explanation_setup
+
 
 def cross_validation_off() -> str | None:
     """Why the cv stage leaves this kind out, or None when it cross-validates it."""
@@ -365,19 +371,6 @@ def bench_inputs(encoder: Any, rows: Any) -> list[Any]:
     return texts_from_token_ids(encoder, rows)
 
 
-# --- explanations (pipeline/tasks/explanations.py) ---
-def explanation_setup(train_rows: Any, seed: int) -> dict[str, Any]:
-    """Leaving words out needs no background: the text is its own reference."""
-    return {"method": "leave one word out"}
-
-
-def explain(predictor: Any, inputs: Any, probabilities: Any, top: int) -> list[Any]:
-    """Each text's words by how much leaving each out changes the answered class's probability."""
-    from pipeline.tasks.explanations import explain_text
-
-    return explain_text(predictor, inputs, probabilities, top)
-
-
 def behaviour_input(given: Any, change: Any) -> str:
     """A behavioural check's request text: ``change`` when there is one, else ``given``."""
     from pipeline.tasks.behaviour_answers import text_input
@@ -390,19 +383,3 @@ def behaviour_answers(predictor: Any, records: list[Any]) -> list[Any]:
     from pipeline.tasks.behaviour_answers import scored
 
     return scored(predictor, records, answers)
-
-
-# ------------------------------------------------------------------------- drift monitoring
-def drift_columns(encoder: Any) -> dict[str, str]:
-    """A text task's one column for ``monitor``: the text."""
-    return {str(encoder.text_column): "text"}
-
-
-def drift_tokens(encoder: Any, text: str) -> list[tuple[str, bool]]:
-    """The text's tokens as the encoder splits them, each with whether it is in the vocabulary
-    (the others are read as the out-of-vocabulary token)."""
-    from pipeline.encoders.base import tokenize
-
-    tokens = tokenize(text, encoder.lowercase)
-    ids = encoder.encode_one(text)  # one id per token; 1 is the out-of-vocabulary token
-    return [(token, token_id > 1) for token, token_id in zip(tokens, ids, strict=True)]
