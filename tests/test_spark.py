@@ -20,7 +20,7 @@ import pytest
 from pipeline.__main__ import main as cli
 from pipeline.core.errors import DataError, ModelError
 from pipeline.core.io import write_json
-from tests.tiny_models import churn_model_dir, churn_rows, sentiment_model_dir
+from tests.tiny_models import churn_encoder, churn_model_dir, churn_rows, sentiment_model_dir
 
 pytestmark = pytest.mark.services
 
@@ -62,6 +62,10 @@ def register(project: Path, task: str, model_dirs: list[Path], splits: pd.DataFr
 
 def register_churn(project: Path) -> Path:
     model_dir = churn_model_dir(project)
+    # register samples the test rows for the card's SHAP importances (a table's bundle explains)
+    encoded = churn_encoder().transform(churn_rows(30, seed=2))
+    (project / "data" / "encoded" / "churn").mkdir(parents=True, exist_ok=True)
+    np.savez(project / "data" / "encoded" / "churn" / "test.npz", x=encoded, y=np.zeros(len(encoded)))
     register(project, "churn", [model_dir], churn_rows(4))
     return model_dir
 
