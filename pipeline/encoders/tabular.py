@@ -18,6 +18,7 @@ import pandas as pd
 from pipeline.core.errors import DataError
 from pipeline.core.rows import header_problem, mangled_duplicate
 from pipeline.encoders.base import Encoder, RowError, _is_missing, _union_keys
+from pipeline.encoders.tabular_columns import category_positions
 
 EMPTY_ROW = "the row is empty: no value in any column"  # e.g. a blank line in a CSV
 
@@ -267,11 +268,10 @@ class TabularEncoder(Encoder):
                 suspect |= ~nan & np.isfinite(values) & (np.floor(values) != values)
             for i in np.flatnonzero(suspect).tolist():
                 errors.append(RowError(i, check_number(float(values[i]), spec) or "", col))
-        for col in self.categorical:
-            for i, value in enumerate(frame[col].tolist()):
-                _, problem = self._category(col, value)
-                if problem:
-                    errors.append(RowError(i, problem, col))
+        for col in self.categorical:  # each distinct value judged once (tabular_columns.py)
+            errors += [
+                RowError(i, problem, col) for i, problem in category_positions(self, col, frame[col])[1]
+            ]
         errors = [e for e in errors if e.column is None or not empty[e.row]]
         return sorted(errors, key=lambda e: e.row)
 
@@ -290,10 +290,12 @@ class TabularEncoder(Encoder):
                     [_number(fill if _is_missing(v) else v) for v in raw.tolist()], dtype="float64"
                 )
             columns.append((values - stats["mean"]) / stats["std"])
-        for col in self.categorical:
-            keys = np.array([self._category(col, v)[0] for v in frame[col].tolist()], dtype=object)
-            levels = self._levels(col)
-            columns += [(keys == level).astype("float64") for level in levels]
+        for col in self.categorical:  # one-hot from each row's position among the column's keys
+            positions, _ = category_positions(self, col, frame[col])
+            first = 1 if len(self._keys[col]) == 2 else 0  # as _levels: two values, one binary column
+            columns += [
+                (positions == level).astype("float64") for level in range(first, len(self._keys[col]))
+            ]
         if not columns:
             return np.zeros((len(frame), 0), dtype="float32")
         return np.stack(columns, axis=1).astype("float32")
