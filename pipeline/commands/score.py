@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from pipeline.core.errors import DataError
@@ -108,22 +109,21 @@ def score_chunk(
     predictor: Any, chunk: pd.DataFrame, ids: list[str], options: dict[str, Any]
 ) -> tuple[pd.DataFrame, list[RowError]]:
     """Pure core: the valid rows' id columns and answers, and the invalid rows' errors (rows
-    0-based within the chunk)."""
-    from pipeline.serving.responses import answer_rows
-
+    0-based within the chunk). The answers come a column at a time (the kind's ``answer_columns``):
+    a dict per row cost more than the model at a million rows."""
     chunk = chunk.reset_index(drop=True)
     result = predictor.score_frame(chunk)
-    bad = {e.row for e in result.errors}
-    good = [i for i in range(len(chunk)) if i not in bad]
-    out = chunk.loc[good, ids].reset_index(drop=True)
-    if good:
+    valid = np.ones(len(chunk), dtype=bool)
+    valid[[e.row for e in result.errors]] = False
+    good = np.flatnonzero(valid)
+    out = chunk.loc[valid, ids].reset_index(drop=True) if len(good) < len(chunk) else chunk[ids].copy()
+    if len(good):
         probabilities = result.probabilities[good]
         shares = None if result.known_token_share is None else result.known_token_share[good]
-        answers = answer_rows(predictor, probabilities, shares, chunk.iloc[good], options)
-        for column, values in (
-            kind_named(predictor.kind).predict_columns(answers, probabilities, shares).items()
-        ):
-            out[column] = list(values)
+        inputs = chunk if len(good) == len(chunk) else chunk.iloc[good]
+        columns = kind_named(predictor.kind).answer_columns(predictor, probabilities, shares, inputs, options)
+        for column, values in columns.items():
+            out[column] = values if isinstance(values, np.ndarray) else list(values)  # lists: as before
     return out, result.errors
 
 

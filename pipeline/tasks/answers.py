@@ -30,6 +30,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 THRESHOLD = 0.5
 POSITIVE, NEGATIVE, NEUTRAL = "Positive", "Negative", "Neutral"
@@ -317,3 +318,51 @@ def texts_from_token_ids(encoder: Any, rows: Any) -> list[str]:
     """Texts that a text encoder encodes back to ``rows`` of token ids (the OOV token as "unk")."""
     words = [w if i > 1 else "unk" for i, w in enumerate(encoder.vocabulary)]
     return [" ".join(words[int(t)] for t in row if t != 0) or "unk" for row in rows]
+
+
+# ------------------------------------------------------------------ score's columns, an array each
+def binary_table_columns(probabilities: Any, classes: Sequence[Any] | None, names: Sequence[str]) -> dict:
+    """A binary table's ``predict_columns`` of its answers, a column at a time (score's chunks):
+    ``probability``, ``prediction`` 0/1 (int64; Int64 with a gap where a probability is NaN) and
+    ``class_name`` as :func:`_binary_name` gives it (also None for a class named Neutral)."""
+    scores = np.asarray(probabilities, dtype="float64")
+    nan = np.isnan(scores)
+    prediction = (scores >= THRESHOLD).astype(np.int64)
+    named = [
+        None if _named(classes) and classes is not None and classes[k] == NEUTRAL else names[k]
+        for k in (0, 1)
+    ]
+    class_name = np.array(named, dtype=object)[prediction]
+    class_name[nan] = None
+    return {
+        "probability": probabilities,
+        "prediction": pd.arrays.IntegerArray(prediction, nan) if nan.any() else prediction,
+        "class_name": class_name,
+    }
+
+
+def sentiment_columns(probabilities: Any, shares: Any, band: float, names: Sequence[str]) -> dict:
+    """A binary text's ``predict_columns`` of its answers, a column at a time: ``probability``,
+    ``label`` (:func:`sentiment_outcome`'s), ``class_name``, ``known_token_share``, ``warning``."""
+    scores = np.asarray(probabilities, dtype="float64")
+    known = np.asarray(shares, dtype="float64")
+    band = check_neutral_band(band)
+    distance = np.abs(scores - THRESHOLD)
+    neutral = np.round(distance, 9) < band
+    for i in np.flatnonzero(np.abs(distance - band) < 1e-6).tolist():  # Python's round at the edge
+        neutral[i] = round(float(distance[i]), 9) < band
+    unknown = known == 0  # no known word: Neutral, with a warning
+    positive = scores >= THRESHOLD
+    label = np.where(positive, POSITIVE, NEGATIVE).astype(object)
+    label[neutral | unknown] = NEUTRAL
+    class_name = np.array(names[:2], dtype=object)[positive.astype(np.int64)]
+    class_name[neutral | unknown] = None
+    nan = np.isnan(scores)
+    label[nan], class_name[nan] = None, None
+    return {
+        "probability": probabilities,
+        "label": label,
+        "class_name": class_name,
+        "known_token_share": known.round(4),
+        "warning": np.where(unknown & ~nan, NO_KNOWN_WORD, "").astype(object),
+    }
