@@ -172,3 +172,19 @@ def test_a_binary_texts_columns_are_its_answers_columns(band):
     for column in got:
         assert pd.Series(list(got[column])).equals(pd.Series(list(expected[column]))), column
     assert shapes.NEUTRAL in list(got["label"])
+
+
+@pytest.mark.parametrize("truncation", ["pre", "post"])
+@pytest.mark.parametrize("padding", ["pre", "post"])
+def test_texts_are_truncated_before_their_tokens_are_looked_up_with_the_same_rows(truncation, padding):
+    from tiny_models import text_encoder
+
+    encoder = text_encoder()
+    encoder.truncation, encoder.padding = truncation, padding
+    words = [*encoder.vocabulary[2:], "zxqv", "plmokn"]
+    rng = np.random.default_rng(0)
+    texts = [" ".join(rng.choice(words, size)) for size in (0, 1, 3, encoder.sequence_length, 200)]
+    texts += ["<br />Great <b>film</b>, isn't it?", "only emoji 🙂"]
+    np.testing.assert_array_equal(
+        encoder.transform_texts(texts), encoder.pad([encoder.encode_one(t) for t in texts])
+    )
