@@ -142,7 +142,8 @@ class ChunkWriter:
             import pyarrow as pa
             import pyarrow.parquet as pq
 
-            frame = frame.astype({c: "string" for c in frame.columns if frame[c].dtype == object})
+            texts = {c: "string" for c in frame.columns if frame[c].dtype == object}
+            frame = frame.astype(texts) if texts else frame  # astype({}) would still copy the chunk
             table = pa.Table.from_pandas(frame, schema=self._schema, preserve_index=False)
             if self._writer is None:
                 self._schema = table.schema
