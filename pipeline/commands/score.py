@@ -184,12 +184,13 @@ def score_file(
     rejects: Path,
     *,
     ids: list[str] | None = None,
-    chunk_rows: int = CHUNK_ROWS,
+    chunk_rows: int | None = None,
     options: dict[str, Any] | None = None,
     progress: bool = False,
 ) -> Tally:
-    """Score ``source`` into ``output`` chunk by chunk; invalid rows into ``rejects``. On a
-    failure that stops the run (an unreadable file, no valid row) both files are removed."""
+    """Score ``source`` into ``output`` chunk by chunk (``chunk_rows`` rows, by default the
+    encoder's ``batch_rows``); invalid rows into ``rejects``. On a failure that stops the run (an
+    unreadable file, no valid row) both files are removed."""
     kind = kind_named(predictor.kind)
     if kind.answers_next_words():
         raise DataError("score streams classifiers and numeric targets; use predict for next words")
@@ -199,7 +200,7 @@ def score_file(
     try:
         with rejects.open("w", newline="", encoding="utf-8") as handle:
             rejected = csv.writer(handle)
-            for chunk in read_chunks(source, chunk_rows, text_column):
+            for chunk in read_chunks(source, chunk_rows or predictor.encoder.batch_rows, text_column):
                 ids = _id_columns(ids, chunk, predictor, source) if tally.rows == 0 else ids
                 assert ids is not None
                 out, errors = score_chunk(predictor, chunk, ids, options or {})
@@ -281,7 +282,9 @@ def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
         "--id", action="append", dest="ids", metavar="COLUMN", help="an id column kept (repeatable)"
     )
     group.add_argument(
-        "--chunk-rows", type=int, default=CHUNK_ROWS, help=f"rows per chunk (default {CHUNK_ROWS})"
+        "--chunk-rows",
+        type=int,
+        help="rows per chunk (default: the encoder's batch_rows: 65,536 for a table, 8,192 for a text)",
     )
     group.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -316,7 +319,7 @@ def run(args: argparse.Namespace, predictor: Any, uri: str, options: dict[str, A
     chunk_rows and quiet."""
     file_format(args.input, "--input")
     file_format(args.output, "--output")
-    if args.chunk_rows < 1:
+    if args.chunk_rows is not None and args.chunk_rows < 1:
         raise DataError(f"--chunk-rows must be at least 1, got {args.chunk_rows}")
     rejects = args.rejects or args.output.with_name(args.output.name + ".rejects.csv")
     tally = score_in_place(

@@ -52,3 +52,9 @@ def category_positions(encoder: TabularEncoder, col: str, column: pd.Series) -> 
     at_rows = positions[codes] if len(codes) else np.zeros(0, dtype=np.int64)
     refused = [(int(i), verdicts[codes[i]][1]) for i in np.flatnonzero(at_rows < 0).tolist()]
     return at_rows, refused
+
+
+def one_hot(positions: np.ndarray, n_keys: int) -> list[np.ndarray]:
+    """float64 columns from the rows' positions among ``n_keys`` keys, one a key; two keys: one
+    binary column for the second (as ``TabularEncoder._levels``)."""
+    return [(positions == level).astype("float64") for level in range(1 if n_keys == 2 else 0, n_keys)]
