@@ -342,8 +342,9 @@ def binary_table_columns(probabilities: Any, classes: Sequence[Any] | None, name
         None if _named(classes) and classes is not None and classes[k] == NEUTRAL else names[k]
         for k in (0, 1)
     ]
-    class_name = np.array(named, dtype=object)[prediction]
-    class_name[nan] = None
+    # taken from the two names as pandas' text (Arrow) array: 65,536 Python strings for pandas to
+    # convert back cost more than the model
+    class_name = pd.array(named, dtype="str").take(np.where(nan, -1, prediction), allow_fill=True)
     return {
         "probability": probabilities,
         "prediction": pd.arrays.IntegerArray(prediction, nan) if nan.any() else prediction,
