@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from pipeline.core.errors import DataError
@@ -108,22 +109,21 @@ def score_chunk(
     predictor: Any, chunk: pd.DataFrame, ids: list[str], options: dict[str, Any]
 ) -> tuple[pd.DataFrame, list[RowError]]:
     """Pure core: the valid rows' id columns and answers, and the invalid rows' errors (rows
-    0-based within the chunk)."""
-    from pipeline.serving.responses import answer_rows
-
+    0-based within the chunk). The answers come a column at a time (the kind's ``answer_columns``):
+    a dict per row cost more than the model at a million rows."""
     chunk = chunk.reset_index(drop=True)
     result = predictor.score_frame(chunk)
-    bad = {e.row for e in result.errors}
-    good = [i for i in range(len(chunk)) if i not in bad]
-    out = chunk.loc[good, ids].reset_index(drop=True)
-    if good:
+    valid = np.ones(len(chunk), dtype=bool)
+    valid[[e.row for e in result.errors]] = False
+    good = np.flatnonzero(valid)
+    out = chunk.loc[valid, ids].reset_index(drop=True) if len(good) < len(chunk) else chunk[ids].copy()
+    if len(good):
         probabilities = result.probabilities[good]
         shares = None if result.known_token_share is None else result.known_token_share[good]
-        answers = answer_rows(predictor, probabilities, shares, chunk.iloc[good], options)
-        for column, values in (
-            kind_named(predictor.kind).predict_columns(answers, probabilities, shares).items()
-        ):
-            out[column] = list(values)
+        inputs = chunk if len(good) == len(chunk) else chunk.iloc[good]
+        columns = kind_named(predictor.kind).answer_columns(predictor, probabilities, shares, inputs, options)
+        for column, values in columns.items():
+            out[column] = values if isinstance(values, np.ndarray) else list(values)  # lists: as before
     return out, result.errors
 
 
@@ -142,7 +142,8 @@ class ChunkWriter:
             import pyarrow as pa
             import pyarrow.parquet as pq
 
-            frame = frame.astype({c: "string" for c in frame.columns if frame[c].dtype == object})
+            texts = {c: "string" for c in frame.columns if frame[c].dtype == object}
+            frame = frame.astype(texts) if texts else frame  # astype({}) would still copy the chunk
             table = pa.Table.from_pandas(frame, schema=self._schema, preserve_index=False)
             if self._writer is None:
                 self._schema = table.schema
@@ -183,12 +184,13 @@ def score_file(
     rejects: Path,
     *,
     ids: list[str] | None = None,
-    chunk_rows: int = CHUNK_ROWS,
+    chunk_rows: int | None = None,
     options: dict[str, Any] | None = None,
     progress: bool = False,
 ) -> Tally:
-    """Score ``source`` into ``output`` chunk by chunk; invalid rows into ``rejects``. On a
-    failure that stops the run (an unreadable file, no valid row) both files are removed."""
+    """Score ``source`` into ``output`` chunk by chunk (``chunk_rows`` rows, by default the
+    encoder's ``batch_rows``); invalid rows into ``rejects``. On a failure that stops the run (an
+    unreadable file, no valid row) both files are removed."""
     kind = kind_named(predictor.kind)
     if kind.answers_next_words():
         raise DataError("score streams classifiers and numeric targets; use predict for next words")
@@ -198,7 +200,7 @@ def score_file(
     try:
         with rejects.open("w", newline="", encoding="utf-8") as handle:
             rejected = csv.writer(handle)
-            for chunk in read_chunks(source, chunk_rows, text_column):
+            for chunk in read_chunks(source, chunk_rows or predictor.encoder.batch_rows, text_column):
                 ids = _id_columns(ids, chunk, predictor, source) if tally.rows == 0 else ids
                 assert ids is not None
                 out, errors = score_chunk(predictor, chunk, ids, options or {})
@@ -280,7 +282,9 @@ def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
         "--id", action="append", dest="ids", metavar="COLUMN", help="an id column kept (repeatable)"
     )
     group.add_argument(
-        "--chunk-rows", type=int, default=CHUNK_ROWS, help=f"rows per chunk (default {CHUNK_ROWS})"
+        "--chunk-rows",
+        type=int,
+        help="rows per chunk (default: the encoder's batch_rows: 65,536 for a table, 8,192 for a text)",
     )
     group.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -315,7 +319,7 @@ def run(args: argparse.Namespace, predictor: Any, uri: str, options: dict[str, A
     chunk_rows and quiet."""
     file_format(args.input, "--input")
     file_format(args.output, "--output")
-    if args.chunk_rows < 1:
+    if args.chunk_rows is not None and args.chunk_rows < 1:
         raise DataError(f"--chunk-rows must be at least 1, got {args.chunk_rows}")
     rejects = args.rejects or args.output.with_name(args.output.name + ".rejects.csv")
     tally = score_in_place(

@@ -71,6 +71,9 @@ class Encoder(ABC):
     # a series' history: the request's rows together are one input, answered once, whose transform
     # raises DataError naming what is wrong (a table's and a text's rows are each an input of their own)
     whole_request: ClassVar[bool] = False
+    # rows per chunk of score's batch path by default: each chunk costs pandas and ONNX Runtime a
+    # fixed overhead, which a table's narrow rows amortise over more rows (tabular.py: 65,536)
+    batch_rows: ClassVar[int] = 8192
 
     @property
     def vocab_size(self) -> int:

@@ -83,7 +83,15 @@ class TextEncoder(Encoder):
         return [self._index.get(tok, 1) for tok in tokenize(text, self.lowercase)]
 
     def transform_texts(self, texts: Iterable[str]) -> np.ndarray:
-        return self.pad([self.encode_one(t) for t in texts])
+        return self.pad([self.read_ids(t) for t in texts])
+
+    def read_ids(self, text: str) -> list[int]:
+        """The ids of :meth:`encode_one` that :meth:`pad` keeps: the tokens truncation drops are
+        never looked up (an IMDB review has about 230 tokens, a model may read the last 48)."""
+        tokens, n = tokenize(text, self.lowercase), self.sequence_length
+        if n > 0 and len(tokens) > n:
+            tokens = tokens[-n:] if self.truncation == "pre" else tokens[:n]
+        return [self._index.get(tok, 1) for tok in tokens]
 
     def pad(self, rows: Sequence[Sequence[int]]) -> np.ndarray:
         """Token id lists as the model's rows: truncated and padded to ``sequence_length``."""

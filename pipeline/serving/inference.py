@@ -215,9 +215,10 @@ class Predictor:
         if self.encoder.whole_request:
             return self._score_whole(lambda: self.encoder.transform(frame))
         errors = self.encoder.check(frame)
-        bad = {e.row for e in errors}
-        good = [i for i in range(len(frame)) if i not in bad]
-        x = self.encoder.transform(frame.iloc[good]) if good else None
+        valid = np.ones(len(frame), dtype=bool)
+        valid[[e.row for e in errors]] = False
+        good = np.flatnonzero(valid)  # all of them: the frame itself, no copy of its valid rows
+        x = self.encoder.transform(frame if valid.all() else frame.iloc[good]) if len(good) else None
         return ScoreResult(
             self._score_rows(len(frame), good, x), errors, self._token_shares(len(frame), good, x)
         )
@@ -245,7 +246,7 @@ class Predictor:
             return ScoreResult(np.full((1, self.n_classes), np.nan), [RowError(0, str(exc))], None)
         return ScoreResult(self.predict_encoded(x), [], None)
 
-    def _score_rows(self, n: int, good: list[int], x: np.ndarray | None) -> np.ndarray:
+    def _score_rows(self, n: int, good: Any, x: np.ndarray | None) -> np.ndarray:
         """Rows ``good`` scored from ``x``, NaN in the others: ``(n,)`` or ``(n, n_classes)``."""
         if x is None:
             return np.full((n,) if self.n_classes == 2 else (n, self.n_classes), np.nan)
@@ -254,7 +255,7 @@ class Predictor:
         probabilities[good] = scored
         return probabilities
 
-    def _token_shares(self, n: int, good: list[int], x: np.ndarray | None) -> np.ndarray | None:
+    def _token_shares(self, n: int, good: Any, x: np.ndarray | None) -> np.ndarray | None:
         """Text: the share of known tokens in rows ``good``, NaN in the others; None for tables."""
         if not self.encoder.vocab_size:  # an encoder without a vocabulary: no tokens to count
             return None

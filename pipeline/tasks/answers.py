@@ -30,6 +30,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 THRESHOLD = 0.5
 POSITIVE, NEGATIVE, NEUTRAL = "Positive", "Negative", "Neutral"
@@ -76,17 +77,22 @@ def check_neutral_band(band: Any) -> float:
 
 
 def sentiment_label(probability: float, neutral_band: float) -> str:
-    # rounded so that the decimal edges hold (0.6 - 0.5 is 0.0999... in binary): p = 0.5 + band is not Neutral
-    if round(abs(probability - THRESHOLD), 9) < neutral_band:
-        return NEUTRAL
-    return POSITIVE if probability >= THRESHOLD else NEGATIVE
+    return str(sentiment_labels(np.array([probability]), neutral_band)[0])
 
 
-def sentiment_outcome(probability: float, known_share: float, neutral_band: float) -> tuple[str, str | None]:
-    """The label, and a warning when no token of the text is known (then the label is Neutral)."""
-    if known_share == 0:
-        return NEUTRAL, NO_KNOWN_WORD
-    return sentiment_label(probability, neutral_band), None
+def sentiment_labels(probabilities: Any, neutral_band: float) -> np.ndarray:
+    """Positive, Negative or Neutral per probability (an object array), the rule of a row's answer
+    and of score's columns alike: Neutral when ``|p - 0.5| < neutral_band``, the distance rounded to 9
+    decimals so that the decimal edges hold (0.6 - 0.5 is 0.0999... in binary): p = 0.5 + band is
+    not Neutral."""
+    scores = np.asarray(probabilities, dtype="float64").reshape(-1)
+    distance = np.abs(scores - THRESHOLD)
+    neutral = np.round(distance, 9) < neutral_band
+    for i in np.flatnonzero(np.abs(distance - neutral_band) < 1e-6).tolist():  # Python's exact round
+        neutral[i] = round(float(distance[i]), 9) < neutral_band  # at the edge, where numpy's may differ
+    labels = np.where(scores >= THRESHOLD, POSITIVE, NEGATIVE).astype(object)
+    labels[neutral] = NEUTRAL
+    return labels
 
 
 def churn_prediction(probability: float) -> int:
@@ -121,8 +127,11 @@ def classifier_answers(
     if neutral_band is None:
         answers = [_binary_table_answer(float(p), classes) for p in scores]
     else:
-        band = check_neutral_band(neutral_band)
-        answers = [_sentiment_answer(float(p), share, band) for p, share in zip(scores, shares, strict=True)]
+        labels = sentiment_labels(scores, check_neutral_band(neutral_band))
+        answers = [
+            _sentiment_answer(float(p), share, label)
+            for p, share, label in zip(scores, shares, labels, strict=True)
+        ]
     if names is None:
         return answers
     return [
@@ -148,13 +157,15 @@ def _binary_name(answer: dict[str, Any], probability: float, names: Sequence[str
     return names[churn_prediction(probability)]
 
 
-def _sentiment_answer(value: float, share: float | None, band: float) -> dict[str, Any]:
+def _sentiment_answer(value: float, share: float | None, label: str) -> dict[str, Any]:
+    """``label``: :func:`sentiment_labels`'; with no known word (a share of 0) Neutral, and a warning."""
     if math.isnan(value):
         item: dict[str, Any] = {"probability": None, "label": None}
         return item | ({"known_token_share": None, "warning": None} if share is not None else {})
     if share is None:
-        return {"probability": value, "label": sentiment_label(value, band)}
-    label, warning = sentiment_outcome(value, float(share), band)
+        return {"probability": value, "label": label}
+    warning = NO_KNOWN_WORD if float(share) == 0 else None
+    label = NEUTRAL if warning else label
     return {
         "probability": value,
         "label": label,
@@ -317,3 +328,48 @@ def texts_from_token_ids(encoder: Any, rows: Any) -> list[str]:
     """Texts that a text encoder encodes back to ``rows`` of token ids (the OOV token as "unk")."""
     words = [w if i > 1 else "unk" for i, w in enumerate(encoder.vocabulary)]
     return [" ".join(words[int(t)] for t in row if t != 0) or "unk" for row in rows]
+
+
+# ------------------------------------------------------------------ score's columns, an array each
+def binary_table_columns(probabilities: Any, classes: Sequence[Any] | None, names: Sequence[str]) -> dict:
+    """A binary table's ``predict_columns`` of its answers, a column at a time (score's chunks):
+    ``probability``, ``prediction`` 0/1 (int64; Int64 with a gap where a probability is NaN) and
+    ``class_name`` as :func:`_binary_name` gives it (also None for a class named Neutral)."""
+    scores = np.asarray(probabilities, dtype="float64")
+    nan = np.isnan(scores)
+    prediction = (scores >= THRESHOLD).astype(np.int64)
+    named = [
+        None if _named(classes) and classes is not None and classes[k] == NEUTRAL else names[k]
+        for k in (0, 1)
+    ]
+    # taken from the two names as pandas' text (Arrow) array: 65,536 Python strings for pandas to
+    # convert back cost more than the model
+    class_name = pd.array(named, dtype="str").take(np.where(nan, -1, prediction), allow_fill=True)
+    return {
+        "probability": probabilities,
+        "prediction": pd.arrays.IntegerArray(prediction, nan) if nan.any() else prediction,
+        "class_name": class_name,
+    }
+
+
+def sentiment_columns(probabilities: Any, shares: Any, band: float, names: Sequence[str]) -> dict:
+    """A binary text's ``predict_columns`` of its answers, a column at a time: ``probability``,
+    ``label`` (:func:`sentiment_labels`', Neutral without a known word), ``class_name``,
+    ``known_token_share``, ``warning``."""
+    scores = np.asarray(probabilities, dtype="float64")
+    known = np.asarray(shares, dtype="float64")
+    band = check_neutral_band(band)
+    unknown = known == 0  # no known word: Neutral, with a warning
+    label = sentiment_labels(scores, band)
+    label[unknown] = NEUTRAL
+    class_name = np.array(names[:2], dtype=object)[(scores >= THRESHOLD).astype(np.int64)]
+    class_name[label == NEUTRAL] = None
+    nan = np.isnan(scores)
+    label[nan], class_name[nan] = None, None
+    return {
+        "probability": probabilities,
+        "label": label,
+        "class_name": class_name,
+        "known_token_share": known.round(4),
+        "warning": np.where(unknown & ~nan, NO_KNOWN_WORD, "").astype(object),
+    }

@@ -141,6 +141,12 @@ class TaskKind(Protocol):
     ) -> dict[str, Any]:
         """``predict``'s output columns, from the rows' answers."""
 
+    def answer_columns(
+        self, predictor: Any, probabilities: Any, shares: Any, inputs: Any, options: dict[str, Any]
+    ) -> dict[str, Any]:
+        """``score``'s output columns for its valid rows: the values ``predict_columns`` makes of
+        ``answers``, built a column at a time (arrays, no dict per row) where the kind can."""
+
     def page_mode(self, n_classes: int) -> str:
         """The page's widget: ``form``, ``binary_text``, ``classes_text`` or ``next_word``."""
 

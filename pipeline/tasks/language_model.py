@@ -328,6 +328,13 @@ def predict_columns(answers: list[dict[str, Any]], probabilities: Any, shares: A
     raise TypeError("a next-word model has no class columns; predict answers it with its next words")
 
 
+def answer_columns(
+    predictor: Any, probabilities: Any, shares: Any, inputs: Any, options: dict[str, Any]
+) -> dict[str, Any]:
+    """Not score's: it streams classifiers and numeric targets, a next-word model goes to predict."""
+    return predict_columns([], probabilities, shares)
+
+
 def page_mode(n_classes: int) -> str:
     """The page's widget: ``next_word`` (suggestions as you type)."""
     return "next_word"

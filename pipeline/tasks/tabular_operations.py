@@ -30,3 +30,21 @@ def drift_columns(encoder: Any) -> dict[str, str]:
 def drift_tokens(encoder: Any, text: str) -> list[tuple[str, bool]]:
     """A table has no text: no tokens."""
     return []
+
+
+# ------------------------------------------------------------------------- score's columns
+def answer_columns(
+    predictor: Any, probabilities: Any, shares: Any, inputs: Any, options: dict[str, Any]
+) -> dict[str, Any]:
+    """score's columns: a binary classifier's as arrays (:func:`binary_table_columns`); a numeric
+    target's and a multi-class model's from their answers, one per row."""
+    import numpy as np
+
+    from pipeline.tasks import answers as shapes
+    from pipeline.tasks import tabular
+
+    if "target" in predictor.output or np.ndim(probabilities) == 2:
+        rows = tabular.answers(predictor, probabilities, shares, inputs, options)
+        return tabular.predict_columns(rows, probabilities, shares)
+    names = shapes.recorded_names(predictor.output, predictor.classes)
+    return shapes.binary_table_columns(probabilities, predictor.classes, names)

@@ -31,6 +31,7 @@ from pipeline.tasks.base import (
 )
 
 # after promotion: explanations and drift monitoring (re-exported: this module is the kind)
+from pipeline.tasks.text_operations import answer_columns as answer_columns
 from pipeline.tasks.text_operations import drift_columns as drift_columns
 from pipeline.tasks.text_operations import drift_tokens as drift_tokens
 from pipeline.tasks.text_operations import explain as explain

@@ -33,3 +33,23 @@ def drift_tokens(encoder: Any, text: str) -> list[tuple[str, bool]]:
     tokens = tokenize(text, encoder.lowercase)
     ids = encoder.encode_one(text)  # one id per token; 1 is the out-of-vocabulary token
     return [(token, token_id > 1) for token, token_id in zip(tokens, ids, strict=True)]
+
+
+# ------------------------------------------------------------------------- score's columns
+def answer_columns(
+    predictor: Any, probabilities: Any, shares: Any, inputs: Any, options: dict[str, Any]
+) -> dict[str, Any]:
+    """score's columns: a binary classifier's as arrays (:func:`sentiment_columns`); a numeric
+    target's and a multi-class model's from their answers, one per row."""
+    import numpy as np
+
+    from pipeline.tasks import answers as shapes
+    from pipeline.tasks import text
+
+    output = predictor.output
+    if "target" in output or np.ndim(probabilities) == 2:
+        rows = text.answers(predictor, probabilities, shares, inputs, options)
+        return text.predict_columns(rows, probabilities, shares)
+    band = options.get("neutral_band", output.get("neutral_band", shapes.DEFAULT_NEUTRAL_BAND))
+    names = shapes.recorded_names(output, predictor.classes)
+    return shapes.sentiment_columns(probabilities, shares, band, names)

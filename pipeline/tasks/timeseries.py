@@ -208,6 +208,13 @@ def predict_columns(answers: list[dict[str, Any]], probabilities: Any, shares: A
     return {"timestamp": list(first.get("timestamps") or []), "value": list(first.get("values") or [])}
 
 
+def answer_columns(
+    predictor: Any, probabilities: Any, shares: Any, inputs: Any, options: dict[str, Any]
+) -> dict[str, Any]:
+    """score's columns: those of the answer (one forecast), as predict writes them."""
+    return predict_columns(answers(predictor, probabilities, shares, inputs, options), probabilities, shares)
+
+
 def page_mode(n_classes: int) -> str:
     """The page's widget: ``forecast`` (a history in, the forecast drawn after it)."""
     return "forecast"
