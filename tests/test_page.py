@@ -153,9 +153,14 @@ def open_page(browser, servers) -> Iterator:
     assert requests and all(url.startswith(servers[task].url + "/") for task, url in requests), requests
 
 
-def answer(tab, n: int) -> None:
+def answer(tab, n: int, timeout_s: float = 10) -> None:
     """Wait until the page shows the answer (or error) to its ``n``-th request."""
-    tab.wait_for_selector(f'#result[data-answered="{n}"]', state="attached")
+    tab.wait_for_selector(f'#result[data-answered="{n}"]', state="attached", timeout=timeout_s * 1000)
+
+
+# An explained request runs in the server's big-batch worker process, which the first one starts
+# (a new interpreter: pipeline, ONNX Runtime, then shap and numba): 20-30 s on a busy 2-core machine
+FIRST_EXPLAIN_S = 90
 
 
 def shown_probability(tab, selector: str = "#probability") -> float:
@@ -241,7 +246,7 @@ def test_explain_lists_the_fields_that_mattered_and_highlights_the_words(open_pa
     from pipeline.serving.responses import explain_rows
 
     predictor = Predictor.from_dir(model_dirs["churn"])
-    rows = churn_rows(1)  # imported here first (shap's import takes seconds): not in the page's wait
+    rows = churn_rows(1)  # shap imported in this process before the page asks
     explain_rows(predictor, rows, predictor.score_frame(rows).probabilities)
     tab = open_page("churn")
     errors: list[str] = []
@@ -249,7 +254,7 @@ def test_explain_lists_the_fields_that_mattered_and_highlights_the_words(open_pa
     tab.fill("#f-Age", "71")
     tab.check("#explain")
     tab.click("#submit")
-    answer(tab, 1)
+    answer(tab, 1, FIRST_EXPLAIN_S)
     record = {}
     for field in config_of(tab.content())["fields"]:
         shown = tab.input_value(f"#f-{field['name']}")
@@ -271,7 +276,7 @@ def test_explain_lists_the_fields_that_mattered_and_highlights_the_words(open_pa
     tab.fill("#text", "A great movie, fine plot")
     tab.check("#explain")
     tab.click("#submit")
-    answer(tab, 1)
+    answer(tab, 1, FIRST_EXPLAIN_S)
     marks = tab.query_selector_all("#highlighted mark")
     assert marks[0].get_attribute("data-word") == "great" and "up" in marks[0].get_attribute("class")
     assert tab.text_content("#highlighted") == "A great movie, fine plot"  # the text as typed
