@@ -191,6 +191,20 @@ class SeriesEncodeConfig(Frozen):
     # the validation period's origins, every step by default: early stopping and tuning read them,
     # and a few origins (14 midnights) make a noisy signal; origin_every's value scores it as the test
     val_origin_every: int = Field(1, ge=1)
+    # what the network predicts: the target itself (``none``), or its difference from a simple
+    # forecast read from the window, ``last`` (the last value) or ``seasonal`` (the seasonal naive:
+    # the same step a season earlier); the forecaster adds that forecast back inside its graph, so
+    # that it and its ONNX export still answer in the target's units (``baseline_rows``)
+    relative_to: Literal["none", "last", "seasonal"] = "none"
+
+    @model_validator(mode="after")
+    def _window_holds_the_season(self) -> SeriesEncodeConfig:
+        if self.relative_to == "seasonal" and self.lookback < self.season_length:
+            raise ValueError(
+                f"relative_to: seasonal reads a season back: lookback {self.lookback} must be at least "
+                f"season_length {self.season_length}"
+            )
+        return self
 
     def every(self, period: str) -> int:
         """The step between two origins of ``period``: 1 in training, then as set above."""
@@ -202,6 +216,20 @@ class SeriesEncodeConfig(Frozen):
         if len(set(calendar)) != len(calendar):
             raise ValueError(f"calendar {calendar} names a feature twice")
         return calendar
+
+
+def baseline_rows(relative_to: str, lookback: int, horizon: int, season_length: int) -> list[int]:
+    """The window's row whose target each forecast step is relative to (``encode.relative_to``):
+    ``last``, the window's last row for every step; ``seasonal``, the same step one season earlier
+    (``k`` seasons when the horizon is longer than a season: the seasonal naive forecast); ``none``:
+    no row (an empty list)."""
+    if relative_to == "none":
+        return []
+    if relative_to == "last":
+        return [lookback - 1] * horizon
+    if lookback < season_length:
+        raise ValueError(f"a season of {season_length} steps lies outside a window of {lookback}")
+    return [lookback + h - season_length * (h // season_length + 1) for h in range(horizon)]
 
 
 class SeriesRecurrentParams(Frozen):

@@ -8,6 +8,11 @@ Every model reads the encoder's windows, float32 ``[batch, lookback, features]``
 
 Then ``horizon`` linear units and a ``Rescaling`` by the training period's scale of the target, so
 that the network, and its ONNX graph, answers in the target's units (as a table's value head does).
+A forecaster ``relative_to`` a baseline (``encode.relative_to``: ``last``, ``seasonal``) predicts the
+target less that baseline, scaled by the residual's own mean and standard deviation, and adds the
+baseline back: a fixed ``Dense`` (``baseline``, not trained) reads each forecast step's baseline value
+from the flattened window (``baseline_window``) in the target's units, and an ``Add`` (``forecast``)
+sums the two; its head starts at zero, so that the untrained network is the baseline forecast.
 The loss is the mean squared error in those units (Adam's steps do not depend on the loss's scale,
 and the head starts at the training mean). Only Keras' own layers and loss: the saved model loads
 without custom objects, and the ONNX builder exports every one with native recurrent operators.
@@ -18,8 +23,10 @@ from __future__ import annotations
 from typing import Any
 
 import keras
+import numpy as np
 
 from pipeline.core.config import AnnParams
+from pipeline.core.timeseries_config import baseline_rows
 from pipeline.modeling.models import RECURRENT_LAYERS
 
 WINDOW_INPUT = "window"
@@ -62,11 +69,34 @@ def _recurrent_stack(x: Any, arch: str, params: Any) -> Any:
     return x
 
 
+def _baseline(inputs: Any, rows: list[int], n_features: int, center: float, scale: float) -> Any:
+    """Each forecast step's baseline in the target's units: the target (a step's first feature) of
+    window row ``rows[h]``, unscaled, by a fixed Dense on the flattened window."""
+    lookback, horizon = int(inputs.shape[1]), len(rows)
+    kernel = np.zeros((lookback * n_features, horizon), "float32")
+    kernel[np.asarray(rows) * n_features, np.arange(horizon)] = scale
+    flat = keras.layers.Flatten(name="baseline_window")(inputs)
+    dense = keras.layers.Dense(horizon, name="baseline", trainable=False)
+    out = dense(flat)
+    dense.set_weights([kernel, np.full(horizon, center, "float32")])
+    return out
+
+
 def build_forecaster(
-    arch: str, params: Any, lookback: int, n_features: int, horizon: int, center: float, scale: float
+    arch: str,
+    params: Any,
+    lookback: int,
+    n_features: int,
+    horizon: int,
+    center: float,
+    scale: float,
+    relative_to: str = "none",
+    season_length: int = 1,
+    residual: tuple[float, float] = (0.0, 1.0),
 ) -> keras.Model:
     """The compiled forecaster; ``center`` and ``scale``: the training period's mean and standard
-    deviation of the target (the encoder's ``scales[target]``)."""
+    deviation of the target (the encoder's ``scales[target]``); ``relative_to`` a baseline, the
+    network predicts the target less it, whose mean and standard deviation are ``residual``."""
     inputs = keras.Input(shape=(lookback, n_features), name=WINDOW_INPUT, dtype="float32")
     if arch == "ann":
         if not isinstance(params, AnnParams):
@@ -76,8 +106,15 @@ def build_forecaster(
         x = _recurrent_stack(inputs, arch, params)
     else:
         raise ValueError(f"unknown forecaster {arch!r}; known: ann, {', '.join(RECURRENT_LAYERS)}")
-    z = keras.layers.Dense(horizon, name="scaled_forecast")(x)
-    outputs = keras.layers.Rescaling(float(scale), offset=float(center), name=FORECAST_OUTPUT)(z)
+    rows = baseline_rows(relative_to, lookback, horizon, season_length)
+    if not rows:
+        z = keras.layers.Dense(horizon, name="scaled_forecast")(x)
+        outputs = keras.layers.Rescaling(float(scale), offset=float(center), name=FORECAST_OUTPUT)(z)
+    else:
+        z = keras.layers.Dense(horizon, kernel_initializer="zeros", name="scaled_forecast")(x)
+        change = keras.layers.Rescaling(float(residual[1]), offset=float(residual[0]), name="change")(z)
+        base = _baseline(inputs, rows, n_features, float(center), float(scale))
+        outputs = keras.layers.Add(name=FORECAST_OUTPUT)([change, base])
     model = keras.Model(inputs, outputs, name=arch)
     clipnorm = getattr(params, "clipnorm", None)
     optimizer = keras.optimizers.Adam(learning_rate=params.learning_rate, clipnorm=clipnorm)

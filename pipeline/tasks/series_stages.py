@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.core.errors import DataError
-from pipeline.core.timeseries_config import TimeseriesTaskConfig
+from pipeline.core.timeseries_config import TimeseriesTaskConfig, baseline_rows
 from pipeline.core.timestamps import parse_times
 from pipeline.data.readers import CsvRows, read_csv_file
 from pipeline.data.series import SeriesReport, regular_series
@@ -106,6 +106,11 @@ class ForecastTarget:
     scale: float
     mase_scale: float
     frequency: str
+    # encode.relative_to and what the network then predicts: the target less the window's baseline
+    # forecast, whose training-window mean and standard deviation scale the network's head
+    relative_to: str = "none"
+    season_length: int = 1
+    residual: tuple[float, float] = (0.0, 1.0)
 
     @property
     def classes(self) -> list[Any]:
@@ -120,7 +125,18 @@ class ForecastTarget:
                 "scale": self.scale,
                 "mase_scale": self.mase_scale,
                 "frequency": self.frequency,
+                **self._relative(),
             }
+        }
+
+    def _relative(self) -> dict[str, Any]:
+        if self.relative_to == "none":
+            return {}  # the record of a plain forecaster stays as it was
+        return {
+            "relative_to": self.relative_to,
+            "season_length": self.season_length,
+            "residual_center": self.residual[0],
+            "residual_scale": self.residual[1],
         }
 
 
@@ -144,10 +160,35 @@ def encode_splits(
             )
         arrays[name] = Split(x, y)
     center, scale = encoder.scales[encoder.target]
+    relative = config.encode.relative_to
     target = ForecastTarget(
-        encoder.target, encoder.horizon, center, scale, encoder.mase_scale, encoder.frequency
+        encoder.target,
+        encoder.horizon,
+        center,
+        scale,
+        encoder.mase_scale,
+        encoder.frequency,
+        relative,
+        encoder.season_length,
+        residual_scale(arrays["train"], relative, encoder.season_length, (center, scale)),
     )
     return target, arrays
+
+
+def residual_scale(
+    train: Any, relative_to: str, season_length: int, target_scale: tuple[float, float]
+) -> tuple[float, float]:
+    """The mean and standard deviation over the training windows of what a forecaster ``relative_to``
+    a baseline predicts: the target less the baseline read from the window (the target is each
+    step's first feature, scaled by ``target_scale``); ``(0, 1)`` when it predicts the target."""
+    _, lookback, _ = train.x.shape
+    rows = baseline_rows(relative_to, lookback, train.y.shape[1], season_length)
+    if not rows:
+        return 0.0, 1.0
+    center, scale = target_scale
+    residual = train.y.astype("float64") - (train.x[:, rows, 0].astype("float64") * scale + center)
+    std = float(residual.std())
+    return float(residual.mean()), std if std > 0 else 1.0
 
 
 def baselines(
