@@ -108,7 +108,7 @@ def test_an_unknown_architecture_is_refused() -> None:
         build_forecaster("tcn", SeriesRecurrentParams(), L, F, H, 0.0, 1.0)
 
 
-def relative(arch: str, relative_to: str, season: int = 12):
+def relative(arch: str, relative_to: str, season: int = 12, trainable: bool = False):
     from pipeline.modeling.forecasters import build_forecaster
     from pipeline.modeling.models import seed_everything
 
@@ -119,7 +119,17 @@ def relative(arch: str, relative_to: str, season: int = 12):
         else SeriesRecurrentParams(units=8, learning_rate=0.01)
     )
     return build_forecaster(
-        arch, params, L, F, H, 500.0, 50.0, relative_to=relative_to, season_length=season, residual=(0.0, 5.0)
+        arch,
+        params,
+        L,
+        F,
+        H,
+        500.0,
+        50.0,
+        relative_to=relative_to,
+        season_length=season,
+        residual=(0.0, 5.0),
+        baseline_trainable=trainable,
     )
 
 
@@ -140,6 +150,8 @@ def test_seasonal_rows_repeat_the_last_season_beyond_one() -> None:
     assert baseline_rows("none", 10, 5, 2) == []
     with pytest.raises(ValueError, match="lookback 4 must be at least season_length 6"):
         SeriesEncodeConfig(lookback=4, horizon=2, season_length=6, relative_to="seasonal")
+    with pytest.raises(ValueError, match="baseline_trainable: only with relative_to"):
+        SeriesEncodeConfig(lookback=4, season_length=2, baseline_trainable=True)
 
 
 @pytest.mark.parametrize("arch", ["ann", "rnn", "gru"])

@@ -122,8 +122,10 @@ def test_relative_to_seasonal_starts_at_the_seasonal_naive_and_serves_it_in_the_
     untrained = model.predict(data.test.x, verbose=0)
     assert untrained - data.target["residual_center"] == pytest.approx(seasonal, abs=1e-2)
 
-    rng = np.random.default_rng(1)  # trained weights, away from the zero head
-    model.set_weights([w + rng.normal(0, 0.2, w.shape).astype(w.dtype) for w in model.get_weights()])
+    rng = np.random.default_rng(1)  # trained weights, away from the zero head; the baseline fixed
+    for layer in model.layers:
+        if layer.name != "baseline":
+            layer.set_weights([w + rng.normal(0, 0.2, w.shape).astype(w.dtype) for w in layer.get_weights()])
     model.save(tmp_path / "gru.keras")
     model = keras.models.load_model(tmp_path / "gru.keras")
     p_test = model.predict(data.test.x, verbose=0)

@@ -196,9 +196,15 @@ class SeriesEncodeConfig(Frozen):
     # the same step a season earlier); the forecaster adds that forecast back inside its graph, so
     # that it and its ONNX export still answer in the target's units (``baseline_rows``)
     relative_to: Literal["none", "last", "seasonal"] = "none"
+    # relative_to only: the baseline becomes a linear map of the whole window, started at that
+    # baseline and trained with the network (an autoregressive highway beside the recurrent path,
+    # which reads a value a season back only through its state)
+    baseline_trainable: bool = False
 
     @model_validator(mode="after")
     def _window_holds_the_season(self) -> SeriesEncodeConfig:
+        if self.baseline_trainable and self.relative_to == "none":
+            raise ValueError("baseline_trainable: only with relative_to last or seasonal")
         if self.relative_to == "seasonal" and self.lookback < self.season_length:
             raise ValueError(
                 f"relative_to: seasonal reads a season back: lookback {self.lookback} must be at least "

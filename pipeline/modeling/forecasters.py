@@ -10,9 +10,10 @@ Then ``horizon`` linear units and a ``Rescaling`` by the training period's scale
 that the network, and its ONNX graph, answers in the target's units (as a table's value head does).
 A forecaster ``relative_to`` a baseline (``encode.relative_to``: ``last``, ``seasonal``) predicts the
 target less that baseline, scaled by the residual's own mean and standard deviation, and adds the
-baseline back: a fixed ``Dense`` (``baseline``, not trained) reads each forecast step's baseline value
-from the flattened window (``baseline_window``) in the target's units, and an ``Add`` (``forecast``)
-sums the two; its head starts at zero, so that the untrained network is the baseline forecast.
+baseline back: a fixed ``Dense`` (``baseline``, not trained unless ``baseline_trainable``) reads each
+forecast step's baseline value from the flattened window (``baseline_window``), a ``Rescaling``
+(``baseline_units``) puts it in the target's units, and an ``Add`` (``forecast``) sums the two;
+its head starts at zero, so that the untrained network is the baseline forecast.
 The loss is the mean squared error in those units (Adam's steps do not depend on the loss's scale,
 and the head starts at the training mean). Only Keras' own layers and loss: the saved model loads
 without custom objects, and the ONNX builder exports every one with native recurrent operators.
@@ -69,17 +70,18 @@ def _recurrent_stack(x: Any, arch: str, params: Any) -> Any:
     return x
 
 
-def _baseline(inputs: Any, rows: list[int], n_features: int, center: float, scale: float) -> Any:
+def _baseline(inputs: Any, rows: list[int], target: tuple[float, float], unit: float, trainable: bool) -> Any:
     """Each forecast step's baseline in the target's units: the target (a step's first feature) of
-    window row ``rows[h]``, unscaled, by a fixed Dense on the flattened window."""
-    lookback, horizon = int(inputs.shape[1]), len(rows)
+    window row ``rows[h]``, unscaled, by a Dense on the flattened window in units of ``unit`` (the
+    residual's scale) and a Rescaling by it; fixed, or ``trainable`` from that start."""
+    lookback, n_features, horizon = int(inputs.shape[1]), int(inputs.shape[2]), len(rows)
     kernel = np.zeros((lookback * n_features, horizon), "float32")
-    kernel[np.asarray(rows) * n_features, np.arange(horizon)] = scale
+    kernel[np.asarray(rows) * n_features, np.arange(horizon)] = target[1] / unit
     flat = keras.layers.Flatten(name="baseline_window")(inputs)
-    dense = keras.layers.Dense(horizon, name="baseline", trainable=False)
+    dense = keras.layers.Dense(horizon, name="baseline", trainable=trainable)
     out = dense(flat)
-    dense.set_weights([kernel, np.full(horizon, center, "float32")])
-    return out
+    dense.set_weights([kernel, np.full(horizon, target[0] / unit, "float32")])
+    return keras.layers.Rescaling(unit, name="baseline_units")(out)
 
 
 def build_forecaster(
@@ -93,10 +95,12 @@ def build_forecaster(
     relative_to: str = "none",
     season_length: int = 1,
     residual: tuple[float, float] = (0.0, 1.0),
+    baseline_trainable: bool = False,
 ) -> keras.Model:
     """The compiled forecaster; ``center`` and ``scale``: the training period's mean and standard
     deviation of the target (the encoder's ``scales[target]``); ``relative_to`` a baseline, the
-    network predicts the target less it, whose mean and standard deviation are ``residual``."""
+    network predicts the target less it, whose mean and standard deviation are ``residual``, and
+    with ``baseline_trainable`` the baseline's linear map of the window learns too."""
     inputs = keras.Input(shape=(lookback, n_features), name=WINDOW_INPUT, dtype="float32")
     if arch == "ann":
         if not isinstance(params, AnnParams):
@@ -113,7 +117,7 @@ def build_forecaster(
     else:
         z = keras.layers.Dense(horizon, kernel_initializer="zeros", name="scaled_forecast")(x)
         change = keras.layers.Rescaling(float(residual[1]), offset=float(residual[0]), name="change")(z)
-        base = _baseline(inputs, rows, n_features, float(center), float(scale))
+        base = _baseline(inputs, rows, (float(center), float(scale)), float(residual[1]), baseline_trainable)
         outputs = keras.layers.Add(name=FORECAST_OUTPUT)([change, base])
     model = keras.Model(inputs, outputs, name=arch)
     clipnorm = getattr(params, "clipnorm", None)

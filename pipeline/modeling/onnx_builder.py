@@ -82,7 +82,11 @@ TOKENS_INPUT = "tokens"
 FEATURES_INPUT = "features"
 WINDOW_INPUT = "window"  # a forecaster's float [batch, lookback, features]
 FORECAST_OUTPUT = "forecast"  # its [batch, horizon] values, in the target's units
-BASELINE_LAYERS = ("baseline_window", "baseline")  # a forecaster's baseline branch (forecasters.py)
+BASELINE_LAYERS = (
+    "baseline_window",
+    "baseline",
+    "baseline_units",
+)  # a forecaster's baseline branch (forecasters.py)
 OUTPUT = "probability"  # binary: [batch, 1], the positive-class probability
 CLASS_OUTPUT = "probabilities"  # multi-class: [batch, n_classes], every class's probability
 SIMPLE_RNN_MODES = ("by_batch", "unrolled", "native")
@@ -213,8 +217,8 @@ def _activation_layer(graph: Graph, layer: Any, x: Tensor) -> Tensor:
 # --------------------------------------------------------------------------------- model
 def _layer_chain(model: Any) -> tuple[list[Any], list[Any]]:
     """The model's layers in order, checking that each one reads the previous one's output; and a
-    forecaster's baseline branch (``Flatten``, ``Dense``: see ``forecasters``), empty when it has
-    none, whose values the chain's ``Add`` output layer sums with the chain's."""
+    forecaster's baseline branch (``Flatten``, ``Dense``, ``Rescaling``: see ``forecasters``),
+    empty when it has none, whose values the ``Add`` output layer sums with the chain's."""
     if len(model.inputs) != 1 or len(model.outputs) != 1:
         raise ModelError(f"model {model.name!r}: exactly one input and one output expected")
     layers = [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
@@ -222,8 +226,10 @@ def _layer_chain(model: Any) -> tuple[list[Any], list[Any]]:
     end = model.outputs[0]
     if branch:
         if [layer.name for layer in branch] != list(BASELINE_LAYERS) or type(layers[-1]).__name__ != "Add":
-            raise ModelError(f"model {model.name!r}: a baseline branch must be Flatten, Dense, then Add")
-        if branch[0].input is not model.inputs[0] or layers[-1].input[1] is not branch[1].output:
+            raise ModelError(
+                f"model {model.name!r}: a baseline branch is Flatten, Dense, Rescaling, then Add"
+            )
+        if branch[0].input is not model.inputs[0] or layers[-1].input[1] is not branch[2].output:
             raise ModelError(f"model {model.name!r}: the baseline must read the window and feed the Add")
         layers = [layer for layer in layers[:-1] if layer not in branch]
         end = model.layers[-1].input[0]
@@ -235,12 +241,6 @@ def _layer_chain(model: Any) -> tuple[list[Any], list[Any]]:
     if previous is not end:
         raise ModelError(f"model {model.name!r}: the last layer is not the model's output")
     return layers, branch
-
-
-def _plus_baseline(graph: Graph, branch: list[Any], window: Tensor, out: Tensor) -> Tensor:
-    """The chain's output plus the baseline branch's (read from the window), as a last node."""
-    base = _dense(graph, branch[1], _flatten(graph, branch[0], window))
-    return Tensor(graph.add("Add", [out.name, base.name])[0], "flat", out.dim)
 
 
 def _body(graph: Graph, model_name: str, layers: list[Any], x: Tensor, tables: tuple | None) -> Tensor:
@@ -349,8 +349,9 @@ def build_onnx(
         out = _body(
             graph, model_name, layers, x, None if graph.simple_rnn == "unrolled" and unrollable else tables
         )
-    if branch:
-        out = _plus_baseline(graph, branch, x, out)
+    if branch:  # the chain's output plus the baseline branch's (read from the window), as a last node
+        base = _rescaling(graph, branch[2], _dense(graph, branch[1], _flatten(graph, branch[0], x)))
+        out = Tensor(graph.add("Add", [out.name, base.name])[0], "flat", out.dim)
     output = FORECAST_OUTPUT if graph.forecast else OUTPUT if out.dim == 1 else CLASS_OUTPUT
     graph.nodes[-1].output[0] = output
     dims = ["batch", second, x.dim] if graph.forecast else ["batch", second]

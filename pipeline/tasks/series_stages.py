@@ -111,6 +111,7 @@ class ForecastTarget:
     relative_to: str = "none"
     season_length: int = 1
     residual: tuple[float, float] = (0.0, 1.0)
+    baseline_trainable: bool = False
 
     @property
     def classes(self) -> list[Any]:
@@ -137,6 +138,7 @@ class ForecastTarget:
             "season_length": self.season_length,
             "residual_center": self.residual[0],
             "residual_scale": self.residual[1],
+            "baseline_trainable": self.baseline_trainable,
         }
 
 
@@ -171,6 +173,7 @@ def encode_splits(
         relative,
         encoder.season_length,
         residual_scale(arrays["train"], relative, encoder.season_length, (center, scale)),
+        config.encode.baseline_trainable,
     )
     return target, arrays
 
