@@ -189,6 +189,7 @@ def _forecaster_for(arch: str, params: Any, data: Dataset) -> keras.Model:
         season_length=int(target.get("season_length", 1)),
         residual=(float(target.get("residual_center", 0.0)), float(target.get("residual_scale", 1.0))),
         baseline_trainable=bool(target.get("baseline_trainable", False)),
+        data=data,
     )
 
 

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.core.errors import DataError
-from pipeline.core.timeseries_config import TimeseriesTaskConfig, baseline_rows
+from pipeline.core.timeseries_config import TimeseriesTaskConfig, baseline_rows, linear_baseline
 from pipeline.core.timestamps import parse_times
 from pipeline.data.readers import CsvRows, read_csv_file
 from pipeline.data.series import SeriesReport, regular_series
@@ -186,10 +186,15 @@ def residual_scale(
     step's first feature, scaled by ``target_scale``); ``(0, 1)`` when it predicts the target."""
     _, lookback, _ = train.x.shape
     rows = baseline_rows(relative_to, lookback, train.y.shape[1], season_length)
-    if not rows:
-        return 0.0, 1.0
     center, scale = target_scale
-    residual = train.y.astype("float64") - (train.x[:, rows, 0].astype("float64") * scale + center)
+    if relative_to == "linear":
+        kernel, bias = linear_baseline(train.x, train.y)
+        base = train.x.reshape(len(train.x), -1).astype("float64") @ kernel + bias
+    elif rows:
+        base = train.x[:, rows, 0].astype("float64") * scale + center
+    else:
+        return 0.0, 1.0
+    residual = train.y.astype("float64") - base
     std = float(residual.std())
     return float(residual.mean()), std if std > 0 else 1.0
 
