@@ -176,3 +176,32 @@ def test_a_seasonal_relative_forecaster_learns_and_exports_with_parity(arch: str
         got = run_onnx(proto, batch)
         assert np.max(np.abs(expected - got) / np.maximum(1, np.abs(expected))) <= BOUND
         assert abs(float(got.mean()) - 500) < 40  # in the target's units
+
+
+def test_relative_to_linear_starts_at_the_ridge_fit_and_exports_with_parity() -> None:
+    from types import SimpleNamespace
+
+    from pipeline.core.timeseries_config import linear_baseline
+    from pipeline.modeling.forecasters import build_forecaster
+    from pipeline.modeling.onnx_builder import build_onnx
+
+    x, y = windows(256)
+    data = SimpleNamespace(train=SimpleNamespace(x=x, y=y))
+    kernel, bias = linear_baseline(x, y)
+    ridge = x.reshape(len(x), -1).astype("float64") @ kernel + bias
+    assert np.abs(ridge - y).mean() < np.abs(y.mean(axis=0) - y).mean() / 5  # the fit explains the cycle
+    params = SeriesRecurrentParams(units=8, learning_rate=0.01)
+    net = build_forecaster(
+        "gru", params, L, F, H, 500.0, 50.0, relative_to="linear", residual=(0, 2), data=data
+    )
+    assert np.allclose(np.asarray(net(x, training=False)), ridge, atol=1e-2)  # untrained: the ridge fit
+    rng = np.random.default_rng(1)  # trained weights, away from the zero head; the baseline fixed
+    for layer in net.layers:
+        if layer.name != "baseline":
+            layer.set_weights([w + rng.normal(0, 0.2, w.shape).astype(w.dtype) for w in layer.get_weights()])
+    proto = build_onnx(net)
+    xt, _ = windows(300, seed=2)
+    for batch in (xt[:1], xt):
+        expected = np.asarray(net(batch, training=False))
+        got = run_onnx(proto, batch)
+        assert np.max(np.abs(expected - got) / np.maximum(1, np.abs(expected))) <= BOUND
