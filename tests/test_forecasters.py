@@ -106,3 +106,102 @@ def test_an_unknown_architecture_is_refused() -> None:
 
     with pytest.raises(ValueError, match="unknown forecaster 'tcn'"):
         build_forecaster("tcn", SeriesRecurrentParams(), L, F, H, 0.0, 1.0)
+
+
+def relative(arch: str, relative_to: str, season: int = 12, trainable: bool = False):
+    from pipeline.modeling.forecasters import build_forecaster
+    from pipeline.modeling.models import seed_everything
+
+    seed_everything(0)
+    params = (
+        AnnParams(hidden_units=[16], learning_rate=0.01)
+        if arch == "ann"
+        else SeriesRecurrentParams(units=8, learning_rate=0.01)
+    )
+    return build_forecaster(
+        arch,
+        params,
+        L,
+        F,
+        H,
+        500.0,
+        50.0,
+        relative_to=relative_to,
+        season_length=season,
+        residual=(0.0, 5.0),
+        baseline_trainable=trainable,
+    )
+
+
+@pytest.mark.parametrize(("relative_to", "rows"), [("last", [L - 1] * H), ("seasonal", list(range(H)))])
+def test_untrained_relative_forecaster_answers_the_baseline_in_the_target_s_units(
+    relative_to: str, rows: list[int]
+) -> None:
+    x, _ = windows(20)
+    net = relative("gru", relative_to)
+    expected = 500 + 50 * x[:, rows, 0]  # the target of those window rows, unscaled
+    assert np.allclose(np.asarray(net(x, training=False)), expected, atol=1e-3)
+
+
+def test_seasonal_rows_repeat_the_last_season_beyond_one() -> None:
+    from pipeline.core.timeseries_config import SeriesEncodeConfig, baseline_rows
+
+    assert baseline_rows("seasonal", 10, 5, 2) == [8, 9, 8, 9, 8]
+    assert baseline_rows("none", 10, 5, 2) == []
+    with pytest.raises(ValueError, match="lookback 4 must be at least season_length 6"):
+        SeriesEncodeConfig(lookback=4, horizon=2, season_length=6, relative_to="seasonal")
+    with pytest.raises(ValueError, match="baseline_trainable: only with relative_to"):
+        SeriesEncodeConfig(lookback=4, season_length=2, baseline_trainable=True)
+
+
+@pytest.mark.parametrize("arch", ["ann", "rnn", "gru"])
+def test_a_seasonal_relative_forecaster_learns_and_exports_with_parity(arch: str) -> None:
+    from pipeline.modeling.onnx_builder import build_onnx
+
+    x, y = windows(256)
+    net = relative(arch, "seasonal")
+    baseline = net.get_layer("baseline").get_weights()
+    net.fit(x, y, epochs=8, batch_size=32, verbose=0)
+    # the baseline is fixed; the network learns the change from it
+    assert all(
+        np.array_equal(a, b) for a, b in zip(baseline, net.get_layer("baseline").get_weights(), strict=True)
+    )
+    after = float(np.abs(np.asarray(net(x)) - y).mean())
+    seasonal = float(np.abs(500 + 50 * x[:, :H, 0] - y).mean())
+    assert after < seasonal, (after, seasonal)
+    proto = build_onnx(net)
+    xt, _ = windows(300, seed=2)
+    for batch in (xt[:1], xt):
+        expected = np.asarray(net(batch, training=False))
+        got = run_onnx(proto, batch)
+        assert np.max(np.abs(expected - got) / np.maximum(1, np.abs(expected))) <= BOUND
+        assert abs(float(got.mean()) - 500) < 40  # in the target's units
+
+
+def test_relative_to_linear_starts_at_the_ridge_fit_and_exports_with_parity() -> None:
+    from types import SimpleNamespace
+
+    from pipeline.core.timeseries_config import linear_baseline
+    from pipeline.modeling.forecasters import build_forecaster
+    from pipeline.modeling.onnx_builder import build_onnx
+
+    x, y = windows(256)
+    data = SimpleNamespace(train=SimpleNamespace(x=x, y=y))
+    kernel, bias = linear_baseline(x, y)
+    ridge = x.reshape(len(x), -1).astype("float64") @ kernel + bias
+    assert np.abs(ridge - y).mean() < np.abs(y.mean(axis=0) - y).mean() / 5  # the fit explains the cycle
+    params = SeriesRecurrentParams(units=8, learning_rate=0.01)
+    net = build_forecaster(
+        "gru", params, L, F, H, 500.0, 50.0, relative_to="linear", residual=(0, 2), data=data
+    )
+    assert np.allclose(np.asarray(net(x, training=False)), ridge, atol=1e-2)  # untrained: the ridge fit
+    rng = np.random.default_rng(1)  # trained weights, away from the zero head; the baseline fixed
+    for layer in net.layers:
+        if layer.name != "baseline":
+            layer.set_weights([w + rng.normal(0, 0.2, w.shape).astype(w.dtype) for w in layer.get_weights()])
+    proto = build_onnx(net)
+    xt, _ = windows(300, seed=2)
+    for batch in (xt[:1], xt):
+        expected = np.asarray(net(batch, training=False))
+        got = run_onnx(proto, batch)
+        assert np.max(np.abs(expected - got) / np.maximum(1, np.abs(expected))) <= BOUND

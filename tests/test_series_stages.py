@@ -64,6 +64,24 @@ def test_rows_get_consecutive_periods_and_windows_come_per_period() -> None:
     assert target.center == encoder.scales["load"][0]
 
 
+def test_relative_to_seasonal_records_the_change_from_the_seasonal_naive() -> None:
+    frame = rows()
+    plain = config()
+    cfg = config(encode={**plain.encode.model_dump(), "relative_to": "seasonal"})
+    _, plain_target, _ = encoded(frame, plain)
+    assert "relative_to" not in plain_target.to_dict()["forecast"]  # none: the record as it was
+    _, target, arrays = encoded(frame, cfg)
+    record = target.to_dict()["forecast"]
+    assert record["relative_to"] == "seasonal" and record["season_length"] == 24
+    y = pd.to_numeric(frame["load"]).to_numpy()
+    # train windows start at step 24: each target less the same hour a day (24 steps) earlier
+    change = np.stack([y[o : o + 6] - y[o - 24 : o - 18] for o in range(24, 144 - 6 + 1)])
+    assert record["residual_center"] == pytest.approx(change.mean(), abs=1e-2)
+    assert record["residual_scale"] == pytest.approx(change.std(), rel=1e-3)
+    assert record["residual_scale"] < target.scale  # the change varies less than the load
+    assert len(arrays["train"].x) == len(change)
+
+
 def test_drop_window_steps_over_a_gap_and_a_flag_column_splits() -> None:
     frame = rows().drop(index=[30]).reset_index(drop=True)
     cfg = config(schema={**config().schema_.model_dump(), "gaps": "drop-window", "frequency": "h"})

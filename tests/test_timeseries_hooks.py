@@ -97,3 +97,44 @@ def test_a_forecaster_is_built_scored_exported_and_loaded_through_the_generic_ho
     history = rows().tail(30).reset_index(drop=True)
     window = predictor.encoder.transform(history)
     assert predictor.predict_encoded(window) == pytest.approx(model(window).numpy(), abs=1e-4)
+
+
+def test_relative_to_seasonal_starts_at_the_seasonal_naive_and_serves_it_in_the_target_s_units(
+    tmp_path: Path,
+) -> None:
+    """encode.relative_to: seasonal, through encode's record, build_for, a save and load, the
+    builder's export and serving: an untrained forecaster answers the seasonal naive forecast (the
+    same hour a day earlier, in MW), and the bundle answers what Keras does within 1e-5."""
+    import keras
+
+    from pipeline.modeling import models
+    from pipeline.serving.inference import Predictor
+
+    plain = config()
+    cfg = plain.model_copy(update={"encode": plain.encode.model_copy(update={"relative_to": "seasonal"})})
+    encoded = tmp_path / "encoded"
+    write_encoded(encoded, *encode_frame(rows(), cfg, seed=0))
+    data = load_dataset("load", encoded)
+    assert data.target is not None and data.target["relative_to"] == "seasonal"
+    models.seed_everything(0)
+    model = models.build_for("gru", SeriesRecurrentParams(units=8), data)
+    seasonal = series_stages.baselines("load", cfg, 0, directory=encoded)["seasonal_naive"]["test_scores"]
+    untrained = model.predict(data.test.x, verbose=0)
+    assert untrained - data.target["residual_center"] == pytest.approx(seasonal, abs=1e-2)
+
+    rng = np.random.default_rng(1)  # trained weights, away from the zero head; the baseline fixed
+    for layer in model.layers:
+        if layer.name != "baseline":
+            layer.set_weights([w + rng.normal(0, 0.2, w.shape).astype(w.dtype) for w in layer.get_weights()])
+    model.save(tmp_path / "gru.keras")
+    model = keras.models.load_model(tmp_path / "gru.keras")
+    p_test = model.predict(data.test.x, verbose=0)
+    proto, used = convert(model, "load", "gru", opset=17)
+    assert used == "builder"
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    (model_dir / "model.onnx").write_bytes(proto.SerializeToString())
+    encoder = load_encoder(encoded / "encoder.json")
+    onnx_test = Predictor(model_dir / "model.onnx", encoder, threads=0).predict_encoded(data.test.x)
+    assert max_abs_diff(p_test, onnx_test) <= 1e-5
+    assert abs(float(onnx_test.mean()) - float(data.test.y.mean())) < 3 * data.target["scale"]

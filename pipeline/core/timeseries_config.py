@@ -191,6 +191,28 @@ class SeriesEncodeConfig(Frozen):
     # the validation period's origins, every step by default: early stopping and tuning read them,
     # and a few origins (14 midnights) make a noisy signal; origin_every's value scores it as the test
     val_origin_every: int = Field(1, ge=1)
+    # what the network predicts: the target itself (``none``), or its difference from a simple
+    # forecast read from the window, ``last`` (the last value) or ``seasonal`` (the seasonal naive:
+    # the same step a season earlier), or ``linear``: a ridge regression of the horizon on the whole
+    # window, fitted on the training windows (``linear_baseline``); the forecaster adds that
+    # forecast back inside its graph, so that it and its ONNX export still answer in the target's
+    # units (``baseline_rows``)
+    relative_to: Literal["none", "last", "seasonal", "linear"] = "none"
+    # relative_to only: the baseline becomes a linear map of the whole window, started at that
+    # baseline and trained with the network (an autoregressive highway beside the recurrent path,
+    # which reads a value a season back only through its state)
+    baseline_trainable: bool = False
+
+    @model_validator(mode="after")
+    def _window_holds_the_season(self) -> SeriesEncodeConfig:
+        if self.baseline_trainable and self.relative_to == "none":
+            raise ValueError("baseline_trainable: only with relative_to last or seasonal")
+        if self.relative_to == "seasonal" and self.lookback < self.season_length:
+            raise ValueError(
+                f"relative_to: seasonal reads a season back: lookback {self.lookback} must be at least "
+                f"season_length {self.season_length}"
+            )
+        return self
 
     def every(self, period: str) -> int:
         """The step between two origins of ``period``: 1 in training, then as set above."""
@@ -202,6 +224,35 @@ class SeriesEncodeConfig(Frozen):
         if len(set(calendar)) != len(calendar):
             raise ValueError(f"calendar {calendar} names a feature twice")
         return calendar
+
+
+def baseline_rows(relative_to: str, lookback: int, horizon: int, season_length: int) -> list[int]:
+    """The window's row whose target each forecast step is relative to (``encode.relative_to``):
+    ``last``, the window's last row for every step; ``seasonal``, the same step one season earlier
+    (``k`` seasons when the horizon is longer than a season: the seasonal naive forecast); ``none``
+    and ``linear`` (which reads every row): none (an empty list)."""
+    if relative_to in ("none", "linear"):
+        return []
+    if relative_to == "last":
+        return [lookback - 1] * horizon
+    if lookback < season_length:
+        raise ValueError(f"a season of {season_length} steps lies outside a window of {lookback}")
+    return [lookback + h - season_length * (h // season_length + 1) for h in range(horizon)]
+
+
+def linear_baseline(x: Any, y: Any, ridge: float = 1.0) -> tuple[Any, Any]:
+    """The ridge regression of the targets ``y`` ``[n, horizon]`` on the flattened windows ``x``
+    ``[n, lookback, features]`` (``encode.relative_to: linear``): its kernel ``[lookback *
+    features, horizon]`` and bias ``[horizon]``, float64; the bias not penalised."""
+    import numpy as np
+
+    flat = np.asarray(x, "float64").reshape(len(x), -1)
+    target = np.asarray(y, "float64")
+    mean_x, mean_y = flat.mean(axis=0), target.mean(axis=0)
+    centred = flat - mean_x
+    gram = centred.T @ centred + ridge * np.eye(flat.shape[1])
+    kernel = np.linalg.solve(gram, centred.T @ (target - mean_y))
+    return kernel, mean_y - mean_x @ kernel
 
 
 class SeriesRecurrentParams(Frozen):

@@ -178,7 +178,18 @@ def _forecaster_for(arch: str, params: Any, data: Dataset) -> keras.Model:
     target = data.target or {}
     _, lookback, width = data.train.x.shape
     return build_forecaster(
-        arch, params, lookback, width, data.horizon, float(target["center"]), float(target["scale"])
+        arch,
+        params,
+        lookback,
+        width,
+        data.horizon,
+        float(target["center"]),
+        float(target["scale"]),
+        relative_to=str(target.get("relative_to", "none")),
+        season_length=int(target.get("season_length", 1)),
+        residual=(float(target.get("residual_center", 0.0)), float(target.get("residual_scale", 1.0))),
+        baseline_trainable=bool(target.get("baseline_trainable", False)),
+        data=data,
     )
 
 

@@ -82,6 +82,11 @@ TOKENS_INPUT = "tokens"
 FEATURES_INPUT = "features"
 WINDOW_INPUT = "window"  # a forecaster's float [batch, lookback, features]
 FORECAST_OUTPUT = "forecast"  # its [batch, horizon] values, in the target's units
+BASELINE_LAYERS = (
+    "baseline_window",
+    "baseline",
+    "baseline_units",
+)  # a forecaster's baseline branch (forecasters.py)
 OUTPUT = "probability"  # binary: [batch, 1], the positive-class probability
 CLASS_OUTPUT = "probabilities"  # multi-class: [batch, n_classes], every class's probability
 SIMPLE_RNN_MODES = ("by_batch", "unrolled", "native")
@@ -210,19 +215,32 @@ def _activation_layer(graph: Graph, layer: Any, x: Tensor) -> Tensor:
 
 
 # --------------------------------------------------------------------------------- model
-def _layer_chain(model: Any) -> list[Any]:
-    """The model's layers in order, checking that each one reads the previous one's output."""
+def _layer_chain(model: Any) -> tuple[list[Any], list[Any]]:
+    """The model's layers in order, checking that each one reads the previous one's output; and a
+    forecaster's baseline branch (``Flatten``, ``Dense``, ``Rescaling``: see ``forecasters``),
+    empty when it has none, whose values the ``Add`` output layer sums with the chain's."""
     if len(model.inputs) != 1 or len(model.outputs) != 1:
         raise ModelError(f"model {model.name!r}: exactly one input and one output expected")
     layers = [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
+    branch = [layer for layer in layers if layer.name in BASELINE_LAYERS]
+    end = model.outputs[0]
+    if branch:
+        if [layer.name for layer in branch] != list(BASELINE_LAYERS) or type(layers[-1]).__name__ != "Add":
+            raise ModelError(
+                f"model {model.name!r}: a baseline branch is Flatten, Dense, Rescaling, then Add"
+            )
+        if branch[0].input is not model.inputs[0] or layers[-1].input[1] is not branch[2].output:
+            raise ModelError(f"model {model.name!r}: the baseline must read the window and feed the Add")
+        layers = [layer for layer in layers[:-1] if layer not in branch]
+        end = model.layers[-1].input[0]
     previous = model.inputs[0]
     for layer in layers:
         if layer.input is not previous:
             raise ModelError(f"model {model.name!r}: layer {layer.name!r} does not read the previous layer")
         previous = layer.output
-    if previous is not model.outputs[0]:
+    if previous is not end:
         raise ModelError(f"model {model.name!r}: the last layer is not the model's output")
-    return layers
+    return layers, branch
 
 
 def _body(graph: Graph, model_name: str, layers: list[Any], x: Tensor, tables: tuple | None) -> Tensor:
@@ -245,8 +263,6 @@ def _body(graph: Graph, model_name: str, layers: list[Any], x: Tensor, tables: t
             x = _pooling(graph, layer, x)
         elif layer_type == "Dense":
             x = _dense(graph, layer, x)
-        elif layer_type == "Rescaling":
-            x = _rescaling(graph, layer, x)
         elif layer_type == "Activation":
             x = _activation_layer(graph, layer, x)
         else:
@@ -276,16 +292,6 @@ def _flatten(graph: Graph, layer: Any, x: Tensor) -> Tensor:
     if x.kind != "window":
         raise ModelError(f"layer {layer.name!r}: Flatten is supported on a forecaster's window only")
     return Tensor(graph.add("Flatten", [x.name], axis=1)[0], "flat", x.dim * x.steps)
-
-
-def _rescaling(graph: Graph, layer: Any, x: Tensor) -> Tensor:
-    """``x * scale + offset`` (keras.layers.Rescaling) on a flat value."""
-    if x.kind != "flat":
-        raise ModelError(f"layer {layer.name!r}: Rescaling must follow a Dense layer")
-    scale = graph.const(f"{layer.name}_scale", np.array(layer.scale, "float32"))
-    offset = graph.const(f"{layer.name}_offset", np.array(layer.offset, "float32"))
-    out = graph.add("Add", [graph.add("Mul", [x.name, scale])[0], offset])[0]
-    return Tensor(out, "flat", x.dim)
 
 
 def _input(model: Any) -> tuple[Tensor, int, int | str]:
@@ -323,7 +329,7 @@ def build_onnx(
         raise ModelError(f"simple_rnn {simple_rnn!r}: expected one of {', '.join(SIMPLE_RNN_MODES)}")
     if opset < 15:
         raise ModelError(f"opset {opset}: the ONNX builder needs opset 15 or newer")
-    layers = _layer_chain(model)
+    layers, branch = _layer_chain(model)
     x, elem, second = _input(model)
     skips = skip_padding and x.kind == "ids" and x.steps >= SKIP_PADDING_FROM_STEPS
     tables = padding_tables(layers, x.steps) if skips else None
@@ -343,6 +349,9 @@ def build_onnx(
         out = _body(
             graph, model_name, layers, x, None if graph.simple_rnn == "unrolled" and unrollable else tables
         )
+    if branch:  # the chain's output plus the baseline branch's (read from the window), as a last node
+        base = _rescaling(graph, branch[2], _dense(graph, branch[1], _flatten(graph, branch[0], x)))
+        out = Tensor(graph.add("Add", [out.name, base.name])[0], "flat", out.dim)
     output = FORECAST_OUTPUT if graph.forecast else OUTPUT if out.dim == 1 else CLASS_OUTPUT
     graph.nodes[-1].output[0] = output
     dims = ["batch", second, x.dim] if graph.forecast else ["batch", second]

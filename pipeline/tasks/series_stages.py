@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.core.errors import DataError
-from pipeline.core.timeseries_config import TimeseriesTaskConfig
+from pipeline.core.timeseries_config import TimeseriesTaskConfig, baseline_rows, linear_baseline
 from pipeline.core.timestamps import parse_times
 from pipeline.data.readers import CsvRows, read_csv_file
 from pipeline.data.series import SeriesReport, regular_series
@@ -89,8 +89,10 @@ def assign_splits(frame: pd.DataFrame, config: TimeseriesTaskConfig, seed: int) 
 
 
 def fit_encoder(train: pd.DataFrame, config: TimeseriesTaskConfig) -> WindowEncoder:
-    """The windows' encoder, fitted on the training period's rows only."""
-    series, report = checked_series(train, config)
+    """The windows' encoder, fitted on the training period's rows only. ``schema.min_rows`` bounds the
+    whole file (validate checks it), not this period: nyse's 5,000 against its 3,639 training days."""
+    whole_file = config.schema_.model_copy(update={"min_rows": 10})
+    series, report = regular_series(train, whole_file)
     return WindowEncoder.fit(series, config.schema_, config.encode, report.frequency)
 
 
@@ -104,6 +106,12 @@ class ForecastTarget:
     scale: float
     mase_scale: float
     frequency: str
+    # encode.relative_to and what the network then predicts: the target less the window's baseline
+    # forecast, whose training-window mean and standard deviation scale the network's head
+    relative_to: str = "none"
+    season_length: int = 1
+    residual: tuple[float, float] = (0.0, 1.0)
+    baseline_trainable: bool = False
 
     @property
     def classes(self) -> list[Any]:
@@ -118,7 +126,19 @@ class ForecastTarget:
                 "scale": self.scale,
                 "mase_scale": self.mase_scale,
                 "frequency": self.frequency,
+                **self._relative(),
             }
+        }
+
+    def _relative(self) -> dict[str, Any]:
+        if self.relative_to == "none":
+            return {}  # the record of a plain forecaster stays as it was
+        return {
+            "relative_to": self.relative_to,
+            "season_length": self.season_length,
+            "residual_center": self.residual[0],
+            "residual_scale": self.residual[1],
+            "baseline_trainable": self.baseline_trainable,
         }
 
 
@@ -142,10 +162,41 @@ def encode_splits(
             )
         arrays[name] = Split(x, y)
     center, scale = encoder.scales[encoder.target]
+    relative = config.encode.relative_to
     target = ForecastTarget(
-        encoder.target, encoder.horizon, center, scale, encoder.mase_scale, encoder.frequency
+        encoder.target,
+        encoder.horizon,
+        center,
+        scale,
+        encoder.mase_scale,
+        encoder.frequency,
+        relative,
+        encoder.season_length,
+        residual_scale(arrays["train"], relative, encoder.season_length, (center, scale)),
+        config.encode.baseline_trainable,
     )
     return target, arrays
+
+
+def residual_scale(
+    train: Any, relative_to: str, season_length: int, target_scale: tuple[float, float]
+) -> tuple[float, float]:
+    """The mean and standard deviation over the training windows of what a forecaster ``relative_to``
+    a baseline predicts: the target less the baseline read from the window (the target is each
+    step's first feature, scaled by ``target_scale``); ``(0, 1)`` when it predicts the target."""
+    _, lookback, _ = train.x.shape
+    rows = baseline_rows(relative_to, lookback, train.y.shape[1], season_length)
+    center, scale = target_scale
+    if relative_to == "linear":
+        kernel, bias = linear_baseline(train.x, train.y)
+        base = train.x.reshape(len(train.x), -1).astype("float64") @ kernel + bias
+    elif rows:
+        base = train.x[:, rows, 0].astype("float64") * scale + center
+    else:
+        return 0.0, 1.0
+    residual = train.y.astype("float64") - base
+    std = float(residual.std())
+    return float(residual.mean()), std if std > 0 else 1.0
 
 
 def baselines(
