@@ -14,7 +14,8 @@ MLflow store go to a temporary folder):
 The default tasks are trained on generated data (``pipeline/generators``), so these are figures on
 that data. The model of each task is the bundle ``models/<task>/<arch>`` that the registry
 report names challenger (``reports/registry/<task>.json``), or ``--arch``. ``monitor`` reads the
-checkout's own params.yaml (its tasks and ``monitor:`` settings), so a checkout that
+checkout's own params.yaml (its tasks and ``monitor:`` settings; the reference is the split
+``monitor.reference`` names, validation by default, printed with its rows tested), so a checkout that
 ``real-data --only imdb`` pointed at IMDB checks the real reviews: ``--tasks sentiment`` where it
 built only that task (``dvc repro export@sentiment-rnn``), ``--rows`` for a seeded sample of the
 test split (both of a task's batches are the same rows).
@@ -101,6 +102,7 @@ def monitor(work: Path, task: str, model: Path, batch: pd.DataFrame, name: str) 
     drifted = [
         f"{t['column']} {t['measure']} (p={t['p_value']:.2g})" for t in report["tests"] if t["drifted"]
     ]
+    p_values = "; ".join(f"{t['measure']} {t['p_value']:.2g}" for t in report["tests"])
     compared = int(report["batch"]["rows"])  # monitor samples a batch over monitor.sample_rows
     return {
         "case": name,
@@ -109,6 +111,8 @@ def monitor(work: Path, task: str, model: Path, batch: pd.DataFrame, name: str) 
         "compared": compared,
         "s": seconds,
         "drifted": drifted,
+        "reference": f"{report['reference'].get('split', 'train')} {report['reference']['rows']}",
+        "p_values": p_values,
     }
 
 
@@ -161,12 +165,15 @@ def main() -> int:
             replaced = texts.assign(text=unseen_words(texts["text"], seed=args.seed))
             results.append(monitor(work, "sentiment", sentiment, replaced, "sentiment 1/3 words unseen"))
     print(f"models: {', '.join(models)}, from {built}")
-    print(f"{'case':<28} {'rows':>6} {'tested':>6} {'exit':>4} {'s':>5}  drifted tests")
+    print(f"{'case':<28} {'rows':>6} {'tested':>6} {'reference':>10} {'exit':>4} {'s':>5}  drifted tests")
     for r in results:
         print(
-            f"{r['case']:<28} {r['rows']:>6} {r['compared']:>6} {r['exit']:>4} {r['s']:>5.1f}  "
-            f"{'; '.join(r['drifted']) or '-'}"
+            f"{r['case']:<28} {r['rows']:>6} {r['compared']:>6} {r['reference']:>10} {r['exit']:>4} "
+            f"{r['s']:>5.1f}  {'; '.join(r['drifted']) or '-'}"
         )
+    print("every test's p-value:")
+    for r in results:
+        print(f"  {r['case']}: {r['p_values']}")
     return 0
 
 
