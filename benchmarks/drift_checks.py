@@ -13,9 +13,15 @@ MLflow store go to a temporary folder):
 
 The default tasks are trained on generated data (``pipeline/generators``), so these are figures on
 that data. The model of each task is the bundle ``models/<task>/<arch>`` that the registry
-report names challenger (``reports/registry/<task>.json``), or ``--arch``.
+report names challenger (``reports/registry/<task>.json``), or ``--arch``. ``monitor`` reads the
+checkout's own params.yaml (its tasks and ``monitor:`` settings; the reference is the split
+``monitor.reference`` names, validation by default, printed with its rows tested), so a checkout that
+``real-data --only imdb`` pointed at IMDB checks the real reviews: ``--tasks sentiment`` where it
+built only that task (``dvc repro export@sentiment-rnn``), ``--rows`` for a seeded sample of the
+test split (both of a task's batches are the same rows).
 
     python benchmarks/drift_checks.py /work/main
+    python benchmarks/drift_checks.py ../imdb --tasks sentiment --sentiment-arch rnn --rows 5000
 """
 
 from __future__ import annotations
@@ -36,9 +42,16 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 
 
-def split_rows(built: Path, task: str, split: str) -> pd.DataFrame:
+TASKS = ("churn", "sentiment")
+
+
+def split_rows(built: Path, task: str, split: str, rows: int = 0, seed: int = 0) -> pd.DataFrame:
+    """A split's raw rows as encode recorded them; a seeded sample of ``rows`` of them when given."""
     frame = pd.read_parquet(built / "data" / "encoded" / task / "splits.parquet")
-    return frame[frame["split"] == split].drop(columns="split").reset_index(drop=True)
+    frame = frame[frame["split"] == split].drop(columns="split")
+    if 0 < rows < len(frame):
+        frame = frame.sample(n=rows, random_state=seed)
+    return frame.reset_index(drop=True)
 
 
 def tripled(frame: pd.DataFrame, column: str, value: str, seed: int = 0) -> pd.DataFrame:
@@ -89,44 +102,78 @@ def monitor(work: Path, task: str, model: Path, batch: pd.DataFrame, name: str) 
     drifted = [
         f"{t['column']} {t['measure']} (p={t['p_value']:.2g})" for t in report["tests"] if t["drifted"]
     ]
-    return {"case": name, "exit": done.returncode, "rows": len(batch), "s": seconds, "drifted": drifted}
+    p_values = "; ".join(f"{t['measure']} {t['p_value']:.2g}" for t in report["tests"])
+    compared = int(report["batch"]["rows"])  # monitor samples a batch over monitor.sample_rows
+    return {
+        "case": name,
+        "exit": done.returncode,
+        "rows": len(batch),
+        "compared": compared,
+        "s": seconds,
+        "drifted": drifted,
+        "reference": f"{report['reference'].get('split', 'train')} {report['reference']['rows']}",
+        "p_values": p_values,
+    }
+
+
+def data_source(built: Path, task: str) -> str:
+    """Where the checkout's task data came from (ingest's record), for the printout."""
+    record = built / "data" / "raw" / f"{task}.source.json"
+    return str(json.loads(record.read_text())["source"]) if record.is_file() else "?"
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("built", type=Path, help="a checkout where dvc repro built churn and sentiment")
+    parser.add_argument("built", type=Path, help="a checkout where dvc repro built the tasks checked")
+    parser.add_argument(
+        "--tasks", nargs="+", choices=TASKS, default=list(TASKS), help="the tasks to check (default: both)"
+    )
     parser.add_argument("--churn-arch")
     parser.add_argument("--sentiment-arch")
+    parser.add_argument(
+        "--rows", type=int, default=0, help="a seeded sample of this many test rows per task (0: all)"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="the seed of --rows and of the changes")
     args = parser.parse_args()
     built = args.built.resolve()
-    results = []
+    results, models = [], []
     with tempfile.TemporaryDirectory(prefix="drift-checks-") as tmp:
         work = Path(tmp)
-        shutil.copy(REPO / "params.yaml", work / "params.yaml")
-        for task in ("churn", "sentiment"):
+        shutil.copy(built / "params.yaml", work / "params.yaml")
+        for task in args.tasks:
             (work / "data" / "encoded" / task).mkdir(parents=True)
             shutil.copy(
                 built / "data" / "encoded" / task / "splits.parquet", work / "data" / "encoded" / task
             )
-        churn = built / "models" / "churn" / arch_of(built, "churn", args.churn_arch)
-        test = split_rows(built, "churn", "test")
-        results.append(monitor(work, "churn", churn, test, "churn test split"))
-        results.append(monitor(work, "churn", churn, test.assign(Age=test["Age"] + 10), "churn Age +10"))
-        germany = tripled(test, "Geography", "Germany")
-        results.append(monitor(work, "churn", churn, germany, "churn Germany x3"))
-        sentiment = built / "models" / "sentiment" / arch_of(built, "sentiment", args.sentiment_arch)
-        texts = split_rows(built, "sentiment", "test")
-        results.append(monitor(work, "sentiment", sentiment, texts, "sentiment test split"))
-        replaced = texts.assign(text=unseen_words(texts["text"]))
-        results.append(monitor(work, "sentiment", sentiment, replaced, "sentiment 1/3 words unseen"))
-    print(f"models: {churn.relative_to(built)}, {sentiment.relative_to(built)} (from {built})")
-    print(f"{'case':<28} {'rows':>6} {'exit':>4} {'s':>5}  drifted tests")
+        if "churn" in args.tasks:
+            churn = built / "models" / "churn" / arch_of(built, "churn", args.churn_arch)
+            models.append(f"{churn.relative_to(built)} ({data_source(built, 'churn')})")
+            test = split_rows(built, "churn", "test", args.rows, args.seed)
+            results.append(monitor(work, "churn", churn, test, "churn test split"))
+            aged = test.assign(Age=test["Age"] + 10)
+            results.append(monitor(work, "churn", churn, aged, "churn Age +10"))
+            germany = tripled(test, "Geography", "Germany", args.seed)
+            results.append(monitor(work, "churn", churn, germany, "churn Germany x3"))
+        if "sentiment" in args.tasks:
+            arch = arch_of(built, "sentiment", args.sentiment_arch)
+            sentiment = built / "models" / "sentiment" / arch
+            models.append(f"{sentiment.relative_to(built)} ({data_source(built, 'sentiment')})")
+            texts = split_rows(built, "sentiment", "test", args.rows, args.seed)
+            results.append(monitor(work, "sentiment", sentiment, texts, "sentiment test split"))
+            replaced = texts.assign(text=unseen_words(texts["text"], seed=args.seed))
+            results.append(monitor(work, "sentiment", sentiment, replaced, "sentiment 1/3 words unseen"))
+    print(f"models: {', '.join(models)}, from {built}")
+    print(f"{'case':<28} {'rows':>6} {'tested':>6} {'reference':>10} {'exit':>4} {'s':>5}  drifted tests")
     for r in results:
         print(
-            f"{r['case']:<28} {r['rows']:>6} {r['exit']:>4} {r['s']:>5.1f}  {'; '.join(r['drifted']) or '-'}"
+            f"{r['case']:<28} {r['rows']:>6} {r['compared']:>6} {r['reference']:>10} {r['exit']:>4} "
+            f"{r['s']:>5.1f}  {'; '.join(r['drifted']) or '-'}"
         )
+    print("every test's p-value:")
+    for r in results:
+        print(f"  {r['case']}: {r['p_values']}")
     return 0
 
 

@@ -1,7 +1,8 @@
-"""monitor: a batch against the training split, and serve --log-requests' log read back (issue 24).
+"""monitor: a batch against the reference split, and serve --log-requests' log read back (issue 24).
 
-Real ONNX Runtime on the tiny bundles of tests/tiny_models.py, a real training split written where
-encode writes it, a real MLflow sqlite store in the temporary project, a real server for the log.
+Real ONNX Runtime on the tiny bundles of tests/tiny_models.py, a real validation split (the
+default reference) written where encode writes it, a real MLflow sqlite store in the temporary
+project, a real server for the log.
 """
 
 from __future__ import annotations
@@ -31,11 +32,13 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {"churn": churn_model_dir(root), "sentiment": sentiment_model_dir(root)}
 
 
-def write_split(project: Path, task: str, frame: pd.DataFrame) -> None:
-    """The training split where encode leaves it (data/encoded/<task>/splits.parquet)."""
+def write_split(project: Path, task: str, frame: pd.DataFrame, train: pd.DataFrame | None = None) -> None:
+    """The validation split (the default reference) where encode leaves it
+    (data/encoded/<task>/splits.parquet), and ``train`` as the training rows (default: none)."""
     folder = project / "data" / "encoded" / task
     folder.mkdir(parents=True, exist_ok=True)
-    frame.assign(split="train").to_parquet(folder / "splits.parquet", index=False)
+    parts = [frame.assign(split="val")] + ([] if train is None else [train.assign(split="train")])
+    pd.concat(parts, ignore_index=True).to_parquet(folder / "splits.parquet", index=False)
 
 
 def reviews(n: int, seed: int, unseen_share: float = 0.0) -> pd.DataFrame:
@@ -151,6 +154,9 @@ def test_a_kind_that_cannot_be_monitored_says_so_and_exits_2(project, tmp_path, 
         ({"max_drifted_share": -0.1}, r"monitor.max_drifted_share: Input should be greater than or equal"),
         ({"tasks": {"nosuch": {}}}, r"monitor.tasks names nosuch, not a task"),
         ({"tasks": {"churn": {"p_value": 0}}}, r"monitor.tasks.churn.p_value: Input should be greater"),
+        ({"reference": "test"}, r"monitor.reference: Input should be 'validation' or 'train'"),
+        ({"permutations": 500}, r"500 permutations give no p-value below p_value 0.001"),
+        ({"tasks": {"churn": {"p_value": 0.0001}}}, r"tasks.churn: .*1999 permutations give no p-value"),
     ],
 )
 def test_wrong_monitor_settings_are_named(project, section, message):
@@ -159,11 +165,41 @@ def test_wrong_monitor_settings_are_named(project, section, message):
         load_params(project / "params.yaml")
 
 
+def test_the_reference_is_the_validation_split_unless_monitor_reference_says_train(models, project, capsys):
+    # training rows older by ten years than the validation rows and the batch: only the training
+    # rows find drift in the batch
+    train = shifted_age(churn_rows(2000, seed=3))
+    write_split(project, "churn", churn_rows(2000, seed=1), train=train)
+    churn_rows(800, seed=2).to_csv(project / "batch.csv", index=False)
+    status, report, _ = monitor(project, "churn", models["churn"], "--input", "batch.csv")
+    assert status == 0 and report["reference"]["split"] == "val"
+    assert report["reference"]["split_rows"] == 2000 and report["settings"]["reference"] == "validation"
+    edit_params(project / "params.yaml", monitor={"tasks": {"churn": {"reference": "train"}}})
+    from pipeline.core.config import params
+
+    params.cache_clear()
+    status, report, _ = monitor(project, "churn", models["churn"], "--input", "batch.csv")
+    assert status == DRIFT and report["reference"]["split"] == "train"
+    assert "Age" in report["verdict"]["drifted_columns"]
+
+
+def test_no_validation_rows_is_an_error_that_names_the_setting(models, project, capsys):
+    folder = project / "data" / "encoded" / "churn"
+    folder.mkdir(parents=True)
+    churn_rows(500, seed=1).assign(split="train").to_parquet(folder / "splits.parquet", index=False)
+    churn_rows(100, seed=2).to_csv(project / "batch.csv", index=False)
+    status, _, out = monitor(project, "churn", models["churn"], "--input", "batch.csv")
+    err = capsys.readouterr().err
+    assert status == 1 and "no rows of split 'val' (monitor.reference: validation)" in err
+    assert "monitor.tasks.churn.reference: train" in err and not out.exists()
+
+
 def test_a_task_overrides_the_monitor_section(project):
     edit_params(project / "params.yaml", monitor={"p_value": 0.01, "tasks": {"churn": {"p_value": 0.2}}})
     settings = load_params(project / "params.yaml").monitor
     assert settings.for_task("churn").p_value == 0.2 and settings.for_task("sentiment").p_value == 0.01
     assert settings.for_task("churn").sample_rows == settings.sample_rows
+    assert settings.for_task("churn").reference == "validation"
 
 
 def post(url: str, body: str, content_type: str) -> int:

@@ -24,7 +24,7 @@ USER_COMMANDS = {
     ),
     "monitor": (
         "pipeline.commands.monitor",
-        "compare a batch (or serve's request log) with the training split: drift tests, exit 4 on drift",
+        "compare a batch (or serve's request log) with the validation split: drift tests, exit 4 on drift",
     ),
     "serve": ("pipeline.commands.serve", "HTTP server speaking MLflow's scoring protocol (ONNX Runtime)"),
     "bench": (

@@ -1,12 +1,14 @@
-"""The drift tests of ``monitor``: a batch against the training split, column by column, and the
+"""The drift tests of ``monitor``: a batch against the reference split, column by column, and the
 model's predictions on both (issue 24).
 
 scipy's two-sample tests, chosen over Evidently (docs/monitoring.md): a number's values by
 Kolmogorov-Smirnov (with the Wasserstein distance in reference standard deviations as the size of
 the shift), a category's shares by a chi-square test of the 2 x K table of counts (a category the
-training split never had counts as its own column, and is listed), a text's length and
-unknown-word share by Kolmogorov-Smirnov and the shares of its most frequent training tokens by
-chi-square. Each test drifts when its p-value is below ``monitor.p_value``. Pure functions: the
+reference never had counts as its own column, and is listed), a text's length and unknown-word
+share by Kolmogorov-Smirnov and the shares of the reference's most frequent tokens by the
+chi-square statistic with a p-value from whole-text permutations (a text's tokens are not
+independent draws; a row's one category is). Each test drifts when its p-value is below
+``monitor.p_value``. Pure functions: the
 command (:mod:`pipeline.commands.monitor`) reads the files, scores the rows and writes the report.
 """
 
@@ -120,42 +122,116 @@ def category_test(column: str, reference: pd.Series, batch: pd.Series, p_value: 
 
 # ---------------------------------------------------------------------------------- texts
 Tokenizer = Callable[[str], list[tuple[str, bool]]]
+PERMUTATION_CHUNK = 256  # permutations scored per matrix product
 
 
-def _text_profile(texts: pd.Series, tokens_of: Tokenizer) -> tuple[np.ndarray, np.ndarray, Counter[str]]:
-    """Each text's length in tokens and share of unknown tokens, and the token counts."""
-    lengths, unknown, counts = [], [], Counter[str]()
+@dataclass
+class TextSettings:
+    p_value: float  # a test below it drifts
+    top_tokens: int  # the reference's most frequent tokens compared
+    permutations: int  # of the top-tokens test
+    seed: int  # of the permutations
+
+
+def _text_profile(
+    texts: pd.Series, tokens_of: Tokenizer
+) -> tuple[np.ndarray, np.ndarray, list[Counter[str]]]:
+    """Each text's length in tokens, share of unknown tokens and token counts."""
+    lengths, unknown, counts = [], [], []
     for text in texts:
         tokens = tokens_of(text if isinstance(text, str) else "")
         lengths.append(len(tokens))
         unknown.append(sum(not known for _, known in tokens) / len(tokens) if tokens else 0.0)
-        counts.update(token for token, _ in tokens)
+        counts.append(Counter(token for token, _ in tokens))
     return np.array(lengths, float), np.array(unknown, float), counts
 
 
+def token_matrix(counts: list[Counter[str]], kept: list[str]) -> np.ndarray:
+    """Texts x (``kept`` tokens, then the rest pooled): each text's counts."""
+    column = {token: j for j, token in enumerate(kept)}
+    matrix = np.zeros((len(counts), len(kept) + 1))
+    for i, text in enumerate(counts):
+        for token, n in text.items():
+            matrix[i, column.get(token, len(kept))] += n
+    return matrix
+
+
+def chi2_statistics(reference_sums: np.ndarray, totals: np.ndarray) -> np.ndarray:
+    """The chi-square statistic of each 2 x K table (a row of ``reference_sums``, and ``totals``
+    less it), vectorised over the rows; columns that ``totals`` leaves empty are dropped."""
+    ref = reference_sums[..., totals > 0]
+    col = totals[totals > 0]
+    new = col - ref
+    n_ref, n_new = ref.sum(-1, keepdims=True), new.sum(-1, keepdims=True)
+    grand = col.sum()
+    expected_ref, expected_new = n_ref * col / grand, n_new * col / grand
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cells = (ref - expected_ref) ** 2 / expected_ref + (new - expected_new) ** 2 / expected_new
+    return np.nan_to_num(cells).sum(-1)
+
+
+def permutation_test(
+    reference: np.ndarray, batch: np.ndarray, permutations: int, seed: int
+) -> tuple[float, float]:
+    """The top-tokens chi-square statistic and its p-value under whole-text permutations: which
+    texts are the reference and which the batch is shuffled (seeded), so the tokens of one text
+    move together. p = (1 + permuted statistics >= observed) / (1 + permutations)."""
+    both = np.vstack([reference, batch]).astype(np.float32)
+    totals = both.sum(0).astype(float)
+    observed = float(chi2_statistics(reference.sum(0), totals))
+    rng = np.random.default_rng(seed)
+    membership = np.zeros(len(both), np.float32)
+    membership[: len(reference)] = 1
+    above = 0
+    for start in range(0, permutations, PERMUTATION_CHUNK):
+        rows = min(PERMUTATION_CHUNK, permutations - start)
+        shuffled = rng.permuted(np.tile(membership, (rows, 1)), axis=1)
+        null = chi2_statistics((shuffled @ both).astype(float), totals)
+        above += int(np.sum(null >= observed * (1 - 1e-9)))
+    return observed, (1 + above) / (1 + permutations)
+
+
+def top_tokens_test(
+    column: str,
+    reference: list[Counter[str]],
+    batch: list[Counter[str]],
+    settings: TextSettings,
+) -> DriftTest:
+    """The shares of the reference's ``top_tokens`` most frequent tokens, the rest pooled: the
+    chi-square statistic, its p-value by whole-text permutations (a text's tokens are not
+    independent draws: a review about one film repeats its words)."""
+    pooled = Counter[str]()
+    for text in reference:
+        pooled.update(text)
+    kept = [token for token, _ in pooled.most_common(settings.top_tokens)]
+    ref, new = token_matrix(reference, kept), token_matrix(batch, kept)
+    names = [*kept, OTHER]
+    n_ref, n_new = max(1.0, ref.sum()), max(1.0, new.sum())
+    shares = {
+        k: {"reference": ref[:, j].sum() / n_ref, "batch": new[:, j].sum() / n_new}
+        for j, k in enumerate(names)
+    }
+    moved = sorted(shares.items(), key=lambda kv: -abs(kv[1]["batch"] - kv[1]["reference"]))
+    details: dict[str, Any] = {"permutations": settings.permutations, "most_shifted": dict(moved[:10])}
+    if not kept or len(ref) == 0 or len(new) == 0:
+        return DriftTest(column, "top tokens", "chi2 permutation", 0.0, 1.0, False, details=details)
+    statistic, p = permutation_test(ref, new, settings.permutations, settings.seed)
+    drifted = p < settings.p_value
+    return DriftTest(column, "top tokens", "chi2 permutation", statistic, p, drifted, details=details)
+
+
 def text_tests(
-    column: str, reference: pd.Series, batch: pd.Series, tokens_of: Tokenizer, p_value: float, top: int
+    column: str, reference: pd.Series, batch: pd.Series, tokens_of: Tokenizer, settings: TextSettings
 ) -> list[DriftTest]:
-    """Length, unknown-word share (both Kolmogorov-Smirnov) and the shares of the training split's
-    ``top`` tokens, the rest pooled (chi-square)."""
+    """Length, unknown-word share (both Kolmogorov-Smirnov) and the shares of the reference's
+    top tokens (:func:`top_tokens_test`)."""
     ref_len, ref_unknown, ref_counts = _text_profile(reference, tokens_of)
     new_len, new_unknown, new_counts = _text_profile(batch, tokens_of)
-    length = number_test(column, pd.Series(ref_len), pd.Series(new_len), p_value)
+    length = number_test(column, pd.Series(ref_len), pd.Series(new_len), settings.p_value)
     length.measure = "length in tokens"
-    unknown = number_test(column, pd.Series(ref_unknown), pd.Series(new_unknown), p_value)
+    unknown = number_test(column, pd.Series(ref_unknown), pd.Series(new_unknown), settings.p_value)
     unknown.measure = "unknown-word share"
-    kept = [token for token, _ in ref_counts.most_common(top)]
-
-    def pooled(counts: Counter[str]) -> Counter[str]:
-        out = Counter({token: counts[token] for token in kept})
-        out[OTHER] = sum(counts.values()) - sum(out.values())
-        return out
-
-    tokens = shares_test(column, "top tokens", pooled(ref_counts), pooled(new_counts), p_value)
-    shares = tokens.details.pop("shares")
-    moved = sorted(shares.items(), key=lambda kv: -abs(kv[1]["batch"] - kv[1]["reference"]))
-    tokens.details["most_shifted"] = dict(moved[:10])
-    return [length, unknown, tokens]
+    return [length, unknown, top_tokens_test(column, ref_counts, new_counts, settings)]
 
 
 # ---------------------------------------------------------------------------- predictions

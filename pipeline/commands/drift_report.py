@@ -15,7 +15,7 @@ small{color:#666}
 
 
 def _svg_histogram(histogram: dict[str, list[float]]) -> str:
-    """Two bar series in the same bins: the training split (grey) and the batch (red, translucent)."""
+    """Two bar series in the same bins: the reference split (grey) and the batch (red, translucent)."""
     width, height = 240, 60
     bins = len(histogram["reference"])
     top = max([*histogram["reference"], *histogram["batch"], 1e-9])
@@ -49,7 +49,7 @@ def _details(test: dict[str, Any]) -> str:
     )
     new = details.get("new_categories") or {}
     extra = f"<br><small>new: {html.escape(str(new))}</small>" if new else ""
-    head = "<tr><th></th><th>training</th><th>batch</th></tr>"
+    head = "<tr><th></th><th>reference</th><th>batch</th></tr>"
     return f"<table>{head}{rows}</table>{extra}" if rows else extra
 
 
@@ -72,10 +72,11 @@ def render_html(report: dict[str, Any]) -> str:
         f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
         f"<style>{STYLE}</style></head><body><h1>{title}</h1>"
         f'<p class="verdict {state}">{"Drift" if verdict["drift"] else "No drift"}: {html.escape(said)}</p>'
-        f"<p>Model {html.escape(report['model'])}; training split: {report['reference']['rows']} rows "
+        f"<p>Model {html.escape(report['model'])}; reference: {report['reference']['rows']} rows "
+        f"of split {html.escape(str(report['reference'].get('split', '?')))} "
         f"(seeded sample of {html.escape(report['reference']['source'])}); batch: "
         f"{report['batch']['rows']} rows, {report['batch']['invalid_rows']} the model refused.<br>"
         f"<small>monitor settings: {html.escape(settings)}; created {report['created']}</small></p>"
         "<table><tr><th>column</th><th>measure</th><th>test</th><th>statistic</th><th>p-value</th>"
-        f"<th>drift</th><th>training (grey) vs batch (red)</th></tr>{''.join(rows)}</table></body></html>"
+        f"<th>drift</th><th>reference (grey) vs batch (red)</th></tr>{''.join(rows)}</table></body></html>"
     )

@@ -1,20 +1,22 @@
-"""monitor: has a batch drifted from the training data? (issue 24; docs/monitoring.md)
+"""monitor: has a batch drifted from the data the model was built on? (issue 24; docs/monitoring.md)
 
     python -m pipeline monitor churn --input batch.parquet          # or batch.csv
     python -m pipeline monitor sentiment --requests logs/requests.jsonl   # serve --log-requests' log
 
-The reference is the task's training split as encode wrote it (``data/encoded/<task>/splits.parquet``,
-the rows whose ``split`` is ``train``), read with pandas, a seeded sample of ``monitor.sample_rows``
-rows (a bigger batch is sampled alike). Each input column the kind names (``drift_columns``) is
-tested (:mod:`pipeline.commands.drift`), and both samples are scored by the same ONNX bundle
-(``models:/<task>@champion`` unless ``--model``) to compare the predictions.
+The reference is a split of the task as encode wrote it (``data/encoded/<task>/splits.parquet``):
+``monitor.reference``, by default the validation rows (``split`` is ``val``), held out from the
+fitting of the model and its vocabulary as a new batch is (the training rows are closer to both
+than any new data, and find drift in unaltered held-out data); read with pandas, a seeded sample
+of ``monitor.sample_rows`` rows (a bigger batch is sampled alike). Each input column the kind
+names (``drift_columns``) is tested (:mod:`pipeline.commands.drift`), and both samples are scored
+by the same ONNX bundle (``models:/<task>@champion`` unless ``--model``) to compare the predictions.
 
 Writes ``drift.json`` (every test's statistic, p-value and decision) and ``drift.html`` (offline) to
 ``--output-dir`` (default ``reports/monitor/<task>/<UTC time>/``) and logs both, with the p-values
 as metrics, to a run of the MLflow experiment ``<task>-monitoring``.
 
 Exit status: 0 no drift; 4 drift past ``monitor`` in params.yaml; 1 an unreadable file, a missing
-column or no training split; 2 bad arguments or a kind that cannot be monitored.
+column or no reference split; 2 bad arguments or a kind that cannot be monitored.
 """
 
 from __future__ import annotations
@@ -30,7 +32,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipeline.commands.drift import DriftTest, category_test, number_test, prediction_tests, text_tests
+from pipeline.commands.drift import (
+    DriftTest,
+    TextSettings,
+    category_test,
+    number_test,
+    prediction_tests,
+    text_tests,
+)
 from pipeline.core.errors import DataError
 
 EXIT_OK, EXIT_FAILED, EXIT_UNSUPPORTED, EXIT_DRIFT = 0, 1, 2, 4
@@ -40,10 +49,10 @@ EXPERIMENT_SUFFIX = "-monitoring"
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m pipeline monitor",
-        description="Compare a batch with the task's training split: per-column drift tests and the "
-        "shift of the model's predictions.",
+        description="Compare a batch with a split of the task (monitor.reference: its validation "
+        "split by default): per-column drift tests and the shift of the model's predictions.",
         epilog="Exit status: 0 no drift; 4 drift past params.yaml's monitor section; 1 unreadable "
-        "input, a missing column or no training split; 2 bad arguments or a kind that cannot be monitored.",
+        "input, a missing column or no reference split; 2 bad arguments or a kind that cannot be monitored.",
     )
     parser.add_argument("task", help="a task of params.yaml (churn, sentiment, ...)")
     source = parser.add_mutually_exclusive_group(required=True)
@@ -62,17 +71,30 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # ------------------------------------------------------------------------------- reading
-def read_reference(task: str) -> tuple[pd.DataFrame, Path]:
-    """The training split encode recorded: the raw rows whose ``split`` is ``train``."""
+SPLIT_OF_REFERENCE = {"validation": "val", "train": "train"}  # monitor.reference -> encode's name
+
+
+def read_reference(task: str, reference: str) -> tuple[pd.DataFrame, Path]:
+    """The split ``monitor.reference`` names as encode recorded it: the raw rows whose ``split`` is
+    ``val`` (or ``train``). No such rows is an error, not a silent fallback to the training rows:
+    those find drift in any held-out data (docs/monitoring.md)."""
     from pipeline.core import paths
 
     path = paths.encoded_dir(task) / "splits.parquet"
     if not path.is_file():
-        raise DataError(f"{path}: not found; the training split comes from 'dvc repro encode@{task}'")
+        raise DataError(f"{path}: not found; the reference split comes from 'dvc repro encode@{task}'")
     frame = pd.read_parquet(path)
     if "split" not in frame.columns:
         raise DataError(f"{path}: no 'split' column; rerun 'dvc repro encode@{task}'")
-    return frame[frame["split"] == "train"].drop(columns="split").reset_index(drop=True), path
+    split = SPLIT_OF_REFERENCE[reference]
+    rows = frame[frame["split"] == split].drop(columns="split").reset_index(drop=True)
+    if rows.empty:
+        raise DataError(
+            f"{path}: no rows of split {split!r} (monitor.reference: {reference}); give the task a "
+            f"validation split and rerun 'dvc repro encode@{task}', or set "
+            f"monitor.tasks.{task}.reference: train (expect false alarms on held-out data)"
+        )
+    return rows, path
 
 
 def read_batch(args: argparse.Namespace, encoder: Any, text_column: str | None) -> tuple[pd.DataFrame, str]:
@@ -109,9 +131,10 @@ def check_columns(batch: pd.DataFrame, columns: dict[str, str], source: str) -> 
 
 # ------------------------------------------------------------------------------- testing
 def drift_tests(
-    kind: Any, encoder: Any, reference: pd.DataFrame, batch: pd.DataFrame, settings: Any
+    kind: Any, encoder: Any, reference: pd.DataFrame, batch: pd.DataFrame, settings: Any, seed: int = 0
 ) -> list[DriftTest]:
-    """Every column's tests, by the type the kind gives it."""
+    """Every column's tests, by the type the kind gives it (``seed``: the texts' permutations)."""
+    text = TextSettings(settings.p_value, settings.top_tokens, settings.permutations, seed)
     tests: list[DriftTest] = []
     for column, kind_of_column in kind.drift_columns(encoder).items():
         ref, new = reference[column], batch[column]
@@ -121,7 +144,7 @@ def drift_tests(
             tests.append(category_test(column, ref, new, settings.p_value))
         else:
             tokens_of = lambda text: kind.drift_tokens(encoder, text)  # noqa: E731
-            tests += text_tests(column, ref, new, tokens_of, settings.p_value, settings.top_tokens)
+            tests += text_tests(column, ref, new, tokens_of, text)
     return tests
 
 
@@ -188,14 +211,18 @@ def main(argv: list[str]) -> int:
     except ValueError as exc:
         print(f"monitor {args.task}: {exc}", file=sys.stderr)
         return EXIT_UNSUPPORTED
-    train, train_path = read_reference(args.task)
+    split, split_path = read_reference(args.task, settings.reference)
     batch, source = read_batch(args, predictor.encoder, kind.text_column(predictor.encoder))
     check_columns(batch, columns, source)
-    check_columns(train, columns, str(train_path))
-    reference = sample(train, settings.sample_rows, p.seed)
+    check_columns(split, columns, str(split_path))
+    reference = sample(split, settings.sample_rows, p.seed)
     batch = sample(batch, settings.sample_rows, p.seed)
-    report, tests = compare(args.task, uri, predictor, kind, reference, batch, settings)
-    report["reference"] |= {"source": str(train_path), "split_rows": len(train)}
+    report, tests = compare(args.task, uri, predictor, kind, reference, batch, settings, p.seed)
+    report["reference"] |= {
+        "source": str(split_path),
+        "split": SPLIT_OF_REFERENCE[settings.reference],
+        "split_rows": len(split),
+    }
     report["batch"]["source"] = source
     folder = output_dir(args.task, args.output_dir, dt.datetime.fromisoformat(report["created"]))
     (folder / "drift.json").write_text(json.dumps(report, indent=2, allow_nan=False) + "\n")
@@ -215,11 +242,12 @@ def compare(
     reference: pd.DataFrame,
     batch: pd.DataFrame,
     settings: Any,
+    seed: int = 0,
 ) -> tuple[dict[str, Any], list[DriftTest]]:
     """Pure core: every test, the verdict, and the report that ``drift.json`` holds."""
     from pipeline.commands.drift import verdict
 
-    tests = drift_tests(kind, predictor.encoder, reference, batch, settings)
+    tests = drift_tests(kind, predictor.encoder, reference, batch, settings, seed)
     ref_scores, _ = predicted(predictor, reference)
     batch_scores, refused = predicted(predictor, batch)
     tests += prediction_tests(ref_scores, batch_scores, settings.p_value)

@@ -205,7 +205,20 @@ class MonitorSettings(Frozen):
     max_drifted_share: float = Field(0.0, ge=0, lt=1)
     predictions: bool = True  # a shift of the predictions' distribution alone exits 4 too
     sample_rows: int = Field(5000, ge=100)  # seeded sample of the training split (and of a bigger batch)
-    top_tokens: int = Field(50, ge=5)  # text: the training split's most frequent tokens compared
+    top_tokens: int = Field(50, ge=5)  # text: the reference's most frequent tokens compared
+    # the split compared with: encode's validation rows (held out, as a batch is) or its training rows
+    reference: Literal["validation", "train"] = "validation"
+    permutations: int = Field(1999, ge=99)  # text: whole-text permutations of the top-tokens test
+
+    @model_validator(mode="after")
+    def _permutations_reach_p_value(self) -> MonitorSettings:
+        if 1 / (1 + self.permutations) >= self.p_value:
+            raise ValueError(
+                f"permutations: {self.permutations} permutations give no p-value below "
+                f"p_value {self.p_value:g} (the least is 1 / (1 + permutations)); use at least "
+                f"{int(1 / self.p_value)}"
+            )
+        return self
 
 
 class MonitorOverride(Frozen):
@@ -216,10 +229,21 @@ class MonitorOverride(Frozen):
     predictions: bool | None = None
     sample_rows: int | None = Field(None, ge=100)
     top_tokens: int | None = Field(None, ge=5)
+    reference: Literal["validation", "train"] | None = None
+    permutations: int | None = Field(None, ge=99)
 
 
 class MonitorConfig(MonitorSettings):
     tasks: dict[str, MonitorOverride] = {}
+
+    @model_validator(mode="after")
+    def _overrides_make_valid_settings(self) -> MonitorConfig:
+        for task in self.tasks:
+            try:
+                self.for_task(task)
+            except ValidationError as exc:
+                raise ValueError(f"tasks.{task}: {exc.errors()[0]['msg']}") from None
+        return self
 
     def for_task(self, task: str) -> MonitorSettings:
         """The section's values with ``tasks.<task>``'s on top."""
