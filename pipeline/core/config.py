@@ -187,7 +187,8 @@ class ScoringConfig(Frozen):
     ids: list[str] = []  # id columns kept beside the answers (default: the encoder's)
     # the share of rejected rows above which the stage fails (and keeps its earlier scores)
     max_rejected_share: float = Field(0.0, ge=0, le=1)
-    chunk_rows: int = Field(8192, ge=1)
+    # rows per chunk; default the encoder's batch_rows (65,536 for a table, 8,192 for a text)
+    chunk_rows: int | None = Field(None, ge=1)
 
     @field_validator("input")
     @classmethod
