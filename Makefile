@@ -40,8 +40,9 @@ repro: install
 		$(BIN)/dvc repro; \
 	fi
 
-# Every core, one test file per worker: the two tiny e2e projects (test_e2e.py and
-# test_e2e_more_tasks.py, each a real `dvc repro`) build at once, while the other files share the rest.
+# Every core, one test file per worker: the tiny e2e project of test_e2e.py (a real `dvc repro` of
+# churn and sentiment) builds on one while the other files share the rest. test_e2e_more_tasks.py's
+# project (the other four tasks) is slow: `make test-e2e`.
 test: install
 	$(BIN)/python -m pytest -n auto --dist loadfile --no-loadscope-reorder -m "not slow and not services"
 
@@ -53,8 +54,9 @@ test-services: install-services
 test-slow: install
 	$(BIN)/python -m pytest -m slow
 
-# The end-to-end checks too long for `make test` (a task's stages rerun, or real `mlflow models serve`
-# and `serve` processes); no real data needed.
+# The end-to-end checks too long for `make test` (a task's stages rerun, the tiny project of the
+# topics, nextword, bikeshare and load tasks, or real `mlflow models serve` and `serve` processes);
+# no real data needed.
 test-e2e: install
 	$(BIN)/python -m pytest -m "e2e and slow"
 

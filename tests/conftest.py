@@ -85,7 +85,7 @@ def browser() -> Iterator:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The two tiny e2e projects first (a real `dvc repro` each, minutes long): with `make test`'s
-    `--dist loadfile --no-loadscope-reorder` each worker starts one of them at once and the short
-    files fill in behind, instead of one project starting last. A stable sort: each file's order holds."""
+    """The tiny e2e projects first (a real `dvc repro` each, minutes long): with `make test`'s
+    `--dist loadfile --no-loadscope-reorder` a worker starts on one at once and the short files fill
+    in behind, instead of a project starting last. A stable sort: each file's order holds."""
     items.sort(key=lambda item: not item.nodeid.startswith("tests/test_e2e"))

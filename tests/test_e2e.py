@@ -1,6 +1,5 @@
 """End to end: a real `dvc repro` of the churn and sentiment tasks in a temporary git repository,
-with tiny params (the other tasks: tests/test_e2e_more_tasks.py, built at the same time on the
-other worker).
+with tiny params (the other tasks: tests/test_e2e_more_tasks.py, in `make test-e2e`).
 
 One pipeline run serves several checks, in the order a user meets them: everything is built and
 registered; a second `dvc repro` does nothing; a param change marks only what depends on it;

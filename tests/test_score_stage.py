@@ -1,5 +1,5 @@
 """The score@<task> stage (``score <task> --stage``) and the champion record it depends on, against
-a real MLflow SQLite registry and real ONNX Runtime sessions; tests/test_e2e_more_tasks.py runs it
+a real MLflow SQLite registry and real ONNX Runtime sessions; tests/test_e2e.py (make test-e2e) runs it
 through a real ``dvc repro``."""
 
 from __future__ import annotations
