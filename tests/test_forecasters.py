@@ -54,6 +54,19 @@ def test_each_forecaster_learns_a_cycle_in_the_target_s_units(arch: str) -> None
     assert after < 12 < before and abs(float(predicted.mean()) - 500) < 20, (before, after)
 
 
+def onnx_answers_within_bound(net, proto) -> list[np.ndarray]:
+    """The ONNX graph's answers to one forecast and to a batch big enough for the SimpleRNN's
+    unrolled graph, each checked within BOUND (relative) of the Keras model's."""
+    x, _ = windows(300, seed=2)
+    answers = []
+    for batch in (x[:1], x):
+        expected = np.asarray(net(batch, training=False))
+        got = run_onnx(proto, batch)
+        assert np.max(np.abs(expected - got) / np.maximum(1, np.abs(expected))) <= BOUND
+        answers.append(got)
+    return answers
+
+
 def run_onnx(proto, x: np.ndarray) -> np.ndarray:
     session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
     (name,) = [i.name for i in session.get_inputs()]
@@ -82,12 +95,8 @@ def test_the_builder_exports_native_operators_with_parity(arch: str, layers: int
         L,
         F,
     ]
-    x, _ = windows(300, seed=2)
-    for batch in (x[:1], x):  # one forecast, and a batch big enough for the SimpleRNN's unrolled graph
-        expected = np.asarray(net(batch, training=False))
-        got = run_onnx(proto, batch)
-        assert got.shape == (len(batch), H)
-        assert np.max(np.abs(expected - got) / np.maximum(1, np.abs(expected))) <= BOUND
+    one, batch = onnx_answers_within_bound(net, proto)
+    assert one.shape == (1, H) and batch.shape == (300, H)
 
 
 def test_tf2onnx_exports_the_ann_with_parity() -> None:
@@ -169,12 +178,7 @@ def test_a_seasonal_relative_forecaster_learns_and_exports_with_parity(arch: str
     after = float(np.abs(np.asarray(net(x)) - y).mean())
     seasonal = float(np.abs(500 + 50 * x[:, :H, 0] - y).mean())
     assert after < seasonal, (after, seasonal)
-    proto = build_onnx(net)
-    xt, _ = windows(300, seed=2)
-    for batch in (xt[:1], xt):
-        expected = np.asarray(net(batch, training=False))
-        got = run_onnx(proto, batch)
-        assert np.max(np.abs(expected - got) / np.maximum(1, np.abs(expected))) <= BOUND
+    for got in onnx_answers_within_bound(net, build_onnx(net)):
         assert abs(float(got.mean()) - 500) < 40  # in the target's units
 
 
@@ -199,9 +203,4 @@ def test_relative_to_linear_starts_at_the_ridge_fit_and_exports_with_parity() ->
     for layer in net.layers:
         if layer.name != "baseline":
             layer.set_weights([w + rng.normal(0, 0.2, w.shape).astype(w.dtype) for w in layer.get_weights()])
-    proto = build_onnx(net)
-    xt, _ = windows(300, seed=2)
-    for batch in (xt[:1], xt):
-        expected = np.asarray(net(batch, training=False))
-        got = run_onnx(proto, batch)
-        assert np.max(np.abs(expected - got) / np.maximum(1, np.abs(expected))) <= BOUND
+    onnx_answers_within_bound(net, build_onnx(net))
