@@ -72,6 +72,43 @@ def test_promote_refuse_and_rollback_each_leave_a_record(project: Path, capsys: 
     assert rolled["figures"]["to_test_roc_auc"] == pytest.approx(auc)
 
 
+def test_a_no_op_promote_and_a_failed_alias_move_are_recorded_as_such(
+    project: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+):
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    rng = np.random.default_rng(2)
+    labels = (rng.random(300) < 0.3).astype(int)
+    _evaluated(project, np.clip(0.3 + 0.25 * labels + rng.normal(0, 0.2, 300), 0, 1), labels, "rows-a")
+    assert cli(["register", "churn"]) == 0
+    assert cli(["promote", "churn", "--by", "ada"]) == 0
+    assert cli(["promote", "churn", "--by", "bob"]) == 0  # version 1 is already champion
+    assert "already champion" in capsys.readouterr().out
+
+    _evaluated(project, np.clip(0.3 + 0.45 * labels + rng.normal(0, 0.1, 300), 0, 1), labels, "rows-a")
+    assert cli(["register", "churn"]) == 0
+
+    def unreachable(self: MlflowClient, *args: object) -> None:
+        raise MlflowException("the registry did not answer")
+
+    with monkeypatch.context() as patched, pytest.raises(MlflowException):
+        patched.setattr(MlflowClient, "set_registered_model_alias", unreachable)
+        cli(["promote", "churn", "--by", "cy"])
+
+    events = _history_json(capsys)
+    assert [(e["decision"], e["from_version"], e["to_version"], e["by"]) for e in events] == [
+        ("promoted (failed)", "1", "2", "cy"),
+        ("unchanged", "1", "1", "bob"),
+        ("promoted", "none", "1", "ada"),
+    ]
+    failed, unchanged, _ = events
+    assert "failed: MlflowException: the registry did not answer" in failed["reason"]
+    assert "already champion" in unchanged["reason"]
+    assert failed["figures"]["to_test_roc_auc"] > failed["figures"]["from_test_roc_auc"]
+    assert str(MlflowClient().get_model_version_by_alias("churn", "champion").version) == "1"  # never moved
+
+
 def test_history_prints_a_table_newest_first_from_mlflow_alone(
     project: Path, capsys: pytest.CaptureFixture[str]
 ):

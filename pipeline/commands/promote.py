@@ -17,23 +17,25 @@ file a ``score@<task>`` stage depends on, so that DVC reruns it when the champio
 codes: 0 promoted / rolled back / nothing to do, 3 not promoted (the challenger is worse or failed
 a check), 1 an error.
 
-Each promotion, refusal and rollback is recorded in MLflow (experiment ``<task>-promotions``, one run
-per event: who, when, from which version to which, the gate's figures and the reason);
-``--history`` prints that record, newest first.
+Each promotion, refusal and rollback, and a promote that finds its challenger already champion, is
+recorded in MLflow (experiment ``<task>-promotions``, one run per event: who, when, from which
+version to which, the gate's figures and the reason; an alias move that fails is recorded as
+failed); ``--history`` prints that record, newest first.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 
 from pipeline.commands import promotion_record
 from pipeline.commands.promotion_gate import Decision, decide, decide_paired
-from pipeline.commands.promotion_record import PROMOTED, REFUSED, ROLLED_BACK, PromotionEvent
+from pipeline.commands.promotion_record import PROMOTED, REFUSED, ROLLED_BACK, UNCHANGED, PromotionEvent
 from pipeline.core.bootstrap import PairedDifference, paired_difference
 from pipeline.core.errors import ModelError
 
@@ -184,26 +186,19 @@ def promote(
         )
     metric = metric or f"test_{challenger.tags.get('gate_metric', 'roc_auc')}"
     champion = _alias_version(client, task, CHAMPION)
-    if champion is not None and str(champion.version) == str(challenger.version):
-        return True, f"version {challenger.version} is already {CHAMPION}; nothing to do"
     require = [require] if isinstance(require, str) else list(require)  # one gate given as a string
+    if champion is not None and str(champion.version) == str(challenger.version):
+        message = f"version {challenger.version} is already {CHAMPION}; nothing to do"
+        unchanged = Decision(True, message, {})
+        promotion_record.record(
+            client, task, _event(UNCHANGED, by, champion, challenger, require, metric, unchanged)
+        )
+        return True, message
     decision = _gate(client, task, challenger, champion, metric, min_delta, set(require))
-    figures = {
-        **promotion_record.version_figures(challenger, metric, "to"),
-        **(promotion_record.version_figures(champion, metric, "from") if champion else {}),
-        **decision.figures,
-        **({"min_delta": min_delta} if min_delta is not None else {}),
-    }
-    event = PromotionEvent(
-        decision=PROMOTED if decision.promote else REFUSED,
-        by=by or promotion_record.default_user(),
-        at=promotion_record.now_utc(),
-        from_version=str(champion.version) if champion else "none",
-        to_version=str(challenger.version),
-        require="+".join(sorted(set(require))),
-        metric=metric,
-        reason=decision.reason,
-        figures=figures,
+    if min_delta is not None:
+        decision = Decision(decision.promote, decision.reason, {**decision.figures, "min_delta": min_delta})
+    event = _event(
+        PROMOTED if decision.promote else REFUSED, by, champion, challenger, require, metric, decision
     )
     if not decision.promote:
         promotion_record.record(client, task, event)
@@ -213,15 +208,56 @@ def promote(
     if champion is not None and (not history or history[-1] != str(champion.version)):
         history.append(str(champion.version))
     history.append(str(challenger.version))
-    client.set_registered_model_alias(task, CHAMPION, str(challenger.version))
-    client.set_registered_model_tag(task, HISTORY, json.dumps(history))
-    promotion_record.record(client, task, event)
+    with _recorded(client, task, event):
+        client.set_registered_model_alias(task, CHAMPION, str(challenger.version))
+        client.set_registered_model_tag(task, HISTORY, json.dumps(history))
     arch = challenger.tags.get("arch", "?")
     before = f"version {champion.version}" if champion else "none"
     return (
         True,
         f"promoted version {challenger.version} ({arch}) to {CHAMPION} (was {before}): {decision.reason}",
     )
+
+
+def _event(
+    decision: str,
+    by: str | None,
+    champion: Any,
+    challenger: Any,
+    require: Sequence[str],
+    metric: str,
+    gate: Decision,
+) -> PromotionEvent:
+    """The record of one promote: each version's figure, the gate's own figures and its reason."""
+    figures = {
+        **promotion_record.version_figures(challenger, metric, "to"),
+        **(promotion_record.version_figures(champion, metric, "from") if champion else {}),
+        **gate.figures,
+    }
+    return PromotionEvent(
+        decision=decision,
+        by=by or promotion_record.default_user(),
+        at=promotion_record.now_utc(),
+        from_version=str(champion.version) if champion else "none",
+        to_version=str(challenger.version),
+        require="+".join(sorted(set(require))),
+        metric=metric,
+        reason=gate.reason,
+        figures=figures,
+    )
+
+
+@contextmanager
+def _recorded(client: Any, task: str, event: PromotionEvent) -> Iterator[None]:
+    """Open ``event``'s record, move the aliases inside the block, then close it, as failed if the
+    block raised: the record holds every move that happened and claims none that did not."""
+    run_id = promotion_record.open_record(client, task, event)
+    try:
+        yield
+    except Exception as exc:
+        promotion_record.close_record(client, run_id, event, f"{type(exc).__name__}: {exc}")
+        raise
+    promotion_record.close_record(client, run_id, event, None)
 
 
 def _previous_champion(task: str, current: str, recorded: list[str]) -> list[str]:
@@ -252,8 +288,6 @@ def rollback(task: str, by: str | None = None) -> str:
     current = str(champion.version)
     history = _previous_champion(task, current, _history(client, task))
     previous = history[-1]
-    client.set_registered_model_alias(task, CHAMPION, previous)
-    client.set_registered_model_tag(task, HISTORY, json.dumps(history))
     restored = client.get_model_version(task, previous)
     metric = f"test_{champion.tags.get('gate_metric', 'roc_auc')}"
     message = f"rolled back {CHAMPION} from version {current} to version {previous}"
@@ -271,7 +305,9 @@ def rollback(task: str, by: str | None = None) -> str:
             **promotion_record.version_figures(restored, metric, "to"),
         },
     )
-    promotion_record.record(client, task, event)
+    with _recorded(client, task, event):
+        client.set_registered_model_alias(task, CHAMPION, previous)
+        client.set_registered_model_tag(task, HISTORY, json.dumps(history))
     return message
 
 

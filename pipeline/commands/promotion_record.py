@@ -6,13 +6,19 @@ local file. A run's params are write-once (MLflow refuses to change a logged par
 audit record better than registered-model tags, which anyone may overwrite and which hold one
 string each; its metrics hold the gate's figures as numbers; the MLflow UI lists the events as a
 table of runs, filterable by decision or user. A refused promotion moves no alias but is an event
-all the same, and gets its run too.
+all the same, and gets its run too, as does a promote whose challenger is already champion.
+
+An event that moves an alias is opened before the alias moves and closed after: a move that fails
+(the tracking server refusing or unreachable) leaves its event marked failed (the run's status
+FAILED, the error in its ``failure`` tag), and a process killed in between leaves it unfinished
+(RUNNING), so the record never misses a move that happened nor claims one that did not.
 
 Every event has: who (``by``, also MLflow's ``mlflow.user`` tag), when (``at``, UTC), the version
-``champion`` was at (``from_version``) and the one it was to move to (``to_version``), the decision
-(``promoted``, ``refused``, ``rolled back``) and its reason, the gate (``require``, ``metric``) and
-its figures: each version's test metric with its bootstrap interval as evaluate measured it
-(``from_*``/``to_*``), and with ``--require significant`` the paired difference and its interval.
+``champion`` was at (``from_version``) and the one it was to move to (``to_version``), the
+decision (``promoted``, ``refused``, ``rolled back``, ``unchanged``) and its reason, the gate
+(``require``, ``metric``) and its figures: each version's test metric with its bootstrap
+interval as evaluate measured it (``from_*``/``to_*``), and with ``--require significant`` the
+paired difference and its interval.
 """
 
 from __future__ import annotations
@@ -24,7 +30,9 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-PROMOTED, REFUSED, ROLLED_BACK = "promoted", "refused", "rolled back"
+PROMOTED, REFUSED, ROLLED_BACK, UNCHANGED = "promoted", "refused", "rolled back", "unchanged"
+# how history shows an event whose alias move did not complete (the run's status)
+OUTCOME = {"FINISHED": "", "FAILED": " (failed)", "RUNNING": " (unfinished)", "KILLED": " (unfinished)"}
 # the fields kept as write-once params; the figures are metrics
 FIELDS = ("decision", "by", "at", "from_version", "to_version", "require", "metric", "reason")
 PARAM_LIMIT = 6000  # MLflow's longest param value
@@ -75,10 +83,29 @@ def _experiment_id(client: Any, task: str, create: bool) -> str | None:
 
 def record(client: Any, task: str, event: PromotionEvent) -> str:
     """Log ``event`` as a finished run of ``<task>-promotions``; return its run id."""
+    run_id = open_record(client, task, event)
+    close_record(client, run_id, event, None)
+    return run_id
+
+
+def close_record(client: Any, run_id: str, event: PromotionEvent, failure: str | None) -> None:
+    """End the event's run: FINISHED, or FAILED with ``failure`` (what went wrong) as a tag."""
+    millis = _millis(event)
+    if failure is not None:
+        client.set_tag(run_id, "failure", failure[:PARAM_LIMIT])
+    client.set_terminated(run_id, "FAILED" if failure is not None else "FINISHED", end_time=millis)
+
+
+def _millis(event: PromotionEvent) -> int:
+    return int(dt.datetime.fromisoformat(event.at.replace("Z", "+00:00")).timestamp() * 1000)
+
+
+def open_record(client: Any, task: str, event: PromotionEvent) -> str:
+    """Log ``event`` as a running run of ``<task>-promotions`` (:func:`close_record` ends it)."""
     from mlflow.entities import Metric, Param
 
     experiment_id = _experiment_id(client, task, create=True)
-    millis = int(dt.datetime.fromisoformat(event.at.replace("Z", "+00:00")).timestamp() * 1000)
+    millis = _millis(event)
     run = client.create_run(
         experiment_id,
         start_time=millis,
@@ -91,7 +118,6 @@ def record(client: Any, task: str, event: PromotionEvent) -> str:
         metrics=[Metric(key, float(value), millis, 0) for key, value in event.figures.items()],
         params=[Param(key, str(values[key])[:PARAM_LIMIT]) for key in FIELDS],
     )
-    client.set_terminated(run.info.run_id, "FINISHED", end_time=millis)
     return str(run.info.run_id)
 
 
@@ -104,7 +130,10 @@ def history(client: Any, task: str) -> list[PromotionEvent]:
     while True:
         page = client.search_runs([experiment_id], max_results=1000, page_token=token)
         for run in page:
-            found = run.data.params
+            found = dict(run.data.params)
+            found["decision"] = found.get("decision", "") + OUTCOME.get(run.info.status, "")
+            if "failure" in run.data.tags:
+                found["reason"] = f"{found.get('reason', '')}; failed: {run.data.tags['failure']}"
             events.append(
                 PromotionEvent(
                     **{key: found.get(key, "") for key in FIELDS},
