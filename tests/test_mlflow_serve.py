@@ -25,6 +25,8 @@ import pytest
 
 pytest.importorskip("onnxruntime")
 
+from test_timeseries_kind import rows
+from test_timeseries_serving import forecaster_bundle
 from tiny_models import REPO, sentiment_model_dir
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
@@ -86,7 +88,9 @@ def server(tmp_path: Path) -> Iterator:
             process.kill()
 
 
-def save_pyfunc(bundle: Path, into: Path) -> Path:
+def save_pyfunc(
+    bundle: Path, into: Path, task: str = "sentiment", example: pd.DataFrame | None = None
+) -> Path:
     """The bundle as ``register`` logs it (same model file, code, requirements and signature),
     saved to a folder instead of a run."""
     import mlflow
@@ -102,7 +106,7 @@ def save_pyfunc(bundle: Path, into: Path) -> Path:
 
     (into / "code").mkdir()
     code = serving_code(into / "code")
-    example = pd.DataFrame({"text": TEXTS[:2]})
+    example = pd.DataFrame({"text": TEXTS[:2]}) if example is None else example
     target = into / "pyfunc"
     mlflow.pyfunc.save_model(
         path=str(target),
@@ -111,7 +115,7 @@ def save_pyfunc(bundle: Path, into: Path) -> Path:
         code_paths=[str(code)],
         pip_requirements=PYFUNC_REQUIREMENTS,
         input_example=example,
-        signature=model_signature("sentiment", bundle, example),
+        signature=model_signature(task, bundle, example),
     )
     return target
 
@@ -141,3 +145,34 @@ def test_mlflow_models_serve_and_our_serve_answer_alike_with_the_bundles_band(tm
     assert [a["label"] for a in our_answers[1:3]] == ["Positive", "Negative"]
     # the text with no known word is flagged by both
     assert mlflow_answers[3]["warning"] and our_answers[3]["warning"]
+
+
+def test_mlflow_models_serve_forecasts_a_posted_history_as_our_serve_does(tmp_path, server):
+    """A forecaster (issue 22) under ``mlflow models serve``: the posted history is one input,
+    answered with the next steps' timestamps and values, as ``pipeline serve`` answers it; a history
+    shorter than the model's lookback gets a 400 naming it, from both servers."""
+    model_dir, _ = forecaster_bundle(tmp_path)
+    history = rows(known=False).tail(30).reset_index(drop=True)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    pyfunc = save_pyfunc(model_dir, elsewhere, "load", history)
+
+    mlflow_cli = [sys.executable, "-m", "mlflow", "models", "serve", "-m", str(pyfunc)]
+    theirs = server([*mlflow_cli, "--env-manager", "local", "--host", "127.0.0.1"], elsewhere, "/ping")
+    ours = server(
+        [sys.executable, "-m", "pipeline", "serve", "load", "--model", str(model_dir)], REPO, "/health"
+    )
+
+    records = json.loads(history.to_json(orient="records", date_format="iso"))
+    mlflow_answer = post(theirs + "/invocations", {"dataframe_records": records})["predictions"]
+    our_answer = post(ours + "/invocations", {"dataframe_records": records})["predictions"]
+    assert len(our_answer) == 1 and len(our_answer[0]["values"]) == 6
+    assert our_answer[0]["timestamps"] == [f"2024-01-11T{h:02d}:00:00" for h in range(6)]
+    assert list(mlflow_answer[0]["timestamps"]) == our_answer[0]["timestamps"]
+    assert list(mlflow_answer[0]["values"]) == pytest.approx(our_answer[0]["values"], abs=1e-6)
+
+    for base in (theirs, ours):
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            post(base + "/invocations", {"dataframe_records": records[-10:]})
+        assert refused.value.code == 400
+        assert "10 steps of history" in refused.value.read().decode()
