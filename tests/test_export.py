@@ -432,11 +432,11 @@ def test_export_stage_writes_self_contained_model_and_logs_parity(project, capsy
     assert "GRU" in printed and "max |Keras - ONNX Runtime|" in printed and "KiB" in printed
     metrics = read_json(project / "metrics" / "sentiment" / "gru.json")
     assert metrics["test"] == {"accuracy": 0.6, "roc_auc": 0.65} and "val" in metrics
-    assert 0 <= metrics["onnx_max_abs_diff"] <= BOUND
+    assert metrics["onnx_parity_bound"] == BOUND  # the measured value is in MLflow only (machine-bound)
     assert "GRU" in metrics["onnx_operators"] and "Loop" not in metrics["onnx_operators"]
     assert metrics["onnx_operators"] == sorted(metrics["onnx_operators"])
     logged = tracking.mlflow_client().get_run(run.info.run_id).data.metrics
-    assert logged["onnx_max_abs_diff"] == pytest.approx(metrics["onnx_max_abs_diff"])
+    assert 0 <= logged["onnx_max_abs_diff"] <= BOUND
 
     predictor = Predictor.from_dir(model_dir)  # the bundle: model.onnx, encoder.json, manifest.json
     assert (predictor.task, predictor.arch) == ("sentiment", "gru")
@@ -527,8 +527,8 @@ def test_export_stage_checks_every_class_and_serves_class_probabilities(topics_p
 
     assert result.converter == "tf2onnx" and result.n_rows == 30
     metrics = read_json(topics_project / "metrics" / "topics" / "ann.json")
-    assert set(metrics) == {"val", "test", "onnx_max_abs_diff", "onnx_operators"}
-    assert 0 <= metrics["onnx_max_abs_diff"] <= BOUND and "Softmax" in metrics["onnx_operators"]
+    assert set(metrics) == {"val", "test", "onnx_parity_bound", "onnx_operators"}
+    assert 0 <= result.max_abs_diff <= BOUND and "Softmax" in metrics["onnx_operators"]
     # the bundle explains on its own: SHAP's background, 50 seeded training rows, hashed in the manifest
     explain = read_json(topics_project / "models" / "topics" / "ann" / "explain.json")
     train = np.load(topics_project / "data" / "encoded" / "topics" / "train.npz")["x"]

@@ -133,7 +133,7 @@ def test_a_numeric_table_goes_from_its_csv_to_a_bundle_answering_values_with_int
     assert metrics["interval"]["level"] == 0.9 and metrics["interval"]["half_width"] > 0
     assert test["r2"] > 0.5  # the signal is strong
     assert 0.75 <= test["interval_coverage"] <= 1.0
-    assert metrics["onnx_max_abs_diff"] <= 1e-5
+    assert metrics["onnx_parity_bound"] == 1e-5  # export fails past it
     baselines = json.loads((rentals / "metrics/rentals/baselines.json").read_text())
     assert set(baselines) == {"ridge", "hist_gradient_boosting"}
     assert all("rmse_ci" in b["test"] for b in baselines.values())

@@ -62,6 +62,29 @@ def write_json(path: Path, data: Any) -> None:
     write_text(path, json.dumps(data, indent=2, sort_keys=False, default=_jsonable) + "\n")
 
 
+# The significant digits of a figure in a tracked metrics file. NumPy's exp and log (AVX-512 or
+# AVX2 code, picked per CPU) can move a metric's last bit from one machine to another; 12 digits
+# keep every figure that means something and drop that noise, so a rebuild elsewhere leaves
+# git and dvc.lock unchanged.
+METRIC_DIGITS = 12
+
+
+def write_metrics_json(path: Path, data: Any) -> None:
+    """``write_json`` for a tracked metrics file: every float to ``METRIC_DIGITS`` significant digits."""
+    write_json(path, rounded_floats(json.loads(json.dumps(data, default=_jsonable)), METRIC_DIGITS))
+
+
+def rounded_floats(data: Any, digits: int) -> Any:
+    """``data`` (plain JSON values) with every finite float to ``digits`` significant digits."""
+    if isinstance(data, float):
+        return float(f"{data:.{digits}g}") if data == data and abs(data) != float("inf") else data
+    if isinstance(data, dict):
+        return {key: rounded_floats(value, digits) for key, value in data.items()}
+    if isinstance(data, list):
+        return [rounded_floats(value, digits) for value in data]
+    return data
+
+
 def read_json(path: Path) -> Any:
     return json.loads(Path(path).read_text(encoding="utf-8"))
 

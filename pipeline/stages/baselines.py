@@ -20,7 +20,7 @@ import numpy as np
 from pipeline import tasks
 from pipeline.core import bootstrap, paths
 from pipeline.core.config import EvaluateConfig, TaskConfig, params
-from pipeline.core.io import atomic_folder, save_array, write_json
+from pipeline.core.io import atomic_folder, save_array, write_metrics_json
 from pipeline.core.metrics import prefixed
 
 
@@ -69,7 +69,7 @@ def main(argv: list[str]) -> int:
     # Fit times go to MLflow and the log, not to the tracked metrics file: a wall-clock figure there
     # would change dvc.lock (and dirty the git tree) on every rebuild of the same baselines.
     kept = ("val", "test")
-    write_json(
+    write_metrics_json(
         paths.metrics_file(args.task, "baselines"),
         {name: {k: r[k] for k in kept} for name, r in results.items()},
     )

@@ -71,8 +71,8 @@ def _flat(result: dict[str, Any]) -> dict[str, Any]:
                 row[f"{section}_{key}"] = result[section][key]
             if f"{key}_ci" in result.get(section, {}):
                 row[f"{section}_{key}_ci"] = result[section][f"{key}_ci"]
-    if "onnx_max_abs_diff" in result:
-        row["onnx_max_abs_diff"] = result["onnx_max_abs_diff"]
+    if "onnx_parity_bound" in result:
+        row["onnx_parity_bound"] = result["onnx_parity_bound"]
     return row
 
 
@@ -84,7 +84,7 @@ def markdown(task: str, rows: list[dict[str, Any]]) -> str:
         f"val {gate.replace('_', ' ')}",
         *[f"test {c.replace('_', ' ')}" for c in names],
         f"test {gate.replace('_', ' ')} interval",
-        "ONNX max diff",
+        "ONNX parity",
     ]
     lines = [f"# {task}: models and baselines on the same split", "", "| " + " | ".join(head) + " |"]
     lines.append("|" + "---|" * len(head))
@@ -93,8 +93,8 @@ def markdown(task: str, rows: list[dict[str, Any]]) -> str:
         cells += [_fmt(r.get(f"test_{c}")) for c in names]
         ci = r.get(f"test_{gate}_ci")
         cells.append(f"[{ci[0]:.4f}, {ci[1]:.4f}]" if isinstance(ci, list) else "")
-        diff = r.get("onnx_max_abs_diff")
-        cells.append(f"{diff:.1e}" if isinstance(diff, float) else "")
+        bound = r.get("onnx_parity_bound")
+        cells.append(f"≤ {bound:g}" if isinstance(bound, float) else "")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

@@ -23,7 +23,7 @@ import numpy as np
 from pipeline import tasks
 from pipeline.core import paths
 from pipeline.core.config import EvaluateConfig, Params, params
-from pipeline.core.io import write_json
+from pipeline.core.io import write_json, write_metrics_json
 
 
 def off_reason(config: Any, settings: EvaluateConfig) -> str | None:
@@ -134,7 +134,7 @@ def main(argv: list[str]) -> int:
         print(f"cv {args.task}: off ({reason})")
         return 0
     report = cross_validate(args.task, p)
-    write_json(paths.cv_report(args.task), report)
+    write_metrics_json(paths.cv_report(args.task), report)
     gate = report["gate_metric"]
     for name, result in report["models"].items():
         print(f"cv {args.task}/{name}: {gate} {result['mean'][gate]:.4f} ± {result['sd'][gate]:.4f}")

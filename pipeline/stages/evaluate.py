@@ -26,7 +26,14 @@ import numpy as np
 from pipeline.core import bootstrap, paths
 from pipeline.core.config import EvaluateConfig, params
 from pipeline.core.errors import ModelError
-from pipeline.core.io import atomic_folder, atomic_path, read_json, save_array, write_json, write_text
+from pipeline.core.io import (
+    atomic_folder,
+    atomic_path,
+    read_json,
+    save_array,
+    write_metrics_json,
+    write_text,
+)
 from pipeline.core.metrics import (
     binary_metrics,
     classification_metrics,
@@ -332,7 +339,7 @@ def main(argv: list[str]) -> int:
 
     out = paths.eval_dir(task, arch)
     figures = _write_reports(task, arch, data, p_test, names, examples, kind, config, result)
-    write_json(out / "metrics.json", result)
+    write_metrics_json(out / "metrics.json", result)
     _log_to_run(task, arch, result, figures)
     t, gate = result["test"], gate_metric(config, data.n_classes)
     low, high = t[f"{gate}_ci"]

@@ -178,7 +178,7 @@ def version_tags(
         f"val_{gate}": f"{metrics['val'][gate]:.6f}",
         f"test_{gate}": f"{metrics['test'][gate]:.6f}",
         **({"test_accuracy": f"{metrics['test']['accuracy']:.6f}"} if "accuracy" in metrics["test"] else {}),
-        "onnx_max_abs_diff": f"{metrics.get('onnx_max_abs_diff', float('nan')):.3g}",
+        "onnx_parity_bound": f"{metrics.get('onnx_parity_bound', float('nan')):g}",
         "onnx_sha256": onnx_sha256,
     }
     if metrics.get("test_rows_sha256"):
