@@ -12,6 +12,8 @@ import yaml
 pytest.importorskip("tensorflow")
 
 import optuna
+from test_tune import enter
+from tiny_models import REPO
 
 from pipeline.core import config, paths
 from pipeline.core.config import load_params
@@ -19,7 +21,6 @@ from pipeline.core.io import read_yaml
 from pipeline.generators.load_series import load_frame
 from pipeline.stages.encode import encode_frame, write_encoded
 
-REPO = Path(__file__).resolve().parents[1]
 SPACE = {
     "units": {"type": "categorical", "choices": [4, 8]},
     "learning_rate": {"type": "float", "low": 0.001, "high": 0.02, "log": True},
@@ -45,10 +46,7 @@ def test_a_forecaster_study_minimises_validation_mase(tmp_path: Path, monkeypatc
     write_encoded(
         root / "data" / "encoded" / "load", *encode_frame(load_frame(24 * 28, p.seed), p.task("load"), p.seed)
     )
-    monkeypatch.chdir(root)
-    monkeypatch.delenv("DVC_ROOT", raising=False)
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
-    config.params.cache_clear()
+    enter(root, monkeypatch)
     try:
         assert tune.main(["load", "gru"]) == 0
         best = read_yaml(paths.best_params("load", "gru"))

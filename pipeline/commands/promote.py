@@ -228,7 +228,8 @@ def _event(
     metric: str,
     gate: Decision,
 ) -> PromotionEvent:
-    """The record of one promote: each version's figure, the gate's own figures and its reason."""
+    """The record of one promote or rollback (``challenger``: the version champion moves to): each
+    version's figure, the gate's own figures and its reason."""
     figures = {
         **promotion_record.version_figures(challenger, metric, "to"),
         **(promotion_record.version_figures(champion, metric, "from") if champion else {}),
@@ -291,20 +292,8 @@ def rollback(task: str, by: str | None = None) -> str:
     restored = client.get_model_version(task, previous)
     metric = f"test_{champion.tags.get('gate_metric', 'roc_auc')}"
     message = f"rolled back {CHAMPION} from version {current} to version {previous}"
-    event = PromotionEvent(
-        decision=ROLLED_BACK,
-        by=by or promotion_record.default_user(),
-        at=promotion_record.now_utc(),
-        from_version=current,
-        to_version=previous,
-        require="rollback",
-        metric=metric,
-        reason=f"{message} (promote --rollback)",
-        figures={
-            **promotion_record.version_figures(champion, metric, "from"),
-            **promotion_record.version_figures(restored, metric, "to"),
-        },
-    )
+    reason = Decision(True, f"{message} (promote --rollback)", {})
+    event = _event(ROLLED_BACK, by, champion, restored, ["rollback"], metric, reason)
     with _recorded(client, task, event):
         client.set_registered_model_alias(task, CHAMPION, previous)
         client.set_registered_model_tag(task, HISTORY, json.dumps(history))
