@@ -19,6 +19,15 @@ def test_repo_params_load_and_name_every_task_model():
     assert set(churn.tune) == {"ann"} and set(sentiment.tune) == {"rnn", "lstm", "gru"}
 
 
+def test_the_shipped_studies_budget_trials_not_seconds():
+    """A deadline makes the trials a study finishes depend on the machine's speed, so the same params
+    would train another model on a slower machine; the shipped defaults budget trials only."""
+    p = load_params(REPO / "params.yaml")
+    budgets = {(name, arch): cfg for name in p.tasks for arch, cfg in p.task(name).tune.items()}
+    assert budgets and all(cfg.n_trials >= 1 for cfg in budgets.values())
+    assert {key: cfg.timeout_s for key, cfg in budgets.items() if cfg.timeout_s is not None} == {}
+
+
 def test_a_typo_in_params_fails_at_load_time_naming_the_key(tmp_path: Path):
     path = tmp_path / "params.yaml"
     path.write_text((REPO / "params.yaml").read_text())

@@ -150,7 +150,7 @@ class ServeConfig(Frozen):
 
 class ExportConfig(Frozen):
     opset: int = 17
-    max_abs_diff: float = 1e-5  # parity bound between Keras and ONNX Runtime probabilities
+    max_abs_diff: float = 1e-5  # Keras against ONNX Runtime: probabilities, or values relative beyond 1
     simple_rnn: Literal["by_batch", "unrolled", "native"] = "by_batch"  # a SimpleRNN's graph (onnx_builder)
     # Text models: run the recurrent layers only after the leading padding that every row of a
     # batch has, from the state that padding leaves (exact; onnx_builder): a short text costs its steps.

@@ -191,7 +191,8 @@ def parity_text(metrics: dict[str, Any]) -> str:
     if not isinstance(bound, (int, float)):
         return "not recorded"
     return (
-        f"max |Keras - ONNX Runtime| probability on the test rows within {bound:g}, checked by export "
+        f"max |Keras - ONNX Runtime| on the test rows' outputs within {bound:g}, checked by export: "
+        "absolute for probabilities, relative to the value beyond 1 for a numeric target or forecast "
         "(the measured value is the training run's MLflow metric onnx_max_abs_diff)"
     )
 

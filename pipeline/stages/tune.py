@@ -187,7 +187,10 @@ def _run_trials(
     ran = 0
     while ran < limit and claimed_trials(study, since) < cfg.n_trials:
         if deadline is not None and time.monotonic() >= deadline:
-            log(f"timeout: {timeout:g} s reached after {ran} trials in this worker")
+            log(
+                f"timeout: {timeout:g} s reached after {ran} trials in this worker; the study's best now "
+                "depends on this machine's speed (set n_trials only to rebuild the same model elsewhere)"
+            )
             break
         t0 = time.monotonic()
         frozen = run_trial(study, **trial_args)
