@@ -15,16 +15,23 @@ import pytest
 
 pytest.importorskip("onnxruntime")
 
-from test_page import answer, config_of, page_opener, serving
+from test_page import answer, config_of, get, page_opener, serving
 from tiny_models import load_model_dir, load_rows
 
+from pipeline.serving import bundle
 from pipeline.serving.inference import Predictor
 from pipeline.serving.responses import answer_rows
 
 
 @pytest.fixture(scope="module")
 def model_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    return {"load": load_model_dir(tmp_path_factory.mktemp("forecast-page"))}
+    """The tiny forecaster as export writes it, and one exported before bundles carried a history."""
+    root = tmp_path_factory.mktemp("forecast-page")
+    older = load_model_dir(root / "older")
+    manifest = json.loads((older / bundle.MANIFEST_FILE).read_text())
+    del manifest["input"]["example"]
+    (older / bundle.MANIFEST_FILE).write_text(json.dumps(manifest))
+    return {"load": load_model_dir(root), "older": older}
 
 
 @pytest.fixture(scope="module")
@@ -146,3 +153,47 @@ def test_a_row_of_another_width_is_refused_naming_its_line_and_nothing_is_posted
     answer(tab, 1)  # the first request the page sent: the refused history was never posted
     assert tab.is_hidden("#error"), tab.text_content("#error")
     assert len(shown_values(tab)) == 6
+
+
+# ------------------------------------------------------------------ the history the page starts with
+LOOKBACK = 24  # the tiny forecaster reads 24 steps (no known covariates: no rows ahead)
+
+
+def test_the_page_carries_the_bundles_latest_history_or_none_from_an_older_bundle(servers):
+    config = config_of(get(servers["load"].url + "/")[2])
+    latest = load_rows().tail(LOOKBACK).reset_index(drop=True)
+    assert config["example_csv"] == latest.to_csv(index=False)
+    assert config_of(get(servers["older"].url + "/")[2])["example_csv"] == ""
+
+
+def test_the_page_opens_with_a_history_and_forecast_answers_it(open_page, model_dirs):
+    """A newcomer clicks Forecast on what the page shows: the series' latest steps, as the server
+    answers them."""
+    tab = open_page("load")
+    shown = tab.input_value("#history")
+    assert shown.splitlines()[0] == "timestamp,load,temperature" and len(shown.splitlines()) == 1 + LOOKBACK
+    assert "paste your own history" in tab.text_content("#history-note")
+    with tab.expect_request("**/invocations") as request:
+        tab.click("#submit")
+    answer(tab, 1)
+    assert tab.is_hidden("#error")
+    latest = load_rows().tail(LOOKBACK)
+    sent = json.loads(request.value.post_data)["dataframe_records"]
+    assert [r["timestamp"] for r in sent] == latest["timestamp"].tolist()
+    assert [r["load"] for r in sent] == [float(v) for v in latest["load"]]
+    want = served_forecast(model_dirs["load"], latest)
+    assert shown_values(tab) == pytest.approx(want["values"], rel=1e-6)
+    assert tab.text_content("#forecast tr td") == want["timestamps"][0]
+
+
+def test_an_older_bundle_opens_with_an_empty_box_and_forecasts_a_pasted_history(open_page, model_dirs):
+    tab = open_page("older")
+    assert tab.input_value("#history") == "" and tab.locator("#history-note").count() == 0
+    history = load_rows().tail(30)
+    tab.fill("#history", history.to_csv(index=False))
+    tab.click("#submit")
+    answer(tab, 1)
+    assert tab.is_hidden("#error")
+    assert shown_values(tab) == pytest.approx(
+        served_forecast(model_dirs["older"], history)["values"], rel=1e-6
+    )
