@@ -15,6 +15,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -27,8 +28,6 @@ from tiny_models import (
     balance_model_dir,
     churn_model_dir,
     churn_rows,
-    load_model_dir,
-    load_rows,
     nextword_model_dir,
     sentiment_model_dir,
     stars_model_dir,
@@ -55,12 +54,12 @@ def model_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "nextword": nextword_model_dir(root),
         "balance": balance_model_dir(root),
         "stars": stars_model_dir(root),
-        "load": load_model_dir(root),
     }
 
 
-@pytest.fixture(scope="module")
-def servers(model_dirs) -> Iterator[dict[str, Listener]]:
+@contextmanager
+def serving(model_dirs: dict[str, Path]) -> Iterator[dict[str, Listener]]:
+    """A real server (uvicorn + ONNX Runtime) for each bundle, by its name, stopped on leaving."""
     running: dict[str, tuple[Listener, threading.Thread]] = {}
     for task, directory in model_dirs.items():
         server = make_server(
@@ -70,6 +69,12 @@ def servers(model_dirs) -> Iterator[dict[str, Listener]]:
     yield {task: server for task, (server, _) in running.items()}
     for server, thread in running.values():
         server.stop(thread)
+
+
+@pytest.fixture(scope="module")
+def servers(model_dirs) -> Iterator[dict[str, Listener]]:
+    with serving(model_dirs) as running:
+        yield running
 
 
 def get(url: str) -> tuple[int, dict[str, str], str]:
@@ -135,6 +140,12 @@ def test_post_to_the_page_is_refused_as_json(servers):
 # ---------------------------------------------------------------------------- in a real browser
 @pytest.fixture
 def open_page(browser, servers) -> Iterator:
+    with page_opener(browser, servers) as open_:
+        yield open_
+
+
+@contextmanager
+def page_opener(browser, servers: dict[str, Listener]) -> Iterator:
     """``open_page(task)``: a fresh tab on that task's ``GET /``; every request it made is checked to
     have gone to the server itself."""
     tabs, requests = [], []
@@ -431,29 +442,3 @@ def test_a_text_with_a_numeric_target_shows_its_rating_and_interval(open_page, m
     assert tab.text_content("#prediction") == "rating: 8.5 stars"
     assert tab.text_content("#interval") == "90% prediction interval: 7 to 10 stars"
     assert tab.is_hidden("#error")
-
-
-def test_a_forecaster_draws_the_history_and_the_next_steps_it_answers(open_page, model_dirs):
-    """A pasted CSV history is posted as one input; the page lists the next steps' timestamps and
-    values as the server answers them and draws both lines in an inline SVG."""
-    tab = open_page("load")
-    config = config_of(tab.content())
-    assert (config["mode"], config["horizon"], config["min_history"]) == ("forecast", 6, 24)
-    history = load_rows().tail(30)
-    tab.fill("#history", history.to_csv(index=False))
-    tab.click("#submit")
-    answer(tab, 1)
-    assert tab.is_hidden("#error")
-    predictor = Predictor.from_dir(model_dirs["load"])
-    result = predictor.score_frame(history.reset_index(drop=True))
-    want = answer_rows(predictor, result.probabilities, None, history.reset_index(drop=True))[0]
-    cells = tab.eval_on_selector_all("#forecast td.value", "cells => cells.map(c => c.dataset.value)")
-    assert [float(v) for v in cells] == pytest.approx(want["values"], rel=1e-6)
-    assert tab.text_content("#forecast tr td") == want["timestamps"][0]
-    assert tab.get_attribute("#history-line", "data-points") == "30"
-    assert tab.get_attribute("#forecast-line", "data-points") == "7"  # from the last observed step
-
-    tab.fill("#history", history.tail(10).to_csv(index=False))
-    tab.click("#submit")
-    answer(tab, 2)
-    assert "10 steps of history" in tab.text_content("#error")

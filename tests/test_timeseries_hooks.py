@@ -20,7 +20,7 @@ from pipeline.core.config import EvaluateConfig
 from pipeline.core.io import write_text
 from pipeline.core.metrics import gate_metric, higher_is_better
 from pipeline.core.timeseries_config import SeriesRecurrentParams
-from pipeline.encoders.dataset import load_dataset, recorded_mase_scale
+from pipeline.encoders.dataset import load_dataset, load_splits_frame, recorded_mase_scale
 from pipeline.encoders.registry import load_encoder
 from pipeline.stages.encode import encode_frame, write_encoded
 from pipeline.stages.evaluate import evaluation
@@ -91,8 +91,14 @@ def test_a_forecaster_is_built_scored_exported_and_loaded_through_the_generic_ho
     onnx_test = Predictor(model_dir / "model.onnx", encoder, threads=0).predict_encoded(data.test.x)
     assert onnx_test.shape == (8, 6) and max_abs_diff(p_test, onnx_test) <= 1e-5
 
-    write_bundle_manifest(model_dir, "load", "gru", cfg, encoder, {**doc, "onnx_parity_bound": 1e-5})
+    measured = {**doc, "onnx_parity_bound": 1e-5}
+    write_bundle_manifest(
+        model_dir, "load", "gru", cfg, encoder, measured, lambda: load_splits_frame("load", encoded)
+    )
     predictor = Predictor.from_dir(model_dir)  # the width check: 24 steps x 3 features
+    example = predictor.manifest.input["example"]  # the page's start: 24 steps, then 6 known ahead
+    assert [r["load"] is None for r in example] == [False] * 24 + [True] * 6
+    assert predictor.score_records(example).valid.tolist() == [True]
     assert predictor.output["val_mase"] == doc["val"]["mase"] and predictor.output["horizon"] == 6
     history = rows().tail(30).reset_index(drop=True)
     window = predictor.encoder.transform(history)

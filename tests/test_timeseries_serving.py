@@ -18,7 +18,7 @@ from test_timeseries_kind import config, rows
 from pipeline.core.errors import DataError
 from pipeline.core.io import write_text
 from pipeline.core.timeseries_config import SeriesRecurrentParams
-from pipeline.encoders.dataset import load_dataset
+from pipeline.encoders.dataset import load_dataset, load_splits_frame
 from pipeline.encoders.registry import load_encoder
 from pipeline.stages.encode import encode_frame, write_encoded
 from pipeline.stages.export import convert, write_bundle_manifest
@@ -42,7 +42,10 @@ def forecaster_bundle(tmp_path: Path) -> tuple[Path, object]:
     (model_dir / "model.onnx").write_bytes(proto.SerializeToString())
     write_text(model_dir / "encoder.json", (encoded / "encoder.json").read_text())
     measured = {"val": {"mase": 0.5}, "test": {"mase": 0.6}, "onnx_parity_bound": 1e-5}
-    write_bundle_manifest(model_dir, "load", "gru", cfg, load_encoder(encoded / "encoder.json"), measured)
+    encoder = load_encoder(encoded / "encoder.json")
+    write_bundle_manifest(
+        model_dir, "load", "gru", cfg, encoder, measured, lambda: load_splits_frame("load", encoded)
+    )
     return model_dir, model
 
 
@@ -126,3 +129,30 @@ def test_the_registered_pyfunc_answers_a_history_once_and_refuses_a_short_one(bu
     assert out["values"][0] == pytest.approx(model(window).numpy()[0], abs=1e-4)
     with pytest.raises(MlflowException, match="10 steps of history"):
         pyfunc.predict(None, history.tail(10))
+
+
+def test_export_records_the_latest_history_and_the_page_starts_from_it_or_from_nothing(bundle) -> None:
+    """The manifest's input carries the history register shows the model with (JSON, in the bundle:
+    a copied model folder keeps it); the page's box gets it as the CSV a user would paste, and a
+    bundle exported before it gets an empty box."""
+    import io
+
+    import pandas as pd
+
+    from pipeline.serving.inference import Predictor
+    from pipeline.serving.service import ScoringService
+    from pipeline.tasks import timeseries
+
+    model_dir, _ = bundle
+    predictor = Predictor.from_dir(model_dir)
+    latest = rows(known=False).tail(24).reset_index(drop=True)  # the model reads 24 steps
+    example = json.loads((model_dir / "manifest.json").read_text())["input"]["example"]
+    assert example == latest.to_dict(orient="records")
+    fields = timeseries.page_fields(predictor.encoder, predictor.manifest.input)
+    assert fields["example_csv"].splitlines()[0] == "timestamp,load,temperature"
+    assert pd.read_csv(io.StringIO(fields["example_csv"]), dtype=str).to_dict("records") == example
+    answered = _post(ScoringService(predictor, str(model_dir)), example)["predictions"]
+    assert answered[0]["timestamps"][0] == "2024-01-11T00:00:00"  # the step after the series' last
+
+    older = {k: v for k, v in predictor.manifest.input.items() if k != "example"}
+    assert timeseries.page_fields(predictor.encoder, older)["example_csv"] == ""

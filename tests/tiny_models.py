@@ -446,7 +446,7 @@ def load_model_dir(root: Path, arch: str = "gru") -> Path:
         kind="timeseries",
         arch=arch,
         output=timeseries.output_contract(config, [], {"val": {"mase": 1.0}}),
-        input_spec=timeseries.input_spec(encoder, config),
+        input_spec=timeseries.input_spec(encoder, config) | timeseries.page_example(load_rows, config),
         metrics={},
     )
     return directory

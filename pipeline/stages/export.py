@@ -9,9 +9,10 @@ The exported graph is checked (``onnx.checker``), tagged with ``task``/``arch`` 
 if any probability (every class's, for a multi-class model) differs from Keras by more than
 ``export.max_abs_diff`` the stage fails and writes nothing. Outputs: the model bundle
 (:mod:`pipeline.serving.bundle`) ``models/<task>/<arch>/`` with ``model.onnx``, ``encoder.json`` (a
-copy of the task's encoder) and ``manifest.json`` (the kind's output contract and input schema,
-hashes, headline metrics, library versions), and ``metrics/<task>/<arch>.json`` (the evaluate
-stage's metrics plus ``onnx_parity_bound`` and ``onnx_operators``).
+copy of the task's encoder) and ``manifest.json`` (the kind's output contract and input schema, a
+forecaster's with the latest history the page starts from, hashes, headline metrics, library
+versions), and ``metrics/<task>/<arch>.json`` (the evaluate stage's metrics plus
+``onnx_parity_bound`` and ``onnx_operators``).
 
 The measured parity, ``onnx_max_abs_diff``, is printed and logged to the model's MLflow training
 run named in ``models/<task>/<arch>/run.json``, but the files that git and dvc.lock track record only
@@ -25,6 +26,7 @@ from __future__ import annotations
 import argparse
 import importlib.metadata
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -261,6 +263,7 @@ def export(
     model_dir = paths.model_dir(task, arch)
     keras_path, encoder_path, evaluation, x = _stage_inputs(task, arch)
 
+    from pipeline.encoders.dataset import load_splits_frame
     from pipeline.encoders.registry import load_encoder
     from pipeline.modeling.models import predict_proba
     from pipeline.modeling.onnx_builder import operator_types
@@ -293,16 +296,23 @@ def export(
         model_dir / EXPLAIN_FILE, tasks.kind_of(config).explanation_setup(lambda: load_train_x(task), seed)
     )
     measured = {**evaluation, "onnx_parity_bound": bound, "onnx_operators": operators}
-    write_bundle_manifest(model_dir, task, arch, config, encoder, measured)
+    write_bundle_manifest(model_dir, task, arch, config, encoder, measured, lambda: load_splits_frame(task))
     write_metrics_json(paths.metrics_file(task, arch), measured)
     return ExportResult(out_path, diff, operators, size, len(x), used)
 
 
 def write_bundle_manifest(
-    model_dir: Path, task: str, arch: str, config: Any, encoder: Any, measured: dict[str, Any]
+    model_dir: Path,
+    task: str,
+    arch: str,
+    config: Any,
+    encoder: Any,
+    measured: dict[str, Any],
+    rows: Callable[[], Any],
 ) -> None:
-    """The bundle's manifest: the kind's output contract and input schema, and the headline metrics
-    (every plain number of the validation and test sections, and the ONNX parity's bound)."""
+    """The bundle's manifest: the kind's output contract and input schema (with what the page starts
+    from, which ``rows()``, encode's rows, may give), and the headline metrics (every plain number of
+    the validation and test sections, and the ONNX parity's bound)."""
     kind = tasks.kind_of(config)
     classes = read_json(model_dir / ENCODER_FILE).get("classes") or [0, 1]  # encode wrote them there
     headline = {
@@ -319,7 +329,7 @@ def write_bundle_manifest(
         kind=config.kind,
         arch=arch,
         output=output,
-        input_spec=kind.input_spec(encoder, config),
+        input_spec=kind.input_spec(encoder, config) | kind.page_example(rows, config),
         metrics=headline | {"onnx_parity_bound": measured["onnx_parity_bound"]},
     )
 

@@ -48,6 +48,12 @@ def meta(column: str, measure: str | None = None) -> dict[str, str]:
     return {"column": column, "measure": measure} if measure else {"column": column}
 
 
+def page_example(rows: Any, config: Any) -> dict[str, Any]:
+    """No starting input in the bundle (a kind re-exports this as its own): the page starts from the
+    kind's fields (a table's typical values, an empty text box), and the task's rows stay unread."""
+    return {}
+
+
 def label_checks(exp: Any, column: str, settings: Any) -> list[Any]:
     """Labels present and, when the classes are known up front, one of them."""
     checks = [exp.ExpectColumnValuesToNotBeNull(column=column, meta=meta(column))]

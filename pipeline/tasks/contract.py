@@ -97,6 +97,11 @@ class TaskKind(Protocol):
         """What the model reads, as its bundle records it: dtype, width, the input schema (and a
         table's column labels)."""
 
+    def page_example(self, rows: Any, config: Any) -> dict[str, Any]:
+        """What export adds to the bundle's input spec for the page to start from, as JSON (``rows()``
+        loads the task's rows as encode kept them): a forecaster's latest history, so that a local
+        model folder carries it; ``{}`` for a kind whose page starts from its own fields."""
+
     def explanation_setup(self, train_rows: Any, seed: int) -> dict[str, Any]:
         """What export writes to the bundle's ``explain.json``: the method and, for a table, a seeded
         background sample of the encoded training rows (``train_rows()`` loads them; what an absent column

@@ -27,6 +27,7 @@ from pipeline.encoders.language_model import LanguageModelEncoder
 from pipeline.tasks import answers as shapes
 from pipeline.tasks import text as text_kind
 from pipeline.tasks.base import TOKENS, meta
+from pipeline.tasks.base import page_example as page_example  # none: the box starts empty
 
 TEXT, LINE = "text", "line"
 

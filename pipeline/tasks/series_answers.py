@@ -75,6 +75,20 @@ def forecast_table(answer: dict[str, Any], target: str, time: str) -> pd.DataFra
     return pd.DataFrame({time: answer["timestamps"], target: answer["values"]})
 
 
+def example_records(history: pd.DataFrame, time: str) -> list[dict[str, Any]]:
+    """A history as JSON records for the manifest: its cells as Python's values, a blank as null,
+    the timestamps as text (as a CSV holds them)."""
+    plain = history.astype({time: str}).astype(object)
+    return plain.where(history.notna(), None).to_dict(orient="records")
+
+
+def example_csv(records: list[dict[str, Any]] | None, columns: list[str]) -> str:
+    """Those records as the CSV a user would paste (header: ``columns``); ``""`` for none."""
+    if not records:
+        return ""
+    return pd.DataFrame.from_records(records, columns=columns).to_csv(index=False, lineterminator="\n")
+
+
 BENCH_START = pd.Timestamp("2024-01-01")  # a Monday at midnight: a benchmark history's first step
 
 

@@ -29,6 +29,7 @@ from pipeline.tasks.base import (
     meta,
     stratified_splits,
 )
+from pipeline.tasks.base import page_example as page_example  # none: the text box starts empty
 
 # after promotion: explanations and drift monitoring (re-exported: this module is the kind)
 from pipeline.tasks.text_operations import answer_columns as answer_columns

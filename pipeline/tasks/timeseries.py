@@ -146,6 +146,13 @@ def input_spec(encoder: Any, config: TimeseriesTaskConfig) -> dict[str, Any]:
     return series_answers.input_spec(encoder, config)
 
 
+def page_example(rows: Any, config: TimeseriesTaskConfig) -> dict[str, Any]:
+    """The history register shows the model with (:func:`input_example`: the series' latest steps),
+    as JSON records in the bundle, so that the page starts with a history the model answers and a
+    local model folder needs nothing else to show it."""
+    return {"example": series_answers.example_records(input_example(rows(), config), config.schema_.time)}
+
+
 # ------------------------------------------------------------------------ serving side
 def answers(
     predictor: Any, probabilities: Any, known_shares: Any, inputs: Any, options: dict[str, Any]
@@ -221,14 +228,17 @@ def page_mode(n_classes: int) -> str:
 
 
 def page_fields(encoder: Any, spec: dict[str, Any]) -> dict[str, Any]:
-    """What the forecast widget needs: the history's columns and length, and the horizon."""
+    """What the forecast widget needs: the history's columns and length, the horizon, and the
+    bundle's example history as the CSV its box starts with (empty from a bundle without one)."""
+    columns = list(encoder.input_columns)
     return {
         "time_column": encoder.time,
         "target": encoder.target,
-        "columns": list(encoder.input_columns),
+        "columns": columns,
         "min_history": encoder.lookback,
         "horizon": encoder.horizon,
         "frequency": encoder.frequency,
+        "example_csv": series_answers.example_csv(spec.get("example"), columns),
     }
 
 
