@@ -158,6 +158,21 @@ def test_a_multi_class_text_is_explained_for_the_class_it_answers(root):
     assert explanation["top"][0]["word"] == "oil"
 
 
+def test_the_big_batch_worker_loads_shap_before_the_first_explained_request(root):
+    """serve starts the worker at start-up; for a table's bundle it then imports shap (~3 s) before it
+    takes a request, so the first explained request does not pay for it. A text bundle (leave one
+    word out) needs nothing more."""
+    from pipeline.serving.big_batches import BigBatchWorker
+
+    for directory, loaded in ((churn_model_dir(root), ["shap"]), (sentiment_model_dir(root), [])):
+        worker = BigBatchWorker(ScoringService(Predictor.from_dir(directory), directory.name))
+        try:
+            worker.start()
+            assert worker.warmed is not None and worker.warmed.result(timeout=120) == loaded
+        finally:
+            worker.close()
+
+
 def test_the_server_explains_in_its_worker_process_and_answers_as_in_process(root):
     """An explained request leaves the event loop (it runs where big batches run), and its answer is
     the one the service gives in process; a plain request is still answered by the loop."""

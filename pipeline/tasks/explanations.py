@@ -63,6 +63,15 @@ def _import_shap() -> Any:
     return shap
 
 
+def warm_up(predictor: Any) -> list[str]:
+    """Import what explaining this bundle's rows will need, ahead of its first explained request
+    (shap, for a bundle with a table's background sample); the modules imported."""
+    if not (predictor.explanation or {}).get("background"):
+        return []
+    _import_shap()
+    return ["shap"]
+
+
 def column_contributions(
     output: Callable[[np.ndarray], np.ndarray],
     rows: np.ndarray,
