@@ -1,8 +1,9 @@
 """Scoring on Spark: the registered model through ``mlflow.pyfunc.spark_udf`` on a local[2] session.
 
-A tiny churn model (tests/tiny_models.py) is registered in a temporary MLflow SQLite registry as
-``register`` does it; ``python -m pipeline spark`` then scores a Parquet file with it, and its
-answers must be ``score``'s on the same rows. Marked ``services`` (``make test-services``): it
+A tiny model (tests/tiny_models.py: churn's table, sentiment's texts, four topics, a numeric
+target) is registered in a temporary MLflow SQLite registry as ``register`` does it; ``python -m
+pipeline spark`` then scores a Parquet file with it, and its answers must be ``score``'s on the same
+rows. Marked ``services`` (``make test-services``): it
 needs Java and pyspark, which CI installs (``.ci/run``, the ``services`` extra); skipped without them.
 """
 
@@ -20,7 +21,18 @@ import pytest
 from pipeline.__main__ import main as cli
 from pipeline.core.errors import DataError, ModelError
 from pipeline.core.io import write_json
-from tests.tiny_models import churn_encoder, churn_model_dir, churn_rows, sentiment_model_dir
+from tests.conftest import edit_params
+from tests.tiny_models import (
+    TOPIC_WORDS,
+    TOPICS,
+    balance_config,
+    balance_model_dir,
+    churn_encoder,
+    churn_model_dir,
+    churn_rows,
+    sentiment_model_dir,
+    topics_model_dir,
+)
 
 pytestmark = pytest.mark.services
 
@@ -39,7 +51,12 @@ def spark() -> Iterator[Any]:
     session.stop()
 
 
-def register(project: Path, task: str, model_dirs: list[Path], splits: pd.DataFrame) -> None:
+BINARY = {"roc_auc": 0.8, "accuracy": 0.8}
+
+
+def register(
+    project: Path, task: str, model_dirs: list[Path], splits: pd.DataFrame, figures: dict = BINARY
+) -> None:
     """What train/evaluate/export leave for register (a model folder per architecture, its run and
     metrics, the split rows), then ``register <task>``: version 1 onwards, a challenger."""
     import mlflow
@@ -47,7 +64,7 @@ def register(project: Path, task: str, model_dirs: list[Path], splits: pd.DataFr
     from pipeline.core import tracking
 
     tracking.setup_experiment(task)
-    metrics = {"val": {"roc_auc": 0.8, "accuracy": 0.8}, "test": {"roc_auc": 0.8, "accuracy": 0.8}}
+    metrics = {"val": figures, "test": figures}
     for model_dir in model_dirs:
         with mlflow.start_run(tags=tracking.run_tags(task, model_dir.name, stage="train")) as run:
             pass
@@ -160,3 +177,70 @@ def test_spark_scores_texts_as_score_does(project: Path, spark: Any) -> None:
     # score writes "" where a text has no warning, the registered model nothing
     assert on_spark["warning"].fillna("").tolist() == streamed["warning"].fillna("").tolist()
     assert (on_spark["warning"].fillna("") != "").any()
+
+
+def both_ways(project: Path, task: str, source: str, id_column: str, model_dir: Path) -> tuple:
+    """``source`` scored by ``spark`` with the challenger and by ``score`` with its bundle, each
+    sorted by ``id_column``: (Spark's frame, score's frame)."""
+    args = [task, "--input", source, "--output", "scored.parquet", "--id", id_column]
+    assert spark_score.main([*args, "--model", "challenger", "--master", "local[2]"]) == 0
+    predictor = Predictor.from_dir(model_dir)
+    options = score.answer_options(predictor, None)
+    files = [project / source, project / "score.parquet", project / "score.rejects.csv"]
+    score.score_file(predictor, *files, ids=[id_column], options=options)
+    return tuple(
+        pd.read_parquet(project / name).sort_values(id_column).reset_index(drop=True)
+        for name in ("scored.parquet", "score.parquet")
+    )
+
+
+def test_spark_scores_a_multi_class_model_as_score_does(project: Path, spark: Any) -> None:
+    """A model of several classes: the answered class, its name and every class's probability come
+    back from Spark as score writes them, row for row."""
+    model_dir = topics_model_dir(project, "gru")  # params.yaml's topics task trains a gru
+    stories = pd.DataFrame({"text": ["profit rose", "oil barrels"], "label": ["earn", "crude"]})
+    register(project, "topics", [model_dir], stories, {"f1_macro": 0.8, "accuracy": 0.8})
+    words = [*TOPIC_WORDS, "the", "zxqv"]
+    rng = np.random.default_rng(5)
+    texts = [" ".join(rng.choice(words, size=rng.integers(1, 12))) for _ in range(300)]
+    pd.DataFrame({"story": np.arange(300), "text": texts}).to_parquet(project / "stories.parquet")
+
+    on_spark, streamed = both_ways(project, "topics", "stories.parquet", "story", model_dir)
+    assert list(on_spark.columns) == list(streamed.columns)
+    assert on_spark["story"].tolist() == list(range(300))
+    assert streamed.select_dtypes("number").shape[1] > 2  # the id and more than one class's number
+    for column in on_spark.columns.drop("top"):
+        if pd.api.types.is_numeric_dtype(streamed[column]):
+            np.testing.assert_allclose(on_spark[column], streamed[column], atol=1e-6, err_msg=column)
+        else:  # score writes "" where a text has no warning, the registered model nothing
+            assert on_spark[column].fillna("").tolist() == streamed[column].fillna("").tolist(), column
+    assert on_spark["class_name"].nunique() > 1  # several classes answered
+    # top: an array of structs on Spark (spark_score's docstring), score's "name p; ..." text in a file
+    assert {len(classes) for classes in on_spark["top"]} == {len(TOPICS)}
+    as_text = ["; ".join(f"{c['class_name']} {c['probability']:.3f}" for c in row) for row in on_spark["top"]]
+    assert as_text == streamed["top"].tolist()
+
+
+def test_spark_scores_a_numeric_target_as_score_does(project: Path, spark: Any) -> None:
+    """A numeric target (the churn table's Balance, in euros): the value and its conformal interval
+    come back from Spark as score writes them; the interval is one [low, high] array column."""
+    section = balance_config().model_dump(mode="json", exclude_defaults=True, by_alias=True)
+    models = {"balance-ann": {"task": "balance", "arch": "ann"}}
+    edit_params(project / "params.yaml", tasks={"balance": section}, models=models)
+    from pipeline.core.config import params
+
+    params.cache_clear()  # the project's params now hold the task
+    model_dir = balance_model_dir(project)
+    register(project, "balance", [model_dir], churn_rows(4), {"rmse": 1000.0, "mae": 800.0, "r2": 0.5})
+    rows = churn_rows(500, seed=11)
+    rows.drop(columns=["Balance"]).to_parquet(project / "customers.parquet")
+
+    on_spark, streamed = both_ways(project, "balance", "customers.parquet", "CustomerId", model_dir)
+    assert on_spark["CustomerId"].tolist() == sorted(rows["CustomerId"].tolist())
+    assert list(on_spark.columns) == ["CustomerId", "value", "interval"]
+    assert list(streamed.columns) == ["CustomerId", "value", "interval_low", "interval_high"]
+    np.testing.assert_allclose(on_spark["value"], streamed["value"], rtol=1e-9)
+    low, high = np.stack(on_spark["interval"].to_numpy()).T  # [low, high] per row on Spark
+    np.testing.assert_allclose(low, streamed["interval_low"], rtol=1e-9)
+    np.testing.assert_allclose(high, streamed["interval_high"], rtol=1e-9)
+    assert np.allclose(high - low, 2 * 5000.0) and on_spark["value"].nunique() > 1  # +-5000 EUR, 90%
