@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from pipeline.core import paths
@@ -25,8 +28,40 @@ def mlflow_client() -> Any:
     return mlflow.MlflowClient()
 
 
+@contextmanager
+def sqlite_init_lock(uri: str) -> Iterator[None]:
+    """Serialise MLflow store set-up between processes sharing one SQLite file.
+
+    MLflow migrates a fresh SQLite store when it first opens it; two processes doing that at once
+    (tuning workers, or tasks built side by side by ``python -m pipeline repro``) leave it
+    half-migrated and unusable. An exclusive ``flock`` on the folder holding the file (no lock file
+    is left behind) makes the second one wait. Other stores need no lock.
+    """
+    if not uri.startswith("sqlite:///") or os.name != "posix":
+        yield
+        return
+    import fcntl
+
+    folder = Path(uri[len("sqlite:///") :]).parent
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
 def setup_experiment(task: str) -> str:
-    """Point MLflow at the store and make ``task`` the active experiment; return its id."""
+    """Point MLflow at the store and make ``task`` the active experiment; return its id.
+
+    A SQLite store is opened (and, the first time, created) under ``sqlite_init_lock``.
+    """
+    with sqlite_init_lock(paths.tracking_uri()):
+        return _setup_experiment(task)
+
+
+def _setup_experiment(task: str) -> str:
     import mlflow
 
     mlflow.set_tracking_uri(paths.tracking_uri())

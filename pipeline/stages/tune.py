@@ -57,10 +57,8 @@ import os
 import random
 import socket
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipeline.core import paths
@@ -99,46 +97,22 @@ if TYPE_CHECKING:
 
 
 # -------------------------------------------------------------------- MLflow set-up
-@contextmanager
-def _sqlite_init_lock(uri: str) -> Iterator[None]:
-    """Serialise MLflow store set-up between processes sharing one SQLite file.
-
-    MLflow migrates a fresh SQLite store when it first opens it; two workers doing that at once
-    leave it half-migrated and unusable. An exclusive ``flock`` on the folder holding the file
-    (no lock file is left behind) makes the second worker wait. Other stores need no lock.
-    """
-    if not uri.startswith("sqlite:///") or os.name != "posix":
-        yield
-        return
-    import fcntl
-
-    folder = Path(uri[len("sqlite:///") :]).parent
-    folder.mkdir(parents=True, exist_ok=True)
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # releases the lock
-
-
 def _setup_experiment(task: str) -> None:
     """``tracking.setup_experiment``, safe when workers start together.
 
-    A SQLite store is set up under a lock; on a server, a worker that loses the race to create
-    the experiment retries and finds it.
+    A SQLite store is set up under ``tracking``'s lock; on a server, a worker that loses the race
+    to create the experiment retries and finds it.
     """
     from pipeline.core import tracking
 
-    with _sqlite_init_lock(paths.tracking_uri()):
-        for attempt in range(5):
-            try:
-                tracking.setup_experiment(task)
-                return
-            except Exception:
-                if attempt == 4:
-                    raise
-                time.sleep(0.5 * (attempt + 1) + random.random() * 0.5)
+    for attempt in range(5):
+        try:
+            tracking.setup_experiment(task)
+            return
+        except Exception:
+            if attempt == 4:
+                raise
+            time.sleep(0.5 * (attempt + 1) + random.random() * 0.5)
 
 
 # ---------------------------------------------------------------------- the search
