@@ -32,12 +32,16 @@ $(SERVICES_STAMP): $(STAMP)
 # A clone whose MLflow store does not exist yet (a fresh clone, or after `make clean-state`) gets a
 # forced run: stages whose outputs are committed (tune, baselines, compare) would otherwise be
 # skipped and leave MLflow without their runs. The results are the same, so git sees no change.
+# `python -m pipeline repro` is `dvc repro` with the tasks' independent branches run side by side,
+# JOBS at a time (default: the cores; JOBS=1 is a plain `dvc repro`): docs/pipeline.md.
+JOBS ?= $(shell nproc 2>/dev/null || echo 1)
+
 repro: install
 	@if [ -z "$$MLFLOW_TRACKING_URI" ] && [ ! -e mlflow.db ]; then \
 		echo "no mlflow.db yet: running every stage so that MLflow holds every run"; \
-		$(BIN)/dvc repro --force; \
+		$(BIN)/python -m pipeline repro --jobs $(JOBS) --force; \
 	else \
-		$(BIN)/dvc repro; \
+		$(BIN)/python -m pipeline repro --jobs $(JOBS); \
 	fi
 
 # Every core, one test file per worker: the tiny e2e project of test_e2e.py (a real `dvc repro` of

@@ -113,7 +113,8 @@ def repo_env(root: Path) -> dict[str, str]:
 
 
 def tiny_project(root: Path, tasks: list[str]) -> tuple[Path, dict[str, str]]:
-    """A git + DVC project at ``root`` with the tiny params, only ``tasks`` in it, built by `dvc repro`."""
+    """A git + DVC project at ``root`` with the tiny params, only ``tasks`` in it, built as `make repro`
+    builds: `python -m pipeline repro`, the tasks side by side (a fresh MLflow store included)."""
     shutil.copytree(REPO / "pipeline", root / "pipeline", ignore=shutil.ignore_patterns("__pycache__"))
     for name in ("dvc.yaml", "params.yaml", ".gitignore", ".dvcignore"):
         shutil.copy(REPO / name, root / name)
@@ -129,7 +130,7 @@ def tiny_project(root: Path, tasks: list[str]) -> tuple[Path, dict[str, str]]:
     run(["dvc", "config", "core.analytics", "false"], root, env)
     run(["git", "add", "-A"], root, env)
     run(["git", "commit", "-qm", "tiny project"], root, env)
-    run(["dvc", "repro"], root, env)
+    run(["python", "-m", "pipeline", "repro", "--jobs", "2"], root, env)
     return root, env
 
 
@@ -151,7 +152,10 @@ def check_built(root: Path, tasks: list[str]) -> None:
 
 
 def check_second_repro_does_nothing(root: Path, env: dict[str, str]) -> None:
-    """A built project's `dvc repro` runs no stage and leaves `dvc status` empty."""
+    """A built project's `dvc repro` and `python -m pipeline repro` run no stage and leave `dvc status`
+    empty."""
     out = run(["dvc", "repro"], root, env).stdout
     assert "Running stage" not in out
+    out = run(["python", "-m", "pipeline", "repro"], root, env).stdout
+    assert "nothing changed" in out and "Running stage" not in out
     assert json.loads(run(["dvc", "status", "--json"], root, env).stdout) == {}

@@ -39,6 +39,10 @@ USER_COMMANDS = {
         "pipeline.commands.services",
         "up|down|env: a local PostgreSQL + S3 (moto) + MLflow server stack, for work beyond one machine",
     ),
+    "repro": (
+        "pipeline.commands.repro",
+        "dvc repro with the tasks side by side on the cores (make repro); --jobs, --force",
+    ),
     "real-data": (
         "pipeline.commands.real_data",
         "point params.yaml at the real data sets (params/real/*.yaml); in a copy or on a branch",

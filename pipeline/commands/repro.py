@@ -1,0 +1,144 @@
+"""repro: ``dvc repro`` with the tasks' pipelines side by side, on as many cores as asked.
+
+``python -m pipeline repro [--jobs N] [--force]`` is what ``make repro`` runs. Each task's stages
+(its ingest to register, and the stages of its models) form a branch of the DAG that shares no
+output with another task's, so it runs ``dvc --wait-for-lock repro <that task's stages>`` for
+several tasks at once: DVC's own parallel stage execution (its docs, "Parallel stage
+execution"). DVC releases the repository lock while a stage's command runs and takes it again to
+record the result, so the branches' commands overlap while ``dvc.lock`` is written by one process
+at a time; ``--wait-for-lock`` makes each wait for the other instead of failing.
+
+Why: a stage spends most of its time in one core (Python and TensorFlow's imports, DVC rewriting
+``dvc.lock``, small models), and this machine has two. Measured in docs/pipeline.md.
+
+Only the tasks with a changed stage (``dvc status``) run, the longest (most models) first; a plain
+``dvc repro`` then picks up any stage outside the tasks' branches. Where two tasks share a stage
+(the same synthesized file, say), their branches are not independent: that run is one plain
+``dvc repro``, which is what ``--jobs 1`` always does. The results are those of ``dvc repro``:
+every stage is seeded and none reads another task's outputs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from pipeline.core import paths
+from pipeline.core.config import Params, load_params
+from pipeline.core.errors import PipelineError
+
+
+def owner(stage: str, params: Params) -> str | None:
+    """The task whose branch a stage of dvc.yaml belongs to: its foreach key is the task (or a
+    ``scoring:`` entry, named by task) or one of the task's models; None for any other stage."""
+    _, _, key = stage.partition("@")
+    if key in params.tasks:
+        return key
+    if key in params.models:
+        return params.models[key].task
+    return None
+
+
+def branches(upstream: Mapping[str, set[str]], params: Params) -> dict[str, set[str]] | None:
+    """Each task's stages with everything upstream of them, or None when two tasks share a stage.
+
+    ``upstream`` maps each stage to the stages it needs, directly or not (DVC's graph).
+    """
+    closure: dict[str, set[str]] = {}
+    for stage, needs in upstream.items():
+        task = owner(stage, params)
+        if task is not None:
+            closure.setdefault(task, set()).update({stage, *needs})
+    tasks = list(closure)
+    for i, first in enumerate(tasks):
+        for second in tasks[i + 1 :]:
+            if closure[first] & closure[second]:
+                return None
+    return closure
+
+
+def lanes_to_run(
+    closure: Mapping[str, set[str]], changed: Iterable[str] | None, params: Params
+) -> list[tuple[str, list[str]]]:
+    """(task, its own stages) for each task with a changed stage in its branch (every task when
+    ``changed`` is None: a forced run), the tasks with the most models first."""
+    changed_set = None if changed is None else set(changed)
+    chosen = [task for task, stages in closure.items() if changed_set is None or stages & changed_set]
+    models = {task: sum(ref.task == task for ref in params.models.values()) for task in chosen}
+    chosen.sort(key=lambda task: -models[task])  # stable: params.yaml's order among equals
+    return [(task, sorted(s for s in closure[task] if owner(s, params) == task)) for task in chosen]
+
+
+def _dvc_graph(root: Path, status: bool = True) -> tuple[dict[str, set[str]], list[str]]:
+    """Every stage's upstream stages and the stages ``dvc status`` finds changed (if asked)."""
+    import networkx as nx
+    from dvc.repo import Repo
+
+    with Repo(str(root)) as repo:
+        graph = repo.index.graph  # an edge runs from a stage to a stage it depends on
+        names = {stage: stage.addressing for stage in graph.nodes}
+        upstream = {names[s]: {names[d] for d in nx.descendants(graph, s)} for s in graph.nodes}
+        changed = list(repo.status()) if status else []
+    return upstream, changed
+
+
+_print_lock = threading.Lock()
+
+
+def _run(command: list[str], prefix: str) -> int:
+    """Run a command in the repository, each line of its output shown after ``prefix``."""
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=paths.project_root()
+    )
+    assert process.stdout is not None
+    for line in process.stdout:
+        with _print_lock:
+            sys.stdout.write(prefix + line)
+            sys.stdout.flush()
+    return process.wait()
+
+
+def _dvc_repro(targets: list[str], force: bool) -> list[str]:
+    return ["dvc", "--wait-for-lock", "repro", *(["--force"] if force else []), *targets]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pipeline repro", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--jobs", "-j", type=int, default=os.cpu_count() or 1, help="tasks run at once (default: the cores)"
+    )
+    parser.add_argument("--force", action="store_true", help="rerun every stage (dvc repro --force)")
+    args = parser.parse_args(argv)
+    if args.jobs < 1:
+        raise PipelineError(f"--jobs {args.jobs}: expected 1 or more")
+    params = load_params()
+    upstream, changed = _dvc_graph(paths.project_root(), status=not args.force)
+    closure = branches(upstream, params) if args.jobs > 1 else None
+    if closure is None:
+        if args.jobs > 1:
+            print("repro: two tasks share a stage, so their branches run one after the other")
+        return _run(_dvc_repro([], args.force), "")
+    lanes = lanes_to_run(closure, None if args.force else changed, params)
+    if not lanes and not changed:
+        print("repro: nothing changed (dvc status)")
+        return 0
+    jobs = min(args.jobs, max(len(lanes), 1))
+    print(f"repro: {len(lanes)} task(s) on {jobs} lane(s): {', '.join(task for task, _ in lanes)}")
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        results = pool.map(lambda lane: _run(_dvc_repro(lane[1], args.force), f"[{lane[0]}] "), lanes)
+        codes = dict(zip([task for task, _ in lanes], results, strict=True))
+    failed = [task for task, code in codes.items() if code != 0]
+    if failed:
+        print(f"repro: failed: {', '.join(failed)} (their lines above say why); the others are built")
+        return 1
+    return _run(_dvc_repro([], False), "")  # any stage outside the tasks' branches
+
+
+if __name__ == "__main__":
+    sys.exit(main())
