@@ -19,9 +19,7 @@ TINY_RECURRENT = {
     "models": {
         arch: {"embedding_dim": 8, "units": 8, "epochs": 2, "patience": 1} for arch in ("rnn", "lstm", "gru")
     },
-    "tune": {
-        arch: {"n_trials": 1, "epochs_per_trial": 1, "timeout_s": 60} for arch in ("rnn", "lstm", "gru")
-    },
+    "tune": {arch: {"n_trials": 1, "epochs_per_trial": 1} for arch in ("rnn", "lstm", "gru")},
 }
 TINY = {
     "synthetic": {
@@ -34,7 +32,7 @@ TINY = {
     },
     "churn": {
         "models": {"ann": {"epochs": 3, "patience": 2}},
-        "tune": {"ann": {"n_trials": 2, "epochs_per_trial": 2, "timeout_s": 60}},
+        "tune": {"ann": {"n_trials": 2, "epochs_per_trial": 2}},
     },
     "sentiment": TINY_RECURRENT,
     "topics": TINY_RECURRENT,
