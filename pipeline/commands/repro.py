@@ -25,6 +25,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -104,6 +105,16 @@ def _run(command: list[str], prefix: str) -> int:
     return process.wait()
 
 
+def _run_lane(task: str, stages: list[str], force: bool) -> int:
+    """One task's ``dvc repro``, its lines prefixed with the task, then how long it took."""
+    started = time.monotonic()
+    code = _run(_dvc_repro(stages, force), f"[{task}] ")
+    with _print_lock:
+        outcome = "built" if code == 0 else f"failed (exit {code})"
+        print(f"[{task}] {outcome} in {time.monotonic() - started:.0f} s", flush=True)
+    return code
+
+
 def _dvc_repro(targets: list[str], force: bool) -> list[str]:
     return ["dvc", "--wait-for-lock", "repro", *(["--force"] if force else []), *targets]
 
@@ -117,12 +128,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.jobs < 1:
         raise PipelineError(f"--jobs {args.jobs}: expected 1 or more")
+    if args.jobs == 1:
+        return _run(_dvc_repro([], args.force), "")
+    started = time.monotonic()
     params = load_params()
     upstream, changed = _dvc_graph(paths.project_root(), status=not args.force)
-    closure = branches(upstream, params) if args.jobs > 1 else None
+    closure = branches(upstream, params)
     if closure is None:
-        if args.jobs > 1:
-            print("repro: two tasks share a stage, so their branches run one after the other")
+        print("repro: two tasks share a stage, so their branches run one after the other")
         return _run(_dvc_repro([], args.force), "")
     lanes = lanes_to_run(closure, None if args.force else changed, params)
     if not lanes and not changed:
@@ -131,13 +144,15 @@ def main(argv: list[str] | None = None) -> int:
     jobs = min(args.jobs, max(len(lanes), 1))
     print(f"repro: {len(lanes)} task(s) on {jobs} lane(s): {', '.join(task for task, _ in lanes)}")
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        results = pool.map(lambda lane: _run(_dvc_repro(lane[1], args.force), f"[{lane[0]}] "), lanes)
+        results = pool.map(lambda lane: _run_lane(lane[0], lane[1], args.force), lanes)
         codes = dict(zip([task for task, _ in lanes], results, strict=True))
     failed = [task for task, code in codes.items() if code != 0]
     if failed:
         print(f"repro: failed: {', '.join(failed)} (their lines above say why); the others are built")
         return 1
-    return _run(_dvc_repro([], False), "")  # any stage outside the tasks' branches
+    code = _run(_dvc_repro([], False), "")  # any stage outside the tasks' branches
+    print(f"repro: {len(lanes)} task(s) in {time.monotonic() - started:.0f} s")
+    return code
 
 
 if __name__ == "__main__":
