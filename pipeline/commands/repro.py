@@ -11,11 +11,11 @@ at a time; ``--wait-for-lock`` makes each wait for the other instead of failing.
 Why: a stage spends most of its time in one core (Python and TensorFlow's imports, DVC rewriting
 ``dvc.lock``, small models), and this machine has two. Measured in docs/pipeline.md.
 
-Only the tasks with a changed stage (``dvc status``) run, the longest (most models) first; a plain
-``dvc repro`` then picks up any stage outside the tasks' branches. Where two tasks share a stage
-(the same synthesized file, say), their branches are not independent: that run is one plain
-``dvc repro``, which is what ``--jobs 1`` always does. The results are those of ``dvc repro``:
-every stage is seeded and none reads another task's outputs.
+Only the tasks with a changed stage (``dvc status``; every task with ``--force``) run, those with
+the most models first; a plain ``dvc repro`` then picks up any stage outside the tasks' branches.
+Where two tasks share a stage (the same synthesized file, say), their branches are not
+independent: that run is one plain ``dvc repro``, which is what ``--jobs 1`` always does. The
+results are those of ``dvc repro``: every stage is seeded and none reads another task's outputs.
 """
 
 from __future__ import annotations
@@ -116,7 +116,9 @@ def _run_lane(task: str, stages: list[str], force: bool) -> int:
 
 
 def _dvc_repro(targets: list[str], force: bool) -> list[str]:
-    return ["dvc", "--wait-for-lock", "repro", *(["--force"] if force else []), *targets]
+    """DVC from this interpreter's environment, whatever the PATH holds."""
+    forced = ["--force"] if force else []
+    return [sys.executable, "-m", "dvc", "--wait-for-lock", "repro", *forced, *targets]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -142,7 +144,8 @@ def main(argv: list[str] | None = None) -> int:
         print("repro: nothing changed (dvc status)")
         return 0
     jobs = min(args.jobs, max(len(lanes), 1))
-    print(f"repro: {len(lanes)} task(s) on {jobs} lane(s): {', '.join(task for task, _ in lanes)}")
+    if lanes:
+        print(f"repro: {len(lanes)} task(s) on {jobs} lane(s): {', '.join(task for task, _ in lanes)}")
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         results = pool.map(lambda lane: _run_lane(lane[0], lane[1], args.force), lanes)
         codes = dict(zip([task for task, _ in lanes], results, strict=True))
