@@ -33,15 +33,17 @@ $(SERVICES_STAMP): $(STAMP)
 # forced run: stages whose outputs are committed (tune, baselines, compare) would otherwise be
 # skipped and leave MLflow without their runs. The results are the same, so git sees no change.
 # `python -m pipeline repro` is `dvc repro` with the tasks' independent branches run side by side,
-# JOBS at a time (default: the cores; JOBS=1 is a plain `dvc repro`): docs/pipeline.md.
-JOBS ?= $(shell nproc 2>/dev/null || echo 1)
+# JOBS at a time (unset: the command's default, the cores; JOBS=1 is a plain `dvc repro`):
+# docs/pipeline.md.
+JOBS ?=
+REPRO := $(BIN)/python -m pipeline repro $(if $(JOBS),--jobs $(JOBS))
 
 repro: install
 	@if [ -z "$$MLFLOW_TRACKING_URI" ] && [ ! -e mlflow.db ]; then \
 		echo "no mlflow.db yet: running every stage so that MLflow holds every run"; \
-		$(BIN)/python -m pipeline repro --jobs $(JOBS) --force; \
+		$(REPRO) --force; \
 	else \
-		$(BIN)/python -m pipeline repro --jobs $(JOBS); \
+		$(REPRO); \
 	fi
 
 # Every core, one test file per worker: the tiny e2e project of test_e2e.py (a real `dvc repro` of

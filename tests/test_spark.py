@@ -140,6 +140,23 @@ def test_spark_refuses_what_it_cannot_score_and_leaves_nothing_behind(project: P
         spark_score.main(["churn", "--input", "bad.parquet", "--output", "out.parquet"])
 
 
+def both_ways(
+    project: Path, task: str, source: str, id_column: str, model_dir: Path, model: str = "challenger"
+) -> tuple:
+    """``source`` scored by ``spark`` with the registered ``model`` and by ``score`` with its bundle,
+    ``model_dir``, each sorted by ``id_column``: (Spark's frame, score's frame)."""
+    args = [task, "--input", source, "--output", "scored.parquet", "--id", id_column]
+    assert spark_score.main([*args, "--model", model, "--master", "local[2]"]) == 0
+    predictor = Predictor.from_dir(model_dir)
+    options = score.answer_options(predictor, None)
+    files = [project / source, project / "score.parquet", project / "score.rejects.csv"]
+    score.score_file(predictor, *files, ids=[id_column], options=options)
+    return tuple(
+        pd.read_parquet(project / name).sort_values(id_column).reset_index(drop=True)
+        for name in ("scored.parquet", "score.parquet")
+    )
+
+
 def test_spark_scores_texts_as_score_does(project: Path, spark: Any) -> None:
     """A text model: a Neutral answer's missing class and a warning come back as score's."""
     model_dirs = [sentiment_model_dir(project, arch) for arch in ("rnn", "lstm", "gru")]
@@ -154,19 +171,8 @@ def test_spark_scores_texts_as_score_does(project: Path, spark: Any) -> None:
     texts = [" ".join(rng.choice(words, size=rng.integers(1, 9))) for _ in range(400)]
     pd.DataFrame({"review_id": np.arange(400), "text": texts}).to_parquet(project / "reviews.parquet")
 
-    args = ["sentiment", "--input", "reviews.parquet", "--output", "scored.parquet", "--id", "review_id"]
-    assert spark_score.main([*args, "--model", "1", "--master", "local[2]"]) == 0  # version 1: rnn
-
-    on_spark = pd.read_parquet(project / "scored.parquet").sort_values("review_id").reset_index(drop=True)
-    score.score_file(
-        Predictor.from_dir(model_dirs[0]),
-        project / "reviews.parquet",
-        project / "score.parquet",
-        project / "score.rejects.csv",
-        ids=["review_id"],
-        options=score.answer_options(Predictor.from_dir(model_dirs[0]), None),
-    )
-    streamed = pd.read_parquet(project / "score.parquet")
+    # version 1: the rnn
+    on_spark, streamed = both_ways(project, "sentiment", "reviews.parquet", "review_id", model_dirs[0], "1")
     assert list(on_spark.columns) == list(streamed.columns)  # the --id column, then the answers
     assert on_spark["review_id"].tolist() == list(range(400))
     np.testing.assert_allclose(on_spark["probability"], streamed["probability"], atol=1e-6)
@@ -177,21 +183,6 @@ def test_spark_scores_texts_as_score_does(project: Path, spark: Any) -> None:
     # score writes "" where a text has no warning, the registered model nothing
     assert on_spark["warning"].fillna("").tolist() == streamed["warning"].fillna("").tolist()
     assert (on_spark["warning"].fillna("") != "").any()
-
-
-def both_ways(project: Path, task: str, source: str, id_column: str, model_dir: Path) -> tuple:
-    """``source`` scored by ``spark`` with the challenger and by ``score`` with its bundle, each
-    sorted by ``id_column``: (Spark's frame, score's frame)."""
-    args = [task, "--input", source, "--output", "scored.parquet", "--id", id_column]
-    assert spark_score.main([*args, "--model", "challenger", "--master", "local[2]"]) == 0
-    predictor = Predictor.from_dir(model_dir)
-    options = score.answer_options(predictor, None)
-    files = [project / source, project / "score.parquet", project / "score.rejects.csv"]
-    score.score_file(predictor, *files, ids=[id_column], options=options)
-    return tuple(
-        pd.read_parquet(project / name).sort_values(id_column).reset_index(drop=True)
-        for name in ("scored.parquet", "score.parquet")
-    )
 
 
 def test_spark_scores_a_multi_class_model_as_score_does(project: Path, spark: Any) -> None:
