@@ -17,8 +17,8 @@ report names challenger (``reports/registry/<task>.json``), or ``--arch``. ``mon
 checkout's own params.yaml (its tasks and ``monitor:`` settings; the reference is the split
 ``monitor.reference`` names, validation by default, printed with its rows tested), so a checkout that
 ``real-data --only imdb`` pointed at IMDB checks the real reviews: ``--tasks sentiment`` where it
-built only that task (``dvc repro export@sentiment-rnn``), ``--rows`` for a seeded sample of the
-test split (both of a task's batches are the same rows).
+built only that task (``python -m pipeline repro export@sentiment-rnn``), ``--rows`` for a seeded
+sample of the test split (both of a task's batches are the same rows).
 
     python benchmarks/drift_checks.py /work/main
     python benchmarks/drift_checks.py ../imdb --tasks sentiment --sentiment-arch rnn --rows 5000

@@ -15,6 +15,22 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 
+def copy_dag(root: Path) -> None:
+    """The pipeline's stage definitions (dag/*/dvc.yaml) into the project at ``root``, without the
+    dvc.lock files: its stages have never run."""
+    shutil.copytree(REPO / "dag", root / "dag", ignore=shutil.ignore_patterns("dvc.lock"))
+
+
+def stage_address(name: str) -> str:
+    """DVC's address of a stage of dag/: ``dag/train/dvc.yaml:train@churn-ann`` for ``train@churn-ann``."""
+    return f"dag/{name.split('@')[0]}/dvc.yaml:{name}"
+
+
+def stage_names(status: dict) -> set[str]:
+    """The stages of a ``dvc status --json`` answer, by name (``train@churn-ann``)."""
+    return {address.rpartition(":")[2] for address in status}
+
+
 def edit_params(path: Path, **sections: dict) -> None:
     """Deep-merge ``sections`` into the params.yaml at ``path``; a task's name stands for its section
     under ``tasks:`` (``churn={...}`` edits ``tasks.churn``)."""

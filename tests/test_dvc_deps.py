@@ -51,8 +51,10 @@ def closure(name: str) -> set[str]:
 
 
 def stage_commands() -> dict[str, tuple[str, list[str]]]:
-    """Each stage of dvc.yaml: the pipeline command it runs and its deps (as written)."""
-    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    """Each stage of dag/*/dvc.yaml: the pipeline command it runs and its deps (as written)."""
+    stages = {}
+    for path in sorted((REPO / "dag").glob("*/dvc.yaml")):
+        stages.update(yaml.safe_load(path.read_text())["stages"])
     out = {}
     for name, stage in stages.items():
         body = stage.get("do", stage)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import edit_params
+from tests.conftest import edit_params, stage_address, stage_names
 from tests.e2e_project import check_built, check_second_repro_does_nothing, run, tiny_project
 
 pytestmark = pytest.mark.e2e
@@ -44,7 +44,7 @@ def test_a_param_change_marks_only_its_dependants(repo: tuple[Path, dict[str, st
     original = (root / "params.yaml").read_text()
     try:
         edit_params(root / "params.yaml", sentiment={"models": {"gru": {"learning_rate": 0.002}}})
-        stale = set(json.loads(run(["dvc", "status", "--json"], root, env).stdout))
+        stale = stage_names(json.loads(run(["dvc", "status", "--json"], root, env).stdout))
         assert {"tune@sentiment-gru", "train@sentiment-gru"} <= stale
         # only sentiment's stages: export reads the whole task section (the bundle records its
         # serving settings), so a sibling architecture's export would be marked too, and rewrite
@@ -60,7 +60,7 @@ def test_a_text_setting_change_re_encodes_sentiment_only(repo: tuple[Path, dict[
     original = (root / "params.yaml").read_text()
     try:
         edit_params(root / "params.yaml", sentiment={"encode": {"sequence_length": 40}})
-        stale = set(json.loads(run(["dvc", "status", "--json"], root, env).stdout))
+        stale = stage_names(json.loads(run(["dvc", "status", "--json"], root, env).stdout))
         assert "encode@sentiment" in stale
         assert not any("churn" in s for s in stale), stale
     finally:
@@ -105,7 +105,7 @@ def test_promote_then_predict_with_the_champion(repo: tuple[Path, dict[str, str]
 
 
 def stale_stages(root: Path, env: dict[str, str]) -> set[str]:
-    return set(json.loads(run(["dvc", "status", "--json"], root, env).stdout))
+    return stage_names(json.loads(run(["dvc", "status", "--json"], root, env).stdout))
 
 
 @pytest.mark.slow  # two `dvc repro` runs and two status checks (30-70 s): `make test-e2e`, which CI runs
@@ -145,14 +145,14 @@ def test_a_data_file_fixed_in_place_reaches_the_metrics(repo: tuple[Path, dict[s
     rows.to_csv(root / "customers.csv", index=False)
     try:
         edit_params(root / "params.yaml", churn={"data": {"source": "customers.csv"}})
-        run(["dvc", "repro", "export@churn-ann"], root, env)
+        run(["dvc", "repro", stage_address("export@churn-ann")], root, env)
         before = json.loads((root / "metrics" / "churn" / "ann.json").read_text())
         assert stale_stages(root, env) <= {"compare@churn", "register@churn", "baselines@churn", "cv@churn"}
 
         rows.head(600).to_csv(root / "customers.csv", index=False)  # the file edited in place
         status = json.loads(run(["dvc", "status", "--json"], root, env).stdout)
-        assert {"changed deps": {"customers.csv": "modified"}} in status["ingest@churn"]
-        run(["dvc", "repro", "export@churn-ann"], root, env)
+        assert {"changed deps": {"customers.csv": "modified"}} in status[stage_address("ingest@churn")]
+        run(["dvc", "repro", stage_address("export@churn-ann")], root, env)
         after = json.loads((root / "metrics" / "churn" / "ann.json").read_text())
         assert after != before
         meta = json.loads((root / "data" / "raw" / "churn.source.json").read_text())
@@ -170,7 +170,7 @@ def test_a_failed_ingest_keeps_the_raw_data_built_before(repo: tuple[Path, dict[
     (root / "empty.csv").write_text("")
     try:
         edit_params(root / "params.yaml", churn={"data": {"source": "empty.csv"}})
-        proc = run(["dvc", "repro", "ingest@churn"], root, env, check=False)
+        proc = run(["dvc", "repro", stage_address("ingest@churn")], root, env, check=False)
         assert proc.returncode != 0 and "empty.csv: empty file" in proc.stdout + proc.stderr
         assert raw.read_bytes() == before
     finally:
@@ -184,7 +184,11 @@ def test_a_rebuild_of_the_same_inputs_leaves_the_git_tree_clean(repo: tuple[Path
     run(["git", "add", "-A"], root, env)
     run(["git", "commit", "-qm", "built"], root, env)
     # as on a fresh clone: every churn stage runs again, MLflow gets new runs and versions
-    run(["dvc", "repro", "--force", "register@churn", "compare@churn"], root, env)
+    run(
+        ["dvc", "repro", "--force", stage_address("register@churn"), stage_address("compare@churn")],
+        root,
+        env,
+    )
     assert run(["git", "status", "--porcelain"], root, env).stdout == ""
 
 
@@ -259,22 +263,22 @@ def test_the_score_stage_reruns_when_its_input_or_the_champion_changes(repo: tup
     original = (root / "params.yaml").read_text()
     try:
         edit_params(root / "params.yaml", scoring={"churn": {"input": "incoming/customers.csv"}})
-        run(["dvc", "repro", "score@churn"], root, env)
+        run(["dvc", "repro", stage_address("score@churn")], root, env)
         scored = pd.read_parquet(root / "scores" / "churn" / "scored.parquet")
         assert len(scored) == 30 and scored["probability"].between(0, 1).all()
         assert "score@churn" not in stale_stages(root, env)
 
         customers.head(20).to_csv(incoming, index=False)  # new data: scored again
         assert "score@churn" in stale_stages(root, env)
-        run(["dvc", "repro", "score@churn"], root, env)
+        run(["dvc", "repro", stage_address("score@churn")], root, env)
         assert len(pd.read_parquet(root / "scores" / "churn" / "scored.parquet")) == 20
 
         # a new champion: the same model registered again is a new version, promoted as not worse
-        run(["dvc", "repro", "--force", "--single-item", "register@churn"], root, env)
+        run(["dvc", "repro", "--force", "--single-item", stage_address("register@churn")], root, env)
         run([*pipeline, "promote", "churn"], root, env)
         assert "score@churn" in stale_stages(root, env)
-        out = run(["dvc", "repro", "score@churn"], root, env).stdout
-        assert "Running stage 'score@churn'" in out
+        out = run(["dvc", "repro", stage_address("score@churn")], root, env).stdout
+        assert f"Running stage '{stage_address('score@churn')}'" in out
         summary = json.loads((root / "reports" / "scoring" / "churn.json").read_text())
         record = json.loads((root / "reports" / "registry" / "churn.champion.json").read_text())
         assert summary["model"] == f"models:/churn/{record['version']}" and record["version"] != "1"

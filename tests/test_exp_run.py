@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.conftest import REPO
+from tests.conftest import REPO, copy_dag, stage_address
 from tests.e2e_project import repo_env, run
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -63,7 +63,8 @@ def test_exp_run_set_keeps_yes_no_strings_trains_what_it_shows_and_keeps_outputs
     root = tmp_path / "project"
     root.mkdir()
     shutil.copytree(REPO / "pipeline", root / "pipeline", ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("dvc.yaml", ".gitignore", ".dvcignore"):
+    copy_dag(root)
+    for name in (".gitignore", ".dvcignore"):
         shutil.copy(REPO / name, root / name)
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params["synthetic"] = {"churn": params["synthetic"]["churn"]}  # the file is not needed; kept small
@@ -82,7 +83,7 @@ def test_exp_run_set_keeps_yes_no_strings_trains_what_it_shows_and_keeps_outputs
         ["dvc", "config", "core.analytics", "false"],
         ["git", "add", "-A"],
         ["git", "commit", "-qm", "plans"],
-        ["dvc", "repro", "register@plans"],
+        ["dvc", "repro", stage_address("register@plans")],
     ):
         run(command, root, env)
     run(["git", "add", "-A"], root, env)
@@ -94,7 +95,11 @@ def test_exp_run_set_keeps_yes_no_strings_trains_what_it_shows_and_keeps_outputs
     ]
     encoder_before = built[0].read_bytes()
 
-    done = run(["dvc", "exp", "run", "-S", "tasks.plans.models.ann.dropout=0.3", "register@plans"], root, env)
+    done = run(
+        ["dvc", "exp", "run", "-S", "tasks.plans.models.ann.dropout=0.3", stage_address("register@plans")],
+        root,
+        env,
+    )
     assert "train plans/ann" in done.stdout, done.stdout[-3000:]
 
     text = (root / "params.yaml").read_text()
@@ -110,5 +115,5 @@ def test_exp_run_set_keeps_yes_no_strings_trains_what_it_shows_and_keeps_outputs
     assert trained["dropout"] == 0.3  # what `dvc exp show` shows is what train used
     shown = json.loads(run(["dvc", "exp", "show", "--json"], root, env).stdout)
     assert "0.3" in json.dumps(shown)
-    status = run(["dvc", "status", "register@plans"], root, env).stdout
+    status = run(["dvc", "status", stage_address("register@plans")], root, env).stdout
     assert "changed" not in status, status  # nothing left stale

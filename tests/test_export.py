@@ -476,7 +476,8 @@ def test_export_without_evaluation_fails_before_writing(project):
     from pipeline.stages.export import main
 
     (project / "reports" / "eval" / "sentiment" / "gru" / "metrics.json").unlink()
-    with pytest.raises(ModelError, match=r"metrics\.json: not found; run 'dvc repro evaluate@sentiment-gru'"):
+    expected = r"metrics\.json: not found; run 'python -m pipeline repro evaluate@sentiment-gru'"
+    with pytest.raises(ModelError, match=expected):
         main(["sentiment", "gru"])
     assert not (project / "models" / "sentiment" / "gru" / "model.onnx").exists()
     assert not (project / "metrics").exists()

@@ -71,7 +71,7 @@ def test_report_prints_the_gate_metric_with_intervals_in_a_narrow_table(project:
 
 def test_report_says_what_to_run_without_metrics_and_names_unknown_figures(project: Path, capsys):
     assert cli(["report", "churn"]) == 1
-    assert "dvc repro compare@churn" in capsys.readouterr().err
+    assert "python -m pipeline repro compare@churn" in capsys.readouterr().err
     _metrics(project)
     assert cli(["report", "churn", "--metrics", "bogus"]) == 1
     assert "no test figure ['bogus']" in capsys.readouterr().err

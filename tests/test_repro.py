@@ -8,8 +8,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.commands.repro import _dvc_graph, branches, lanes_to_run, owner
+import pytest
+
+from pipeline.commands.repro import _dvc_graph, addresses, branches, lanes_to_run, owner, stage_name
 from pipeline.core.config import load_params
+from pipeline.core.errors import PipelineError
+from tests.conftest import stage_address
 
 REPO = Path(__file__).resolve().parents[1]
 PARAMS = load_params(REPO / "params.yaml")
@@ -23,9 +27,30 @@ def test_each_shipped_task_is_a_branch_that_shares_no_stage():
     for task, stages in closure.items():
         assert {owner(stage, PARAMS) for stage in stages} == {task}, task
         # from the data to the registry, and every model of the task
-        assert {f"synthesize@{task}", f"register@{task}", f"compare@{task}"} <= stages
+        names = {stage_name(stage) for stage in stages}
+        assert {f"synthesize@{task}", f"register@{task}", f"compare@{task}"} <= names
         models = [name for name, ref in PARAMS.models.items() if ref.task == task]
-        assert {f"export@{name}" for name in models} <= stages
+        assert {f"export@{name}" for name in models} <= names
+
+
+def test_each_stage_type_has_its_own_file_and_lock():
+    """One dvc.yaml (and so one dvc.lock) per stage type: DVC rewrites a lock file whole after
+    each stage, and one for all 88 stages cost a quarter of a forced run (dag/README.md)."""
+    upstream, _ = _dvc_graph(REPO, status=False)
+    assert upstream and all(address == stage_address(stage_name(address)) for address in upstream)
+    assert not (REPO / "dvc.yaml").exists()
+    built = {address.split("/")[1] for address in upstream}
+    assert {path.parent.name for path in (REPO / "dag").glob("*/dvc.lock")} == built
+
+
+def test_stages_are_named_without_their_file():
+    upstream, _ = _dvc_graph(REPO, status=False)
+    assert addresses(["train@churn-ann", "dag/encode/dvc.yaml:encode@churn"], upstream) == [
+        "dag/train/dvc.yaml:train@churn-ann",
+        "dag/encode/dvc.yaml:encode@churn",
+    ]
+    with pytest.raises(PipelineError, match=r"no stage named train@nope.*such as"):
+        addresses(["train@nope"], upstream)
 
 
 def test_stages_belong_to_the_task_their_foreach_key_names():

@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import REPO, edit_params
+from tests.conftest import REPO, copy_dag, edit_params
 from tests.e2e_project import run
 
 pytestmark = pytest.mark.services
@@ -106,7 +106,8 @@ def repo(
     root = tmp_path_factory.mktemp("services") / "project"
     root.mkdir()
     shutil.copytree(REPO / "pipeline", root / "pipeline", ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("dvc.yaml", "params.yaml", ".gitignore", ".dvcignore"):
+    copy_dag(root)
+    for name in ("params.yaml", ".gitignore", ".dvcignore"):
         shutil.copy(REPO / name, root / name)
     edit_params(root / "params.yaml", **TINY)
     only_churn(root / "params.yaml")

@@ -58,7 +58,7 @@ def test_a_model_of_another_kind_gets_the_forecast_tables_headers_only(project: 
 
 
 def test_dvc_yaml_declares_the_forecast_plots_with_their_template() -> None:
-    stage = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]["evaluate"]["do"]
+    stage = yaml.safe_load((REPO / "dag" / "evaluate" / "dvc.yaml").read_text())["stages"]["evaluate"]["do"]
     plots = {next(iter(p)): next(iter(p.values())) for p in stage["plots"]}
     forecast = plots["reports/eval/${item.task}/${item.arch}/forecast.csv"]
     assert (forecast["template"], forecast["x"], forecast["y"]) == ("forecast", "point", "forecast")

@@ -123,7 +123,7 @@ class Settings:
 def load_test_split(task: str) -> tuple[np.ndarray, np.ndarray]:
     path = paths.encoded_dir(task) / "test.npz"
     if not path.exists():
-        raise ModelError(f"{path}: not found; run 'dvc repro encode@{task}' first")
+        raise ModelError(f"{path}: not found; run 'python -m pipeline repro encode@{task}' first")
     with np.load(path, allow_pickle=False) as npz:
         x, y = npz["x"], npz["y"]
     if len(x) == 0:
@@ -293,7 +293,8 @@ def find_models(selection: list[str] | None) -> list[tuple[str, str]]:
             missing = [f for f in REQUIRED if not (directory / f).is_file()]
             if missing:
                 raise ModelError(
-                    f"{directory}: missing {', '.join(missing)}; run 'dvc repro export@{task}-{arch}'"
+                    f"{directory}: missing {', '.join(missing)}; "
+                    f"run 'python -m pipeline repro export@{task}-{arch}'"
                 )
             found.append((task, arch))
         return found

@@ -82,16 +82,18 @@ def read_reference(task: str, reference: str) -> tuple[pd.DataFrame, Path]:
 
     path = paths.encoded_dir(task) / "splits.parquet"
     if not path.is_file():
-        raise DataError(f"{path}: not found; the reference split comes from 'dvc repro encode@{task}'")
+        raise DataError(
+            f"{path}: not found; the reference split comes from 'python -m pipeline repro encode@{task}'"
+        )
     frame = pd.read_parquet(path)
     if "split" not in frame.columns:
-        raise DataError(f"{path}: no 'split' column; rerun 'dvc repro encode@{task}'")
+        raise DataError(f"{path}: no 'split' column; rerun 'python -m pipeline repro encode@{task}'")
     split = SPLIT_OF_REFERENCE[reference]
     rows = frame[frame["split"] == split].drop(columns="split").reset_index(drop=True)
     if rows.empty:
         raise DataError(
             f"{path}: no rows of split {split!r} (monitor.reference: {reference}); give the task a "
-            f"validation split and rerun 'dvc repro encode@{task}', or set "
+            f"validation split and rerun 'python -m pipeline repro encode@{task}', or set "
             f"monitor.tasks.{task}.reference: train (expect false alarms on held-out data)"
         )
     return rows, path

@@ -182,7 +182,8 @@ def promote(
     challenger = _alias_version(client, task, CHALLENGER)
     if challenger is None:
         raise ModelError(
-            f"registered model {task!r} has no {CHALLENGER!r} alias; run 'dvc repro register@{task}'"
+            f"registered model {task!r} has no {CHALLENGER!r} alias; "
+            f"run 'python -m pipeline repro register@{task}'"
         )
     metric = metric or f"test_{challenger.tags.get('gate_metric', 'roc_auc')}"
     champion = _alias_version(client, task, CHAMPION)

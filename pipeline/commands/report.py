@@ -112,7 +112,7 @@ def report(task: str, width: int = WIDTH, only: list[str] | None = None) -> str:
     rows = read_rows(folder)
     if not rows:
         raise DataError(
-            f"{folder}: no metrics files with test figures; run 'dvc repro compare@{task}' "
+            f"{folder}: no metrics files with test figures; run 'python -m pipeline repro compare@{task}' "
             "(or 'dvc pull' for the committed ones) first"
         )
     models = [r for r in rows if r["kind"] == "model"] or rows

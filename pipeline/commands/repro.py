@@ -1,15 +1,19 @@
 """repro: ``dvc repro`` with the tasks' pipelines side by side, on as many cores as asked.
 
-``python -m pipeline repro [--jobs N] [--force]`` is what ``make repro`` runs. Each task's stages
-(its ingest to register, and the stages of its models) form a branch of the DAG that shares no
-output with another task's, so it runs ``dvc --wait-for-lock repro <that task's stages>`` for
-several tasks at once: DVC's own parallel stage execution (its docs, "Parallel stage
-execution"). DVC releases the repository lock while a stage's command runs and takes it again to
-record the result, so the branches' commands overlap while ``dvc.lock`` is written by one process
-at a time; ``--wait-for-lock`` makes each wait for the other instead of failing.
+``python -m pipeline repro [--jobs N] [--force]`` is what ``make repro`` runs; with stage names
+(``python -m pipeline repro train@churn-ann``) it is ``dvc repro`` of those stages, named without
+their ``dag/<stage>/dvc.yaml:`` file (dag/README.md).
+
+Each task's stages (its ingest to register, and the stages of its models) form a branch of the
+DAG that shares no output with another task's, so it runs ``dvc --wait-for-lock repro <that
+task's stages>`` for several tasks at once: DVC's own parallel stage execution (its docs,
+"Parallel stage execution"). DVC releases the repository lock while a stage's command runs and
+takes it again to record the result, so the branches' commands overlap while the ``dvc.lock``
+files are written by one process at a time; ``--wait-for-lock`` makes each wait for the other
+instead of failing.
 
 Why: a stage spends most of its time in one core (Python and TensorFlow's imports, DVC rewriting
-``dvc.lock``, small models), and this machine has two. Measured in docs/pipeline.md.
+its ``dvc.lock``, small models), and this machine has two. Measured in docs/pipeline.md.
 
 Only the tasks with a changed stage (``dvc status``; every task with ``--force``) run, those with
 the most models first; a plain ``dvc repro`` then picks up any stage outside the tasks' branches.
@@ -35,10 +39,15 @@ from pipeline.core.config import Params, load_params
 from pipeline.core.errors import PipelineError
 
 
+def stage_name(address: str) -> str:
+    """``train@churn-ann`` for DVC's ``dag/train/dvc.yaml:train@churn-ann``."""
+    return address.rpartition(":")[2]
+
+
 def owner(stage: str, params: Params) -> str | None:
-    """The task whose branch a stage of dvc.yaml belongs to: its foreach key is the task (or a
-    ``scoring:`` entry, named by task) or one of the task's models; None for any other stage."""
-    _, _, key = stage.partition("@")
+    """The task whose branch a stage (name or address) belongs to: its foreach key is the task (or
+    a ``scoring:`` entry, named by task) or one of the task's models; None for any other stage."""
+    _, _, key = stage_name(stage).partition("@")
     if key in params.tasks:
         return key
     if key in params.models:
@@ -77,7 +86,8 @@ def lanes_to_run(
 
 
 def _dvc_graph(root: Path, status: bool = True) -> tuple[dict[str, set[str]], list[str]]:
-    """Every stage's upstream stages and the stages ``dvc status`` finds changed (if asked)."""
+    """Every stage's upstream stages and the stages ``dvc status`` finds changed (if asked), each
+    by its DVC address (``dag/<stage>/dvc.yaml:<name>``)."""
     import networkx as nx
     from dvc.repo import Repo
 
@@ -121,8 +131,24 @@ def _dvc_repro(targets: list[str], force: bool) -> list[str]:
     return [sys.executable, "-m", "dvc", "--wait-for-lock", "repro", *forced, *targets]
 
 
+def addresses(names: list[str], known: Iterable[str]) -> list[str]:
+    """DVC's address of each stage named (by name or address), or a PipelineError naming the unknown."""
+    by_name = {stage_name(address): address for address in known}
+    unknown = [name for name in names if stage_name(name) not in by_name]
+    if unknown:
+        example = ", ".join(sorted(by_name)[:3])
+        raise PipelineError(
+            f"no stage named {', '.join(unknown)}: expected one of 'dvc stage list --all', with or "
+            f"without its file, such as {example}"
+        )
+    return [by_name[stage_name(name)] for name in names]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipeline repro", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "stages", nargs="*", help="stages to run with their upstream, by name (train@churn-ann); default: all"
+    )
     parser.add_argument(
         "--jobs", "-j", type=int, default=os.cpu_count() or 1, help="tasks run at once (default: the cores)"
     )
@@ -130,6 +156,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.jobs < 1:
         raise PipelineError(f"--jobs {args.jobs}: expected 1 or more")
+    if args.stages:
+        upstream, _ = _dvc_graph(paths.project_root(), status=False)
+        return _run(_dvc_repro(addresses(args.stages, upstream), args.force), "")
     if args.jobs == 1:
         return _run(_dvc_repro([], args.force), "")
     started = time.monotonic()

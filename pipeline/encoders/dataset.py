@@ -58,7 +58,7 @@ def load_dataset(task: str, directory: Path | None = None) -> Dataset:
     for name in SPLITS:
         path = directory / f"{name}.npz"
         if not path.exists():
-            raise DataError(f"{path}: not found; run 'dvc repro encode@{task}' first")
+            raise DataError(f"{path}: not found; run 'python -m pipeline repro encode@{task}' first")
         with np.load(path, allow_pickle=False) as npz:
             arrays[name] = (npz["x"], npz["y"], path)
     encoder_data = read_encoder_json(directory / "encoder.json")
@@ -134,5 +134,5 @@ def load_classes(task: str, directory: Path | None = None) -> list:
 
     path = (directory or paths.encoded_dir(task)) / "encoder.json"
     if not path.exists():
-        raise DataError(f"{path}: not found; run 'dvc repro encode@{task}' first")
+        raise DataError(f"{path}: not found; run 'python -m pipeline repro encode@{task}' first")
     return list(read_json(path).get("classes", [0, 1]) or [])  # a numeric target records none

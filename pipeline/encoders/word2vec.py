@@ -91,12 +91,12 @@ def save_table(path: Path, table: np.ndarray) -> None:
 def load_table(path: Path, vocab_size: int, dim: int, task: str, arch: str) -> np.ndarray:
     """The ``embed`` stage's table for a word2vec model, checked against the model's shape."""
     if not path.exists():
-        raise ModelError(f"{path}: not found; run 'dvc repro embed@{task}-{arch}' first")
+        raise ModelError(f"{path}: not found; run 'python -m pipeline repro embed@{task}-{arch}' first")
     table = np.load(path, allow_pickle=False)
     if table.shape != (vocab_size, dim):
         raise ModelError(
             f"{path}: vectors of shape {table.shape}, but the model's Embedding is ({vocab_size}, {dim}) "
-            f"(vocabulary size, embedding_dim); rerun 'dvc repro embed@{task}-{arch}'"
+            f"(vocabulary size, embedding_dim); rerun 'python -m pipeline repro embed@{task}-{arch}'"
         )
     return table
 

@@ -138,7 +138,7 @@ def read_bundle(directory: Path | str) -> Bundle:
             raise ModelError(f"{directory}: model folder not found")
         raise ModelError(
             f"{manifest_path}: not found; a model folder needs {MODEL_FILE}, {ENCODER_FILE} and "
-            f"{MANIFEST_FILE}, which the export stage writes (dvc repro export@<task>-<arch>)"
+            f"{MANIFEST_FILE}, which the export stage writes (python -m pipeline repro export@<task>-<arch>)"
         )
     manifest = Manifest.from_dict(_read_json(manifest_path), manifest_path)
     for name, expected in manifest.files.items():

@@ -344,8 +344,8 @@ def missing_model_message(client: Any, uri: str, name: str, alias: str | None) -
             return None
         return (
             f"{uri}: no registered model {name!r} in {tracking_uri()}. Train and register one with "
-            f"'make repro' (or 'dvc repro register@{name}'), or pass --model with a model directory "
-            f"such as models/{name}/<arch>"
+            f"'make repro' (or 'python -m pipeline repro register@{name}'), or pass --model with a model "
+            f"directory such as models/{name}/<arch>"
         )
     if alias is None:
         return f"{uri}: registered model {name!r} has no version {uri.rsplit('/', 1)[-1]}"

@@ -59,7 +59,7 @@ def main(argv: list[str]) -> int:
     config = p.task(args.task)
     raw = paths.raw_data(args.task)
     if not raw.exists():
-        raise DataError(f"{raw}: not found; run 'dvc repro ingest@{args.task}' first")
+        raise DataError(f"{raw}: not found; run 'python -m pipeline repro ingest@{args.task}' first")
     rows = pd.read_parquet(raw)
     encoder, labels, frame, arrays = encode_frame(rows, config, p.seed)
     if len(frame) < len(rows):

@@ -307,7 +307,7 @@ def main(argv: list[str]) -> int:
     params().model_params(task, arch)
     model_path = paths.model_dir(task, arch) / "model.keras"
     if not model_path.exists():
-        raise ModelError(f"{model_path}: not found; run 'dvc repro train@{task}-{arch}' first")
+        raise ModelError(f"{model_path}: not found; run 'python -m pipeline repro train@{task}-{arch}' first")
 
     import keras
 

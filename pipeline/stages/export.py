@@ -195,14 +195,18 @@ def _require(path: Path, hint: str) -> Path:
 
 
 def load_test_split(task: str) -> tuple[np.ndarray, np.ndarray]:
-    path = _require(paths.encoded_dir(task) / "test.npz", f"run 'dvc repro encode@{task}' first")
+    path = _require(
+        paths.encoded_dir(task) / "test.npz", f"run 'python -m pipeline repro encode@{task}' first"
+    )
     with np.load(path, allow_pickle=False) as npz:
         return npz["x"], npz["y"]
 
 
 def load_train_x(task: str) -> np.ndarray:
     """The encoded training rows: a table's explanations take their background sample from them."""
-    path = _require(paths.encoded_dir(task) / "train.npz", f"run 'dvc repro encode@{task}' first")
+    path = _require(
+        paths.encoded_dir(task) / "train.npz", f"run 'python -m pipeline repro encode@{task}' first"
+    )
     with np.load(path, allow_pickle=False) as npz:
         return npz["x"]
 
@@ -210,10 +214,15 @@ def load_train_x(task: str) -> np.ndarray:
 def _stage_inputs(task: str, arch: str) -> tuple[Path, Path, dict[str, Any], np.ndarray]:
     """The Keras model's and the encoder's paths, evaluate's metrics and the test rows, each checked."""
     model_dir = paths.model_dir(task, arch)
-    keras_path = _require(model_dir / "model.keras", f"run 'dvc repro train@{task}-{arch}' first")
-    encoder_path = _require(paths.encoded_dir(task) / ENCODER_FILE, f"run 'dvc repro encode@{task}' first")
+    keras_path = _require(
+        model_dir / "model.keras", f"run 'python -m pipeline repro train@{task}-{arch}' first"
+    )
+    encoder_path = _require(
+        paths.encoded_dir(task) / ENCODER_FILE, f"run 'python -m pipeline repro encode@{task}' first"
+    )
     eval_path = _require(
-        paths.eval_dir(task, arch) / "metrics.json", f"run 'dvc repro evaluate@{task}-{arch}' first"
+        paths.eval_dir(task, arch) / "metrics.json",
+        f"run 'python -m pipeline repro evaluate@{task}-{arch}' first",
     )
     evaluation = read_json(eval_path)
     if not isinstance(evaluation, dict) or "test" not in evaluation:

@@ -201,7 +201,9 @@ def register_version(
     metrics_path = paths.metrics_file(task, arch)
     for needed in (model_dir / "run.json", metrics_path):
         if not needed.exists():
-            raise ModelError(f"{needed}: not found; run 'dvc repro export@{task}-{arch}' first")
+            raise ModelError(
+                f"{needed}: not found; run 'python -m pipeline repro export@{task}-{arch}' first"
+            )
     bundle = read_bundle(model_dir)  # the files' hashes checked: what is logged is what was exported
     metrics = read_json(metrics_path)
     gate = gate_metric(config, len(bundle.encoder_data.get("classes") or [0, 1]))
