@@ -15,15 +15,18 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 
-def copy_dag(root: Path) -> None:
-    """The pipeline's stage definitions (dag/*/dvc.yaml) into the project at ``root``, without the
-    dvc.lock files: its stages have never run."""
+def copy_stages(root: Path) -> None:
+    """The pipeline's stage definitions (dvc.yaml and dag/*/dvc.yaml) into the project at ``root``,
+    without the dvc.lock files: its stages have never run."""
+    shutil.copy(REPO / "dvc.yaml", root / "dvc.yaml")
     shutil.copytree(REPO / "dag", root / "dag", ignore=shutil.ignore_patterns("dvc.lock"))
 
 
 def stage_address(name: str) -> str:
-    """DVC's address of a stage of dag/: ``dag/train/dvc.yaml:train@churn-ann`` for ``train@churn-ann``."""
-    return f"dag/{name.split('@')[0]}/dvc.yaml:{name}"
+    """DVC's address of a stage: ``dag/train/dvc.yaml:train@churn-ann`` for ``train@churn-ann``, the
+    name alone for a stage of the root dvc.yaml (``register@churn``)."""
+    folder = REPO / "dag" / name.split("@")[0]
+    return f"dag/{folder.name}/dvc.yaml:{name}" if folder.is_dir() else name
 
 
 def stage_names(status: dict) -> set[str]:

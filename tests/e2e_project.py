@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.conftest import REPO, copy_dag, edit_params
+from tests.conftest import REPO, copy_stages, edit_params
 
 TINY_RECURRENT = {
     "encode": {"max_tokens": 300, "sequence_length": 16},
@@ -114,7 +114,7 @@ def tiny_project(root: Path, tasks: list[str]) -> tuple[Path, dict[str, str]]:
     """A git + DVC project at ``root`` with the tiny params, only ``tasks`` in it, built as `make repro`
     builds: `python -m pipeline repro`, the tasks side by side (a fresh MLflow store included)."""
     shutil.copytree(REPO / "pipeline", root / "pipeline", ignore=shutil.ignore_patterns("__pycache__"))
-    copy_dag(root)
+    copy_stages(root)
     for name in ("params.yaml", ".gitignore", ".dvcignore"):
         shutil.copy(REPO / name, root / name)
     edit_params(root / "params.yaml", **TINY)

@@ -51,9 +51,9 @@ def closure(name: str) -> set[str]:
 
 
 def stage_commands() -> dict[str, tuple[str, list[str]]]:
-    """Each stage of dag/*/dvc.yaml: the pipeline command it runs and its deps (as written)."""
+    """Each stage of dvc.yaml and dag/*/dvc.yaml: the pipeline command it runs and its deps (as written)."""
     stages = {}
-    for path in sorted((REPO / "dag").glob("*/dvc.yaml")):
+    for path in [REPO / "dvc.yaml", *sorted((REPO / "dag").glob("*/dvc.yaml"))]:
         stages.update(yaml.safe_load(path.read_text())["stages"])
     out = {}
     for name, stage in stages.items():

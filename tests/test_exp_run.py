@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.conftest import REPO, copy_dag, stage_address
+from tests.conftest import REPO, copy_stages, stage_address
 from tests.e2e_project import repo_env, run
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -63,7 +63,7 @@ def test_exp_run_set_keeps_yes_no_strings_trains_what_it_shows_and_keeps_outputs
     root = tmp_path / "project"
     root.mkdir()
     shutil.copytree(REPO / "pipeline", root / "pipeline", ignore=shutil.ignore_patterns("__pycache__"))
-    copy_dag(root)
+    copy_stages(root)
     for name in (".gitignore", ".dvcignore"):
         shutil.copy(REPO / name, root / name)
     params = yaml.safe_load((REPO / "params.yaml").read_text())

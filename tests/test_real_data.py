@@ -13,7 +13,7 @@ import yaml
 from pipeline.commands import real_data
 from pipeline.core.config import load_params
 from pipeline.core.errors import DataError, PipelineError
-from tests.conftest import REPO, copy_dag
+from tests.conftest import REPO, copy_stages
 
 SETS = REPO / "params" / "real"
 
@@ -304,7 +304,7 @@ def test_a_set_with_only_data_schema_and_models_runs_through_dvc(project: Path, 
     from dvc.dependency.param import ParamsDependency
     from dvc.repo import Repo
 
-    copy_dag(project)
+    copy_stages(project)
     subprocess.run(["git", "init", "-q"], cwd=project, check=True)
     Repo.init(str(project))
     with Repo(str(project)) as repo:

@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import REPO, copy_dag, edit_params
+from tests.conftest import REPO, copy_stages, edit_params
 from tests.e2e_project import run
 
 pytestmark = pytest.mark.services
@@ -106,7 +106,7 @@ def repo(
     root = tmp_path_factory.mktemp("services") / "project"
     root.mkdir()
     shutil.copytree(REPO / "pipeline", root / "pipeline", ignore=shutil.ignore_patterns("__pycache__"))
-    copy_dag(root)
+    copy_stages(root)
     for name in ("params.yaml", ".gitignore", ".dvcignore"):
         shutil.copy(REPO / name, root / name)
     edit_params(root / "params.yaml", **TINY)

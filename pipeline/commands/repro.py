@@ -1,8 +1,9 @@
 """repro: ``dvc repro`` with the tasks' pipelines side by side, on as many cores as asked.
 
-``python -m pipeline repro [--jobs N] [--force]`` is what ``make repro`` runs; with stage names
+``python -m pipeline repro [--jobs N] [--force]`` is what ``make repro`` runs. With stage names
 (``python -m pipeline repro train@churn-ann``) it is ``dvc repro`` of those stages, named without
-their ``dag/<stage>/dvc.yaml:`` file (dag/README.md).
+the ``dag/<stage>/dvc.yaml:`` file that DVC's address of a stage before compare and register
+needs (dag/README.md).
 
 Each task's stages (its ingest to register, and the stages of its models) form a branch of the
 DAG that shares no output with another task's, so it runs ``dvc --wait-for-lock repro <that
@@ -40,7 +41,7 @@ from pipeline.core.errors import PipelineError
 
 
 def stage_name(address: str) -> str:
-    """``train@churn-ann`` for DVC's ``dag/train/dvc.yaml:train@churn-ann``."""
+    """``train@churn-ann`` for DVC's ``dag/train/dvc.yaml:train@churn-ann`` (or ``train@churn-ann``)."""
     return address.rpartition(":")[2]
 
 
@@ -87,7 +88,7 @@ def lanes_to_run(
 
 def _dvc_graph(root: Path, status: bool = True) -> tuple[dict[str, set[str]], list[str]]:
     """Every stage's upstream stages and the stages ``dvc status`` finds changed (if asked), each
-    by its DVC address (``dag/<stage>/dvc.yaml:<name>``)."""
+    by its DVC address (``dag/<stage>/dvc.yaml:<name>``, or the name in the root dvc.yaml)."""
     import networkx as nx
     from dvc.repo import Repo
 

@@ -94,8 +94,8 @@ def git_commit() -> str:
 
 # What a run is made from: a change here that is not committed makes the commit tag a half-truth.
 # (The stages' own outputs, the dvc.lock files and the data are left out: DVC rewrites them during
-# the run.) A git pathspec: dag/*/dvc.yaml is every stage's definition (dag/README.md).
-SOURCE_PATHS = ("pipeline", "params.yaml", "dag/*/dvc.yaml", "pyproject.toml")
+# the run.) Git pathspecs: dvc.yaml and dag/*/dvc.yaml define the stages (dag/README.md).
+SOURCE_PATHS = ("pipeline", "params.yaml", "dvc.yaml", "dag/*/dvc.yaml", "pyproject.toml")
 
 
 def git_dirty() -> str:

@@ -180,8 +180,8 @@ def model_card(
         *behaviour_lines(behaviour or []),
         "## Lineage",
         "",
-        f"- seed {params().seed}; the exact inputs of every stage are in dag/*/dvc.lock "
-        f"(register@{task} and its upstream)",
+        f"- seed {params().seed}; the exact inputs of every stage are in dvc.lock "
+        f"(register@{task}) and dag/*/dvc.lock (the stages before it)",
         f"- test rows fingerprint: `{metrics.get('test_rows_sha256', 'not recorded')}`",
     ]
     return "\n".join(sections) + "\n"
