@@ -41,7 +41,7 @@ USER_COMMANDS = {
     ),
     "repro": (
         "pipeline.commands.repro",
-        "dvc repro with the tasks side by side on the cores (make repro); --jobs, --force",
+        "dvc repro, the tasks side by side on the cores (make repro), or stages by name; --jobs, --force",
     ),
     "real-data": (
         "pipeline.commands.real_data",
