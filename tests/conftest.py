@@ -31,7 +31,9 @@ def stage_address(name: str) -> str:
 
 def stage_names(status: dict) -> set[str]:
     """The stages of a ``dvc status --json`` answer, by name (``train@churn-ann``)."""
-    return {address.rpartition(":")[2] for address in status}
+    from pipeline.commands.repro import stage_name
+
+    return {stage_name(address) for address in status}
 
 
 def edit_params(path: Path, **sections: dict) -> None:
