@@ -181,3 +181,23 @@ def test_a_port_in_use_says_to_pass_port(model_dir, capsys):
         assert err.startswith("error: cannot listen on") and "--port N" in err and "Traceback" not in err
     finally:
         first.sock.close()
+
+
+def test_starting_a_server_closes_no_other_log_handler_and_logs_to_the_current_stderr(
+    model_dir, tmp_path, capsys
+):
+    """uvicorn's own logging set-up closed every handler in the process; absl's then closed the
+    stream it held, a test run's captured stderr, and every later test failed."""
+    handler = logging.FileHandler(tmp_path / "embedding_app.log")
+    logging.getLogger("test.embedding_app").addHandler(handler)
+    service = ScoringService(Predictor.from_dir(model_dir), str(model_dir), 0.1)
+    try:
+        listener = make_server(service, "127.0.0.1", 0, access_log=True, limits=LIMITS)
+        thread = listener.start_in_thread()
+        assert health(listener) == b"HTTP/1.1 200 OK"
+        listener.stop(thread)
+        assert handler.stream is not None and not handler.stream.closed
+    finally:
+        logging.getLogger("test.embedding_app").removeHandler(handler)
+        handler.close()
+    assert '"GET /health HTTP/1.1" 200' in capsys.readouterr().err  # --access-log: one line a request

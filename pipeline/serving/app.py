@@ -198,6 +198,42 @@ class Listener:
         self.app.worker.close()
 
 
+class CurrentStderr(logging.StreamHandler):
+    """A handler writing to whatever ``sys.stderr`` is when a record comes, not the one at start-up."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
+def configure_server_logging() -> None:
+    """uvicorn's loggers with uvicorn's formats, set up once and touching no other logger.
+
+    uvicorn's own set-up (``logging.config.dictConfig``) first closes every handler in the process:
+    an embedding program's files, or absl's handler, which then closes the stream it held (a test
+    run's captured stderr, seen as every later test failing with "I/O operation on closed file").
+    """
+    from uvicorn.logging import AccessFormatter, DefaultFormatter
+
+    formats = {
+        "uvicorn": DefaultFormatter("%(levelprefix)s %(message)s"),
+        "uvicorn.access": AccessFormatter(
+            '%(levelprefix)s %(client_addr)s - "%(request_line)s" %(status_code)s'
+        ),
+    }
+    for name, formatter in formats.items():
+        logger = logging.getLogger(name)
+        if not any(isinstance(handler, CurrentStderr) for handler in logger.handlers):
+            handler = CurrentStderr()
+            handler.setFormatter(formatter)
+            logger.addHandler(handler)
+            logger.propagate = False
+
+
 def make_server(
     service: ScoringService,
     host: str,
@@ -213,8 +249,10 @@ def make_server(
     budget = WarningBudget(logging.getLogger("uvicorn.error"))  # this server's warnings a minute
     protocol = type("ServeProtocol", (JsonErrorProtocol,), {"limits": limits, "warnings": budget})
     app = ScoringApp(service)
+    configure_server_logging()
     config = uvicorn.Config(
         app,
+        log_config=None,  # configure_server_logging's instead
         loop="uvloop",
         http=protocol,
         lifespan="off",
