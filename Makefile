@@ -35,8 +35,11 @@ $(SERVICES_STAMP): $(STAMP)
 # `python -m pipeline repro` is `dvc repro` with the tasks' independent branches run side by side,
 # JOBS at a time (unset: the command's default, the cores; JOBS=1 is a plain `dvc repro`):
 # docs/pipeline.md.
+# WARM=0: every stage imports its own libraries (the default runs them in a warm process that has
+# imported them once: docs/pipeline.md#a-warm-process-for-the-stages-imports).
 JOBS ?=
-REPRO := $(BIN)/python -m pipeline repro $(if $(JOBS),--jobs $(JOBS))
+WARM ?= 1
+REPRO := $(BIN)/python -m pipeline repro $(if $(JOBS),--jobs $(JOBS)) $(if $(filter 0,$(WARM)),--no-warm)
 
 repro: install
 	@if [ -z "$$MLFLOW_TRACKING_URI" ] && [ ! -e mlflow.db ]; then \

@@ -11,6 +11,7 @@ is asked for: adding or renewing a command leaves every stage's outputs current.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 from pipeline.core.errors import PipelineError
@@ -65,6 +66,10 @@ def main(argv: list[str] | None = None) -> int:
     if name not in commands:
         print(f"error: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
         return 2
+    if name in STAGES and os.environ.get("PIPELINE_WARM_SOCKET"):  # run by `python -m pipeline repro`
+        code = importlib.import_module("pipeline.commands.warm").run_in_warm_process(argv)
+        if code is not None:
+            return int(code)
     module = importlib.import_module(commands[name][0])
     try:
         return int(module.main(rest) or 0)

@@ -16,6 +16,10 @@ instead of failing.
 Why: a stage spends most of its time in one core (Python and TensorFlow's imports, DVC rewriting
 its ``dvc.lock``, small models), and this machine has two. Measured in docs/pipeline.md.
 
+While it runs, the stages' imports are paid once: each ``python -m pipeline <stage>`` that DVC
+starts hands its work to a warm process that imported TensorFlow, MLflow and the rest before the
+first stage needed them (:mod:`pipeline.commands.warm`; ``--no-warm`` turns it off).
+
 Only the tasks with a changed stage (``dvc status``; every task with ``--force``) run, those with
 the most models first; a plain ``dvc repro`` then picks up any stage outside the tasks' branches.
 Where two tasks share a stage (the same synthesized file, say), their branches are not
@@ -31,10 +35,11 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from pipeline.commands.warm import warm_process
 from pipeline.core import paths
 from pipeline.core.config import Params, load_params
 from pipeline.core.errors import PipelineError
@@ -154,30 +159,51 @@ def main(argv: list[str] | None = None) -> int:
         "--jobs", "-j", type=int, default=os.cpu_count() or 1, help="tasks run at once (default: the cores)"
     )
     parser.add_argument("--force", action="store_true", help="rerun every stage (dvc repro --force)")
+    parser.add_argument(
+        "--no-warm",
+        action="store_true",
+        help="each stage imports its own libraries (default: stages run in a warm process, docs/pipeline.md)",
+    )
     args = parser.parse_args(argv)
     if args.jobs < 1:
         raise PipelineError(f"--jobs {args.jobs}: expected 1 or more")
     if args.stages:
         upstream, _ = _dvc_graph(paths.project_root(), status=False)
-        return _run(_dvc_repro(addresses(args.stages, upstream), args.force), "")
+        targets = addresses(args.stages, upstream)
+        return _warm(args, lambda: _run(_dvc_repro(targets, args.force), ""))
     if args.jobs == 1:
-        return _run(_dvc_repro([], args.force), "")
-    started = time.monotonic()
+        return _warm(args, lambda: _run(_dvc_repro([], args.force), ""))
     params = load_params()
     upstream, changed = _dvc_graph(paths.project_root(), status=not args.force)
     closure = branches(upstream, params)
     if closure is None:
         print("repro: two tasks share a stage, so their branches run one after the other")
-        return _run(_dvc_repro([], args.force), "")
+        return _warm(args, lambda: _run(_dvc_repro([], args.force), ""))
     lanes = lanes_to_run(closure, None if args.force else changed, params)
     if not lanes and not changed:
         print("repro: nothing changed (dvc status)")
         return 0
-    jobs = min(args.jobs, max(len(lanes), 1))
+    return _warm(args, lambda: _run_lanes(lanes, min(args.jobs, max(len(lanes), 1)), args.force))
+
+
+def _warm(args: argparse.Namespace, work: Callable[[], int]) -> int:
+    """``work()`` with the warm process (pipeline/commands/warm.py) up, unless ``--no-warm``."""
+    started = time.monotonic()
+    with warm_process(paths.project_root(), enabled=not args.no_warm) as ran_warm:
+        code = work()
+    if ran_warm:
+        seconds = time.monotonic() - started
+        print(f"repro: {len(ran_warm)} stage(s) ran in the warm process; {seconds:.0f} s in all")
+    return code
+
+
+def _run_lanes(lanes: list[tuple[str, list[str]]], jobs: int, force: bool) -> int:
+    """Each task's lane, ``jobs`` at a time, then a plain ``dvc repro`` for any stage left."""
+    started = time.monotonic()
     if lanes:
         print(f"repro: {len(lanes)} task(s) on {jobs} lane(s): {', '.join(task for task, _ in lanes)}")
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        results = pool.map(lambda lane: _run_lane(lane[0], lane[1], args.force), lanes)
+        results = pool.map(lambda lane: _run_lane(lane[0], lane[1], force), lanes)
         codes = dict(zip([task for task, _ in lanes], results, strict=True))
     failed = [task for task, code in codes.items() if code != 0]
     if failed:
