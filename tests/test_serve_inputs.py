@@ -144,3 +144,19 @@ def test_a_text_with_no_known_word_is_answered_neutral_with_a_warning(tmp_path):
     assert unknown["known_token_share"] == 0.0 and "no word of this text" in unknown["warning"]
     assert (emoji["label"], emoji["known_token_share"]) == ("Neutral", 0.0) and emoji["warning"]
     assert csv_status == 200 and csv_data["predictions"][0]["label"] == "Neutral"
+
+
+def test_request_json_is_read_as_json_reads_it_even_where_orjson_refuses():
+    from pipeline.serving.service import parse_json
+
+    texts = [
+        '{"dataframe_records": [{"Age": 42, "Balance": 1.5e-3, "Geography": "Fran\\u00e7e"}]}',
+        '{"a": NaN, "b": -Infinity}',  # json's leniency, which the row checks then refuse by name
+        '{"s": "\\ud800"}',  # a lone surrogate
+    ]
+    for text in texts:
+        expected, got = json.loads(text), parse_json(text)
+        assert json.dumps(got, sort_keys=True) == json.dumps(expected, sort_keys=True)
+    assert parse_json('{"n": 123456789012345678901234567890}') == {"n": 1.2345678901234568e29}  # a float
+    with pytest.raises(json.JSONDecodeError):
+        parse_json('{"dataframe_records": [')

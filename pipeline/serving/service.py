@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import orjson
 
 from pipeline.encoders.base import RowError
 from pipeline.serving.inference import ScoreResult
@@ -40,6 +41,17 @@ from pipeline.serving.requests import (
     parse_params,
     rows_from_json,
 )
+
+
+def parse_json(text: str) -> Any:
+    """``json.loads(text)``: by orjson, a few times faster, when it accepts the text (RFC 8259 JSON,
+    which both read alike, except an integer past 64 bits: a float here, as the model reads it
+    anyway); else by json itself, whose leniency (NaN, Infinity, lone surrogates) and error
+    messages the checks after it rely on."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
 
 
 @dataclass
@@ -131,7 +143,7 @@ class ScoringService:
                 inputs=frame,
             )
         try:
-            doc = json.loads(text)
+            doc = parse_json(text)
         except (json.JSONDecodeError, RecursionError) as exc:
             raise RequestError(400, f"the body is not valid JSON: {exc}") from exc
         options = parse_params(doc, self.predictor)
